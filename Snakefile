@@ -1,0 +1,25 @@
+"""icl_study: a reproducible study of in-context learning in transformers.
+
+This file is the table of contents: the default config, its validation (in common.smk), one rule
+file per study, and the targets of a full run. Heavier tiers: `--configfile configs/paper.yaml`.
+"""
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/linreg.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        linreg_targets(),

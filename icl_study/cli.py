@@ -1,0 +1,66 @@
+"""`python -m icl_study <module:function> [inputs ...] --params JSON --out FILE ...`: what rules call.
+
+A rule names one function of the package, relative to `icl_study` (e.g. `studies.linreg:errors`).
+Every such *rule entry* has the signature
+
+    fn(inputs: list[str], params: dict, outputs: list[str]) -> None
+
+and receives the rule's config slice as JSON, so Snakemake reruns a job exactly when the slice it
+uses changes. Torch threads are limited through the environment before the module is imported, so
+a figure entry never pays for importing torch. Bad configs and unusable checkpoints end with a
+one-line error and exit status 2, not a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m icl_study", description=__doc__.splitlines()[0])
+    parser.add_argument("entry", help="rule entry as module:function under icl_study, e.g. train:train_rule")
+    parser.add_argument("inputs", nargs="*", help="input files (checkpoints or tables)")
+    parser.add_argument("--params", default="{}", help="the rule's config slice, as JSON")
+    parser.add_argument("--out", nargs="*", default=[], help="output file(s)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for this job")
+    return parser.parse_args(argv)
+
+
+def resolve(entry: str):
+    """The function named by `module:function` (module relative to icl_study)."""
+    module_name, _, function_name = entry.partition(":")
+    if not function_name:
+        raise SystemExit(f"icl_study: entry {entry!r} must look like module:function")
+    module = importlib.import_module(f"icl_study.{module_name}")
+    try:
+        return getattr(module, function_name)
+    except AttributeError:
+        raise SystemExit(f"icl_study: icl_study.{module_name} has no function {function_name!r}") from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    # Before any import of torch: its thread pool size is read once, from the environment.
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(max(1, args.threads))
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    from icl_study.config import ConfigError
+
+    fn = resolve(args.entry)
+    if "torch" in sys.modules:
+        from icl_study.device import set_threads
+
+        set_threads(args.threads)
+    try:
+        fn(args.inputs, json.loads(args.params), args.out)
+    except ConfigError as err:
+        sys.exit(f"icl_study: config error: {err}")
+    except Exception as err:
+        if type(err).__name__ == "CheckpointError":  # by name: importing it would import torch
+            sys.exit(f"icl_study: checkpoint error: {err}")
+        raise

@@ -1,0 +1,179 @@
+"""Typed configuration: frozen dataclasses whose fields equal the YAML keys.
+
+The JSON schema (workflow/schemas/config.schema.yaml) checks config.yaml when the workflow loads;
+these dataclasses check again when the package receives a slice of it, so the package can be
+used without Snakemake. Defaults for the package live here; the default *tier* lives in
+config.yaml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message is one line and names the key."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_layer: int = 3
+    n_head: int = 4
+    d_model: int = 64
+    d_mlp: int = 256  # 0 = attention-only blocks (no MLP)
+    n_positions: int = 64  # longest sequence of tokens the model accepts
+    attention: str = "softmax"  # softmax | linear (un-normalised, no softmax)
+    layer_norm: bool = True
+    n_dims_in: int = 0  # > 0: inputs are vectors read in by a linear layer
+    n_dims_out: int = 1  # read-out size for vector inputs
+    vocab_size: int = 0  # > 0: inputs are token ids and outputs are logits
+
+
+@dataclass(frozen=True)
+class Curriculum:
+    """Garg et al.'s curriculum: start small, grow d and k by a step every `interval` steps."""
+
+    dims_start: int = 2
+    dims_step: int = 1
+    points_start: int = 5
+    points_step: int = 2
+    interval: int = 2000
+
+
+@dataclass(frozen=True)
+class RegressionTaskConfig:
+    n_dims: int = 5  # d
+    n_points: int = 21  # (x, y) pairs per sequence
+    noise_std: float = 0.0  # sigma
+    w_scale: float = 1.0  # tau: w ~ N(0, tau^2 I)
+    pool_size: int = 0  # > 0: w drawn from a fixed pool of this many vectors
+    curriculum: Curriculum | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 500
+    keep_steps: tuple[int, ...] = ()  # checkpoints kept for analysis (others are overwritten)
+    log_every: int = 100
+    device: str = "auto"  # auto | cpu | cuda
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run needs; its dict form is stored in every checkpoint."""
+
+    task: str = "regression"
+    task_config: dict = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def from_dict(cls: type, data: dict[str, Any] | None, path: str = "") -> Any:
+    """Build dataclass `cls` from a dict, rejecting unknown keys and wrong types by name."""
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{_join(path, unknown[0])}: unknown key (allowed: {', '.join(sorted(names))})")
+    kwargs = {key: _coerce(hints[key], value, _join(path, key)) for key, value in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> Any:
+    """The plain-dict form of a config dataclass (tuples become lists, as in YAML)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def run_config(data: dict[str, Any]) -> RunConfig:
+    """A RunConfig from {task, task_config, model, train} dicts."""
+    data = dict(data)
+    model = from_dict(ModelConfig, data.pop("model", None), "model")
+    train = from_dict(TrainConfig, data.pop("train", None), "train")
+    return from_dict(RunConfig, {**data, "model": model, "train": train})
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _coerce(hint: Any, value: Any, path: str) -> Any:
+    """Check `value` against a type hint; build nested dataclasses; ints are accepted as floats."""
+    if dataclasses.is_dataclass(value):
+        return value
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, path)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, path)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        return tuple(_coerce(args[0], v, path) for v in value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool, dict):
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            raise ConfigError(f"{path}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def deep_merge(base: dict, overrides: dict) -> dict:
+    """A copy of `base` with `overrides` merged in, key by key, at every depth."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def validate_workflow_config(config: dict, schema_path: str) -> None:
+    """Check the whole workflow config against the JSON schema; raise a one-line ConfigError.
+
+    The message names the offending key by its dotted path, e.g.
+    `linreg.train.lr: 'fast' is not of type 'number'` or `linreg.train: unknown key 'lrr'`.
+    """
+    import jsonschema
+    import yaml
+
+    with open(schema_path) as f:
+        schema = yaml.safe_load(f)
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is None:
+        return
+    # best_match may return an allOf/oneOf wrapper; its most specific cause names the key best.
+    while error.context:  # skip the `null` branch of an optional object: the other one is meant
+        causes = [e for e in error.context if e.schema != {"type": "null"}] or error.context
+        error = jsonschema.exceptions.best_match(causes)
+    path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        known = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in known)
+        raise ConfigError(f"{path}: unknown key {extra[0]!r}" if extra else f"{path}: {error.message}")
+    raise ConfigError(f"{path}: {error.message}")

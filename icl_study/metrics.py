@@ -1,0 +1,81 @@
+"""Pure metric functions for comparing in-context predictors (definitions: shared DESIGN.md).
+
+All functions take and return torch tensors, except `bootstrap_ci`, which works on numpy arrays
+because it runs on finished per-task tables, not on model outputs. None draws from a global RNG.
+"""
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def squared_error(pred: Tensor, target: Tensor) -> Tensor:
+    """Elementwise (pred − target)²."""
+    return (pred - target) ** 2
+
+
+def normalized_error(pred: Tensor, target: Tensor, n_dims: int) -> Tensor:
+    """Elementwise squared error divided by the input dimension d (Garg et al. 2022).
+
+    With x ~ N(0, I_d) and w ~ N(0, I_d), the zero predictor then scores ~1 at every d.
+    """
+    return squared_error(pred, target) / n_dims
+
+
+def bootstrap_ci(
+    values: np.ndarray, n_boot: int, alpha: float = 0.05, *, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over axis 0 (tasks) with a percentile-bootstrap (1 − alpha) confidence interval.
+
+    values: (n_tasks, ...). Resamples tasks with replacement `n_boot` times from
+    `np.random.default_rng(seed)` (pass e.g. `rng.stream_seed(seed, "bootstrap")`), so the
+    interval is a pure function of its arguments. Returns (mean, low, high), each of shape (...).
+    """
+    values = np.asarray(values)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, values.shape[0], size=(n_boot, values.shape[0]))  # (n_boot, n_tasks)
+    boot_means = values[idx].mean(axis=1)  # (n_boot, n_tasks, ...) -> (n_boot, ...)
+    low, high = np.percentile(boot_means, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
+    return values.mean(axis=0), low, high
+
+
+def spd(pred_f: Tensor, pred_g: Tensor) -> Tensor:
+    """Squared prediction difference per position: mean over the batch of (f − g)², shape (n,).
+
+    pred_f, pred_g: (B, n), two predictors' outputs on the same prompts (SPD vs k in DESIGN.md).
+    """
+    return ((pred_f - pred_g) ** 2).mean(dim=0)
+
+
+def fit_implicit_weights(xs_probe: Tensor, preds: Tensor) -> tuple[Tensor, Tensor]:
+    """Least-squares weights ŵ (no intercept) explaining a predictor's outputs on probe queries.
+
+    xs_probe: (B, m, d) probe queries; preds: (B, m) the predictor's outputs for them, all m
+    sharing task b's context. Returns ŵ (B, d) = argmin_w Σ_q (w·x_q − pred_q)² (minimum-norm if
+    m < d) and r2 (B,) = 1 − SS_res / SS_tot with SS_tot centred on the mean prediction, so r2 = 1
+    means the predictor is exactly linear in the query. r2 is NaN where all m predictions are equal
+    (SS_tot = 0: undefined); aggregate with nanmean.
+    """
+    w_hat = (torch.linalg.pinv(xs_probe) @ preds.unsqueeze(-1)).squeeze(-1)  # (B, d, m) @ (B, m, 1) -> (B, d)
+    fitted = (xs_probe @ w_hat.unsqueeze(-1)).squeeze(-1)  # (B, m)
+    ss_res = ((preds - fitted) ** 2).sum(-1)  # (B,)
+    ss_tot = ((preds - preds.mean(-1, keepdim=True)) ** 2).sum(-1)  # (B,)
+    r2 = torch.where(ss_tot > 0, 1 - ss_res / torch.where(ss_tot > 0, ss_tot, 1), torch.nan)
+    return w_hat, r2
+
+
+def ilwd(w_f: Tensor, w_g: Tensor) -> Tensor:
+    """Implicit linear weight difference: mean over the batch of ||w_f − w_g||², a scalar.
+
+    w_f, w_g: (B, d), e.g. from `fit_implicit_weights` or a baseline's closed-form weights.
+    """
+    return ((w_f - w_g) ** 2).sum(-1).mean()
+
+
+def cosine(a: Tensor, b: Tensor, dim: int = -1) -> Tensor:
+    """Cosine similarity along `dim`; 0 (not NaN) where either vector is zero."""
+    dot = (a * b).sum(dim)
+    norms = a.norm(dim=dim) * b.norm(dim=dim)
+    # Divide by a safe denominator so the zero case stays finite in both value and gradient.
+    safe = torch.where(norms > 0, norms, torch.ones_like(norms))
+    return torch.where(norms > 0, dot / safe, torch.zeros_like(dot))

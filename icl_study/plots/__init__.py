@@ -1,0 +1,1 @@
+"""Figures drawn from tidy tables only (no torch import), one module per study."""

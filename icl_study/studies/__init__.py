@@ -1,0 +1,1 @@
+"""One module per study: analyses that read checkpoints and write tidy tables."""

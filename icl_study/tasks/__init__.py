@@ -1,0 +1,15 @@
+"""Task generators: each turns (seed, step) into a batch and defines the training loss."""
+
+from __future__ import annotations
+
+from icl_study.config import ConfigError
+from icl_study.tasks.regression import RegressionTask
+
+TASKS = {"regression": RegressionTask}
+
+
+def make_task(name: str, task_config: dict, seed: int):
+    """The task called `name`, configured by its config slice."""
+    if name not in TASKS:
+        raise ConfigError(f"task: unknown task {name!r} (known: {', '.join(sorted(TASKS))})")
+    return TASKS[name](task_config, seed)

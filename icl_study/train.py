@@ -1,0 +1,158 @@
+"""The one training loop: `train(run_config, out_dir)`, importable and resumable.
+
+AdamW with linear warmup and cosine decay, gradient clipping, weight decay on matrices only. Every
+`checkpoint_every` steps it saves weights, optimizer, step, config and the metric rows so far to
+`out_dir/checkpoints/last.pt` (atomically); a rerun resumes from there. Because each batch is a pure
+function of (seed, step) and the model has no dropout, a resumed run ends with the same weights as
+an uninterrupted one. Steps listed in `train.keep_steps` are also kept as `step_XXXXXXX.pt` for
+analyses over training time.
+
+Outputs: `model.pt` (final checkpoint) and `train_metrics.csv` (step, split, metric, value).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from icl_study.checkpoint import load_checkpoint, save_checkpoint
+from icl_study.config import ConfigError, RunConfig, TrainConfig, run_config, to_dict
+from icl_study.device import pick_device
+from icl_study.model import GPT
+from icl_study.rng import stream_seed
+from icl_study.tasks import make_task
+
+log = logging.getLogger("icl_study.train")
+METRIC_COLUMNS = ("step", "split", "metric", "value")
+
+
+def build_model(cfg: RunConfig) -> GPT:
+    """A freshly initialised model whose weights depend only on the run's seed."""
+    with torch.random.fork_rng(devices=[]):  # torch's initialisers draw from the global RNG
+        torch.manual_seed(stream_seed(cfg.train.seed, "init"))
+        return GPT(cfg.model)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup to `lr`, then cosine decay to `lr * min_lr_ratio` at the last step."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * (cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * cosine)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay applies to weight matrices, not to biases, norms or embeddings' rows."""
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
+
+
+def check_run_config(cfg: RunConfig, task) -> None:
+    """Config errors the schema cannot express, found before any training step."""
+    if task.n_tokens > cfg.model.n_positions:
+        raise ConfigError(f"model.n_positions: {cfg.model.n_positions} is shorter than the task's "
+                          f"{task.n_tokens} tokens per sequence")
+    if cfg.train.steps < 1 or cfg.train.checkpoint_every < 1 or cfg.train.log_every < 1:
+        raise ConfigError("train.steps / checkpoint_every / log_every: must be at least 1")
+
+
+def train(cfg: RunConfig | dict, out_dir: str | Path) -> Path:
+    """Train (or resume training) one model; returns the path of the final checkpoint."""
+    cfg = cfg if isinstance(cfg, RunConfig) else run_config(cfg)
+    out_dir = Path(out_dir)
+    task = make_task(cfg.task, cfg.task_config, cfg.train.seed)
+    check_run_config(cfg, task)
+    device = pick_device(cfg.train.device)
+    model = build_model(cfg).to(device)
+    optimizer = make_optimizer(model, cfg.train)
+    step, rows = _resume(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer)
+    log.info("model: %d parameters, %s; %s on %s; starting at step %d of %d",
+             model.n_params(), cfg.model.attention, cfg.task, device, step, cfg.train.steps)
+    window, started = [], time.perf_counter()
+    while step < cfg.train.steps:
+        loss = _train_step(model, optimizer, task, step, cfg.train, device)
+        window.append(loss)
+        step += 1
+        if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+            rows += _log_progress(model, task, step, window, cfg.train, started, device)
+            window = []
+        if step % cfg.train.checkpoint_every == 0 or step in cfg.train.keep_steps or step == cfg.train.steps:
+            _save(out_dir, cfg, model, optimizer, step, rows)
+    final = out_dir / "model.pt"
+    _write_state(final, cfg, model, optimizer, step, rows)
+    _write_metrics(out_dir / "train_metrics.csv", rows)
+    return final
+
+
+def _train_step(model, optimizer, task, step: int, cfg: TrainConfig, device) -> float:
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(step, cfg)
+    batch = {k: v.to(device) for k, v in task.train_batch(step, cfg.batch_size).items()}
+    loss = task.loss(model, batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
+def _log_progress(model, task, step, window, cfg: TrainConfig, started, device) -> list[tuple]:
+    rows = [(step, "train", "loss", sum(window) / len(window))]
+    if hasattr(task, "eval_metrics"):
+        model.eval()
+        with torch.no_grad():
+            rows += [(step, "eval", name, value) for name, value in task.eval_metrics(model, device).items()]
+        model.train()
+    elapsed = time.perf_counter() - started
+    shown = " | ".join(f"{split} {metric} {value:.4g}" for _, split, metric, value in rows)
+    log.info("step %d/%d | %s | lr %.2e | %.1f s elapsed", step, cfg.steps, shown, lr_at(step - 1, cfg), elapsed)
+    return rows
+
+
+def _resume(path: Path, cfg: RunConfig, model, optimizer) -> tuple[int, list[tuple]]:
+    """Load the last checkpoint if it belongs to this exact config; else start from step 0."""
+    if not path.exists():
+        return 0, []
+    state = load_checkpoint(path, map_location=next(model.parameters()).device)
+    if state["run_config"] != to_dict(cfg):
+        log.warning("%s was written for a different config; starting from step 0", path)
+        return 0, []
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    log.info("resuming from %s at step %d", path, state["step"])
+    return state["step"], [tuple(r) for r in state.get("metrics", [])]
+
+
+def _save(out_dir: Path, cfg, model, optimizer, step: int, rows) -> None:
+    _write_state(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer, step, rows)
+    if step in cfg.train.keep_steps:
+        _write_state(out_dir / "checkpoints" / f"step_{step:07d}.pt", cfg, model, optimizer, step, rows)
+
+
+def _write_state(path: Path, cfg, model, optimizer, step: int, rows) -> None:
+    save_checkpoint(path, {"step": step, "run_config": to_dict(cfg), "model": model.state_dict(),
+                           "optimizer": optimizer.state_dict(), "metrics": [list(r) for r in rows]})
+
+
+def _write_metrics(path: Path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(METRIC_COLUMNS)
+        writer.writerows(rows)
+
+
+def train_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: train the run described by `params`; outputs[0] is its model.pt."""
+    final = train(params, Path(outputs[0]).parent)
+    if outputs and final != Path(outputs[0]):
+        raise RuntimeError(f"train wrote {final}, but the rule expects {outputs[0]}")

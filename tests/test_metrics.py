@@ -1,0 +1,106 @@
+"""Pins the metric functions in icl_study.metrics to hand computations on tiny tensors.
+
+What is pinned: squared and normalized error, SPD and ILWD on written-out numbers; implicit-weight
+fitting recovering a known w exactly (r2 = 1) from linear predictions, and r2 < 1 / NaN where it
+should be; the bootstrap CI bracketing the mean and being a pure function of its seed; cosine
+being 0, not NaN, for a zero vector.
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from icl_study.metrics import bootstrap_ci, cosine, fit_implicit_weights, ilwd, normalized_error, spd, squared_error
+
+
+def test_squared_and_normalized_error():
+    pred = torch.tensor([1.0, 2.0, -1.0])
+    target = torch.tensor([0.0, 4.0, -1.0])
+    torch.testing.assert_close(squared_error(pred, target), torch.tensor([1.0, 4.0, 0.0]))
+    torch.testing.assert_close(normalized_error(pred, target, n_dims=4), torch.tensor([0.25, 1.0, 0.0]))
+
+
+def test_spd_by_hand():
+    pred_f = torch.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])  # (B=2, n=3)
+    pred_g = torch.tensor([[0.0, 2.0, 5.0], [1.0, 2.0, 1.0]])
+    # differences [[1, 0, -2], [2, 0, 0]] -> squares [[1, 0, 4], [4, 0, 0]] -> batch mean per position
+    torch.testing.assert_close(spd(pred_f, pred_g), torch.tensor([2.5, 0.0, 2.0]))
+    assert torch.all(spd(pred_f, pred_f) == 0)
+
+
+def test_ilwd_by_hand():
+    w_f = torch.tensor([[1.0, 0.0], [0.0, 2.0]])  # (B=2, d=2)
+    w_g = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    # squared distances: ||(1, 0)||² = 1 and ||(-1, 1)||² = 2 -> mean 1.5
+    out = ilwd(w_f, w_g)
+    assert out.shape == ()
+    torch.testing.assert_close(out, torch.tensor(1.5))
+
+
+def test_implicit_weights_recover_linear_predictor():
+    gen = torch.Generator().manual_seed(0)
+    xs_probe = torch.randn(3, 50, 4, generator=gen, dtype=torch.float64)  # (B, m, d), m >> d
+    w = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    preds = torch.einsum("bmd,bd->bm", xs_probe, w)
+    w_hat, r2 = fit_implicit_weights(xs_probe, preds)
+    torch.testing.assert_close(w_hat, w, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(r2, torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-10)
+
+
+def test_implicit_weights_r2_matches_numpy_for_nonlinear_predictor():
+    gen = torch.Generator().manual_seed(1)
+    xs_probe = torch.randn(2, 40, 3, generator=gen, dtype=torch.float64)
+    preds = xs_probe[..., 0] + xs_probe[..., 1] ** 2  # the square term is not linear in x
+    w_hat, r2 = fit_implicit_weights(xs_probe, preds)
+    for b in range(2):
+        x, p = xs_probe[b].numpy(), preds[b].numpy()
+        w_np = np.linalg.lstsq(x, p, rcond=None)[0]
+        r2_np = 1 - np.sum((p - x @ w_np) ** 2) / np.sum((p - p.mean()) ** 2)
+        np.testing.assert_allclose(w_hat[b].numpy(), w_np, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(r2[b].item(), r2_np, rtol=1e-10)
+    assert torch.all(r2 < 1)
+
+
+def test_implicit_weights_r2_undefined_for_constant_predictions():
+    xs_probe = torch.randn(2, 10, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    w_hat, r2 = fit_implicit_weights(xs_probe, torch.zeros(2, 10, dtype=torch.float64))
+    assert torch.all(w_hat == 0)
+    assert torch.all(torch.isnan(r2))  # SS_tot = 0: documented as NaN, aggregate with nanmean
+
+
+def test_bootstrap_ci_brackets_mean_and_is_deterministic():
+    values = np.random.default_rng(0).normal(loc=1.0, size=(200, 3))  # (n_tasks, positions)
+    mean, low, high = bootstrap_ci(values, n_boot=500, seed=7)
+    assert mean.shape == low.shape == high.shape == (3,)
+    np.testing.assert_allclose(mean, values.mean(axis=0))
+    assert np.all(low < mean) and np.all(mean < high)
+    # Width ~ 2 * 1.96 * sd / sqrt(n) = 0.28 for sd 1, n 200; generous bounds, not a threshold.
+    assert np.all((high - low > 0.1) & (high - low < 0.6))
+    again = bootstrap_ci(values, n_boot=500, seed=7)
+    for a, b in zip((mean, low, high), again):
+        np.testing.assert_array_equal(a, b)  # same seed -> bit-identical interval
+    _, low_other, _ = bootstrap_ci(values, n_boot=500, seed=8)
+    assert not np.array_equal(low, low_other)  # the seed is actually used
+
+
+def test_bootstrap_ci_narrows_with_alpha():
+    values = np.random.default_rng(1).normal(size=100)
+    _, low95, high95 = bootstrap_ci(values, n_boot=1000, alpha=0.05, seed=0)
+    _, low50, high50 = bootstrap_ci(values, n_boot=1000, alpha=0.5, seed=0)
+    assert low95 < low50 < high50 < high95  # same resamples, inner percentiles
+
+
+def test_cosine():
+    a = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0], [2.0, 0.0], [1.0, 0.0]])
+    b = torch.tensor([[1.0, 1.0], [0.0, 3.0], [1.0, 1.0], [-1.0, 0.0], [5.0, 0.0]])
+    expected = torch.tensor([1 / math.sqrt(2), 0.0, 0.0, -1.0, 1.0])  # 45°, orthogonal, zero, opposite, parallel
+    torch.testing.assert_close(cosine(a, b), expected)
+    torch.testing.assert_close(cosine(a.T, b.T, dim=0), expected)
+
+
+def test_cosine_zero_vector_has_finite_gradient():
+    a = torch.zeros(3, requires_grad=True)
+    out = cosine(a, torch.tensor([1.0, 2.0, 3.0]))
+    out.backward()
+    assert out.item() == 0.0 and torch.all(torch.isfinite(a.grad))
