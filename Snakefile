@@ -22,4 +22,4 @@ include: "workflow/rules/linreg.smk"
 rule all:
     default_target: True
     input:
-        linreg_targets(),
+        LINREG_TARGETS,

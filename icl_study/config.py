@@ -30,6 +30,7 @@ class ModelConfig:
     n_dims_in: int = 0  # > 0: inputs are vectors read in by a linear layer
     n_dims_out: int = 1  # read-out size for vector inputs
     vocab_size: int = 0  # > 0: inputs are token ids and outputs are logits
+    positions: str = "learned"  # learned | none (no positional embedding, e.g. for hand-built LSA)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,25 @@ def deep_merge(base: dict, overrides: dict) -> dict:
     return merged
 
 
+def load_schema(schema_path: str) -> dict:
+    """The config schema: the shared file plus one part per study from `studies/*.yaml` beside it.
+
+    Each part adds its top-level section (`properties`, `required`) and may add `$defs`; parts can
+    refer to the shared `$defs` (model, train, ...) because all are merged into one document.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    for part_path in sorted((Path(schema_path).parent / "studies").glob("*.yaml")):
+        part = yaml.safe_load(part_path.read_text())
+        for key in ("properties", "$defs"):
+            schema.setdefault(key, {}).update(part.get(key, {}))
+        schema["required"] = schema.get("required", []) + part.get("required", [])
+    return schema
+
+
 def validate_workflow_config(config: dict, schema_path: str) -> None:
     """Check the whole workflow config against the JSON schema; raise a one-line ConfigError.
 
@@ -159,10 +179,8 @@ def validate_workflow_config(config: dict, schema_path: str) -> None:
     `linreg.train.lr: 'fast' is not of type 'number'` or `linreg.train: unknown key 'lrr'`.
     """
     import jsonschema
-    import yaml
 
-    with open(schema_path) as f:
-        schema = yaml.safe_load(f)
+    schema = load_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:

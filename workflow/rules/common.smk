@@ -1,11 +1,15 @@
 """Config validation and helpers shared by every study's rules (no torch import here)."""
 
 import json
+from pathlib import Path
 
 from icl_study.config import ConfigError, deep_merge, validate_workflow_config
 
+# The shared schema; each study's part lies in schemas/studies/ beside it.
+SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
+
 try:
-    validate_workflow_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+    validate_workflow_config(config, str(SCHEMA))
 except ConfigError as err:
     raise SystemExit(f"icl_study: config error: {err}")
 
@@ -23,4 +27,49 @@ def run_settings(study, run):
     """The study's task/model/train settings with one run's overrides merged in."""
     section = config[study]
     base = {key: section[key] for key in ("task", "model", "train")}
-    return deep_merge(base, section["runs"][run])
+    return deep_merge(base, study_runs(study)[run])
+
+
+def study_runs(study):
+    """A study's named runs: its `runs`, plus one per cell of its `sweep` if it has one."""
+    section = config[study]
+    return {**section["runs"], **sweep_runs(section.get("sweep"))}
+
+
+def sweep_runs(sweep):
+    """{"L{n_layer}_noise{noise_std}": overrides} for each cell of a depth x noise sweep.
+
+    Each cell is the sweep's own `overrides` (its scale) with model.n_layer and task.noise_std set,
+    so `--configfile` widening the two lists widens the sweep without code changes.
+    """
+    if not sweep:
+        return {}
+    return {
+        f"L{n_layer}_noise{noise_std:g}": deep_merge(
+            sweep["overrides"], {"model": {"n_layer": n_layer}, "task": {"noise_std": noise_std}}
+        )
+        for n_layer in sweep["n_layer"]
+        for noise_std in sweep["noise_std"]
+    }
+
+
+def run_params(study, task):
+    """An input function for a training rule: the {run}'s full run config as JSON params."""
+
+    def params(wildcards):
+        settings = run_settings(study, wildcards.run)
+        return as_json({"task": task, "task_config": settings["task"], "model": settings["model"], "train": settings["train"]})
+
+    return params
+
+
+def train_gpus(study):
+    """Resource `gpu` of a study's training rule: 1 when the run's tier sets train.device: cuda.
+
+    On SLURM the plugin turns it into --gpus=1; locally `--resources gpu=N` caps GPU jobs at once.
+    """
+
+    def gpus(wildcards):
+        return 1 if run_settings(study, wildcards.run)["train"]["device"] == "cuda" else 0
+
+    return gpus

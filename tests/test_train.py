@@ -1,0 +1,81 @@
+"""Pins the training loop: a run stopped and resumed ends with exactly the weights of an
+uninterrupted run; checkpoints of another config are not resumed; config errors name the key."""
+
+import pytest
+import torch
+
+from icl_study.checkpoint import CheckpointError, load_checkpoint
+from icl_study.config import ConfigError, TrainConfig, run_config
+from icl_study.train import lr_at, train
+
+TINY = {"task": "regression", "task_config": {"n_dims": 2, "n_points": 4},
+        "model": {"n_layer": 1, "n_head": 2, "d_model": 16, "d_mlp": 16, "n_positions": 8, "n_dims_in": 2},
+        "train": {"steps": 20, "batch_size": 8, "warmup_steps": 4, "checkpoint_every": 5, "log_every": 5,
+                  "device": "cpu"}}
+
+
+def with_train(**overrides):
+    return {**TINY, "train": {**TINY["train"], **overrides}}
+
+
+def weights(path):
+    return load_checkpoint(path)["model"]
+
+
+def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    import icl_study.train as training
+
+    straight = train(TINY, tmp_path / "straight")
+    real_step, calls = training._train_step, []
+
+    def crash_at_step_12(*args, **kwargs):
+        if len(calls) == 12:
+            raise KeyboardInterrupt("simulated kill")  # after the step-10 checkpoint, before step 15's
+        calls.append(1)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_train_step", crash_at_step_12)
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY, tmp_path / "resumed")
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["step"] == 10
+    monkeypatch.setattr(training, "_train_step", real_step)
+    final = train(TINY, tmp_path / "resumed")  # picks up at step 10
+    for name, tensor in weights(straight).items():
+        assert torch.equal(tensor, weights(final)[name]), name  # bit-identical on CPU
+    straight_rows = (tmp_path / "straight" / "train_metrics.csv").read_text()
+    assert (tmp_path / "resumed" / "train_metrics.csv").read_text() == straight_rows  # no lost or doubled rows
+
+
+def test_checkpoint_of_another_config_is_not_resumed(tmp_path):
+    train(TINY, tmp_path)
+    final = train(with_train(lr=5e-4), tmp_path)  # same folder, different config: starts at 0
+    assert load_checkpoint(final)["run_config"]["train"]["lr"] == 5e-4
+
+
+def test_corrupt_checkpoint_is_refused_with_its_name(tmp_path):
+    bad = tmp_path / "checkpoints" / "last.pt"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="last.pt"):
+        train(TINY, tmp_path)
+
+
+def test_sequence_longer_than_positions_is_a_config_error(tmp_path):
+    cfg = {**TINY, "task_config": {"n_dims": 2, "n_points": 5}}  # 10 tokens > n_positions 8
+    with pytest.raises(ConfigError, match="model.n_positions"):
+        train(cfg, tmp_path)
+
+
+def test_unknown_key_in_run_config_is_named():
+    with pytest.raises(ConfigError, match="train.lrr"):
+        run_config(with_train(lrr=1.0))
+    with pytest.raises(ConfigError, match="train.steps"):
+        run_config(with_train(steps="many"))
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.1)
+    assert lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(100, cfg) == pytest.approx(0.1)
+    assert all(lr_at(s, cfg) >= lr_at(s + 1, cfg) for s in range(10, 100))

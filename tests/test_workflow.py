@@ -1,0 +1,74 @@
+"""Pins the workflow's promises on the tiny tier: the whole DAG runs end to end, a second run has
+nothing to do, a figure reruns alone without retraining, a changed config value reruns exactly the
+jobs that read it, and the workflow is lint-clean."""
+
+import re
+
+import pandas as pd
+import pytest
+
+from workflow_helpers import REPO, snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """One end-to-end run of the whole default DAG on the tiny config."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def jobs_planned(dry_run_stdout: str) -> set[str]:
+    """Rule names from the job-stats table of a dry run."""
+    table = dry_run_stdout.split("Job stats:")[-1].split("Reasons:")[0] if "Job stats:" in dry_run_stdout else ""
+    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", table, re.M)} - {"total"}
+
+
+def test_end_to_end_writes_figure_and_table(run_dir):
+    for suffix in ("png", "pdf"):
+        figure = run_dir / "results" / "figures" / f"linreg_error_vs_k.{suffix}"
+        assert figure.stat().st_size > 1000
+    table = pd.read_csv(run_dir / "results" / "linreg" / "errors.csv")
+    n_points = 6  # tests/configs/tiny.yaml: linreg.task.n_points
+    predictors = {"model", "least_squares", "averaging", "knn_3", "zero", "ridge_0.1", "ridge_1", "gd_1"}
+    assert set(table["predictor"]) == predictors
+    assert len(table) == len(predictors) * n_points  # one row per predictor and k = 0..n-1
+    assert (table["ci_low"] <= table["value"]).all() and (table["value"] <= table["ci_high"]).all()
+
+
+def test_second_run_has_nothing_to_do(run_dir):
+    assert "Nothing to be done" in snakemake(run_dir, "-n").stdout
+
+
+def test_forcing_one_figure_retrains_nothing(run_dir):
+    figure = "results/figures/linreg_error_vs_k.png"
+    result = snakemake(run_dir, figure, "--cores", "1", "--forcerun", "fig_linreg_error_vs_k")
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, re.M))
+    assert ran == {"fig_linreg_error_vs_k"}
+
+
+def test_changed_eval_value_reruns_only_evaluation_and_figure(run_dir, tmp_path):
+    override = tmp_path / "override.yaml"
+    override.write_text("linreg:\n  eval:\n    n_tasks: 32\n")
+    configs = (REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml", override)
+    planned = jobs_planned(snakemake(run_dir, "-n", configfiles=configs).stdout)
+    assert planned == {"linreg_errors", "fig_linreg_error_vs_k", "all"}
+
+
+def test_changed_train_value_retrains(run_dir, tmp_path):
+    override = tmp_path / "override.yaml"
+    override.write_text("linreg:\n  train:\n    lr: 0.002\n")
+    configs = (REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml", override)
+    assert "linreg_train" in jobs_planned(snakemake(run_dir, "-n", configfiles=configs).stdout)
+
+
+def test_lint_is_clean(tmp_path):
+    result = snakemake(tmp_path, "--lint", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_default_dag_dry_run(tmp_path):
+    result = snakemake(tmp_path, "-n", configfiles=(REPO / "config.yaml",))
+    assert "linreg_train" in jobs_planned(result.stdout)
