@@ -1,23 +1,11 @@
 """Study 1: in-context linear regression. Train -> error table -> figure."""
 
 
-def linreg_targets():
-    return [
-        "results/figures/linreg_error_vs_k.png",
-        "results/figures/linreg_error_vs_k.pdf",
-    ]
-
-
-def linreg_run_params(wildcards):
-    settings = run_settings("linreg", wildcards.run)
-    return as_json(
-        {
-            "task": "regression",
-            "task_config": settings["task"],
-            "model": settings["model"],
-            "train": settings["train"],
-        }
-    )
+# Final outputs of the study, requested by `rule all`.
+LINREG_TARGETS = [
+    "results/figures/linreg_error_vs_k.png",
+    "results/figures/linreg_error_vs_k.pdf",
+]
 
 
 rule linreg_train:
@@ -29,11 +17,12 @@ rule linreg_train:
     benchmark:
         "benchmarks/linreg_train/{run}.tsv"
     params:
-        run=linreg_run_params,
+        run=run_params("linreg", "regression"),
     threads: 1
     resources:
         runtime=60,
         mem_mb=2000,
+        gpu=train_gpus("linreg"),
     conda:
         "../envs/icl_study.yaml"
     shell:
