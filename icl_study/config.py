@@ -68,6 +68,8 @@ class TrainConfig:
     keep_steps: tuple[int, ...] = ()  # checkpoints kept for analysis (others are overwritten)
     log_every: int = 100
     device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    compile: bool = False  # wrap the model in torch.compile for training (helps on GPU)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,10 @@ function of (seed, step) and the model has no dropout, a resumed run ends with t
 an uninterrupted one. Steps listed in `train.keep_steps` are also kept as `step_XXXXXXX.pt` for
 analyses over training time.
 
+On CUDA the forward pass runs under bf16 autocast (`train.precision: auto`) and, if asked, through
+`torch.compile` (`train.compile`); on the CPU both are off, so CPU results do not change. A model
+whose estimated training memory exceeds the device's is refused before the first step.
+
 Outputs: `model.pt` (final checkpoint) and `train_metrics.csv` (step, split, metric, value).
 """
 
@@ -22,7 +26,7 @@ import torch
 
 from icl_study.checkpoint import load_checkpoint, save_checkpoint
 from icl_study.config import ConfigError, RunConfig, TrainConfig, run_config, to_dict
-from icl_study.device import pick_device
+from icl_study.device import autocast, device_memory_bytes, maybe_compile, pick_device, training_memory_bytes
 from icl_study.model import GPT
 from icl_study.rng import stream_seed
 from icl_study.tasks import make_task
@@ -64,28 +68,40 @@ def check_run_config(cfg: RunConfig, task) -> None:
         raise ConfigError("train.steps / checkpoint_every / log_every: must be at least 1")
 
 
+def check_memory(cfg: RunConfig, task, device: torch.device) -> None:
+    """Refuse a model whose estimated training memory (a lower estimate) exceeds the device's."""
+    needed = training_memory_bytes(cfg.model, cfg.train.batch_size, task.n_tokens)
+    available = device_memory_bytes(device)
+    if needed > available:
+        raise ConfigError(f"model.n_layer x model.d_model: training needs at least {needed / 2**30:.1f} GiB "
+                          f"(weights, AdamW state, activations at train.batch_size {cfg.train.batch_size}), "
+                          f"more than the {available / 2**30:.1f} GiB of {device}")
+
+
 def train(cfg: RunConfig | dict, out_dir: str | Path) -> Path:
     """Train (or resume training) one model; returns the path of the final checkpoint."""
     cfg = cfg if isinstance(cfg, RunConfig) else run_config(cfg)
     out_dir = Path(out_dir)
     task = make_task(cfg.task, cfg.task_config, cfg.train.seed)
-    check_run_config(cfg, task)
     device = pick_device(cfg.train.device)
+    check_run_config(cfg, task)
+    check_memory(cfg, task, device)
     model = build_model(cfg).to(device)
+    fast_model = maybe_compile(model, cfg.train.compile)  # same parameters; `model` is what is saved
     optimizer = make_optimizer(model, cfg.train)
-    step, rows = _resume(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer)
+    step, rows, window = _resume(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer)
     log.info("model: %d parameters, %s; %s on %s; starting at step %d of %d",
              model.n_params(), cfg.model.attention, cfg.task, device, step, cfg.train.steps)
-    window, started = [], time.perf_counter()
+    started = time.perf_counter()
     while step < cfg.train.steps:
-        loss = _train_step(model, optimizer, task, step, cfg.train, device)
+        loss = _train_step(fast_model, optimizer, task, step, cfg.train, device)
         window.append(loss)
         step += 1
         if step % cfg.train.log_every == 0 or step == cfg.train.steps:
             rows += _log_progress(model, task, step, window, cfg.train, started, device)
             window = []
         if step % cfg.train.checkpoint_every == 0 or step in cfg.train.keep_steps or step == cfg.train.steps:
-            _save(out_dir, cfg, model, optimizer, step, rows)
+            _save(out_dir, cfg, model, optimizer, step, rows, window)
     final = out_dir / "model.pt"
     _write_state(final, cfg, model, optimizer, step, rows)
     _write_metrics(out_dir / "train_metrics.csv", rows)
@@ -96,7 +112,8 @@ def _train_step(model, optimizer, task, step: int, cfg: TrainConfig, device) -> 
     for group in optimizer.param_groups:
         group["lr"] = lr_at(step, cfg)
     batch = {k: v.to(device) for k, v in task.train_batch(step, cfg.batch_size).items()}
-    loss = task.loss(model, batch)
+    with autocast(device, cfg.precision):  # bf16 on CUDA by default; a no-op on the CPU
+        loss = task.loss(model, batch)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip > 0:
@@ -118,29 +135,31 @@ def _log_progress(model, task, step, window, cfg: TrainConfig, started, device) 
     return rows
 
 
-def _resume(path: Path, cfg: RunConfig, model, optimizer) -> tuple[int, list[tuple]]:
+def _resume(path: Path, cfg: RunConfig, model, optimizer) -> tuple[int, list[tuple], list[float]]:
     """Load the last checkpoint if it belongs to this exact config; else start from step 0."""
     if not path.exists():
-        return 0, []
+        return 0, [], []
     state = load_checkpoint(path, map_location=next(model.parameters()).device)
     if state["run_config"] != to_dict(cfg):
         log.warning("%s was written for a different config; starting from step 0", path)
-        return 0, []
+        return 0, [], []
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     log.info("resuming from %s at step %d", path, state["step"])
-    return state["step"], [tuple(r) for r in state.get("metrics", [])]
+    # The losses since the last progress line too, so the next logged mean equals an unbroken run's.
+    return state["step"], [tuple(r) for r in state.get("metrics", [])], list(state.get("loss_window", []))
 
 
-def _save(out_dir: Path, cfg, model, optimizer, step: int, rows) -> None:
-    _write_state(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer, step, rows)
+def _save(out_dir: Path, cfg, model, optimizer, step: int, rows, window) -> None:
+    _write_state(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer, step, rows, window)
     if step in cfg.train.keep_steps:
         _write_state(out_dir / "checkpoints" / f"step_{step:07d}.pt", cfg, model, optimizer, step, rows)
 
 
-def _write_state(path: Path, cfg, model, optimizer, step: int, rows) -> None:
+def _write_state(path: Path, cfg, model, optimizer, step: int, rows, window=()) -> None:
     save_checkpoint(path, {"step": step, "run_config": to_dict(cfg), "model": model.state_dict(),
-                           "optimizer": optimizer.state_dict(), "metrics": [list(r) for r in rows]})
+                           "optimizer": optimizer.state_dict(), "metrics": [list(r) for r in rows],
+                           "loss_window": list(window)})
 
 
 def _write_metrics(path: Path, rows) -> None:
