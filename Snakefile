@@ -17,9 +17,11 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/linreg.smk"
+include: "workflow/rules/transience.smk"
 
 
 rule all:
     default_target: True
     input:
         LINREG_TARGETS,
+        transience_targets(),

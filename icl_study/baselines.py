@@ -126,6 +126,23 @@ def knn(xs: Tensor, ys: Tensor, k: int = 3) -> Tensor:
     return out
 
 
+def discrete_mmse(xs: Tensor, ys: Tensor, pool: Tensor, noise_std: float) -> Tensor:
+    """Posterior mean when w is uniform over a finite `pool` (M, d) of task vectors (Raventós et al.).
+
+    Position i weighs each pool vector t_m by exp(-Σ_{j<i} (y_j - x_j·t_m)² / (2σ²)) and predicts
+    Σ_m p_m x_i·t_m: the Bayes predictor of the pretraining distribution, which memorises the pool.
+    Unlike the other baselines it predicts x_0 · mean(pool) (the prior mean), not 0, at i = 0.
+    """
+    _check_shapes(xs, ys)
+    if not noise_std > 0:
+        raise ValueError(f"discrete_mmse needs noise_std > 0, got {noise_std}")
+    per_task = xs @ pool.to(xs).T  # (B, n, M): x_i · t_m
+    sq = (ys.unsqueeze(-1) - per_task) ** 2  # (B, n, M)
+    cum = torch.cumsum(sq, dim=1) - sq  # (B, n, M): exclusive sum over j < i
+    weights = torch.softmax(-cum / (2 * noise_std**2), dim=-1)  # (B, n, M)
+    return (weights * per_task).sum(-1)
+
+
 # Stable names used in configs and tidy tables; renaming one breaks saved results.
 BASELINES: dict[str, Callable[..., Tensor]] = {
     "zero": zero_predictor,

@@ -97,7 +97,8 @@ def train(cfg: RunConfig | dict, out_dir: str | Path) -> Path:
         loss = _train_step(fast_model, optimizer, task, step, cfg.train, device)
         window.append(loss)
         step += 1
-        if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+        # A task may list extra `eval_steps` (e.g. log-spaced) at which its evaluators are logged.
+        if step % cfg.train.log_every == 0 or step == cfg.train.steps or step in getattr(task, "eval_steps", ()):
             rows += _log_progress(model, task, step, window, cfg.train, started, device)
             window = []
         if step % cfg.train.checkpoint_every == 0 or step in cfg.train.keep_steps or step == cfg.train.steps:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from icl_study.config import ConfigError
+from icl_study.tasks.bursty import BurstyTask
+from icl_study.tasks.pool_regression import PoolRegressionTask
 from icl_study.tasks.regression import RegressionTask
 
-TASKS = {"regression": RegressionTask}
+TASKS = {"regression": RegressionTask, "bursty": BurstyTask, "pool_regression": PoolRegressionTask}
 
 
 def make_task(name: str, task_config: dict, seed: int):

@@ -1,0 +1,105 @@
+"""Study 5 figures, drawn from the tidy tables written by icl_study/studies/transience.py.
+
+- `curves_rule`: ICL / ICL-flip / IWL / CIWL accuracy and training loss vs step (log x), one
+  panel per weight decay (base model size, every seed drawn thin);
+- `peak_final_rule`: peak and final ICL accuracy per model size (and weight decay);
+- `regression_rule`: the finite-pool regression runs' in-pool vs fresh-task error vs step, and the
+  model's distance to the ridge (generalising) and dMMSE (memorising) predictors.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from icl_study.plots import style
+
+ACCURACIES = {"icl": "ICL (holdout classes)", "icl_flip": "ICL (training classes relabelled)",
+              "iwl": "IWL (query class absent)", "ciwl": "CIWL (label in context, class absent)"}
+
+
+def _panel_grid(n: int, width: float = 4.6, height: float = 3.8):
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, sharey=True)
+    return fig, axes[0]
+
+
+def plot_curves(curves: pd.DataFrame, outputs, params: dict) -> None:
+    """Accuracy (left axis) and training loss (right axis, log) vs step; a panel per weight decay."""
+    style.setup()
+    rows = curves[(curves["dataset"] == "bursty") & (curves["size"] == params["size"])]
+    decays = sorted(rows["weight_decay"].unique())
+    fig, axes = _panel_grid(len(decays))
+    colors = dict(zip(ACCURACIES, sns.color_palette("colorblind", len(ACCURACIES))))
+    for ax, wd in zip(axes, decays):
+        loss_ax = ax.twinx()
+        for seed, run in rows[rows["weight_decay"] == wd].groupby("seed"):
+            for metric, label in ACCURACIES.items():
+                m = run[run["metric"] == metric].sort_values("step")
+                ax.plot(m["step"], m["value"], color=colors[metric], lw=1.6,
+                        label=label if seed == rows["seed"].min() else None)
+            loss = run[(run["split"] == "train") & (run["metric"] == "loss")].sort_values("step")
+            loss_ax.plot(loss["step"], loss["value"], color="black", lw=1, ls="--",
+                         label="training loss" if seed == rows["seed"].min() else None)
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set(xscale="log", ylim=(-0.02, 1.02), title=f"weight decay {wd:g}", xlabel="training step",
+               ylabel="accuracy")
+        loss_ax.set(yscale="log", ylabel="training loss (cross-entropy, nats)")
+        loss_ax.grid(False)
+    handles = [h for a in (axes[0], axes[0].figure.axes[-1]) for h in a.get_legend_handles_labels()[0]]
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.08))
+    fig.suptitle(params.get("title", "Transience of ICL: accuracy and loss over training"))
+    style.save(fig, outputs)
+
+
+def plot_peak_final(summary: pd.DataFrame, outputs, params: dict) -> None:
+    """Peak vs final ICL accuracy per model size, one marker style per weight decay."""
+    style.setup()
+    rows = summary[summary["dataset"] == "bursty"].copy()
+    rows["weight decay"] = rows["weight_decay"].map(lambda v: f"{v:g}")
+    long = rows.melt(id_vars=["size", "weight decay", "seed"], value_vars=["peak_icl", "final_icl"],
+                     var_name="when", value_name="ICL accuracy")
+    long["when"] = long["when"].map({"peak_icl": "peak", "final_icl": "final"})
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sns.pointplot(long, x="size", y="ICL accuracy", hue="when", ax=ax, dodge=0.3, linestyle="none",
+                  errorbar=("pi", 100), markers=["o", "s"])
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set(ylim=(0.4, 1.02), xlabel="model size", ylabel="ICL accuracy (holdout, 2-way; chance 0.5)",
+           title="Peak and final ICL per model size (bars: range over seeds and weight decays)")
+    style.save(fig, outputs)
+
+
+def plot_regression(curves: pd.DataFrame, outputs, params: dict) -> None:
+    """Finite-pool regression: errors (left) and distances to ridge / dMMSE (right) vs step."""
+    style.setup()
+    rows = curves[curves["dataset"] == "regression"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    series = [("pool_error", "tasks from the pool"), ("fresh_error", "fresh tasks")]
+    distances = [("fresh_to_ridge", "fresh: to ridge"), ("fresh_to_dmmse", "fresh: to dMMSE"),
+                 ("pool_to_ridge", "pool: to ridge"), ("pool_to_dmmse", "pool: to dMMSE")]
+    for ax, pairs, ylabel in ((axes[0], series, "normalized error (squared error / d)"),
+                              (axes[1], distances, "distance to baseline (squared / d)")):
+        for (key, group) in rows.groupby(["weight_decay", "seed"]):
+            for metric, label in pairs:
+                m = group[group["metric"] == metric].sort_values("step")
+                ax.plot(m["step"], m["value"], label=f"{label} (wd {key[0]:g}, seed {key[1]})")
+        ax.set(xscale="log", yscale="log", xlabel="training step", ylabel=ylabel)
+        ax.legend(fontsize=7)
+    axes[0].set_title(f"Finite pool of {params['pool_size']} tasks: error")
+    axes[1].set_title("Which predictor the model is closest to")
+    style.save(fig, outputs)
+
+
+def curves_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: curves.csv -> accuracy/loss curves figure."""
+    plot_curves(pd.read_csv(inputs[0]), outputs, params)
+
+
+def peak_final_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: summary.csv -> peak/final ICL per model size."""
+    plot_peak_final(pd.read_csv(inputs[0]), outputs, params)
+
+
+def regression_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: curves.csv -> the finite-pool regression figure."""
+    plot_regression(pd.read_csv(inputs[0]), outputs, params)

@@ -1,0 +1,152 @@
+"""Study 5: is emergent in-context learning transient? (Singh et al. 2023 on Chan et al. 2022's data)
+
+Training (`train:train_rule`) logs every evaluator at log-spaced steps into each run's
+train_metrics.csv; this module only reads those tables (no torch), so it is cheap:
+
+- `collect_rule`: one tidy table of every run's curves (dataset, size, weight_decay, seed, step,
+  metric, value) and a summary table with one row per run: peak and final ICL, the step of the
+  peak, the drop from the peak, whether training loss kept falling after the peak, and for the
+  finite-pool regression runs the minimum and final fresh-task error.
+- `log_steps`: the log-spaced evaluation / checkpoint steps the rules pass to training.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger("icl_study.studies.transience")
+
+ICL_METRIC = "icl"  # the headline evaluator: few-shot on holdout classes (chance 0.5)
+
+
+def log_steps(total: int, n: int, first: int = 10) -> list[int]:
+    """About `n` distinct integer steps spaced evenly in log between `first` and `total`."""
+    import numpy as np
+
+    if total <= first:
+        return [total]
+    steps = np.unique(np.round(np.geomspace(first, total, n)).astype(int))
+    return [int(s) for s in steps]
+
+
+def run_tag(size: str, weight_decay: float, seed: int) -> str:
+    """The directory name of one run: `<size>/wd<weight_decay>/seed<seed>`."""
+    return f"{size}/wd{weight_decay:g}/seed{seed}"
+
+
+def parse_run_path(path: str) -> dict:
+    """(dataset, size, weight_decay, seed) from results/transience/<dataset>/<size>/wd<wd>/seed<s>/..."""
+    parts = Path(path).parts
+    i = parts.index("transience")
+    dataset, size, wd, seed = parts[i + 1 : i + 5]
+    return {"dataset": dataset, "size": size, "weight_decay": float(wd[2:]), "seed": int(seed[4:])}
+
+
+def tidy_curves(paths: list[str]):
+    """Every run's train_metrics.csv stacked into one tidy table with the run's coordinates."""
+    import pandas as pd
+
+    frames = []
+    for path in paths:
+        frame = pd.read_csv(path)
+        for key, value in parse_run_path(path).items():
+            frame[key] = value
+        frames.append(frame)
+    columns = ["dataset", "size", "weight_decay", "seed", "step", "split", "metric", "value"]
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def summarize_run(curve) -> dict:
+    """One run's peak/final numbers from its rows of the tidy table (one dataset, one run)."""
+    wide = curve.pivot_table(index="step", columns="metric", values="value").sort_index()
+    loss = wide["loss"].dropna()
+    out = {"final_step": int(wide.index.max()), "final_loss": float(loss.iloc[-1])}
+    if ICL_METRIC in wide:
+        icl = wide[ICL_METRIC].dropna()
+        peak_step = int(icl.idxmax())
+        after = loss[loss.index >= peak_step]
+        out.update(peak_icl=float(icl.max()), peak_step=peak_step, final_icl=float(icl.iloc[-1]),
+                   icl_drop=float(icl.max() - icl.iloc[-1]),
+                   final_iwl=float(wide["iwl"].dropna().iloc[-1]),
+                   final_icl_flip=float(wide["icl_flip"].dropna().iloc[-1]),
+                   loss_at_peak=float(after.iloc[0]), loss_fell_after_peak=bool(after.iloc[-1] < after.iloc[0]))
+    if "fresh_error" in wide:
+        fresh = wide["fresh_error"].dropna()
+        out.update(min_fresh_error=float(fresh.min()), min_fresh_step=int(fresh.idxmin()),
+                   final_fresh_error=float(fresh.iloc[-1]), fresh_rise=float(fresh.iloc[-1] - fresh.min()),
+                   final_pool_error=float(wide["pool_error"].dropna().iloc[-1]))
+    return out
+
+
+def summarize(curves):
+    """One row per run (dataset, size, weight_decay, seed) with `summarize_run`'s columns."""
+    import pandas as pd
+
+    keys = ["dataset", "size", "weight_decay", "seed"]
+    rows = [{**dict(zip(keys, key)), **summarize_run(group)} for key, group in curves.groupby(keys)]
+    return pd.DataFrame(rows)
+
+
+def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: train_metrics.csv files -> outputs[0] curves.csv, outputs[1] summary.csv."""
+    curves = tidy_curves(inputs)
+    summary = summarize(curves)
+    for frame, path in zip((curves, summary), outputs):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+    log.info("collected %d runs into %s and %s", len(summary), *outputs)
+    with_icl = summary.dropna(subset=["peak_icl"]) if "peak_icl" in summary else summary.iloc[:0]
+    for _, row in with_icl.iterrows():
+        log.info("%s %s wd=%g seed=%d: ICL peak %.3f at step %d, final %.3f; IWL final %.3f",
+                 row.dataset, row["size"], row.weight_decay, row.seed, row.peak_icl, row.peak_step,
+                 row.final_icl, row.final_iwl)
+
+
+def run_params(section: dict, dataset: str, size: str, weight_decay: float, seed: int) -> dict:
+    """The `train:train_rule` params of one run of the study's config section.
+
+    `dataset` is `bursty` or `regression`; the model size's overrides, the weight decay and the
+    seed are merged into that dataset's task/model/train, and log-spaced `eval_steps` (evaluators)
+    and `keep_steps` (checkpoints) are filled in from `n_eval_points` / `n_keep_checkpoints`.
+    """
+    from icl_study.config import ConfigError, deep_merge
+
+    base = section[dataset]
+    if dataset == "regression":  # one model for the regression runs: size sweeps are bursty-only
+        model = base["model"]
+    elif size in section["sizes"]:
+        model = deep_merge(base["model"], section["sizes"][size])
+    else:
+        raise ConfigError(f"transience.sizes: unknown size {size!r}")
+    train = deep_merge(base["train"], {"weight_decay": weight_decay, "seed": seed})
+    steps = train["steps"]
+    task = {**base["task"], "eval_steps": log_steps(steps, section["n_eval_points"])}
+    train["keep_steps"] = log_steps(steps, section["n_keep_checkpoints"], first=100)
+    if dataset == "bursty":
+        _check_bursty_model(task, model)
+    return {"task": "bursty" if dataset == "bursty" else "pool_regression", "task_config": task,
+            "model": model, "train": train}
+
+
+def _check_bursty_model(task: dict, model: dict) -> None:
+    """The model's read-in / read-out / positions must match the bursty token layout."""
+    from icl_study.config import ConfigError
+
+    want = {"n_dims_in": task["emb_dim"] + task["n_labels"], "n_dims_out": task["n_labels"],
+            "n_positions": 2 * task["context_len"] + 1}
+    for key, value in want.items():
+        if model[key] != value:
+            raise ConfigError(f"transience.bursty.model.{key}: must be {value} for the bursty task, got {model[key]}")
+
+
+def runs(section: dict) -> list[tuple[str, str, float, int]]:
+    """(dataset, size, weight_decay, seed) of every run: the weight-decay sweep at the base size and
+    the size sweep at the first weight decay (`full_grid`: every combination), for each seed; plus
+    the regression runs (size "base": their own model)."""
+    decays, sizes, base = section["weight_decays"], list(section["sizes"]), section["base_size"]
+    pairs = [(s, wd) for s in sizes for wd in decays] if section["full_grid"] else \
+        [(base, wd) for wd in decays] + [(s, decays[0]) for s in sizes if s != base]
+    out = [("bursty", s, wd, seed) for s, wd in pairs for seed in section["seeds"]]
+    out += [("regression", "base", wd, seed) for wd in section["regression_weight_decays"] for seed in section["seeds"]]
+    return out

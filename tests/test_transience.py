@@ -1,0 +1,139 @@
+"""Pins Study 5's pure pieces: the dMMSE baseline, the finite-pool evaluators, the run generator,
+log-spaced steps, the per-run summary, and a tiny end-to-end train -> collect -> figures pass.
+
+What is pinned: discrete_mmse equals a numpy loop over prefixes and never reads ys[:, i] at
+position i; on a pool it beats ridge and on fresh tasks ridge beats it (large margins at a fixed
+seed); the evaluators put each reference at distance 0 from itself; the run list is the
+weight-decay sweep plus the size sweep (or the full grid); peak/final/drop of a known curve.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from icl_study.baselines import discrete_mmse, ridge
+from icl_study.config import ConfigError
+from icl_study.studies import transience
+from icl_study.tasks.pool_regression import PoolRegressionTask
+
+POOL_TASK = {"n_dims": 4, "n_points": 8, "noise_std": 0.5, "w_scale": 1.0, "pool_size": 4, "eval_size": 256}
+
+
+def numpy_dmmse(xs, ys, pool, sigma):
+    """Reference: for each prefix, weights exp(-SSE_m / 2 sigma^2) over the pool, then the mean."""
+    B, n, _ = xs.shape
+    out = np.zeros((B, n))
+    for b in range(B):
+        for i in range(n):
+            sse = np.array([((ys[b, :i] - xs[b, :i] @ t) ** 2).sum() for t in pool])
+            w = np.exp(-(sse - sse.min()) / (2 * sigma**2))
+            out[b, i] = (w / w.sum()) @ (pool @ xs[b, i])
+    return out
+
+
+def test_discrete_mmse_matches_numpy_and_is_causal():
+    """Equal to the numpy loop to 1e-10 (float64); changing ys[:, i:] leaves out[:, :i+1] unchanged."""
+    gen = torch.Generator().manual_seed(0)
+    xs, ys, pool = torch.randn(3, 7, 4, generator=gen, dtype=torch.float64), \
+        torch.randn(3, 7, generator=gen, dtype=torch.float64), torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    out = discrete_mmse(xs, ys, pool, 0.7)
+    np.testing.assert_allclose(out.numpy(), numpy_dmmse(xs.numpy(), ys.numpy(), pool.numpy(), 0.7), atol=1e-10)
+    changed = ys.clone()
+    changed[:, 3:] += 10.0
+    assert torch.allclose(discrete_mmse(xs, changed, pool, 0.7)[:, :4], out[:, :4])
+
+
+def test_discrete_mmse_rejects_zero_noise():
+    with pytest.raises(ValueError):
+        discrete_mmse(torch.zeros(1, 2, 3), torch.zeros(1, 2), torch.zeros(2, 3), 0.0)
+
+
+def test_pool_evaluators_separate_memorising_from_generalising():
+    """dMMSE: distance 0 to itself, lower pool error than ridge; ridge: lower fresh error (seed 0)."""
+    task = PoolRegressionTask(POOL_TASK, seed=0)
+    mem = task.evaluate(lambda xs, ys: discrete_mmse(xs, ys, task.pool, 0.5))
+    gen = task.evaluate(lambda xs, ys: ridge(xs, ys, lam=0.25))
+    assert mem["pool_to_dmmse"] == 0.0 and mem["fresh_to_dmmse"] == 0.0
+    assert gen["pool_to_ridge"] == 0.0 and gen["fresh_to_ridge"] == 0.0
+    assert mem["pool_error"] < 0.5 * gen["pool_error"]
+    assert gen["fresh_error"] < 0.5 * mem["fresh_error"]
+
+
+def test_pool_task_requires_pool_and_noise():
+    with pytest.raises(ConfigError):
+        PoolRegressionTask({**POOL_TASK, "pool_size": 0}, seed=0)
+
+
+def test_log_steps_are_increasing_and_end_at_total():
+    steps = transience.log_steps(20000, 30)
+    assert steps[0] == 10 and steps[-1] == 20000
+    assert all(a < b for a, b in zip(steps, steps[1:])) and len(steps) <= 30
+
+
+SECTION = {
+    "weight_decays": [0.0, 0.1], "sizes": {"L2": {"n_layer": 2}, "L3": {"n_layer": 3}}, "base_size": "L2",
+    "seeds": [0, 1], "full_grid": False, "regression_weight_decays": [0.0], "n_eval_points": 5,
+    "n_keep_checkpoints": 3,
+    "bursty": {"task": {"emb_dim": 8, "n_labels": 4, "context_len": 4},
+               "model": {"n_layer": 1, "n_dims_in": 12, "n_dims_out": 4, "n_positions": 9},
+               "train": {"steps": 1000, "weight_decay": 0.5, "seed": 9}},
+    "regression": {"task": {}, "model": {"n_layer": 3}, "train": {"steps": 100}},
+}
+
+
+def test_runs_are_the_decay_sweep_plus_the_size_sweep():
+    """Star design: 2 decays at L2 + L3 at decay 0, x 2 seeds, + 2 regression runs; full grid: 2x2x2 + 2."""
+    runs = transience.runs(SECTION)
+    assert len(runs) == 3 * 2 + 2
+    assert ("bursty", "L3", 0.0, 1) in runs and ("bursty", "L3", 0.1, 0) not in runs
+    assert len(transience.runs({**SECTION, "full_grid": True})) == 8 + 2
+
+
+def test_run_params_merge_size_decay_seed_and_steps():
+    params = transience.run_params(SECTION, "bursty", "L3", 0.1, 1)
+    assert params["task"] == "bursty" and params["model"]["n_layer"] == 3
+    assert params["train"]["weight_decay"] == 0.1 and params["train"]["seed"] == 1
+    assert params["task_config"]["eval_steps"][-1] == 1000 and params["train"]["keep_steps"][0] == 100
+    reg = transience.run_params(SECTION, "regression", "base", 0.0, 0)
+    assert reg["task"] == "pool_regression" and reg["model"]["n_layer"] == 3
+    bad = {**SECTION, "bursty": {**SECTION["bursty"], "model": {**SECTION["bursty"]["model"], "n_dims_in": 5}}}
+    with pytest.raises(ConfigError, match="n_dims_in"):
+        transience.run_params(bad, "bursty", "L2", 0.0, 0)
+
+
+def test_summary_of_a_known_curve():
+    """ICL 0.5 -> 0.9 -> 0.6 with falling loss: peak 0.9 at step 100, final 0.6, drop 0.3."""
+    rows = []
+    for step, icl, loss in [(10, 0.5, 2.0), (100, 0.9, 1.0), (1000, 0.6, 0.1)]:
+        rows += [(step, "train", "loss", loss), (step, "eval", "icl", icl), (step, "eval", "iwl", 0.1),
+                 (step, "eval", "icl_flip", icl)]
+    curve = pd.DataFrame(rows, columns=["step", "split", "metric", "value"])
+    s = transience.summarize_run(curve)
+    assert s["peak_icl"] == 0.9 and s["peak_step"] == 100 and s["final_icl"] == 0.6
+    assert s["icl_drop"] == pytest.approx(0.3) and s["loss_fell_after_peak"]
+
+
+def test_tiny_run_collect_and_figures(tmp_path):
+    """A 30-step bursty run logs evaluators at its eval_steps; collect and the figures run on it."""
+    from icl_study.plots import transience as plots
+    from icl_study.train import train
+
+    section = {**SECTION, "bursty": {
+        "task": {"n_classes": 16, "n_holdout": 4, "n_exemplars": 3, "emb_dim": 8, "n_labels": 4,
+                 "context_len": 4, "bursty_shots": 2, "bursty_ways": 2, "eval_shots": 2, "eval_ways": 2,
+                 "eval_size": 32},
+        "model": {"n_layer": 1, "n_head": 1, "d_model": 16, "d_mlp": 0, "n_dims_in": 12, "n_dims_out": 4,
+                  "n_positions": 9},
+        "train": {"steps": 30, "batch_size": 8, "warmup_steps": 5, "log_every": 100, "checkpoint_every": 100}}}
+    params = transience.run_params(section, "bursty", "L2", 0.0, 0)
+    run_dir = tmp_path / "results" / "transience" / "bursty" / "L2" / "wd0" / "seed0"
+    train(params, run_dir)
+    metrics = pd.read_csv(run_dir / "train_metrics.csv")
+    assert sorted(metrics.loc[metrics.metric == "icl", "step"]) == params["task_config"]["eval_steps"]
+    curves, summary = tmp_path / "curves.csv", tmp_path / "summary.csv"
+    transience.collect_rule([str(run_dir / "train_metrics.csv")], {}, [str(curves), str(summary)])
+    assert pd.read_csv(summary).loc[0, "final_step"] == 30
+    plots.curves_rule([str(curves)], {"size": "L2"}, [str(tmp_path / "c.png")])
+    plots.peak_final_rule([str(summary)], {}, [str(tmp_path / "p.png")])
+    assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "p.png").stat().st_size > 0

@@ -1,0 +1,140 @@
+"""Study 5: transient ICL (Singh et al. 2023 on Chan et al. 2022). Train the sweep -> tables -> figures.
+
+Runs are wildcards {dataset}/{size}/wd{wd}/seed{seed}, generated from the config lists by
+icl_study.studies.transience.runs (weight-decay sweep x model sizes x seeds, plus the finite-pool
+regression runs).
+"""
+
+from icl_study.studies import transience as transience_study
+
+TRANSIENCE = config["transience"]
+TRANSIENCE_FIGURES = ["transience_curves", "transience_peak_final", "transience_regression"]
+
+
+def transience_targets():
+    return [f"results/figures/{name}.{ext}" for name in TRANSIENCE_FIGURES for ext in ("png", "pdf")]
+
+
+def transience_run_dirs():
+    return [
+        f"results/transience/{dataset}/{transience_study.run_tag(size, wd, seed)}"
+        for dataset, size, wd, seed in transience_study.runs(TRANSIENCE)
+    ]
+
+
+def transience_run_params(wildcards):
+    """The training params of the run named by the wildcards (matched against the config's runs)."""
+    for dataset, size, wd, seed in transience_study.runs(TRANSIENCE):
+        tag = transience_study.run_tag(size, wd, seed)
+        if (dataset, tag) == (wildcards.dataset, f"{wildcards.size}/wd{wildcards.wd}/seed{wildcards.seed}"):
+            return as_json(transience_study.run_params(TRANSIENCE, dataset, size, wd, seed))
+    raise ValueError(f"transience: no configured run {wildcards}")
+
+
+rule transience_train:
+    output:
+        model="results/transience/{dataset}/{size}/wd{wd}/seed{seed}/model.pt",
+        metrics="results/transience/{dataset}/{size}/wd{wd}/seed{seed}/train_metrics.csv",
+    log:
+        "logs/transience/{dataset}/{size}/wd{wd}/seed{seed}/train.log",
+    benchmark:
+        "benchmarks/transience_train/{dataset}/{size}/wd{wd}/seed{seed}.tsv"
+    wildcard_constraints:
+        dataset="bursty|regression",
+        seed=r"\d+",
+    params:
+        run=transience_run_params,
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=2000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study train:train_rule --params {params.run:q} --out {output.model}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule transience_collect:
+    input:
+        [f"{run}/train_metrics.csv" for run in transience_run_dirs()],
+    output:
+        curves="results/transience/curves.csv",
+        summary="results/transience/summary.csv",
+    log:
+        "logs/transience/collect.log",
+    benchmark:
+        "benchmarks/transience_collect.tsv"
+    threads: 1
+    resources:
+        runtime=10,
+        mem_mb=1000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.transience:collect_rule {input}"
+        " --out {output.curves} {output.summary} --threads {threads} > {log} 2>&1"
+
+
+rule fig_transience_curves:
+    input:
+        "results/transience/curves.csv",
+    output:
+        png=report(
+            "results/figures/transience_curves.png",
+            caption="../report/transience_curves.rst",
+            category="5. Transient ICL",
+        ),
+        pdf="results/figures/transience_curves.pdf",
+    log:
+        "logs/figures/transience_curves.log",
+    params:
+        figure=as_json({"size": TRANSIENCE["base_size"]}),
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.transience:curves_rule {input} --params {params.figure:q}"
+        " --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule fig_transience_peak_final:
+    input:
+        "results/transience/summary.csv",
+    output:
+        png=report(
+            "results/figures/transience_peak_final.png",
+            caption="../report/transience_peak_final.rst",
+            category="5. Transient ICL",
+        ),
+        pdf="results/figures/transience_peak_final.pdf",
+    log:
+        "logs/figures/transience_peak_final.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.transience:peak_final_rule {input}"
+        " --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule fig_transience_regression:
+    input:
+        "results/transience/curves.csv",
+    output:
+        png=report(
+            "results/figures/transience_regression.png",
+            caption="../report/transience_regression.rst",
+            category="5. Transient ICL",
+        ),
+        pdf="results/figures/transience_regression.pdf",
+    log:
+        "logs/figures/transience_regression.log",
+    params:
+        figure=as_json({"pool_size": TRANSIENCE["regression"]["task"]["pool_size"]}),
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.transience:regression_rule {input} --params {params.figure:q}"
+        " --out {output.png} {output.pdf} > {log} 2>&1"
