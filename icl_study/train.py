@@ -120,7 +120,10 @@ def _train_step(model, optimizer, task, step: int, cfg: TrainConfig, device) -> 
     if cfg.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
-    return loss.item()
+    value = loss.item()
+    if not math.isfinite(value):  # stop at once: every later step would be wasted
+        raise FloatingPointError(f"training loss became {value} at step {step}; lower train.lr or set train.grad_clip")
+    return value
 
 
 def _log_progress(model, task, step, window, cfg: TrainConfig, started, device) -> list[tuple]:
