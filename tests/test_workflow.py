@@ -72,3 +72,17 @@ def test_lint_is_clean(tmp_path):
 def test_default_dag_dry_run(tmp_path):
     result = snakemake(tmp_path, "-n", configfiles=(REPO / "config.yaml",))
     assert "linreg_train" in jobs_planned(result.stdout)
+
+
+def test_report_is_self_contained_with_every_figure(run_dir):
+    """`snakemake --report` builds one offline HTML file that holds every figure rule's report output."""
+    report = run_dir / "report.html"
+    snakemake(run_dir, "--report", str(report))
+    html = report.read_text()
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?://', html)  # nothing fetched online
+    rows = [line.split("\t") for line in snakemake(run_dir, "--summary").stdout.splitlines()[1:]]
+    # --summary columns: output_file, date, rule, log-file(s), status, plan
+    figures = {row[0] for row in rows if len(row) > 2 and row[2].startswith("fig_") and row[0].endswith(".png")}
+    assert figures, "no figure outputs in the DAG"
+    for figure in figures:
+        assert figure.rsplit("/", 1)[-1] in html, f"{figure} is not in the report"

@@ -1,0 +1,29 @@
+"""Pins the HTML report's inputs: every figure rule (`fig_*`) registers an output with `report()`
+and a caption file that exists and is not empty (the build itself is tested in test_workflow.py)."""
+
+import re
+from pathlib import Path
+
+RULES = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+
+
+def figure_rules() -> dict[str, str]:
+    """{rule name: its text} for every `rule fig_*` in workflow/rules/*.smk."""
+    found = {}
+    for smk in sorted(RULES.glob("*.smk")):
+        # a rule's text runs from its header to the next top-level statement
+        for match in re.finditer(r"^rule (fig_\w+):\n((?:[ \t]+.*\n|\n)*)", smk.read_text(), re.M):
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def test_every_figure_rule_has_a_report_output_with_a_caption():
+    rules = figure_rules()
+    assert rules, "no figure rules found"
+    for name, text in rules.items():
+        assert "report(" in text, f"{name}: no output registered with report()"
+        captions = re.findall(r'caption="([^"]+)"', text)
+        assert captions, f"{name}: report() without a caption"
+        for caption in captions:
+            path = RULES / caption
+            assert path.is_file() and path.read_text().strip(), f"{name}: caption {caption} missing or empty"
