@@ -73,3 +73,14 @@ def train_gpus(study):
         return 1 if run_settings(study, wildcards.run)["train"]["device"] == "cuda" else 0
 
     return gpus
+
+
+def run_gpus(run):
+    """Resource `gpu` of any training rule, from its `params.run`: a run-config JSON string or a
+    function of wildcards returning one. 1 when the run sets train.device: cuda, else 0."""
+
+    def gpus(wildcards):
+        text = run(wildcards) if callable(run) else run
+        return 1 if json.loads(text)["train"].get("device") == "cuda" else 0
+
+    return gpus

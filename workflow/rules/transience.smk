@@ -48,6 +48,7 @@ rule transience_train:
     resources:
         runtime=60,
         mem_mb=2000,
+        gpu=run_gpus(transience_run_params),
     conda:
         "../envs/icl_study.yaml"
     shell:
