@@ -1,6 +1,7 @@
 """Pins crash safety: a training job killed with SIGKILL mid-run resumes, when the workflow is rerun,
-from its last checkpoint and ends with exactly the weights of an uninterrupted run; a corrupt or a
-foreign checkpoint stops the job with a one-line error naming the file, not a stack trace."""
+from its last checkpoint and ends with exactly the weights of an uninterrupted run; a process killed
+in the middle of writing a checkpoint leaves the previous one intact; a corrupt or a foreign
+checkpoint stops the job with a one-line error naming the file, not a stack trace."""
 
 from __future__ import annotations
 
@@ -102,6 +103,28 @@ def test_sigkilled_training_resumes_to_identical_weights(tmp_path):
         assert torch.equal(tensor, got[name]), name  # bit-identical on the CPU
     metrics = "results/linreg/main/train_metrics.csv"
     assert (killed / metrics).read_text() == (straight / metrics).read_text()  # no lost or doubled rows
+
+
+KILLED_DURING_SAVE = """
+import os, signal, sys, torch
+from icl_study.checkpoint import save_checkpoint
+path = sys.argv[1]
+save_checkpoint(path, {"step": 1, "run_config": {}, "model": {"w": torch.ones(3)}})
+def dying_save(obj, f, *args, **kwargs):
+    f.write(b"the first bytes of a checkpoint")  # part of the new file reaches the disk...
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)  # ...when the process is killed
+torch.save = dying_save
+save_checkpoint(path, {"step": 2, "run_config": {}, "model": {"w": torch.zeros(3)}})
+"""
+
+
+def test_kill_during_a_save_leaves_the_previous_checkpoint_intact(tmp_path):
+    path = tmp_path / "checkpoints" / "last.pt"
+    result = subprocess.run([sys.executable, "-c", KILLED_DURING_SAVE, str(path)], capture_output=True, timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    state = load_checkpoint(path)  # still readable: the half-written file never replaced it
+    assert state["step"] == 1 and torch.equal(state["model"]["w"], torch.ones(3))
 
 
 TRAIN_PARAMS = {"task": "regression", "task_config": {"n_dims": 2, "n_points": 4},
