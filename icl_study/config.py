@@ -31,6 +31,7 @@ class ModelConfig:
     n_dims_out: int = 1  # read-out size for vector inputs
     vocab_size: int = 0  # > 0: inputs are token ids and outputs are logits
     positions: str = "learned"  # learned | none (no positional embedding, e.g. for hand-built LSA)
+    init: str = "gpt2"  # gpt2 (N(0, 0.02)) | torch (PyTorch's default layer initialisation)
 
 
 @dataclass(frozen=True)

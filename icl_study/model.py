@@ -24,12 +24,21 @@ from icl_study.config import ConfigError, ModelConfig
 from icl_study.hooks import HookPoint
 
 ATTENTION_KINDS = ("softmax", "linear")
+POSITION_KINDS = ("learned", "none")
+# gpt2: N(0, 0.02) weights (GPT-2, Garg et al.); torch: PyTorch's defaults (Kaiming-uniform Linear,
+# N(0, 1) embeddings). On in-context regression the small GPT-2 init sat on the loss plateau for
+# thousands of steps where the torch init left it within ~700 (docs/linreg_default.md).
+INIT_KINDS = ("gpt2", "torch")
 
 
 def check_model_config(cfg: ModelConfig) -> None:
     """Errors the schema cannot express, one line each, naming the key."""
     if cfg.attention not in ATTENTION_KINDS:
         raise ConfigError(f"model.attention: {cfg.attention!r} is not one of {ATTENTION_KINDS}")
+    if cfg.init not in INIT_KINDS:
+        raise ConfigError(f"model.init: {cfg.init!r} is not one of {INIT_KINDS}")
+    if cfg.positions not in POSITION_KINDS:
+        raise ConfigError(f"model.positions: {cfg.positions!r} is not one of {POSITION_KINDS}")
     if cfg.d_model % cfg.n_head:
         raise ConfigError(f"model.d_model: {cfg.d_model} is not divisible by model.n_head={cfg.n_head}")
     if (cfg.vocab_size > 0) == (cfg.n_dims_in > 0):
@@ -113,16 +122,18 @@ class GPT(nn.Module):
             self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         else:
             self.read_in = nn.Linear(cfg.n_dims_in, cfg.d_model)
-        self.pos = nn.Embedding(cfg.n_positions, cfg.d_model)
+        # `positions: none` drops them (von Oswald et al.'s linear self-attention has none).
+        self.pos = nn.Embedding(cfg.n_positions, cfg.d_model) if cfg.positions == "learned" else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model) if cfg.layer_norm else nn.Identity()
         self.read_out = nn.Linear(cfg.d_model, cfg.vocab_size or cfg.n_dims_out)
         self.hook_embed, self.hook_final = HookPoint(), HookPoint()
-        self.apply(self._init_weights)
-        # GPT-2: scale residual-path projections by 1/sqrt(2 L) so the residual stream stays O(1).
-        for name, p in self.named_parameters():
-            if name.endswith("proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+        if cfg.init == "gpt2":  # else `torch`: PyTorch's own layer initialisation, left as built
+            self.apply(self._init_weights)
+            # GPT-2: scale residual-path projections by 1/sqrt(2 L) so the residual stream stays O(1).
+            for name, p in self.named_parameters():
+                if name.endswith("proj.weight"):
+                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -137,7 +148,9 @@ class GPT(nn.Module):
         if T > self.cfg.n_positions:
             raise ValueError(f"sequence of {T} tokens exceeds model.n_positions={self.cfg.n_positions}")
         x = self.embed(inputs) if self.cfg.vocab_size else self.read_in(inputs)  # (B, T, C)
-        x = self.hook_embed(x + self.pos(torch.arange(T, device=inputs.device)))
+        if self.pos is not None:
+            x = x + self.pos(torch.arange(T, device=inputs.device))
+        x = self.hook_embed(x)
         for block in self.blocks:
             x = block(x)
         return self.read_out(self.hook_final(self.ln_f(x)))

@@ -61,6 +61,8 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
 
 def check_run_config(cfg: RunConfig, task) -> None:
     """Config errors the schema cannot express, found before any training step."""
+    if hasattr(task, "check_model"):
+        task.check_model(cfg.model)
     if task.n_tokens > cfg.model.n_positions:
         raise ConfigError(f"model.n_positions: {cfg.model.n_positions} is shorter than the task's "
                           f"{task.n_tokens} tokens per sequence")
