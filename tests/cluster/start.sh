@@ -95,26 +95,35 @@ if [ ! -s /etc/munge/munge.key ]; then
     dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 status=none
 fi
 chown munge: /etc/munge/munge.key; chmod 400 /etc/munge/munge.key
-runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
-cp /run/munge/munged.pid "$PIDS/munged.pid"
-wait_for 10 munged sh -c 'munge -n | unmunge'
+# Each daemon is started only if it is not already answering (e.g. left over from a crashed run).
+if ! sh -c 'munge -n | unmunge' >/dev/null 2>&1; then
+    runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
+    cp /run/munge/munged.pid "$PIDS/munged.pid"
+    wait_for 10 munged sh -c 'munge -n | unmunge'
+fi
 log "munged up"
 
 [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql >"$LOGS/mariadb-install.log" 2>&1
-nohup mariadbd --user=mysql --skip-networking --socket=/run/mysqld/mysqld.sock \
-    --pid-file="$PIDS/mariadbd.pid" >"$LOGS/mariadbd.log" 2>&1 &
-wait_for 30 mariadbd mariadb-admin --socket=/run/mysqld/mysqld.sock ping
+if ! mariadb-admin --socket=/run/mysqld/mysqld.sock ping >/dev/null 2>&1; then
+    nohup mariadbd --user=mysql --skip-networking --socket=/run/mysqld/mysqld.sock \
+        --pid-file="$PIDS/mariadbd.pid" >"$LOGS/mariadbd.log" 2>&1 &
+    wait_for 30 mariadbd mariadb-admin --socket=/run/mysqld/mysqld.sock ping
+fi
 mariadb --socket=/run/mysqld/mysqld.sock -u root -e "
   CREATE USER IF NOT EXISTS 'slurm'@'localhost';
   ALTER USER 'slurm'@'localhost' IDENTIFIED BY '$DBPASS';
   GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"
 log "mariadbd up"
 
-slurmdbd
-wait_for 30 slurmdbd sacctmgr -n -i list cluster
+if ! sacctmgr -n -i list cluster >/dev/null 2>&1; then
+    [ -s "$PIDS/slurmdbd.pid" ] && kill "$(cat "$PIDS/slurmdbd.pid")" 2>/dev/null && sleep 1  # stale, new password
+    slurmdbd
+    wait_for 30 slurmdbd sacctmgr -n -i list cluster
+fi
 slurmctld
 wait_for 30 slurmctld sh -c 'scontrol ping | grep -q UP'
-slurmd
+running() { [ -s "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+running slurmd || slurmd
 wait_for 30 slurmd sh -c "sinfo -h -n $NODE -o %t | grep -qv -e '^unk' -e '^$'"
 state="$(sinfo -h -n "$NODE" -o %t)"
 case "$state" in idle*|mix*|alloc*) ;; *) scontrol update nodename="$NODE" state=resume || true ;; esac
