@@ -104,3 +104,26 @@ def test_cosine_zero_vector_has_finite_gradient():
     out = cosine(a, torch.tensor([1.0, 2.0, 3.0]))
     out.backward()
     assert out.item() == 0.0 and torch.all(torch.isfinite(a.grad))
+
+
+def test_spd_between_ols_and_one_gd_step_by_hand():
+    """SPD on real predictors: d = 1, context (x=1, y=3), query x=2. OLS: w = 3 -> 6;
+    one GD step with lr 0.5: w = 0.5 * 3 * 1 = 1.5 -> 3; both predict 0 with no context."""
+    from icl_study.baselines import gradient_descent, least_squares
+
+    xs, ys = torch.tensor([[[1.0], [2.0]]]), torch.tensor([[3.0, 5.0]])  # (B=1, n=2, d=1)
+    out = spd(least_squares(xs, ys), gradient_descent(xs, ys, lr=0.5, steps=1))
+    torch.testing.assert_close(out, torch.tensor([0.0, 9.0]))  # (6 - 3)² at k = 1
+
+
+def test_ilwd_of_fitted_implicit_weights_by_hand():
+    """ILWD through the fit: with the unit queries e_1, e_2 the fitted weights are the predictions
+    themselves, so f = (2, 3) and g = (0, 1) give ||(2, 2)||² = 8 (and 0 for the second task)."""
+    queries = torch.eye(2).expand(2, 2, 2)  # (B=2, m=2, d=2): probe queries e_1, e_2 for each task
+    preds_f = torch.tensor([[2.0, 3.0], [1.0, 1.0]])
+    preds_g = torch.tensor([[0.0, 1.0], [1.0, 1.0]])
+    w_f, r2_f = fit_implicit_weights(queries, preds_f)
+    w_g, _ = fit_implicit_weights(queries, preds_g)
+    torch.testing.assert_close(w_f, preds_f)
+    assert torch.isnan(r2_f[1])  # both of task 2's predictions are equal: R² undefined
+    torch.testing.assert_close(ilwd(w_f, w_g), torch.tensor(4.0))  # mean over tasks of (8, 0)

@@ -36,6 +36,26 @@ def predict(model: torch.nn.Module, xs: torch.Tensor, ys: torch.Tensor) -> torch
     return out[:, ::2, 0]  # read the prediction at each x-token
 
 
+def pair_tokens(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """von Oswald et al.'s layout: (B, n, d), (B, n) -> (B, n, d + 1) tokens e_j = (x_j, y_j).
+
+    The last pair is the query: its token is (x_n, 0), so y_n is never shown to the model.
+    """
+    query_mask = torch.ones_like(ys)
+    query_mask[:, -1] = 0.0  # hide the query's target
+    return torch.cat((xs, (ys * query_mask).unsqueeze(-1)), dim=-1)  # (B, n, d) ++ (B, n, 1)
+
+
+def unpair_tokens(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of `pair_tokens`: (B, n, d + 1) -> xs (B, n, d) and context targets (B, n - 1)."""
+    return tokens[:, :, :-1], tokens[:, :-1, -1]
+
+
+def predict_query(model: torch.nn.Module, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """A model on `pair_tokens`: the prediction (B,) for y_n from the n - 1 pairs before it."""
+    return model(pair_tokens(xs, ys))[:, -1, 0]  # (B, n, 1) -> read at the query token
+
+
 def curriculum_size(curriculum: Curriculum | None, n_dims: int, n_points: int, step: int) -> tuple[int, int]:
     """Active (d, n) at a training step: grows by a fixed increment every `interval` steps."""
     if curriculum is None:
@@ -100,3 +120,30 @@ class RegressionTask:
         xs, ys = batch["xs"].to(device), batch["ys"].to(device)
         err = (predict(model, xs, ys) - ys).pow(2) / self.cfg.n_dims  # (B, n)
         return {"normalized_error": err.mean().item(), "normalized_error_last": err[:, -1].mean().item()}
+
+
+class PairedRegressionTask(RegressionTask):
+    """The same regression data in `pair_tokens` layout; the loss is the query's squared error only.
+
+    This is the setting of von Oswald et al.'s one-layer linear self-attention (fixed context of
+    n - 1 pairs, one query), used by the hand-built gradient-descent comparison.
+    """
+
+    @property
+    def n_tokens(self) -> int:
+        return self.cfg.n_points
+
+    def check_model(self, model_cfg) -> None:
+        """The read-in must take (x, y) tokens, d + 1 wide."""
+        if model_cfg.n_dims_in != self.cfg.n_dims + 1:
+            raise ConfigError(f"model.n_dims_in: {model_cfg.n_dims_in} does not match task.n_dims + 1 = {self.cfg.n_dims + 1}")
+
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return (predict_query(model, batch["xs"], batch["ys"]) - batch["ys"][:, -1]).pow(2).mean()
+
+    def eval_metrics(self, model: torch.nn.Module, device: torch.device, batch_size: int = 256) -> dict[str, float]:
+        """Normalized error (squared error / d) at the query on a fixed held-out batch."""
+        batch = self.sample(0, batch_size, "eval")
+        xs, ys = batch["xs"].to(device), batch["ys"].to(device)
+        err = (predict_query(model, xs, ys) - ys[:, -1]).pow(2) / self.cfg.n_dims  # (B,)
+        return {"normalized_error_query": err.mean().item()}

@@ -1,0 +1,165 @@
+"""Study 1, issue 3 figures (which learning algorithm?), drawn from tidy tables only (no torch).
+
+- `plot_matching`: SPD, ILWD and implicit-weight fit R² vs k, one column per trained model;
+- `plot_depth_noise`: heatmaps over depth x noise of the best-matching predictor and the SPD gap;
+- `plot_probes`: probe R² vs layer for Xᵀy and w_OLS, with untrained and shuffled controls;
+- `plot_gd`: the trained 1-layer LSA against the hand-built GD layer.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from icl_study.plots import style
+
+METRIC_AXES = {"spd": "SPD(model, predictor)\n(squared difference, log scale)",
+               "ilwd": "ILWD(model, predictor)\n(||ŵ_model − ŵ||², log scale)",
+               "fit_r2": "R² of the implicit-weight fit\n(1 = linear in the query)"}
+
+
+def _palette(labels: list[str]) -> dict:
+    palette = dict(zip(labels, sns.color_palette("colorblind", len(labels))))
+    palette["transformer"] = (0.0, 0.0, 0.0)
+    return palette
+
+
+def plot_matching(tables: list[pd.DataFrame], outputs: list[str]) -> None:
+    """Rows: SPD, ILWD, fit R²; columns: trained models; one line (with bootstrap band) per predictor."""
+    style.setup()
+    table = pd.concat(tables, ignore_index=True)
+    runs = list(dict.fromkeys(table["run"]))
+    palette = _palette(list(dict.fromkeys(table.loc[table["predictor"] != "model", "label"])))
+    fig, axes = plt.subplots(3, len(runs), figsize=(3.6 * len(runs), 9.5), squeeze=False, sharex="col")
+    for col, run in enumerate(runs):
+        rows = table[table["run"] == run]
+        for row, metric in enumerate(METRIC_AXES):
+            ax = axes[row, col]
+            for label, line in rows[rows["metric"] == metric].groupby("label", sort=False):
+                is_model = label == "transformer"
+                ax.plot(line["k"], line["value"], color=palette[label], label=label, lw=2.5 if is_model else 1.3)
+                ax.fill_between(line["k"], line["ci_low"], line["ci_high"], color=palette[label], alpha=0.2, lw=0)
+            if metric != "fit_r2":
+                ax.set_yscale("log")
+            else:
+                ax.set_ylim(-0.2, 1.05)  # a non-linear predictor's R² can be far below 0
+            ax.set(ylabel=METRIC_AXES[metric] if col == 0 else None,
+                   xlabel="in-context examples k" if row == 2 else None)
+        noise = rows["noise_std"].iloc[0]
+        axes[0, col].set_title(f"{run}: L = {rows['n_layer'].iloc[0]}, σ = {noise:g}")
+    handles, labels = axes[2, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), bbox_to_anchor=(0.5, -0.04))
+    style.save(fig, outputs)
+
+
+def plot_depth_noise(summary: pd.DataFrame, outputs: list[str]) -> None:
+    """Left: best-matching predictor per (depth, noise) cell; right: log10 SPD(GD-1) / SPD(Bayes-optimal)."""
+    style.setup()
+    depths, noises = sorted(summary["n_layer"].unique()), sorted(summary["noise_std"].unique())
+    cells = summary.set_index(["n_layer", "noise_std"])
+    names = sorted(summary["best_label"].unique())
+    code = np.array([[names.index(cells.loc[(L, s), "best_label"]) for s in noises] for L in depths])
+    gap = np.array([[cells.loc[(L, s), "spd_gap_log10"] for s in noises] for L in depths])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.9 * len(depths) + 2.5))
+    colors = sns.color_palette("pastel", len(names))
+    left.imshow(code, cmap=plt.matplotlib.colors.ListedColormap(colors), vmin=-0.5, vmax=len(names) - 0.5, aspect="auto")
+    for i, L in enumerate(depths):
+        for j, s in enumerate(noises):
+            left.text(j, i, f"{cells.loc[(L, s), 'best_label']}\nSPD {cells.loc[(L, s), 'best_spd']:.3g}",
+                      ha="center", va="center", fontsize=8)
+    limit = max(np.abs(gap).max(), 0.1)
+    image = right.imshow(gap, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    for i in range(len(depths)):
+        for j in range(len(noises)):
+            right.text(j, i, f"{gap[i, j]:+.2f}", ha="center", va="center", fontsize=9)
+    fig.colorbar(image, ax=right, label="log10 SPD(model, GD 1 step) / SPD(model, Bayes-optimal)\n> 0: closer to Bayes-optimal")
+    left.set_title("best-matching predictor (smallest SPD, mean over k ≥ 1)")
+    right.set_title("SPD gap: 1-step GD vs Bayes-optimal\n(OLS at σ = 0, ridge λ = σ²/τ² otherwise)")
+    for ax in (left, right):
+        ax.set(xticks=range(len(noises)), xticklabels=[f"{s:g}" for s in noises], xlabel="label noise σ",
+               yticks=range(len(depths)), yticklabels=[str(L) for L in depths], ylabel="depth L (blocks)")
+        ax.grid(False)
+    style.save(fig, outputs)
+
+
+def plot_probes(tables: list[pd.DataFrame], outputs: list[str]) -> None:
+    """Probe R² vs layer: columns Xᵀy and w_OLS; trained vs untrained, ridge vs MLP, shuffled control."""
+    style.setup()
+    table = pd.concat(tables, ignore_index=True)
+    runs, targets = list(dict.fromkeys(table["run"])), {"xty": "moment vector Xᵀy", "w_ols": "OLS weights w_OLS"}
+    fig, axes = plt.subplots(len(runs), 2, figsize=(11, 4.2 * len(runs)), squeeze=False, sharey=True)
+    styles = {("trained", "ridge"): ("black", "-"), ("trained", "MLP"): ("tab:blue", "-"),
+              ("untrained", "ridge"): ("black", ":"), ("untrained", "MLP"): ("tab:blue", ":"),
+              ("trained", "ridge, shuffled targets"): ("tab:red", "--")}
+    for r, run in enumerate(runs):
+        for c, (target, title) in enumerate(targets.items()):
+            ax = axes[r, c]
+            for (kind, probe), (color, ls) in styles.items():
+                rows = table[(table["run"] == run) & (table["target"] == target) & (table["model"] == kind)
+                             & (table["probe"] == probe)]
+                ax.plot(rows["layer"], rows["r2"], color=color, ls=ls, marker="o", label=f"{kind}, {probe} probe")
+            ax.axhline(0, color="grey", lw=0.8)
+            ax.set(title=f"{run}: {title}", xlabel="layer (0 = embedding, i = after block i)",
+                   ylabel="held-out R² (mean over coordinates)", ylim=(-0.2, 1.02))
+            ax.set_xticks(sorted(table.loc[table["run"] == run, "layer"].unique()))
+    axes[0, 1].legend(loc="upper left", fontsize=8)
+    style.save(fig, outputs)
+
+
+def plot_gd(summary: pd.DataFrame, interpolation: pd.DataFrame, predictions: pd.DataFrame,
+            exactness: pd.DataFrame, outputs: list[str]) -> None:
+    """Trained 1-layer LSA vs hand-built one-step GD: predictions, sensitivities, interpolation, exactness."""
+    style.setup()
+    values = dict(zip(summary["metric"], summary["value"]))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.4))
+    ax = axes[0]
+    ax.scatter(predictions["y_gd"], predictions["y_trained"], s=4, alpha=0.4, color="black")
+    lim = np.percentile(np.abs(predictions[["y_gd", "y_trained"]].to_numpy()), 99.5)
+    ax.plot([-lim, lim], [-lim, lim], color="tab:red", lw=1, label="ŷ_trained = ŷ_GD")
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel=f"ŷ of hand-built GD layer (η* = {values['eta_star']:.3g})",
+           ylabel="ŷ of trained 1-layer LSA",
+           title=f"predictions: mean |ŷ_trained − ŷ_GD| = {values['mean_abs_diff_trained_gd']:.3f}")
+    ax.legend(loc="upper left")
+    ax = axes[1]
+    ax.hist(predictions["sensitivity_cosine"], bins=np.linspace(-1, 1, 81), color="tab:blue")
+    ax.set(xlabel="cos(∂ŷ_trained/∂x_q, ∂ŷ_GD/∂x_q) per task", ylabel="tasks",
+           title=f"sensitivity cosine: mean {values['sensitivity_cosine_mean']:.3f}, "
+                 f"median {values['sensitivity_cosine_median']:.3f}")
+    ax = axes[2]
+    ax.plot(interpolation["alpha"], interpolation["query_mse"], marker="o", color="black")
+    ax.axhline(values["mse_zero"], color="grey", ls="--", label="zero predictor")
+    ax.set(yscale="log", xlabel="α  (θ = (1 − α) θ_GD + α θ_trained)", ylabel="query squared error (log scale)",
+           title="loss along the straight line between the weights")
+    ax.legend()
+    ax = axes[3]
+    names = [f"1-layer LSA" if c == "one_layer_lsa" else f"stack, {s} step{'s' * (s > 1)}"
+             for c, s in zip(exactness["construction"], exactness["gd_steps"])]
+    ax.barh(names, np.log10(exactness["max_abs_diff"].clip(lower=1e-18)), color="tab:green")
+    ax.set_xlim(-18, 0)
+    ax.axvline(-5, color="tab:red", ls="--", label="test threshold 1e-5")
+    ax.set(xlabel="log10 max |ŷ_construction − ŷ_GD| (float64)", title="exactness of the constructions")
+    ax.legend(loc="lower right")
+    fig.subplots_adjust(wspace=0.4)
+    style.save(fig, outputs)
+
+
+def matching_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: per-run matching tables -> the SPD / ILWD figure."""
+    plot_matching([pd.read_csv(path) for path in inputs], outputs)
+
+
+def depth_noise_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: sweep_summary.csv -> the depth x noise heatmaps."""
+    plot_depth_noise(pd.read_csv(inputs[0]), outputs)
+
+
+def probes_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: per-run probe tables -> the probe figure."""
+    plot_probes([pd.read_csv(path) for path in inputs], outputs)
+
+
+def gd_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: the four GD comparison tables -> the figure."""
+    plot_gd(*(pd.read_csv(path) for path in inputs), outputs)
