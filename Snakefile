@@ -18,6 +18,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/linreg.smk"
 include: "workflow/rules/transience.smk"
+include: "workflow/rules/lm.smk"
 
 
 rule all:
@@ -25,3 +26,4 @@ rule all:
     input:
         LINREG_TARGETS,
         transience_targets(),
+        lm_targets(),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from icl_study.config import ConfigError
 from icl_study.tasks.bursty import BurstyTask
+from icl_study.tasks.concepts import ConceptsTask
 from icl_study.tasks.pool_regression import PoolRegressionTask
 from icl_study.tasks.regression import PairedRegressionTask, RegressionTask
 
 TASKS = {"regression": RegressionTask, "bursty": BurstyTask, "pool_regression": PoolRegressionTask,
-         "regression_pairs": PairedRegressionTask}
+         "regression_pairs": PairedRegressionTask, "concepts": ConceptsTask}
 
 
 def make_task(name: str, task_config: dict, seed: int):

@@ -1,0 +1,107 @@
+"""Finetuning on the demonstrations, in Dai et al.'s and Shen et al.'s settings.
+
+A training example is (prompt ids, target token id): the demonstration's `template` and the first
+token of its label word. The loss is the LM cross-entropy of that token (over the whole vocabulary).
+
+- `dai`: only key and value projections change (a gradient mask freezes GPT-2's fused query
+  third), plain SGD, batch 1, one epoch in demonstration order (Dai et al. 2022, Sec. 4).
+- `shen`: all weights (`last_layers: 0`) or the blocks of the last `last_layers` layers, full-batch
+  gradient descent on the mean loss for `steps` steps (Shen et al. 2023).
+
+`finetuned(...)` changes the model in place and restores the original weights on exit, so one
+loaded model serves every demonstration set. `pick_lr` chooses the learning rate by accuracy on a
+validation split, never on the test subset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from icl_study.config import ConfigError
+from icl_study.lm.models import layer_of
+
+log = logging.getLogger("icl_study.lm")
+SETTINGS = ("dai", "shen")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    setting: str = "dai"  # dai | shen
+    lr: float = 1e-3
+    steps: int = 1  # shen: full-batch GD steps (dai: always one epoch of batch-1 SGD)
+    last_layers: int = 0  # shen: 0 = all weights, n = only the last n blocks
+
+
+def trainable(lm, cfg: FinetuneConfig) -> dict[str, tuple[torch.nn.Parameter, torch.Tensor | None]]:
+    """{name: (parameter, gradient mask or None)} of the weights the setting updates."""
+    params = dict(lm.named_parameters())
+    if cfg.setting == "dai":
+        return {name: (params[name], mask) for name, mask in lm.kv_masks().items()}
+    if cfg.setting != "shen":
+        raise ConfigError(f"finetune.setting: {cfg.setting!r} is not one of {SETTINGS}")
+    if cfg.last_layers <= 0:
+        return {name: (p, None) for name, p in params.items()}
+    first = lm.n_layer - cfg.last_layers
+    return {n: (p, None) for n, p in params.items() if layer_of(n) is not None and layer_of(n) >= first}
+
+
+def example_loss(lm, prompt: list[int], target: int) -> torch.Tensor:
+    logits = lm.logits(torch.tensor([prompt]))[0, -1]  # (V,)
+    return F.cross_entropy(logits[None].float(), torch.tensor([target]))
+
+
+def _sgd_step(weights, lr: float) -> None:
+    with torch.no_grad():
+        for p, mask in weights.values():
+            if p.grad is not None:
+                p -= lr * (p.grad * mask if mask is not None else p.grad)
+                p.grad = None
+
+
+@contextlib.contextmanager
+def finetuned(lm, examples: list[tuple[list[int], int]], cfg: FinetuneConfig):
+    """Finetune in place on (prompt, target) examples; restore every weight on exit."""
+    weights = trainable(lm, cfg)
+    saved = {name: p.detach().clone() for name, (p, _) in weights.items()}
+    others = [p for n, p in lm.named_parameters() if n not in weights]
+    flags = [p.requires_grad for p in others]
+    for p in others:
+        p.requires_grad_(False)  # no gradients computed for frozen weights
+    try:
+        with torch.enable_grad():
+            if cfg.setting == "dai":
+                for prompt, target in examples:  # batch 1, one epoch, in demonstration order
+                    example_loss(lm, prompt, target).backward()
+                    _sgd_step(weights, cfg.lr)
+            else:
+                for _ in range(cfg.steps):  # full-batch GD on the mean loss
+                    for prompt, target in examples:
+                        (example_loss(lm, prompt, target) / len(examples)).backward()
+                    _sgd_step(weights, cfg.lr)
+        yield lm
+    finally:
+        with torch.no_grad():
+            for name, (p, _) in weights.items():
+                p.copy_(saved[name])
+                p.grad = None
+        for p, flag in zip(others, flags):
+            p.requires_grad_(flag)
+
+
+def pick_lr(lm, examples, lr_grid: tuple[float, ...], cfg: FinetuneConfig, evaluate) -> tuple[float, dict]:
+    """The lr of `lr_grid` with the best `evaluate(lm)` (validation accuracy) after finetuning.
+
+    Ties go to the smaller lr. Returns (lr, {lr: score}).
+    """
+    scores = {}
+    for lr in sorted(lr_grid):
+        with finetuned(lm, examples, FinetuneConfig(cfg.setting, lr, cfg.steps, cfg.last_layers)):
+            scores[lr] = evaluate(lm)
+        log.info("finetune %s lr %.3g: validation score %.4f", cfg.setting, lr, scores[lr])
+    best = max(scores, key=lambda lr: (scores[lr], -lr))
+    return best, scores

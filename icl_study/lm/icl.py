@@ -1,0 +1,71 @@
+"""In-context learning accuracy by label-word log-probabilities, with the prefix's KV cache reused.
+
+A prompt is `prefix + query`: the prefix is the k demonstrations (each `template + label word +
+separator`), the query is the test example's `template`. The prediction is the class whose label
+word's first token has the highest log-probability after the prompt (log-softmax over the whole
+vocabulary). The prefix is the same for every test example, so it runs once and its KV cache is
+reused (and cropped back after each query); `use_cache=False` recomputes it, for the benchmark
+and the test that both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from icl_study.config import ConfigError
+from icl_study.lm.data import Example, TextTaskConfig, format_example, prefix_text
+
+log = logging.getLogger("icl_study.lm")
+
+
+def label_token_ids(lm, label_words: tuple[str, ...]) -> list[int]:
+    """The first token of each label word; they must differ (a warning if a word has several)."""
+    ids = []
+    for word in label_words:
+        tokens = lm.encode(word)
+        if not tokens:
+            raise ConfigError(f"task.label_words: {word!r} encodes to no token")
+        if len(tokens) > 1:
+            log.warning("label word %r is %d tokens; it is scored by its first token", word, len(tokens))
+        ids.append(tokens[0])
+    if len(set(ids)) < len(ids):
+        raise ConfigError(f"task.label_words: {list(label_words)} share a first token; pick distinct words")
+    return ids
+
+
+@torch.no_grad()
+def label_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], label_ids: list[int],
+                   use_cache: bool = True) -> torch.Tensor:
+    """(N, C) log-probabilities of the C label tokens after prefix + each query."""
+    rows = []
+    cache = lm.prefix_cache(prefix_ids) if use_cache else None
+    for query in queries:
+        if use_cache:
+            logits = lm.logits_after(cache, len(prefix_ids), query)  # (V,)
+        else:
+            logits = lm.logits(torch.tensor([prefix_ids + query]))[0, -1]  # full recompute
+        rows.append(logits.float().log_softmax(-1)[label_ids])
+    return torch.stack(rows)
+
+
+def encode_prompts(lm, cfg: TextTaskConfig, demos: list[Example], queries: list[Example]
+                   ) -> tuple[list[int], list[list[int]]]:
+    """Token ids of the shared prefix and of each query (encoded separately, then concatenated)."""
+    prefix = prefix_text(cfg, demos)
+    prefix_ids = lm.encode(prefix) if prefix else []
+    return prefix_ids, [lm.encode(format_example(cfg, q, with_label=False)) for q in queries]
+
+
+def predict(lm, cfg: TextTaskConfig, demos: list[Example], queries: list[Example],
+            use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted classes (N,), label log-probs (N, C)) for the queries after the demonstrations."""
+    prefix_ids, query_ids = encode_prompts(lm, cfg, demos, queries)
+    logprobs = label_logprobs(lm, prefix_ids, query_ids, label_token_ids(lm, cfg.label_words), use_cache)
+    return logprobs.argmax(-1), logprobs
+
+
+def accuracy(predictions: torch.Tensor, examples: list[Example]) -> float:
+    labels = torch.tensor([e.label for e in examples])
+    return (predictions == labels).float().mean().item()

