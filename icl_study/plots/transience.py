@@ -31,7 +31,9 @@ def plot_curves(curves: pd.DataFrame, outputs, params: dict) -> None:
     decays = sorted(rows["weight_decay"].unique())
     fig, axes = _panel_grid(len(decays))
     colors = dict(zip(ACCURACIES, sns.color_palette("colorblind", len(ACCURACIES))))
-    for ax, wd in zip(axes, decays):
+    losses = rows.loc[(rows["split"] == "train") & (rows["metric"] == "loss"), "value"]
+    loss_lim = (0.8 * losses.min(), 1.25 * losses.max())  # one loss scale for every panel
+    for i, (ax, wd) in enumerate(zip(axes, decays)):
         loss_ax = ax.twinx()
         for seed, run in rows[rows["weight_decay"] == wd].groupby("seed"):
             for metric, label in ACCURACIES.items():
@@ -43,12 +45,17 @@ def plot_curves(curves: pd.DataFrame, outputs, params: dict) -> None:
                          label="training loss" if seed == rows["seed"].min() else None)
         ax.axhline(0.5, color="grey", lw=0.8, ls=":")
         ax.set(xscale="log", ylim=(-0.02, 1.02), title=f"weight decay {wd:g}", xlabel="training step",
-               ylabel="accuracy")
-        loss_ax.set(yscale="log", ylabel="training loss (cross-entropy, nats)")
+               ylabel="accuracy (ICL: chance 0.5, dotted)" if i == 0 else "")
+        loss_ax.set(yscale="log", ylim=loss_lim)
         loss_ax.grid(False)
+        if i == len(decays) - 1:
+            loss_ax.set_ylabel("training loss (cross-entropy, nats; dashed)")
+        else:
+            loss_ax.tick_params(labelright=False, which="both")
     handles = [h for a in (axes[0], axes[0].figure.axes[-1]) for h in a.get_legend_handles_labels()[0]]
     fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.08))
     fig.suptitle(params.get("title", "Transience of ICL: accuracy and loss over training"))
+    fig.subplots_adjust(wspace=0.08)
     style.save(fig, outputs)
 
 
@@ -73,7 +80,8 @@ def plot_regression(curves: pd.DataFrame, outputs, params: dict) -> None:
     """Finite-pool regression: errors (left) and distances to ridge / dMMSE (right) vs step."""
     style.setup()
     rows = curves[curves["dataset"] == "regression"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig.subplots_adjust(wspace=0.32)
     series = [("pool_error", "tasks from the pool"), ("fresh_error", "fresh tasks")]
     distances = [("fresh_to_ridge", "fresh: to ridge"), ("fresh_to_dmmse", "fresh: to dMMSE"),
                  ("pool_to_ridge", "pool: to ridge"), ("pool_to_dmmse", "pool: to dMMSE")]
@@ -83,8 +91,15 @@ def plot_regression(curves: pd.DataFrame, outputs, params: dict) -> None:
             for metric, label in pairs:
                 m = group[group["metric"] == metric].sort_values("step")
                 ax.plot(m["step"], m["value"], label=f"{label} (wd {key[0]:g}, seed {key[1]})")
+        if ax is axes[0]:  # the baselines' errors as reference lines
+            for metric, style_, label in (("fresh_error_ridge", ":", "ridge, fresh tasks"),
+                                          ("pool_error_dmmse", "-.", "dMMSE, pool tasks"),
+                                          ("fresh_error_dmmse", "--", "dMMSE, fresh tasks")):
+                ref = rows.loc[rows["metric"] == metric, "value"]
+                if len(ref):
+                    ax.axhline(ref.iloc[0], color="grey", ls=style_, lw=1, label=label)
         ax.set(xscale="log", yscale="log", xlabel="training step", ylabel=ylabel)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower left")
     axes[0].set_title(f"Finite pool of {params['pool_size']} tasks: error")
     axes[1].set_title("Which predictor the model is closest to")
     style.save(fig, outputs)

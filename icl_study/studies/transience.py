@@ -143,10 +143,10 @@ def _check_bursty_model(task: dict, model: dict) -> None:
 def runs(section: dict) -> list[tuple[str, str, float, int]]:
     """(dataset, size, weight_decay, seed) of every run: the weight-decay sweep at the base size and
     the size sweep at the first weight decay (`full_grid`: every combination), for each seed; plus
-    the regression runs (size "base": their own model)."""
+    the regression runs (size "pool": their own model)."""
     decays, sizes, base = section["weight_decays"], list(section["sizes"]), section["base_size"]
     pairs = [(s, wd) for s in sizes for wd in decays] if section["full_grid"] else \
         [(base, wd) for wd in decays] + [(s, decays[0]) for s in sizes if s != base]
     out = [("bursty", s, wd, seed) for s, wd in pairs for seed in section["seeds"]]
-    out += [("regression", "base", wd, seed) for wd in section["regression_weight_decays"] for seed in section["seeds"]]
+    out += [("regression", "pool", wd, seed) for wd in section["regression_weight_decays"] for seed in section["seeds"]]
     return out

@@ -8,7 +8,8 @@ be transient here. The evaluators, logged during training:
 - `pool_error` / `fresh_error`: normalized squared error (/ d) averaged over positions, on tasks
   from the pool and on fresh tasks w ~ N(0, tau^2 I);
 - `fresh_to_ridge` / `fresh_to_dmmse` (and `pool_to_*`): mean squared distance (/ d) between the
-  model's predictions and the ridge (lam = sigma^2 / tau^2) or dMMSE predictions.
+  model's predictions and the ridge (lam = sigma^2 / tau^2) or dMMSE predictions;
+- `{pool,fresh}_error_{ridge,dmmse}`: the two baselines' own errors (constant reference lines).
 """
 
 from __future__ import annotations
@@ -52,8 +53,13 @@ class PoolRegressionTask(RegressionTask):
                 out[f"{kind}_to_{name}"] = ((pred - ref) ** 2).mean().item() / d
         return out
 
+    def reference_errors(self) -> dict[str, float]:
+        """The baselines' own errors on the evaluation batches (constant; logged as reference lines)."""
+        return {f"{kind}_error_{name}": ((ref - self.eval_batches[kind]["ys"]) ** 2).mean().item() / self.cfg.n_dims
+                for kind, refs in self.references.items() for name, ref in refs.items()}
+
     def eval_metrics(self, model: torch.nn.Module, device: torch.device) -> dict[str, float]:
-        return self.evaluate(lambda xs, ys: predict(model, xs, ys), device)
+        return {**self.evaluate(lambda xs, ys: predict(model, xs, ys), device), **self.reference_errors()}
 
 
 def pool_generator(seed: int) -> torch.Generator:
