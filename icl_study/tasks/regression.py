@@ -83,6 +83,11 @@ class RegressionTask:
     def n_tokens(self) -> int:
         return 2 * self.cfg.n_points
 
+    def check_model(self, model_cfg) -> None:
+        """The read-in must take d-dimensional tokens (a config error the schema cannot see)."""
+        if model_cfg.n_dims_in != self.cfg.n_dims:
+            raise ConfigError(f"model.n_dims_in: {model_cfg.n_dims_in} does not match task.n_dims={self.cfg.n_dims}")
+
     def sample(self, step: int, batch_size: int, stream: str = "train", n_dims: int | None = None,
                n_points: int | None = None, fresh_w: bool = False) -> dict[str, torch.Tensor]:
         """A batch {xs (B, n, d), ys (B, n), ws (B, d)}; coordinates beyond n_dims are zero.
