@@ -136,7 +136,8 @@ def _balanced_pick(indices_by_class: list[list[int]], n: int, gen: torch.Generat
             raise ConfigError(f"task: class {c} has only {len(pool)} examples left, {count} needed")
         order = torch.randperm(len(pool), generator=gen)[:count].tolist()
         picked += [pool[i] for i in order]
-        indices_by_class[c] = [p for i, p in enumerate(pool) if i not in set(order)]
+        taken = set(order)
+        indices_by_class[c] = [p for i, p in enumerate(pool) if i not in taken]
     return picked
 
 

@@ -194,7 +194,6 @@ def layer_of(name: str) -> int | None:
 
 def load_lm(spec: str, path: str | Path | None = None):
     """A model by spec: `hf:<dir>`, `pipeline-gpt` (checkpoint at `path`) or `smollm2` (dir at `path`)."""
-    torch.manual_seed(0)  # nothing random should happen at load; this makes sure of it
     if spec.startswith("hf:"):
         return HFModel(spec[3:])
     if spec == "smollm2":
