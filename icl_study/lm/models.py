@@ -8,8 +8,9 @@ Model specs (config values):
 - `hf:<path>`: any causal LM saved on disk with `save_pretrained` (GPT-2, Pythia, Llama, ...);
 - `pipeline-gpt`: a checkpoint of icl_study/model.py's GPT over token ids.
 
-`HFModel` and `PipelineModel` share the calls the studies need: `logits`, `prefix_cache` /
-`logits_after`, `named_parameters`, `layer_of(name)` and `kv_masks()`.
+`HFModel` and `PipelineModel` share the calls the studies need: `encode`, `logits`,
+`prefix_cache` / `logits_after`, `named_parameters` and `kv_masks()`; `layer_of(name)` gives the
+block index of any parameter name.
 """
 
 from __future__ import annotations
