@@ -23,8 +23,8 @@ from importlib import metadata
 from pathlib import Path
 
 # Before transformers is imported anywhere: never reach the hub, never phone home.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import torch  # noqa: E402
@@ -75,7 +75,7 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path, sha256: str | None,
         if found != sha256:
             raise ConfigError(f"lm.smollm2.sha256: {gguf_path} has sha256 {found}, expected {sha256}")
     log.info("dequantising %s (%.1f MB)", gguf_path, gguf_path.stat().st_size / 1e6)
-    kwargs = {"gguf_file": gguf_path.name}
+    kwargs = {"gguf_file": gguf_path.name, "local_files_only": True}
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
     loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, **kwargs)
     config = AutoConfig.from_pretrained(gguf_path.parent, **kwargs)
