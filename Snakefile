@@ -18,6 +18,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/linreg.smk"
 include: "workflow/rules/transience.smk"
+include: "workflow/rules/ren.smk"
 include: "workflow/rules/lm.smk"
 
 
@@ -26,4 +27,5 @@ rule all:
     input:
         LINREG_TARGETS,
         transience_targets(),
+        REN_TARGETS,
         lm_targets(),

@@ -25,13 +25,16 @@ class ModelConfig:
     d_model: int = 64
     d_mlp: int = 256  # 0 = attention-only blocks (no MLP)
     n_positions: int = 64  # longest sequence of tokens the model accepts
-    attention: str = "softmax"  # softmax | linear (un-normalised, no softmax)
+    attention: str = "softmax"  # softmax | linear (un-normalised) | regularized | augmented | negative
     layer_norm: bool = True
     n_dims_in: int = 0  # > 0: inputs are vectors read in by a linear layer
     n_dims_out: int = 1  # read-out size for vector inputs
     vocab_size: int = 0  # > 0: inputs are token ids and outputs are logits
     positions: str = "learned"  # learned | none (no positional embedding, e.g. for hand-built LSA)
     init: str = "gpt2"  # gpt2 (N(0, 0.02)) | torch (PyTorch's default layer initialisation)
+    reg_alpha: float = 0.5  # `regularized`: the query's own pair keeps weight (1 - reg_alpha)
+    aug_hidden: int = 16  # `augmented`: hidden width of the key and value transforms
+    neg_beta: float = 0.5  # `negative`: weight of the subtracted negative-pair value
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,12 @@ attention kind is one config field (`ModelConfig.attention`):
 - `softmax`: ordinary causal softmax attention;
 - `linear`: the same scores without the softmax (un-normalised linear attention), whose output is
   exactly W_ZSL q + dW_ICL q in Dai et al.'s dual form, and which von Oswald et al.'s
-  gradient-descent construction uses.
+  gradient-descent construction uses;
+- `regularized`, `augmented`, `negative`: softmax attention changed as Ren & Liu (2024) suggest
+  from its dual model (icl_study/dual.py): a norm penalty on the dual weight down-weights each
+  query's own pair by (1 - reg_alpha); learned residual MLPs transform keys and values
+  (augmentation); each key's previous-token value, scaled by neg_beta, is subtracted as a
+  negative pair. The choices are ours (no public code): see README, study `ren`.
 
 Every activation a study reads has a named hook point (see icl_study/hooks.py).
 """
@@ -23,7 +28,7 @@ from torch import nn
 from icl_study.config import ConfigError, ModelConfig
 from icl_study.hooks import HookPoint
 
-ATTENTION_KINDS = ("softmax", "linear")
+ATTENTION_KINDS = ("softmax", "linear", "regularized", "augmented", "negative")
 POSITION_KINDS = ("learned", "none")
 # gpt2: N(0, 0.02) weights (GPT-2, Garg et al.); torch: PyTorch's defaults (Kaiming-uniform Linear,
 # N(0, 1) embeddings). On in-context regression the small GPT-2 init sat on the loss plateau for
@@ -35,6 +40,8 @@ def check_model_config(cfg: ModelConfig) -> None:
     """Errors the schema cannot express, one line each, naming the key."""
     if cfg.attention not in ATTENTION_KINDS:
         raise ConfigError(f"model.attention: {cfg.attention!r} is not one of {ATTENTION_KINDS}")
+    if not 0.0 <= cfg.reg_alpha < 1.0:  # alpha = 1 would remove a query's only key at position 0
+        raise ConfigError(f"model.reg_alpha: {cfg.reg_alpha} is not in [0, 1)")
     if cfg.init not in INIT_KINDS:
         raise ConfigError(f"model.init: {cfg.init!r} is not one of {INIT_KINDS}")
     if cfg.positions not in POSITION_KINDS:
@@ -55,30 +62,46 @@ class Attention(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()
         self.hook_scores, self.hook_pattern = HookPoint(), HookPoint()
+        self.reg_alpha, self.neg_beta = cfg.reg_alpha, cfg.neg_beta
+        if self.kind == "augmented":  # learned transforms of keys and values, shared by the heads
+            d_head = cfg.d_model // cfg.n_head
+            self.aug_k, self.aug_v = (nn.Sequential(nn.Linear(d_head, cfg.aug_hidden), nn.GELU(),
+                                                    nn.Linear(cfg.aug_hidden, d_head)) for _ in range(2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         # (B, T, 3C) -> three (B, H, T, Dh)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
                    for t in self.qkv(x).split(C, dim=2))
+        if self.kind == "augmented":  # residual form: k + g(k), v + h(v), per token and head
+            k, v = k + self.aug_k(k), v + self.aug_v(v)
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
         if self.kind == "softmax" and not (self.hook_scores.active or self.hook_pattern.active):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # fused fast path
         else:
-            y = self.pattern(q, k) @ v  # (B, H, T, T) @ (B, H, T, Dh)
+            y = self.pattern(q, k) @ self.contrast(v)  # (B, H, T, T) @ (B, H, T, Dh)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, H, T, Dh) -> (B, T, C)
         return self.proj(y)
+
+    def contrast(self, v: torch.Tensor) -> torch.Tensor:
+        """Values (B, H, T, Dh); `negative`: v_i - neg_beta * v_{i-1} (key i paired with a wrong value)."""
+        if self.kind != "negative":
+            return v
+        previous = F.pad(v, (0, 0, 1, 0))[:, :, :-1]  # (B, H, T, Dh): row i holds v_{i-1}, row 0 zeros
+        return v - self.neg_beta * previous
 
     def pattern(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """Attention weights (B, H, T, T): softmax of scaled scores, or the masked scores themselves."""
         T = q.shape[-2]
         causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])  # (B, H, T, T)
-        if self.kind == "softmax":
-            scores = self.hook_scores(scores.masked_fill(~causal, float("-inf")))
-            return self.hook_pattern(scores.softmax(dim=-1))
-        scores = self.hook_scores(scores.masked_fill(~causal, 0.0))
-        return self.hook_pattern(scores)
+        if self.kind == "linear":
+            scores = self.hook_scores(scores.masked_fill(~causal, 0.0))
+            return self.hook_pattern(scores)
+        if self.kind == "regularized":  # exp weight of the query's own pair times (1 - alpha)
+            scores = scores + math.log1p(-self.reg_alpha) * torch.eye(T, device=q.device, dtype=q.dtype)
+        scores = self.hook_scores(scores.masked_fill(~causal, float("-inf")))
+        return self.hook_pattern(scores.softmax(dim=-1))
 
 
 class MLP(nn.Module):

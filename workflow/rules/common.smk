@@ -84,3 +84,12 @@ def run_gpus(run):
         return 1 if json.loads(text)["train"].get("device") == "cuda" else 0
 
     return gpus
+
+
+def lookup(table, wildcard="run"):
+    """An input function: `table[wildcards.<wildcard>]`, e.g. the params of generated runs."""
+
+    def value(wildcards):
+        return table[wildcards[wildcard]]
+
+    return value

@@ -1,0 +1,119 @@
+"""Ren & Liu's dual model of a softmax attention layer, as pure tensor functions.
+
+Positive random features (Choromanski et al.'s FAVOR+ features) make the exponential kernel an
+inner product: phi(x) = exp(W x - ||x||^2 / 2) / sqrt(m) with the m rows of W ~ N(0, I), so
+E[phi(q)^T phi(k)] = exp(q^T k) exactly. With them an attention head is a linear *dual model*
+f(x) = W phi(x): one gradient step from W_0 with learning rate 1 on the representation-alignment
+loss
+
+    L(W) = - sum_i (W_V x_i)^T W phi(W_K x_i)         (+ alpha/2 ||W||_F^2 when regularised)
+
+gives W = W_0 + sum_i v_i phi(k_i)^T, whose prediction W phi(q) at a query is the (un-normalised)
+kernel attention output sum_i v_i phi(k_i)^T phi(q). Softmax attention divides by the same dual
+model with values 1 (the normaliser). Scores use q^T k / sqrt(Dh), so q and k are both scaled by
+Dh^(-1/4) before the features (`scale_qk`).
+
+Shapes: q, k (..., T, D) queries/keys, v (..., T, Dv) values, features (..., T, m).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def draw_features(n_features: int, dim: int, generator: torch.Generator, dtype=torch.float64) -> Tensor:
+    """The random projection W (m, D), rows ~ N(0, I): one draw of the feature map."""
+    return torch.randn(n_features, dim, generator=generator, dtype=dtype)
+
+
+def positive_features(x: Tensor, projection: Tensor) -> Tensor:
+    """phi(x) = exp(W x - ||x||^2 / 2) / sqrt(m): (..., T, D) -> (..., T, m), all entries > 0."""
+    m = projection.shape[0]
+    return torch.exp(x @ projection.T - 0.5 * x.pow(2).sum(-1, keepdim=True)) / math.sqrt(m)
+
+
+def scale_qk(q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+    """q, k scaled by Dh^(-1/4) each, so exp(q'^T k') = exp(q^T k / sqrt(Dh)), the layer's weight."""
+    factor = q.shape[-1] ** -0.25
+    return q * factor, k * factor
+
+
+def causal_mask(T: int, device=None) -> Tensor:
+    """(T, T) booleans, True where key j <= query i."""
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+def exact_kernel(q: Tensor, k: Tensor) -> Tensor:
+    """Causal exp(q_i^T k_j): (..., T, D) x2 -> (..., T, T), zero above the diagonal."""
+    return torch.exp(q @ k.transpose(-2, -1)) * causal_mask(q.shape[-2], q.device)
+
+
+def approx_kernel(q: Tensor, k: Tensor, projection: Tensor) -> Tensor:
+    """Causal phi(q_i)^T phi(k_j): the random-feature estimate of `exact_kernel`."""
+    phi_q, phi_k = positive_features(q, projection), positive_features(k, projection)
+    return (phi_q @ phi_k.transpose(-2, -1)) * causal_mask(q.shape[-2], q.device)
+
+
+def normalise(kernel: Tensor) -> Tensor:
+    """Softmax attention pattern from a causal kernel matrix: rows divided by their sums."""
+    return kernel / kernel.sum(-1, keepdim=True)
+
+
+def dual_weights(k: Tensor, v: Tensor, projection: Tensor) -> Tensor:
+    """Prefix dual weights W_t = sum_{i<=t} v_i phi(k_i)^T: (..., T, Dv, m), one per query t.
+
+    This is one GD step from W_0 = 0 (learning rate 1) on the alignment loss over tokens 1..t.
+    """
+    outer = v.unsqueeze(-1) * positive_features(k, projection).unsqueeze(-2)  # (..., T, Dv, m)
+    return outer.cumsum(dim=-3)  # causal: query t sees tokens up to t
+
+
+def dual_weight(k: Tensor, v: Tensor, projection: Tensor) -> Tensor:
+    """One dual model trained on all given tokens: W = sum_i v_i phi(k_i)^T, (..., Dv, m)."""
+    return v.transpose(-2, -1) @ positive_features(k, projection)  # (..., Dv, N) @ (..., N, m)
+
+
+def dual_predict(weights: Tensor, q: Tensor, projection: Tensor) -> Tensor:
+    """Test prediction W_t phi(q_t) of each query's dual model: (..., T, Dv, m) -> (..., T, Dv)."""
+    return (weights @ positive_features(q, projection).unsqueeze(-1)).squeeze(-1)
+
+
+def dual_softmax_output(q: Tensor, k: Tensor, v: Tensor, projection: Tensor) -> Tensor:
+    """Softmax attention of one query q (..., D) over tokens k, v (..., N, .) through two dual
+    models stacked as W (..., Dv + 1, m): value model / normaliser model (values 1)."""
+    weight = dual_weight(k, torch.cat([v, torch.ones_like(v[..., :1])], -1), projection)
+    both = (weight @ positive_features(q, projection).unsqueeze(-1)).squeeze(-1)  # (..., Dv + 1)
+    return both[..., :-1] / both[..., -1:]  # (..., Dv)
+
+
+def alignment_loss(weight: Tensor, k: Tensor, v: Tensor, projection: Tensor, reg_alpha: float = 0.0) -> Tensor:
+    """L(W) = -sum_i v_i^T W phi(k_i) + reg_alpha/2 ||W||_F^2, summed over independent dual models.
+
+    weight (..., Dv, m); k (..., N, D) and v (..., N, Dv): the N demonstration tokens of each model.
+    """
+    phi_k = positive_features(k, projection)  # (..., N, m)
+    return -torch.einsum("...nv,...vm,...nm->", v, weight, phi_k) + 0.5 * reg_alpha * weight.pow(2).sum()
+
+
+def gd_trajectory(w0: Tensor, k: Tensor, v: Tensor, projection: Tensor, steps: int, lr: float,
+                  reg_alpha: float = 0.0) -> list[Tensor]:
+    """[W_0, W_1, ..., W_steps]: plain gradient descent on `alignment_loss` (autograd)."""
+    weights = [w0.clone()]
+    weight = w0.clone().requires_grad_(True)
+    for _ in range(steps):
+        (grad,) = torch.autograd.grad(alignment_loss(weight, k, v, projection, reg_alpha), weight)
+        weight = (weight - lr * grad).detach().requires_grad_(True)
+        weights.append(weight.detach().clone())
+    return weights
+
+
+def fit_inverse_sqrt(n: Tensor, err: Tensor) -> tuple[float, float, float]:
+    """Least-squares fits: c for err ~ c / sqrt(n), and (a, p) for err ~ a n^(-p) in log-log."""
+    basis = n.double().rsqrt()
+    c = float((basis * err).sum() / (basis * basis).sum())
+    design = torch.stack([torch.ones_like(basis), -n.double().log()], -1)  # log err = log a - p log n
+    sol = torch.linalg.lstsq(design, err.double().log().unsqueeze(-1)).solution.squeeze(-1)
+    return c, float(sol[0].exp()), float(sol[1])

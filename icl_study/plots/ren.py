@@ -1,0 +1,128 @@
+"""Study 3 figures (Ren & Liu's representation-learning lens), from the tables of studies/ren.py."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from icl_study.plots import style
+
+QUANTITY_TITLES = {"kernel": "kernel exp(qᵀk/√Dh)", "pattern": "attention pattern (softmax)",
+                   "output": "attention output"}
+
+
+def _mean_band(ax, rows: pd.DataFrame, x: str, y: str, label: str, color, **kwargs) -> pd.Series:
+    """Mean of `y` per `x` with a min-max band over the other rows; returns the mean."""
+    grouped = rows.groupby(x)[y]
+    mean = grouped.mean()
+    ax.plot(mean.index, mean.values, marker="o", ms=3, label=label, color=color, **kwargs)
+    ax.fill_between(mean.index, grouped.min().values, grouped.max().values, color=color, alpha=0.2, lw=0)
+    return mean
+
+
+def plot_kernel(kernel_csv: str, outputs: list[str]) -> None:
+    """Relative error of the random-feature estimate vs m, per quantity, with 1/√m references."""
+    style.setup()
+    table = pd.read_csv(kernel_csv)
+    sources = list(dict.fromkeys(table["source"]))
+    palette = dict(zip(sources, sns.color_palette("colorblind", len(sources))))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3), sharey=True)
+    for ax, quantity in zip(axes, QUANTITY_TITLES):
+        for source in sources:
+            rows = table[(table["source"] == source) & (table["quantity"] == quantity)]
+            mean = _mean_band(ax, rows, "n_features", "rel_error", source, palette[source])
+            m0 = mean.index[0]  # Monte-Carlo reference anchored at the smallest m: err(m0) sqrt(m0 / m)
+            ax.plot(mean.index, mean.iloc[0] * np.sqrt(m0 / mean.index), ls=":", color=palette[source], lw=1)
+        ax.set(xscale="log", yscale="log", title=QUANTITY_TITLES[quantity],
+               xlabel="random features m", ylabel="relative Frobenius error")
+    axes[0].plot([], [], ls=":", color="grey", label="1/√m reference")
+    axes[0].legend(fontsize=8)
+    style.save(fig, outputs)
+
+
+def plot_dual(identity_csv: str, steps_csv: str, outputs: list[str]) -> None:
+    """(a) dual model vs attention: exact identity (un-normalised) and softmax error vs m;
+    (b) distance of the GD-trained dual model's prediction to the attention output per step."""
+    style.setup()
+    identity, steps = pd.read_csv(identity_csv), pd.read_csv(steps_csv)
+    sources = list(dict.fromkeys(identity["source"]))
+    palette = dict(zip(sources, sns.color_palette("colorblind", len(sources))))
+    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for source in sources:
+        rows = identity[identity["source"] == source]
+        _mean_band(ax_a, rows[rows["quantity"] == "softmax_dual"], "n_features", "rel_error", f"{source}: softmax", palette[source])
+        exact = rows[rows["quantity"] == "unnormalised_identity"]
+        ax_a.scatter(exact["n_features"], exact["rel_error"].clip(lower=1e-17), marker="*", s=80, color=palette[source],
+                     label=f"{source}: un-normalised (exact identity)")
+    ax_a.set(xscale="log", yscale="log", xlabel="random features m", ylabel="relative error vs attention output",
+             title="(a) dual model W φ(q) vs the layer")
+    ax_a.legend(fontsize=7)
+    styles = dict(zip(dict.fromkeys(steps["setting"]), ["-", "--", "-."]))
+    for (source, setting), rows in steps.groupby(["source", "setting"], sort=False):
+        ax_b.plot(rows["step"], rows["rel_error"], ls=styles[setting], marker="o", ms=3, color=palette[source],
+                  label=f"{source}, {setting}")
+    ax_b.axvline(1, color="grey", lw=1, ls=":")
+    ax_b.set(yscale="log", xlabel="GD steps on the dual loss (from W₀ = the query's own pair)",
+             ylabel="relative distance to the attention output", title="(b) training the dual model longer")
+    ax_b.legend(fontsize=7)
+    style.save(fig, outputs)
+
+
+def plot_generalisation(table_csv: str, fit_csv: str, outputs: list[str]) -> None:
+    """Held-out error of the dual model vs demonstration tokens N, with the fitted c/√N curves."""
+    style.setup()
+    table, fits = pd.read_csv(table_csv), pd.read_csv(fit_csv).set_index(["source", "quantity"])
+    sources = list(dict.fromkeys(table["source"]))
+    palette = dict(zip(sources, sns.color_palette("colorblind", len(sources))))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for ax, quantity in zip(axes, ["softmax", "unnormalised"]):
+        for source in sources:
+            rows = table[(table["source"] == source) & (table["quantity"] == quantity)]
+            per_draw = rows.groupby(["n_tokens", "repeat"], as_index=False)["rel_error"].mean()  # heads averaged
+            mean = _mean_band(ax, per_draw, "n_tokens", "rel_error", source, palette[source])
+            fit = fits.loc[(source, quantity)]
+            ax.plot(mean.index, fit["c_inverse_sqrt"] / np.sqrt(mean.index), ls="--", color=palette[source],
+                    label=f"fit {fit['c_inverse_sqrt']:.2f}/√N (free power: N^-{fit['p_power']:.2f})")
+        ax.set(xscale="log", yscale="log", xlabel="demonstration tokens N",
+               ylabel="held-out RMS error vs N → ∞ (units of ||v||)", title=f"{quantity} attention's dual model")
+        ax.legend(fontsize=8)
+    style.save(fig, outputs)
+
+
+def plot_variants(errors_csv: str, curves_csv: str, outputs: list[str]) -> None:
+    """(a) ICL error vs k per attention kind (mean over seeds, band: min-max over seeds);
+    (b) training curves (held-out normalized error at the last position vs step)."""
+    style.setup()
+    errors, curves = pd.read_csv(errors_csv), pd.read_csv(curves_csv)
+    kinds = list(dict.fromkeys(errors["kind"]))
+    palette = dict(zip(kinds, sns.color_palette("colorblind", len(kinds))))
+    n_seeds = errors["seed"].nunique()
+    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for kind in kinds:
+        _mean_band(ax_a, errors[errors["kind"] == kind], "k", "normalized_error", kind, palette[kind])
+        rows = curves[(curves["kind"] == kind) & (curves["metric"] == "normalized_error_last")]
+        _mean_band(ax_b, rows, "step", "value", kind, palette[kind])
+    ax_a.set(xlabel="in-context examples k", ylabel="normalized squared error (squared error / d)",
+             title=f"(a) ICL error vs k ({n_seeds} seeds each)")
+    ax_b.set(xlabel="training step", ylabel="held-out error at the last position",
+             title="(b) training curves (same budget)")
+    ax_a.legend(fontsize=8)
+    style.save(fig, outputs)
+
+
+def kernel_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    plot_kernel(inputs[0], outputs)
+
+
+def dual_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    plot_dual(inputs[0], inputs[1], outputs)
+
+
+def generalisation_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    plot_generalisation(inputs[0], inputs[1], outputs)
+
+
+def variants_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    plot_variants(inputs[0], inputs[1], outputs)

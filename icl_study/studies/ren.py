@@ -1,0 +1,272 @@
+"""Study 3: in-context learning through a representation-learning lens (Ren & Liu 2024).
+
+Four analyses, each writing a tidy table (the math lives in icl_study/dual.py):
+
+1. `kernel`: positive random features vs the exact exp(q^T k / sqrt(Dh)) of every layer of a
+   trained model and of random tokens: relative error of the kernel, the attention pattern and the
+   attention output against the number of features m, over independent feature draws.
+2. `dual`: the dual model W = sum_i v_i phi(k_i)^T against the layer (exact identity with
+   un-normalised kernel attention; error vs m with true softmax), and gradient descent on the dual
+   loss from W_0 = the query's own pair, several steps, distance to the attention output per step.
+3. `generalisation`: the dual model trained (one step, learning rate 1/N) on N demonstration
+   tokens vs its infinite-data limit, on held-out query tokens; fitted c / sqrt(N).
+4. `variants`: ICL error vs k of models trained with each attention kind (softmax and Ren & Liu's
+   three contrastive variants, several seeds, same budget) and their training curves.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from icl_study import dual
+from icl_study.checkpoint import load_model
+from icl_study.config import ConfigError, from_dict
+from icl_study.hooks import run_with_cache
+from icl_study.metrics import normalized_error
+from icl_study.rng import generator
+from icl_study.tasks.regression import RegressionTask, interleave, predict
+
+log = logging.getLogger("icl_study.ren")
+
+
+@dataclass(frozen=True)
+class LensConfig:
+    n_sequences: int = 32  # evaluation sequences whose q, k, v are read from each layer
+    n_features: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)  # m
+    n_draws: int = 5  # independent feature draws per m
+    random_scale: float = 0.5  # random tokens: q, k ~ N(0, random_scale^2 I), v ~ N(0, I)
+    identity_features: int = 256  # m for the exact dual identity check
+    gd_steps: int = 8  # GD steps on the dual loss
+    gd_settings: tuple[tuple[float, float], ...] = ((1.0, 0.0), (0.5, 0.0), (1.0, 0.5))  # (lr, reg_alpha)
+    gd_features: int = 4096  # m for the GD trajectories
+    gen_ns: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)  # demonstration tokens N
+    gen_repeats: int = 50  # random demonstration sets per N
+    gen_pool_sequences: int = 500  # sequences whose tokens form the token distribution
+    gen_test_tokens: int = 1000  # held-out query tokens
+    gen_features: int = 1024  # m of the dual model
+    seed: int = 6
+
+
+def _sequences(run_cfg, n: int, seed: int) -> torch.Tensor:
+    """(n, 2 n_points, d) evaluation token sequences of the model's own task (never a training batch)."""
+    batch = RegressionTask(run_cfg.task_config, seed).sample(0, n, "eval")
+    return interleave(batch["xs"], batch["ys"])
+
+
+def layer_qkv(model, tokens: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    """Per block: q, k (scaled by Dh^-1/4 each), v as float64 (B, H, T, Dh), and the layer's pattern."""
+    _, cache = run_with_cache(model, tokens, names=lambda n: ".attn.hook_" in n)
+    layers = []
+    for i in range(len(model.blocks)):
+        q, k = dual.scale_qk(cache[f"blocks.{i}.attn.hook_q"].double(), cache[f"blocks.{i}.attn.hook_k"].double())
+        layers.append({"q": q, "k": k, "v": cache[f"blocks.{i}.attn.hook_v"].double(),
+                       "pattern": cache[f"blocks.{i}.attn.hook_pattern"].double()})
+    return layers
+
+
+def random_qkv(shape: tuple[int, ...], scale: float, seed: int) -> dict[str, torch.Tensor]:
+    """Random tokens (B, H, T, Dh): q, k ~ N(0, scale^2 I) (then scaled like a layer's), v ~ N(0, I)."""
+    gen = generator(seed, "misc")
+    q, k, v = (torch.randn(*shape, generator=gen, dtype=torch.float64) for _ in range(3))
+    q, k = dual.scale_qk(scale * q, scale * k)
+    return {"q": q, "k": k, "v": v, "pattern": dual.normalise(dual.exact_kernel(q, k))}
+
+
+def sources(checkpoint: str, cfg: LensConfig) -> dict[str, dict[str, torch.Tensor]]:
+    """{name: q/k/v/pattern}: every layer of the trained model, and random tokens of the same shape."""
+    model, run_cfg = load_model(checkpoint)
+    with torch.no_grad():
+        layers = layer_qkv(model, _sequences(run_cfg, cfg.n_sequences, cfg.seed))
+    for i, layer in enumerate(layers):  # the exp kernel, normalised, must be the layer's own pattern
+        ours = dual.normalise(dual.exact_kernel(layer["q"], layer["k"]))
+        if not torch.allclose(ours, layer["pattern"], atol=1e-5):
+            raise RuntimeError(f"layer {i}: the exp kernel does not reproduce the attention pattern")
+    named = {f"trained layer {i}": layer for i, layer in enumerate(layers)}
+    named["random tokens"] = random_qkv(tuple(layers[0]["q"].shape), cfg.random_scale, cfg.seed)
+    return named
+
+
+def rel_err(estimate: torch.Tensor, exact: torch.Tensor) -> float:
+    """||estimate - exact||_F / ||exact||_F over all entries."""
+    return float((estimate - exact).norm() / exact.norm())
+
+
+def kernel_table(named: dict, cfg: LensConfig) -> pd.DataFrame:
+    """Relative errors of kernel, pattern and output per source, m and feature draw."""
+    rows = []
+    for source, s in named.items():
+        kernel = dual.exact_kernel(s["q"], s["k"])  # (B, H, T, T)
+        pattern = dual.normalise(kernel)
+        # The estimator's relative variance per feature is exp(||q + k||^2) - 1: why trained layers are hard.
+        spread = (s["q"].unsqueeze(-2) + s["k"].unsqueeze(-3)).pow(2).sum(-1)[..., dual.causal_mask(kernel.shape[-1])]
+        rows.append((source, 0, 0, "median_sq_norm_q_plus_k", float(spread.median())))
+        for m in cfg.n_features:
+            for draw in range(cfg.n_draws):
+                proj = dual.draw_features(m, s["q"].shape[-1], generator(cfg.seed, "misc", 1000 * m + draw))
+                approx = dual.approx_kernel(s["q"], s["k"], proj)
+                approx_pattern = dual.normalise(approx)
+                rows += [(source, m, draw, "kernel", rel_err(approx, kernel)),
+                         (source, m, draw, "pattern", rel_err(approx_pattern, pattern)),
+                         (source, m, draw, "output", rel_err(approx_pattern @ s["v"], pattern @ s["v"]))]
+        log.info("kernel approximation: %s done", source)
+    return pd.DataFrame(rows, columns=["source", "n_features", "draw", "quantity", "rel_error"])
+
+
+def identity_rows(named: dict, cfg: LensConfig) -> list[tuple]:
+    """The dual prediction W_t phi(q_t) vs un-normalised kernel attention with the same features
+    (exact up to rounding), and the softmax dual (value model / normaliser) at the last x-token vs
+    the layer's softmax output there, per m and draw."""
+    rows = []
+    for source, s in named.items():
+        proj = dual.draw_features(cfg.identity_features, s["q"].shape[-1], generator(cfg.seed, "misc", 7))
+        attention = dual.approx_kernel(s["q"], s["k"], proj) @ s["v"]  # (B, H, T, Dh)
+        predicted = dual.dual_predict(dual.dual_weights(s["k"], s["v"], proj), s["q"], proj)
+        rows.append((source, cfg.identity_features, 0, "unnormalised_identity", rel_err(predicted, attention)))
+        t = s["q"].shape[-2] - 2  # the last x-token: where the model predicts y
+        exact = (s["pattern"][..., t : t + 1, :] @ s["v"]).squeeze(-2)  # (B, H, 1, T) @ (B, H, T, Dh): output at t
+        q, k, v = s["q"][..., t, :], s["k"][..., : t + 1, :], s["v"][..., : t + 1, :]
+        for m in cfg.n_features:
+            for draw in range(cfg.n_draws):
+                proj = dual.draw_features(m, s["q"].shape[-1], generator(cfg.seed, "misc", 1000 * m + draw))
+                rows.append((source, m, draw, "softmax_dual", rel_err(dual.dual_softmax_output(q, k, v, proj), exact)))
+    return rows
+
+
+def gd_rows(named: dict, cfg: LensConfig) -> list[tuple]:
+    """GD on the dual loss over the demonstrations i < t (t: last x-token), from W_0 = the query's
+    own pair; both dual models (values and normaliser) stacked as W (B, H, Dh + 1, m)."""
+    rows = []
+    for source, s in named.items():
+        t = s["q"].shape[-2] - 2  # the last x-token: where the model predicts y
+        values = torch.cat([s["v"], torch.ones_like(s["v"][..., :1])], -1)  # (B, H, T, Dh + 1)
+        proj = dual.draw_features(cfg.gd_features, s["q"].shape[-1], generator(cfg.seed, "misc", 8))
+        phi_q = dual.positive_features(s["q"][..., t, :], proj)  # (B, H, m)
+        w0 = values[..., t, :, None] * dual.positive_features(s["k"][..., t, :], proj)[..., None, :]
+        target = (s["pattern"][..., t : t + 1, :] @ s["v"]).squeeze(-2)  # (B, H, 1, T) @ (B, H, T, Dh): output at t
+        for lr, alpha in cfg.gd_settings:
+            path = dual.gd_trajectory(w0, s["k"][..., :t, :], values[..., :t, :], proj, cfg.gd_steps, lr, alpha)
+            for step, weight in enumerate(path):
+                both = (weight @ phi_q.unsqueeze(-1)).squeeze(-1)  # (B, H, Dh + 1)
+                rows.append((source, f"lr={lr:g}, α={alpha:g}", step, rel_err(both[..., :-1] / both[..., -1:], target)))
+    return rows
+
+
+def dual_tables(named: dict, cfg: LensConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    identity = pd.DataFrame(identity_rows(named, cfg), columns=["source", "n_features", "draw", "quantity", "rel_error"])
+    steps = pd.DataFrame(gd_rows(named, cfg), columns=["source", "setting", "step", "rel_error"])
+    return identity, steps
+
+
+def token_pools(checkpoint: str, cfg: LensConfig) -> dict[str, dict[str, torch.Tensor]]:
+    """Token distributions per head, (H, P, Dh) each: layer 0's scaled q, k and v of every token of
+    many sequences (all positions pooled), and random tokens of the same shape."""
+    model, run_cfg = load_model(checkpoint)
+    with torch.no_grad():
+        layer = layer_qkv(model, _sequences(run_cfg, cfg.gen_pool_sequences, cfg.seed + 1))[0]
+    # (B, H, T, Dh) -> (H, B * T, Dh): tokens of all sequences and positions as one distribution
+    trained = {key: layer[key].transpose(0, 1).flatten(1, 2) for key in ("q", "k", "v")}
+    random = random_qkv(tuple(trained["q"].shape), cfg.random_scale, cfg.seed + 1)
+    return {"trained layer 0": trained, "random tokens": {key: random[key] for key in ("q", "k", "v")}}
+
+
+def generalisation_rows(source: str, pool: dict[str, torch.Tensor], cfg: LensConfig) -> list[tuple]:
+    """Held-out error of the dual model trained on N random tokens vs its infinite-data limit.
+
+    W_N = (1/N) sum_{i<=N} [v_i; 1] phi(k_i)^T (one GD step, learning rate 1/N); W_inf: the same
+    mean over the whole pool (minus the held-out tokens). RMS over held-out queries of the
+    prediction's distance to the limit's, in units of the values' RMS norm (the limit itself can be
+    ~0 for zero-mean values): softmax (value rows / normaliser row) and un-normalised (W phi(q),
+    further divided by the RMS of the limit's normaliser, the kernel's scale).
+    """
+    gen = generator(cfg.seed, "misc", 9)
+    n_heads, n_tokens, d_head = pool["q"].shape
+    proj = dual.draw_features(cfg.gen_features, d_head, gen)
+    if cfg.gen_test_tokens + max(cfg.gen_ns) > n_tokens:
+        raise ConfigError(f"ren.lens.gen_test_tokens + max(gen_ns) exceeds the {n_tokens} pooled tokens: raise gen_pool_sequences")
+    rows = []
+    for head in range(n_heads):
+        order = torch.randperm(n_tokens, generator=gen)
+        test, train = order[: cfg.gen_test_tokens], order[cfg.gen_test_tokens:]
+        values = torch.cat([pool["v"][head], torch.ones(n_tokens, 1, dtype=torch.float64)], -1)[train]  # (P', Dh + 1)
+        phi_k = dual.positive_features(pool["k"][head][train], proj)  # (P', m)
+        phi_test = dual.positive_features(pool["q"][head][test], proj)  # (Q, m)
+        limit = (values.T @ phi_k / len(train)) @ phi_test.T  # (Dh + 1, Q): W_inf phi(q)
+        v_scale = values[:, :-1].pow(2).sum(-1).mean().sqrt()
+        k_scale = limit[-1].pow(2).mean().sqrt()
+        for n in cfg.gen_ns:
+            picks = torch.stack([torch.randperm(len(train), generator=gen)[:n] for _ in range(cfg.gen_repeats)])  # (R, N)
+            preds = (values[picks].transpose(1, 2) @ phi_k[picks] / n) @ phi_test.T  # (R, Dh + 1, m) -> (R, Dh + 1, Q)
+            for repeat, pred in enumerate(preds):
+                softmax_gap = pred[:-1] / pred[-1:] - limit[:-1] / limit[-1:]  # (Dh, Q)
+                rows += [(source, head, n, repeat, "unnormalised", float(_rms(pred[:-1] - limit[:-1]) / (v_scale * k_scale))),
+                         (source, head, n, repeat, "softmax", float(_rms(softmax_gap) / v_scale))]
+    return rows
+
+
+def _rms(columns: torch.Tensor) -> torch.Tensor:
+    """RMS over columns (queries) of the column vectors' norms: (D, Q) -> scalar."""
+    return columns.pow(2).sum(0).mean().sqrt()
+
+
+def generalisation_tables(checkpoint: str, cfg: LensConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-draw errors and, per source and quantity, fits c / sqrt(N) and a N^-p to the mean error."""
+    rows = [row for source, pool in token_pools(checkpoint, cfg).items() for row in generalisation_rows(source, pool, cfg)]
+    table = pd.DataFrame(rows, columns=["source", "head", "n_tokens", "repeat", "quantity", "rel_error"])
+    fits = []
+    for (source, quantity), group in table.groupby(["source", "quantity"], sort=False):
+        mean = group.groupby("n_tokens")["rel_error"].mean()
+        c, a, p = dual.fit_inverse_sqrt(torch.tensor(mean.index.values), torch.tensor(mean.values))
+        fits.append((source, quantity, c, a, p))
+    return table, pd.DataFrame(fits, columns=["source", "quantity", "c_inverse_sqrt", "a_power", "p_power"])
+
+
+def lens_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: a trained checkpoint -> kernel, dual identity, dual GD steps, generalisation and
+    its fits (five CSVs, in that order)."""
+    cfg = from_dict(LensConfig, params, "ren.lens")
+    named = sources(inputs[0], cfg)
+    tables = [kernel_table(named, cfg), *dual_tables(named, cfg), *generalisation_tables(inputs[0], cfg)]
+    for table, out in zip(tables, outputs, strict=True):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+        log.info("wrote %s (%d rows)", out, len(table))
+
+
+@dataclass(frozen=True)
+class VariantEvalConfig:
+    n_tasks: int = 2000  # fresh evaluation tasks per model
+    seed: int = 5  # evaluation tasks (never a training batch)
+
+
+def variant_errors(checkpoint: str, cfg: VariantEvalConfig) -> pd.DataFrame:
+    """Normalized error per k (mean and standard error over tasks) of one trained model."""
+    model, run_cfg = load_model(checkpoint)
+    task = RegressionTask(run_cfg.task_config, cfg.seed)
+    batch = task.sample(0, cfg.n_tasks, "eval")
+    with torch.no_grad():
+        err = normalized_error(predict(model, batch["xs"], batch["ys"]), batch["ys"], task.cfg.n_dims)  # (B, n)
+    return pd.DataFrame({"kind": run_cfg.model.attention, "seed": run_cfg.train.seed, "k": range(err.shape[1]),
+                         "normalized_error": err.mean(0).numpy(), "sem": (err.std(0) / cfg.n_tasks ** 0.5).numpy()})
+
+
+def training_curves(checkpoint: str) -> pd.DataFrame:
+    """The run's train_metrics.csv (beside its model.pt), labelled by attention kind and seed."""
+    model, run_cfg = load_model(checkpoint)
+    curves = pd.read_csv(Path(checkpoint).parent / "train_metrics.csv")
+    return curves.assign(kind=run_cfg.model.attention, seed=run_cfg.train.seed)
+
+
+def variants_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: the variants' checkpoints -> errors-vs-k table and training-curve table."""
+    cfg = from_dict(VariantEvalConfig, params, "ren.variants.eval")
+    errors = pd.concat([variant_errors(c, cfg) for c in inputs], ignore_index=True)
+    curves = pd.concat([training_curves(c) for c in inputs], ignore_index=True)
+    for table, out in zip((errors, curves), outputs, strict=True):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+        log.info("wrote %s (%d rows)", out, len(table))

@@ -1,0 +1,140 @@
+"""Pins Ren & Liu's dual-model math (icl_study/dual.py) and the contrastive attention kinds.
+
+Shape and causality of every attention kind are pinned in tests/test_model.py (parametrised over
+ATTENTION_KINDS); here: the random-feature estimator, the exact dual identities, and what each
+variant does to softmax attention.
+"""
+
+import math
+
+import pandas as pd
+import torch
+
+from icl_study import dual
+from icl_study.config import ModelConfig
+from icl_study.model import GPT
+from icl_study.rng import generator
+from icl_study.studies import ren
+
+
+def test_positive_random_features_are_unbiased():
+    """The mean of phi(q)^T phi(k) over many independent feature draws is exp(q^T k)."""
+    gen = generator(0, "misc")
+    q, k = 0.4 * torch.randn(2, 4, generator=gen, dtype=torch.float64)
+    estimates = torch.stack([dual.positive_features(q, p) @ dual.positive_features(k, p)
+                             for p in (dual.draw_features(16, 4, gen) for _ in range(4000))])
+    exact = math.exp(float(q @ k))
+    std_error = float(estimates.std() / math.sqrt(len(estimates)))
+    assert abs(float(estimates.mean()) - exact) < 4 * std_error  # unbiased: within 4 standard errors
+    assert abs(float(estimates.mean()) - exact) < 0.01 * exact  # and within 1 % (4000 draws x 16 features)
+    assert torch.all(estimates > 0)  # positive features give positive kernel estimates
+
+
+def test_more_features_give_smaller_error():
+    """The estimator's error falls with m (Monte-Carlo: ~1/sqrt(m)); 16x the features, < 1/2 the error
+    (expected 1/4) for moderate scores: the variance grows like exp(||q + k||^2)."""
+    gen = generator(1, "misc")
+    q, k = dual.scale_qk(*(0.5 * torch.randn(2, 3, 10, 8, generator=gen, dtype=torch.float64)))
+    exact = dual.exact_kernel(q, k)
+    err = {m: ren.rel_err(dual.approx_kernel(q, k, dual.draw_features(m, 8, gen)), exact) for m in (64, 1024)}
+    assert err[1024] < 0.5 * err[64]
+
+
+def _qkv(seed: int = 2, T: int = 9):
+    gen = generator(seed, "misc")
+    q, k = dual.scale_qk(*(0.5 * torch.randn(2, 2, 3, T, 8, generator=gen, dtype=torch.float64)))
+    return q, k, torch.randn(2, 3, T, 5, generator=gen, dtype=torch.float64), dual.draw_features(64, 8, gen)
+
+
+def test_dual_prediction_equals_unnormalised_kernel_attention():
+    """W_t phi(q_t) with W_t = sum_{i<=t} v_i phi(k_i)^T is exactly sum_{i<=t} v_i phi(k_i)^T phi(q_t)."""
+    q, k, v, proj = _qkv()
+    attention = dual.approx_kernel(q, k, proj) @ v  # (B, H, T, Dv)
+    predicted = dual.dual_predict(dual.dual_weights(k, v, proj), q, proj)
+    torch.testing.assert_close(predicted, attention, rtol=1e-5, atol=1e-5)
+
+
+def test_one_gd_step_on_the_alignment_loss_builds_the_dual_weights():
+    """One GD step (lr 1) from W_0 = 0 on L(W) = -sum_i v_i^T W phi(k_i) gives sum_i v_i phi(k_i)^T;
+    with the norm penalty alpha/2 ||W||^2 and W_0 != 0 it gives (1 - alpha) W_0 + sum_i v_i phi(k_i)^T."""
+    q, k, v, proj = _qkv()
+    zero = torch.zeros(2, 3, 5, 64, dtype=torch.float64)
+    stepped = dual.gd_trajectory(zero, k, v, proj, steps=1, lr=1.0)[1]
+    full = dual.dual_weights(k, v, proj)[..., -1, :, :]  # the last query sees every token
+    torch.testing.assert_close(stepped, full, rtol=1e-5, atol=1e-5)
+    w0 = torch.randn(zero.shape, generator=generator(3, "misc"), dtype=torch.float64)
+    regularised = dual.gd_trajectory(w0, k, v, proj, steps=1, lr=1.0, reg_alpha=0.3)[1]
+    torch.testing.assert_close(regularised, 0.7 * w0 + full, rtol=1e-5, atol=1e-5)
+
+
+def test_softmax_dual_converges_to_softmax_attention():
+    """Value dual / normaliser dual approaches true softmax attention as m grows (small scores)."""
+    q, k, v, _ = _qkv()
+    exact = (dual.normalise(dual.exact_kernel(q, k)) @ v)[..., -1, :]  # the last query's output
+    proj = dual.draw_features(16384, 8, generator(4, "misc"))
+    assert ren.rel_err(dual.dual_softmax_output(q[..., -1, :], k, v, proj), exact) < 0.05
+
+
+def test_fit_recovers_inverse_sqrt():
+    """On exact c / sqrt(N) data the fit returns c, and the free power law p = 1/2."""
+    n = torch.tensor([4.0, 16.0, 64.0, 256.0])
+    c, a, p = dual.fit_inverse_sqrt(n, 3.0 / n.sqrt())
+    assert abs(c - 3.0) < 1e-9 and abs(a - 3.0) < 1e-9 and abs(p - 0.5) < 1e-9
+
+
+def _tiny(attention: str, **extra) -> GPT:
+    torch.manual_seed(0)
+    cfg = ModelConfig(n_layer=2, n_head=2, d_model=16, d_mlp=32, n_positions=12, n_dims_in=3,
+                      attention=attention, **extra)
+    return GPT(cfg).double()
+
+
+def test_variants_at_zero_strength_are_softmax():
+    """regularized (alpha 0) and negative (beta 0) equal softmax with the same weights; augmented
+    equals softmax when its transforms output zero. So each variant is softmax plus its one change."""
+    x = torch.randn(2, 10, 3, dtype=torch.float64)
+    softmax = _tiny("softmax")
+    reference = softmax(x)
+    for kind, extra in (("regularized", {"reg_alpha": 0.0}), ("negative", {"neg_beta": 0.0})):
+        variant = _tiny(kind, **extra)
+        variant.load_state_dict(softmax.state_dict())
+        torch.testing.assert_close(variant(x), reference)
+    augmented = _tiny("augmented")
+    for block in augmented.blocks:
+        for transform in (block.attn.aug_k, block.attn.aug_v):
+            torch.nn.init.zeros_(transform[2].weight), torch.nn.init.zeros_(transform[2].bias)
+    augmented.load_state_dict({**augmented.state_dict(), **softmax.state_dict()})
+    torch.testing.assert_close(augmented(x), reference)
+
+
+def test_regularized_pattern_scales_the_query_own_pair():
+    """Regularized attention: exp weight of the diagonal times (1 - alpha), rows still sum to 1."""
+    from icl_study.hooks import run_with_cache
+
+    x = torch.randn(1, 6, 3, dtype=torch.float64)
+    patterns = {}
+    for kind in ("softmax", "regularized"):
+        model = _tiny(kind, reg_alpha=0.75)
+        _, cache = run_with_cache(model, x, names=["blocks.0.attn.hook_pattern"])
+        patterns[kind] = cache["blocks.0.attn.hook_pattern"][0, 0]  # (T, T), same weights (same seed)
+    soft, reg = patterns["softmax"], patterns["regularized"]
+    torch.testing.assert_close(reg.sum(-1), torch.ones(6, dtype=torch.float64))
+    # off-diagonal ratios are unchanged; the diagonal's relative weight is divided by 4
+    ratio = (reg.diag()[1:] / reg[1:, 0]) / (soft.diag()[1:] / soft[1:, 0])
+    torch.testing.assert_close(ratio, torch.full_like(ratio, 0.25))
+
+
+def test_lens_sources_reproduce_the_model_pattern(tmp_path):
+    """The exp kernel of the cached q, k (scaled) is the layer's own pattern (checked inside
+    `sources`), and the kernel table has every (source, m, draw, quantity)."""
+    from icl_study.checkpoint import save_checkpoint
+    from icl_study.config import RunConfig, to_dict
+
+    cfg = RunConfig(task_config={"n_dims": 3, "n_points": 5},
+                    model=ModelConfig(n_layer=2, n_head=2, d_model=16, d_mlp=32, n_positions=10, n_dims_in=3))
+    save_checkpoint(tmp_path / "model.pt", {"step": 0, "run_config": to_dict(cfg), "model": GPT(cfg.model).state_dict()})
+    lens = ren.LensConfig(n_sequences=4, n_features=(8, 64), n_draws=2)
+    table = ren.kernel_table(ren.sources(str(tmp_path / "model.pt"), lens), lens)
+    errors = table[table["quantity"].isin(["kernel", "pattern", "output"])]
+    assert len(errors) == 3 * 2 * 2 * 3  # (2 layers + random tokens) x m x draws x quantities
+    assert (table["quantity"] == "median_sq_norm_q_plus_k").sum() == 3  # one score spread per source

@@ -1,0 +1,154 @@
+"""Study 3: ICL through a representation-learning lens (Ren & Liu 2024).
+
+Train the attention variants (kind x seed) -> ICL errors and curves; the vanilla model's layers
+-> kernel approximation, dual model, generalisation tables -> four figures.
+"""
+
+REN = config["ren"]
+REN_VARIANTS = REN["variants"]
+# One run per attention kind and seed, all on the same task and budget: "{kind}_s{seed}".
+REN_RUNS = {
+    f"{kind}_s{seed}": as_json(
+        {"task": "regression", "task_config": REN_VARIANTS["task"],
+         "model": {**REN_VARIANTS["model"], "attention": kind},
+         "train": {**REN_VARIANTS["train"], "seed": seed}}
+    )
+    for kind in REN_VARIANTS["kinds"]
+    for seed in REN_VARIANTS["seeds"]
+}
+REN_LENS_RUN = f"{REN_VARIANTS['kinds'][0]}_s{REN_VARIANTS['seeds'][0]}"
+REN_LENS_TABLES = ["kernel", "dual_identity", "dual_steps", "generalisation", "generalisation_fit"]
+REN_FIGURES = ["ren_kernel", "ren_dual", "ren_generalisation", "ren_variants"]
+REN_TARGETS = [f"results/figures/{name}.{ext}" for name in REN_FIGURES for ext in ("png", "pdf")]
+
+
+rule ren_train:
+    output:
+        model="results/ren/{run}/model.pt",
+        metrics="results/ren/{run}/train_metrics.csv",
+    log:
+        "logs/ren/{run}/train.log",
+    benchmark:
+        "benchmarks/ren_train/{run}.tsv"
+    wildcard_constraints:
+        run="|".join(REN_RUNS),
+    params:
+        run=lookup(REN_RUNS),
+    threads: 1
+    resources:
+        runtime=30,
+        mem_mb=2000,
+        gpu=run_gpus(lookup(REN_RUNS)),
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study train:train_rule --params {params.run:q} --out {output.model}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule ren_lens:
+    input:
+        f"results/ren/{REN_LENS_RUN}/model.pt",
+    output:
+        [f"results/ren/lens/{name}.csv" for name in REN_LENS_TABLES],
+    log:
+        "logs/ren/lens.log",
+    benchmark:
+        "benchmarks/ren_lens.tsv"
+    params:
+        lens=as_json(REN["lens"]),
+    threads: 1
+    resources:
+        runtime=20,
+        mem_mb=3000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.ren:lens_rule {input} --params {params.lens:q}"
+        " --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule ren_variants:
+    input:
+        [f"results/ren/{run}/model.pt" for run in REN_RUNS],
+    output:
+        errors="results/ren/variants/errors.csv",
+        curves="results/ren/variants/curves.csv",
+    log:
+        "logs/ren/variants.log",
+    benchmark:
+        "benchmarks/ren_variants.tsv"
+    params:
+        eval=as_json(REN_VARIANTS["eval"]),
+    threads: 1
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.ren:variants_rule {input} --params {params.eval:q}"
+        " --out {output.errors} {output.curves} --threads {threads} > {log} 2>&1"
+
+
+rule fig_ren_kernel:
+    input:
+        "results/ren/lens/kernel.csv",
+    output:
+        png=report("results/figures/ren_kernel.png", caption="../report/ren_kernel.rst", category="3. Representation lens"),
+        pdf="results/figures/ren_kernel.pdf",
+    log:
+        "logs/figures/ren_kernel.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.ren:kernel_rule {input} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule fig_ren_dual:
+    input:
+        identity="results/ren/lens/dual_identity.csv",
+        steps="results/ren/lens/dual_steps.csv",
+    output:
+        png=report("results/figures/ren_dual.png", caption="../report/ren_dual.rst", category="3. Representation lens"),
+        pdf="results/figures/ren_dual.pdf",
+    log:
+        "logs/figures/ren_dual.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.ren:dual_rule {input.identity} {input.steps} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule fig_ren_generalisation:
+    input:
+        table="results/ren/lens/generalisation.csv",
+        fit="results/ren/lens/generalisation_fit.csv",
+    output:
+        png=report("results/figures/ren_generalisation.png", caption="../report/ren_generalisation.rst", category="3. Representation lens"),
+        pdf="results/figures/ren_generalisation.pdf",
+    log:
+        "logs/figures/ren_generalisation.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.ren:generalisation_rule {input.table} {input.fit} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule fig_ren_variants:
+    input:
+        errors="results/ren/variants/errors.csv",
+        curves="results/ren/variants/curves.csv",
+    output:
+        png=report("results/figures/ren_variants.png", caption="../report/ren_variants.rst", category="3. Representation lens"),
+        pdf="results/figures/ren_variants.pdf",
+    log:
+        "logs/figures/ren_variants.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.ren:variants_rule {input.errors} {input.curves} --out {output.png} {output.pdf} > {log} 2>&1"
