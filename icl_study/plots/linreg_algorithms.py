@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -30,6 +32,8 @@ def plot_matching(tables: list[pd.DataFrame], outputs: list[str]) -> None:
     """Rows: SPD, ILWD, fit R²; columns: trained models; one line (with bootstrap band) per predictor."""
     style.setup()
     table = pd.concat(tables, ignore_index=True)
+    # GD's tuned η differs per run: colour and name a predictor without it (η is in the tables).
+    table["label"] = [re.sub(r" \(η=[^)]*\)", " (η tuned)", label) for label in table["label"]]
     runs = list(dict.fromkeys(table["run"]))
     palette = _palette(list(dict.fromkeys(table.loc[table["predictor"] != "model", "label"])))
     fig, axes = plt.subplots(3, len(runs), figsize=(3.6 * len(runs), 9.5), squeeze=False, sharex="col")
@@ -49,7 +53,10 @@ def plot_matching(tables: list[pd.DataFrame], outputs: list[str]) -> None:
                    xlabel="in-context examples k" if row == 2 else None)
         noise = rows["noise_std"].iloc[0]
         axes[0, col].set_title(f"{run}: L = {rows['n_layer'].iloc[0]}, σ = {noise:g}")
-    handles, labels = axes[2, 0].get_legend_handles_labels()
+    legend = {}
+    for ax in axes.flat:  # every predictor once, whichever panel drew it
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    handles, labels = list(legend.values()), list(legend)
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), bbox_to_anchor=(0.5, -0.04))
     style.save(fig, outputs)
 
