@@ -112,6 +112,23 @@ def gradient_descent(xs: Tensor, ys: Tensor, lr: float, steps: int = 1) -> Tenso
     return _predict_from_prefix_fits(xs, ys, fit)
 
 
+def online_sgd(xs: Tensor, ys: Tensor, lr: float) -> Tensor:
+    """One pass of per-example SGD from w = 0 over each prefix, in context order; prediction x_i · w.
+
+    Step j: w <- w − lr (w·x_j − y_j) x_j. Unlike `gradient_descent` the result depends on the
+    order of the context pairs (Shen et al. 2023's contrast with ICL's order sensitivity).
+    """
+
+    def fit(x: Tensor, y: Tensor) -> Tensor:
+        w = torch.zeros_like(x[:, 0])  # (B, d)
+        for j in range(x.shape[1]):
+            residual = (x[:, j] * w).sum(-1) - y[:, j]  # (B,)
+            w = w - lr * residual.unsqueeze(-1) * x[:, j]
+        return w
+
+    return _predict_from_prefix_fits(xs, ys, fit)
+
+
 def knn(xs: Tensor, ys: Tensor, k: int = 3) -> Tensor:
     """Mean y of the k nearest prefix x's (Euclidean) to x_i; uses all i of them when i < k."""
     if k < 1:
@@ -150,6 +167,7 @@ BASELINES: dict[str, Callable[..., Tensor]] = {
     "least_squares": least_squares,
     "ridge": ridge,
     "gd": gradient_descent,
+    "online_sgd": online_sgd,
     "knn": knn,
 }
 

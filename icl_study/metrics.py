@@ -79,3 +79,35 @@ def cosine(a: Tensor, b: Tensor, dim: int = -1) -> Tensor:
     # Divide by a safe denominator so the zero case stays finite in both value and gradient.
     safe = torch.where(norms > 0, norms, torch.ones_like(norms))
     return torch.where(norms > 0, dot / safe, torch.zeros_like(dot))
+
+
+# --- Shen et al. 2023: does ICL do GD? (order, weights, adapted output distributions)
+
+
+def order_spread(values: Tensor) -> Tensor:
+    """Spread over demonstration orders: population std over dim 0 (orders) of (P, ...) values."""
+    return values.std(dim=0, unbiased=False)
+
+
+def sparsity(weight: Tensor, tau: float) -> Tensor:
+    """Fraction of entries with |w| <= tau * max|w| (tau = 0: exact zeros; an all-zero tensor: 1)."""
+    magnitude = weight.abs()
+    return (magnitude <= tau * magnitude.max()).float().mean()
+
+
+def perturbed(weight: Tensor, scale: float, noise: Tensor) -> Tensor:
+    """W + s ||W||_F / sqrt(n) Z: Gaussian noise `noise` (same shape) at relative scale s of W's RMS entry."""
+    return weight + scale * weight.norm() / weight.numel() ** 0.5 * noise
+
+
+def topk_overlap(logits_a: Tensor, logits_b: Tensor, k: int) -> Tensor:
+    """|top-k(a) ∩ top-k(b)| / k along the last dim (k = 1: whether the argmaxes agree), shape (...)."""
+    top_a, top_b = logits_a.topk(k, dim=-1).indices, logits_b.topk(k, dim=-1).indices  # (..., k)
+    return (top_a.unsqueeze(-1) == top_b.unsqueeze(-2)).any(-1).float().sum(-1) / k
+
+
+def kl_divergence(logp: Tensor, logq: Tensor) -> Tensor:
+    """KL(p || q) = Σ p (log p − log q) along the last dim, from log-probabilities; 0·log 0 = 0."""
+    p = logp.exp()
+    return torch.where(p > 0, p * (logp - logq), torch.zeros_like(p)).sum(-1)
+

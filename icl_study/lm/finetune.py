@@ -6,7 +6,9 @@ token of its label word. The loss is the LM cross-entropy of that token (over th
 - `dai`: only key and value projections change (a gradient mask freezes GPT-2's fused query
   third), plain SGD, batch 1, one epoch in demonstration order (Dai et al. 2022, Sec. 4).
 - `shen`: all weights (`last_layers: 0`) or the blocks of the last `last_layers` layers, full-batch
-  gradient descent on the mean loss for `steps` steps (Shen et al. 2023).
+  gradient descent on the mean loss for `steps` steps (Shen et al. 2023). With `batch_size` > 0,
+  each step is instead one epoch of minibatch SGD (`batch_size` examples per update, in an order
+  shuffled by `seed` and the epoch): the only randomness of GD on fixed demonstrations.
 
 `finetuned(...)` changes the model in place and restores the original weights on exit, so one
 loaded model serves every demonstration set. `pick_lr` chooses the learning rate by accuracy on a
@@ -16,6 +18,7 @@ validation split, never on the test subset.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -24,6 +27,7 @@ import torch.nn.functional as F
 
 from icl_study.config import ConfigError
 from icl_study.lm.models import layer_of
+from icl_study.rng import generator
 
 log = logging.getLogger("icl_study.lm")
 SETTINGS = ("dai", "shen")
@@ -35,6 +39,8 @@ class FinetuneConfig:
     lr: float = 1e-3
     steps: int = 1  # shen: full-batch GD steps (dai: always one epoch of batch-1 SGD)
     last_layers: int = 0  # shen: 0 = all weights, n = only the last n blocks
+    batch_size: int = 0  # shen: 0 = full batch; n = minibatches of n examples, one epoch per step
+    seed: int = 0  # shen with batch_size > 0: shuffles the examples into minibatches
 
 
 def trainable(lm, cfg: FinetuneConfig) -> dict[str, tuple[torch.nn.Parameter, torch.Tensor | None]]:
@@ -63,6 +69,14 @@ def _sgd_step(weights, lr: float) -> None:
                 p.grad = None
 
 
+def minibatches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Example indices per update: all n in order (batch_size 0 or >= n), else a shuffled epoch."""
+    if batch_size <= 0 or batch_size >= n:
+        return [list(range(n))]
+    order = torch.randperm(n, generator=generator(seed, "finetune-shuffle", epoch)).tolist()
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
 @contextlib.contextmanager
 def finetuned(lm, examples: list[tuple[list[int], int]], cfg: FinetuneConfig):
     """Finetune in place on (prompt, target) examples; restore every weight on exit."""
@@ -79,10 +93,12 @@ def finetuned(lm, examples: list[tuple[list[int], int]], cfg: FinetuneConfig):
                     example_loss(lm, prompt, target).backward()
                     _sgd_step(weights, cfg.lr)
             else:
-                for _ in range(cfg.steps):  # full-batch GD on the mean loss
-                    for prompt, target in examples:
-                        (example_loss(lm, prompt, target) / len(examples)).backward()
-                    _sgd_step(weights, cfg.lr)
+                for epoch in range(cfg.steps):  # full-batch GD (or one epoch of minibatch SGD) on the mean loss
+                    for batch in minibatches(len(examples), cfg.batch_size, cfg.seed, epoch):
+                        for i in batch:
+                            prompt, target = examples[i]
+                            (example_loss(lm, prompt, target) / len(batch)).backward()
+                        _sgd_step(weights, cfg.lr)
         yield lm
     finally:
         with torch.no_grad():
@@ -100,7 +116,7 @@ def pick_lr(lm, examples, lr_grid: tuple[float, ...], cfg: FinetuneConfig, evalu
     """
     scores = {}
     for lr in sorted(lr_grid):
-        with finetuned(lm, examples, FinetuneConfig(cfg.setting, lr, cfg.steps, cfg.last_layers)):
+        with finetuned(lm, examples, dataclasses.replace(cfg, lr=lr)):
             scores[lr] = evaluate(lm)
         log.info("finetune %s lr %.3g: validation score %.4f", cfg.setting, lr, scores[lr])
     best = max(scores, key=lambda lr: (scores[lr], -lr))

@@ -36,9 +36,8 @@ def label_token_ids(lm, label_words: tuple[str, ...]) -> list[int]:
 
 
 @torch.no_grad()
-def label_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], label_ids: list[int],
-                   use_cache: bool = True) -> torch.Tensor:
-    """(N, C) log-probabilities of the C label tokens after prefix + each query."""
+def next_token_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], use_cache: bool = True) -> torch.Tensor:
+    """(N, V) next-token log-probabilities over the whole vocabulary after prefix + each query."""
     rows = []
     cache = lm.prefix_cache(prefix_ids) if use_cache else None
     for query in queries:
@@ -46,8 +45,14 @@ def label_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], label_id
             logits = lm.logits_after(cache, len(prefix_ids), query)  # (V,)
         else:
             logits = lm.logits(torch.tensor([prefix_ids + query]))[0, -1]  # full recompute
-        rows.append(logits.float().log_softmax(-1)[label_ids])
+        rows.append(logits.float().log_softmax(-1))
     return torch.stack(rows)
+
+
+def label_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], label_ids: list[int],
+                   use_cache: bool = True) -> torch.Tensor:
+    """(N, C) log-probabilities of the C label tokens after prefix + each query."""
+    return next_token_logprobs(lm, prefix_ids, queries, use_cache)[:, label_ids]
 
 
 def encode_prompts(lm, cfg: TextTaskConfig, demos: list[Example], queries: list[Example]
