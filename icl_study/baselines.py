@@ -167,7 +167,6 @@ BASELINES: dict[str, Callable[..., Tensor]] = {
     "least_squares": least_squares,
     "ridge": ridge,
     "gd": gradient_descent,
-    "online_sgd": online_sgd,
     "knn": knn,
 }
 
