@@ -138,3 +138,20 @@ def test_lens_sources_reproduce_the_model_pattern(tmp_path):
     errors = table[table["quantity"].isin(["kernel", "pattern", "output"])]
     assert len(errors) == 3 * 2 * 2 * 3  # (2 layers + random tokens) x m x draws x quantities
     assert (table["quantity"] == "median_sq_norm_q_plus_k").sum() == 3  # one score spread per source
+
+
+def test_corpus_variant_errors_at_chance_for_untrained_models(tmp_path):
+    """On fresh-label 2-way episodes an untrained model's ICL error is chance (0.5), for every k,
+    and the table has one row per k with the run's kind and seed."""
+    from icl_study.checkpoint import save_checkpoint
+    from icl_study.config import RunConfig, to_dict
+
+    task = {"n_classes": 32, "n_labels": 4, "zipf_exponent": 1.0, "context_len": 4, "bursty_shots": 1,
+            "bursty_ways": 2, "p_bursty": 0.9, "p_fresh": 0.25, "eval_ways": 2, "eval_size": 16}
+    model = ModelConfig(n_layer=1, n_head=2, d_model=16, d_mlp=16, n_positions=10, n_dims_in=0,
+                        vocab_size=36, attention="negative")
+    cfg = RunConfig(task="concepts", task_config=task, model=model)
+    save_checkpoint(tmp_path / "model.pt", {"step": 0, "run_config": to_dict(cfg), "model": GPT(model).state_dict()})
+    table = ren.corpus_variant_errors(str(tmp_path / "model.pt"), ren.CorpusEvalConfig(ks=(0, 2, 4), n_prompts=2000))
+    assert list(table["k"]) == [0, 2, 4] and set(table["kind"]) == {"negative"}
+    assert ((table["icl_error"] - 0.5).abs() < 4 * table["sem"] + 0.01).all(), table

@@ -91,23 +91,35 @@ def plot_generalisation(table_csv: str, fit_csv: str, outputs: list[str]) -> Non
     style.save(fig, outputs)
 
 
-def plot_variants(errors_csv: str, curves_csv: str, outputs: list[str]) -> None:
+# What each variants table measures: (error column, its axis label, training-curve metric, whether
+# the curve metric is an accuracy (plotted as 1 - value), the curve's axis label).
+VARIANT_TABLES = {
+    "regression": ("normalized_error", "normalized squared error (squared error / d)", "normalized_error_last",
+                   False, "held-out error at the last position"),
+    "corpus": ("icl_error", "ICL error on fresh-label episodes (fraction wrong)", "icl_fresh", True,
+               "ICL error, fresh-label episodes at full context"),
+}
+
+
+def plot_variants(errors_csv: str, curves_csv: str, outputs: list[str], table: str = "regression") -> None:
     """(a) ICL error vs k per attention kind (mean over seeds, band: min-max over seeds);
-    (b) training curves (held-out normalized error at the last position vs step)."""
+    (b) training curves (held-out ICL error vs step). `table` names the dataset (VARIANT_TABLES)."""
     style.setup()
+    error_col, error_label, curve_metric, curve_is_accuracy, curve_label = VARIANT_TABLES[table]
     errors, curves = pd.read_csv(errors_csv), pd.read_csv(curves_csv)
+    curves = curves[curves["metric"] == curve_metric].copy()
+    if curve_is_accuracy:
+        curves["value"] = 1.0 - curves["value"]
     kinds = list(dict.fromkeys(errors["kind"]))
     palette = dict(zip(kinds, sns.color_palette("colorblind", len(kinds))))
     n_seeds = errors["seed"].nunique()
     fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(12, 4.5))
     for kind in kinds:
-        _mean_band(ax_a, errors[errors["kind"] == kind], "k", "normalized_error", kind, palette[kind])
-        rows = curves[(curves["kind"] == kind) & (curves["metric"] == "normalized_error_last")]
-        _mean_band(ax_b, rows, "step", "value", kind, palette[kind])
-    ax_a.set(xlabel="in-context examples k", ylabel="normalized squared error (squared error / d)",
-             title=f"(a) ICL error vs k ({n_seeds} seeds each)")
-    ax_b.set(xlabel="training step", ylabel="held-out error at the last position",
-             title="(b) training curves (same budget)")
+        _mean_band(ax_a, errors[errors["kind"] == kind], "k", error_col, kind, palette[kind])
+        _mean_band(ax_b, curves[curves["kind"] == kind], "step", "value", kind, palette[kind])
+    ax_a.set(xlabel="in-context examples k", ylabel=error_label,
+             title=f"(a) ICL error vs k, {table} ({n_seeds} seeds each)")
+    ax_b.set(xlabel="training step", ylabel=curve_label, title="(b) training curves (same budget)")
     ax_a.legend(fontsize=8)
     style.save(fig, outputs)
 
@@ -126,3 +138,7 @@ def generalisation_rule(inputs: list[str], params: dict, outputs: list[str]) -> 
 
 def variants_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     plot_variants(inputs[0], inputs[1], outputs)
+
+
+def corpus_variants_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    plot_variants(inputs[0], inputs[1], outputs, table="corpus")

@@ -11,7 +11,9 @@ Four analyses, each writing a tidy table (the math lives in icl_study/dual.py):
 3. `generalisation`: the dual model trained (one step, learning rate 1/N) on N demonstration
    tokens vs its infinite-data limit, on held-out query tokens; fitted c / sqrt(N).
 4. `variants`: ICL error vs k of models trained with each attention kind (softmax and Ren & Liu's
-   three contrastive variants, several seeds, same budget) and their training curves.
+   three contrastive variants, several seeds, same budget) and their training curves, on the
+   linear-regression task and on pipeline-gpt's token corpus (`corpus_variants_rule`: error of
+   fresh-label few-shot episodes, which only in-context learning can solve).
 """
 
 from __future__ import annotations
@@ -243,6 +245,14 @@ class VariantEvalConfig:
     seed: int = 5  # evaluation tasks (never a training batch)
 
 
+@dataclass(frozen=True)
+class CorpusEvalConfig:
+    ks: tuple[int, ...] = (0, 1, 2, 4, 8)  # demonstrations per episode
+    n_prompts: int = 1000  # fresh-label episodes per k
+    ways: int = 2  # candidate labels per episode (chance error 1 - 1/ways)
+    seed: int = 7  # evaluation episodes (never a training batch)
+
+
 def variant_errors(checkpoint: str, cfg: VariantEvalConfig) -> pd.DataFrame:
     """Normalized error per k (mean and standard error over tasks) of one trained model."""
     model, run_cfg = load_model(checkpoint)
@@ -261,12 +271,43 @@ def training_curves(checkpoint: str) -> pd.DataFrame:
     return curves.assign(kind=run_cfg.model.attention, seed=run_cfg.train.seed)
 
 
+def corpus_variant_errors(checkpoint: str, cfg: CorpusEvalConfig) -> pd.DataFrame:
+    """ICL error per k (mean and standard error over episodes) of one model trained on the corpus.
+
+    Episodes are k-shot `ways`-way on training classes with labels assigned afresh per episode,
+    so the label can only come from the context (chance error 1 - 1/ways).
+    """
+    from icl_study.tasks.concepts import ConceptsTask, episode_predictions
+
+    model, run_cfg = load_model(checkpoint)
+    task = ConceptsTask(run_cfg.task_config, run_cfg.train.seed)
+    rows = []
+    for k in cfg.ks:
+        episodes = task.fewshot_prompts(generator(cfg.seed, "eval", k), cfg.n_prompts, k, cfg.ways, True)
+        wrong = (episode_predictions(model, episodes, "cpu") != episodes["target"]).float()  # (B,)
+        rows.append((run_cfg.model.attention, run_cfg.train.seed, k, wrong.mean().item(),
+                     (wrong.std() / cfg.n_prompts ** 0.5).item()))
+    return pd.DataFrame(rows, columns=["kind", "seed", "k", "icl_error", "sem"])
+
+
+def _write_variant_tables(errors: pd.DataFrame, curves: pd.DataFrame, outputs: list[str]) -> None:
+    for table, out in zip((errors, curves), outputs, strict=True):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+        log.info("wrote %s (%d rows)", out, len(table))
+
+
 def variants_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: the variants' checkpoints -> errors-vs-k table and training-curve table."""
     cfg = from_dict(VariantEvalConfig, params, "ren.variants.eval")
     errors = pd.concat([variant_errors(c, cfg) for c in inputs], ignore_index=True)
     curves = pd.concat([training_curves(c) for c in inputs], ignore_index=True)
-    for table, out in zip((errors, curves), outputs, strict=True):
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
-        log.info("wrote %s (%d rows)", out, len(table))
+    _write_variant_tables(errors, curves, outputs)
+
+
+def corpus_variants_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: the corpus variants' checkpoints -> ICL error-vs-k table and training curves."""
+    cfg = from_dict(CorpusEvalConfig, params, "ren.corpus.eval")
+    errors = pd.concat([corpus_variant_errors(c, cfg) for c in inputs], ignore_index=True)
+    curves = pd.concat([training_curves(c) for c in inputs], ignore_index=True)
+    _write_variant_tables(errors, curves, outputs)

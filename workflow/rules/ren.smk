@@ -1,7 +1,8 @@
 """Study 3: ICL through a representation-learning lens (Ren & Liu 2024).
 
-Train the attention variants (kind x seed) -> ICL errors and curves; the vanilla model's layers
--> kernel approximation, dual model, generalisation tables -> four figures.
+Train the attention variants (kind x seed) on the regression task and on pipeline-gpt's token
+corpus -> ICL errors and curves; the vanilla model's layers -> kernel approximation, dual model,
+generalisation tables -> five figures.
 """
 
 REN = config["ren"]
@@ -16,9 +17,21 @@ REN_RUNS = {
     for kind in REN_VARIANTS["kinds"]
     for seed in REN_VARIANTS["seeds"]
 }
+# The same kinds and seeds on the token corpus: "corpus_{kind}_s{seed}".
+REN_CORPUS = REN["corpus"]
+REN_CORPUS_RUNS = [f"corpus_{kind}_s{seed}" for kind in REN_VARIANTS["kinds"] for seed in REN_VARIANTS["seeds"]]
+REN_RUNS.update({
+    f"corpus_{kind}_s{seed}": as_json(
+        {"task": "concepts", "task_config": REN_CORPUS["task"],
+         "model": {**REN_CORPUS["model"], "attention": kind},
+         "train": {**REN_CORPUS["train"], "seed": seed}}
+    )
+    for kind in REN_VARIANTS["kinds"]
+    for seed in REN_VARIANTS["seeds"]
+})
 REN_LENS_RUN = f"{REN_VARIANTS['kinds'][0]}_s{REN_VARIANTS['seeds'][0]}"
 REN_LENS_TABLES = ["kernel", "dual_identity", "dual_steps", "generalisation", "generalisation_fit"]
-REN_FIGURES = ["ren_kernel", "ren_dual", "ren_generalisation", "ren_variants"]
+REN_FIGURES = ["ren_kernel", "ren_dual", "ren_generalisation", "ren_variants", "ren_variants_corpus"]
 REN_TARGETS = [f"results/figures/{name}.{ext}" for name in REN_FIGURES for ext in ("png", "pdf")]
 
 
@@ -70,7 +83,7 @@ rule ren_lens:
 
 rule ren_variants:
     input:
-        [f"results/ren/{run}/model.pt" for run in REN_RUNS],
+        [f"results/ren/{run}/model.pt" for run in REN_RUNS if run not in REN_CORPUS_RUNS],
     output:
         errors="results/ren/variants/errors.csv",
         curves="results/ren/variants/curves.csv",
@@ -88,6 +101,29 @@ rule ren_variants:
         "../envs/icl_study.yaml"
     shell:
         "python -m icl_study studies.ren:variants_rule {input} --params {params.eval:q}"
+        " --out {output.errors} {output.curves} --threads {threads} > {log} 2>&1"
+
+
+rule ren_corpus_variants:
+    input:
+        [f"results/ren/{run}/model.pt" for run in REN_CORPUS_RUNS],
+    output:
+        errors="results/ren/corpus_variants/errors.csv",
+        curves="results/ren/corpus_variants/curves.csv",
+    log:
+        "logs/ren/corpus_variants.log",
+    benchmark:
+        "benchmarks/ren_corpus_variants.tsv"
+    params:
+        eval=as_json(REN_CORPUS["eval"]),
+    threads: 1
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.ren:corpus_variants_rule {input} --params {params.eval:q}"
         " --out {output.errors} {output.curves} --threads {threads} > {log} 2>&1"
 
 
@@ -152,3 +188,19 @@ rule fig_ren_variants:
         "../envs/icl_study.yaml"
     shell:
         "python -m icl_study plots.ren:variants_rule {input.errors} {input.curves} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule fig_ren_variants_corpus:
+    input:
+        errors="results/ren/corpus_variants/errors.csv",
+        curves="results/ren/corpus_variants/curves.csv",
+    output:
+        png=report("results/figures/ren_variants_corpus.png", caption="../report/ren_variants_corpus.rst", category="3. Representation lens"),
+        pdf="results/figures/ren_variants_corpus.pdf",
+    log:
+        "logs/figures/ren_variants_corpus.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.ren:corpus_variants_rule {input.errors} {input.curves} --out {output.png} {output.pdf} > {log} 2>&1"
