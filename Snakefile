@@ -20,6 +20,7 @@ include: "workflow/rules/linreg.smk"
 include: "workflow/rules/transience.smk"
 include: "workflow/rules/ren.smk"
 include: "workflow/rules/lm.smk"
+include: "workflow/rules/dai.smk"
 
 
 rule all:
@@ -29,3 +30,4 @@ rule all:
         transience_targets(),
         REN_TARGETS,
         lm_targets(),
+        DAI_TARGETS,

@@ -25,7 +25,7 @@ class ModelConfig:
     d_model: int = 64
     d_mlp: int = 256  # 0 = attention-only blocks (no MLP)
     n_positions: int = 64  # longest sequence of tokens the model accepts
-    attention: str = "softmax"  # softmax | linear (un-normalised) | regularized | augmented | negative
+    attention: str = "softmax"  # softmax | linear (un-normalised) | regularized | augmented | negative | momentum
     layer_norm: bool = True
     n_dims_in: int = 0  # > 0: inputs are vectors read in by a linear layer
     n_dims_out: int = 1  # read-out size for vector inputs
@@ -35,6 +35,7 @@ class ModelConfig:
     reg_alpha: float = 0.5  # `regularized`: the query's own pair keeps weight (1 - reg_alpha)
     aug_hidden: int = 16  # `augmented`: hidden width of the key and value transforms
     neg_beta: float = 0.5  # `negative`: weight of the subtracted negative-pair value
+    momentum_eta: float = 0.5  # `momentum`: decay of the moving average of earlier values (Dai et al.)
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,37 @@ def fit_inverse_sqrt(n: Tensor, err: Tensor) -> tuple[float, float, float]:
     design = torch.stack([torch.ones_like(basis), -n.double().log()], -1)  # log err = log a - p log n
     sol = torch.linalg.lstsq(design, err.double().log().unsqueeze(-1)).solution.squeeze(-1)
     return c, float(sol[0].exp()), float(sol[1])
+
+
+# --- Dai et al. (2022): the exact dual form of un-normalised linear attention --------------------
+# With demonstration tokens X' and zero-shot tokens X, keys k_i = W_K x_i and values v_i = W_V x_i,
+# linear attention at query q is F_ICL(q) = sum_i v_i k_i^T q over [X', X], which splits exactly into
+# W_ZSL q + dW_ICL q with W_ZSL = sum_{x in X} v k^T (the zero-shot weights) and
+# dW_ICL = sum_{x' in X'} v' k'^T (the demonstrations' meta-gradient update). Softmax attention
+# only relaxes to this form (dropping the softmax and the 1/sqrt(Dh) scale).
+# Shapes: k (T, Dk), v (T, Dv), q (Dk,) or (..., Dk).
+
+
+def linear_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """Un-normalised linear attention sum_i v_i (k_i . q): (..., Dk) -> (..., Dv)."""
+    return (q @ k.T) @ v
+
+
+def dai_dual_weights(k_demo: Tensor, v_demo: Tensor, k_zs: Tensor, v_zs: Tensor) -> tuple[Tensor, Tensor]:
+    """(W_ZSL, dW_ICL), each (Dv, Dk): sums of outer products v k^T over each span's tokens."""
+    return v_zs.T @ k_zs, v_demo.T @ k_demo
+
+
+def relaxation_error(q: Tensor, k: Tensor, v: Tensor, scale: float) -> tuple[Tensor, Tensor]:
+    """How far Dai's relaxed (linear) form is from the true softmax output of a layer's heads.
+
+    q (..., H, Dk) the last token's queries, k (..., H, T, Dk), v (..., H, T, Dv). Returns, per leading
+    index, (||lin - soft|| / ||soft||, cosine(lin, soft)) over the heads' concatenated outputs, where
+    soft = softmax(scale * k q) v and lin = (k q) v.
+    """
+    scores = (k @ q[..., None])[..., 0]  # (..., H, T)
+    soft = ((scale * scores).softmax(-1)[..., None, :] @ v)[..., 0, :].flatten(-2)  # (..., H * Dv)
+    lin = (scores[..., None, :] @ v)[..., 0, :].flatten(-2)
+    rel = (lin - soft).norm(dim=-1) / soft.norm(dim=-1)
+    cos = (lin * soft).sum(-1) / (lin.norm(dim=-1) * soft.norm(dim=-1))
+    return rel, cos

@@ -111,3 +111,41 @@ def kl_divergence(logp: Tensor, logq: Tensor) -> Tensor:
     p = logp.exp()
     return torch.where(p > 0, p * (logp - logq), torch.zeros_like(p)).sum(-1)
 
+
+
+# --- Dai et al. (2022): ICL vs finetuning (definitions: shared DESIGN.md, study 2) ---------------
+
+
+def rec2ftp(zs_correct: Tensor, ft_correct: Tensor, icl_correct: Tensor) -> Tensor:
+    """Recall to finetuning predictions: |ZS wrong, FT right, ICL right| / |ZS wrong, FT right|.
+
+    Boolean (N,) tensors over the same test examples; NaN when FT fixes none of ZS's errors.
+    """
+    fixed_by_ft = ~zs_correct & ft_correct
+    n = fixed_by_ft.sum()
+    return (fixed_by_ft & icl_correct).sum() / n if n > 0 else torch.tensor(float("nan"))
+
+
+def simaou(h_icl: Tensor, h_zs: Tensor, h_ft: Tensor) -> Tensor:
+    """Similarity of attention output updates: cos(h̄_ICL − h̄_ZS, h̄_FT − h̄_ZS), h̄ = h / ||h||.
+
+    (..., C) attention outputs at the last prompt token (e.g. per layer) -> (...,).
+    """
+    unit = lambda h: h / h.norm(dim=-1, keepdim=True)  # noqa: E731
+    return cosine(unit(h_icl) - unit(h_zs), unit(h_ft) - unit(h_zs))
+
+
+def simam(scores_a: Tensor, scores_b: Tensor) -> Tensor:
+    """Similarity of attention maps: cosine of pre-softmax scores (..., H, T), mean over heads."""
+    return cosine(scores_a, scores_b).mean(-1)
+
+
+def kendall_tau(x: Tensor, y: Tensor) -> Tensor:
+    """Kendall's tau-b of two (n,) rankings (ties corrected, as scipy.stats.kendalltau); NaN if n < 2
+    or either is constant. Counts all n² ordered pairs, so keep n in the thousands at most."""
+    dx = torch.sign(x[:, None] - x[None, :])  # (n, n) pairwise orders
+    dy = torch.sign(y[:, None] - y[None, :])
+    concordant_minus_discordant = (dx * dy).sum() / 2
+    untied_x, untied_y = dx.abs().sum() / 2, dy.abs().sum() / 2  # pairs not tied in x (in y)
+    denom = (untied_x * untied_y).sqrt()
+    return concordant_minus_discordant / denom if denom > 0 else torch.tensor(float("nan"), dtype=x.dtype)

@@ -12,7 +12,9 @@ attention kind is one config field (`ModelConfig.attention`):
   from its dual model (icl_study/dual.py): a norm penalty on the dual weight down-weights each
   query's own pair by (1 - reg_alpha); learned residual MLPs transform keys and values
   (augmentation); each key's previous-token value, scaled by neg_beta, is subtracted as a
-  negative pair. The choices are ours (no public code): see README, study `ren`.
+  negative pair. The choices are ours (no public code): see README, study `ren`;
+- `momentum`: softmax attention plus an exponential moving average of the earlier value vectors,
+  y_t = softmax-attention_t + sum_{i<t} momentum_eta^(t-i) v_i (Dai et al. 2022, Sec. 6).
 
 Every activation a study reads has a named hook point (see icl_study/hooks.py).
 """
@@ -28,7 +30,7 @@ from torch import nn
 from icl_study.config import ConfigError, ModelConfig
 from icl_study.hooks import HookPoint
 
-ATTENTION_KINDS = ("softmax", "linear", "regularized", "augmented", "negative")
+ATTENTION_KINDS = ("softmax", "linear", "regularized", "augmented", "negative", "momentum")
 POSITION_KINDS = ("learned", "none")
 # gpt2: N(0, 0.02) weights (GPT-2, Garg et al.); torch: PyTorch's defaults (Kaiming-uniform Linear,
 # N(0, 1) embeddings). On in-context regression the small GPT-2 init sat on the loss plateau for
@@ -42,6 +44,8 @@ def check_model_config(cfg: ModelConfig) -> None:
         raise ConfigError(f"model.attention: {cfg.attention!r} is not one of {ATTENTION_KINDS}")
     if not 0.0 <= cfg.reg_alpha < 1.0:  # alpha = 1 would remove a query's only key at position 0
         raise ConfigError(f"model.reg_alpha: {cfg.reg_alpha} is not in [0, 1)")
+    if not 0.0 <= cfg.momentum_eta < 1.0:  # eta >= 1 would let old values grow without bound
+        raise ConfigError(f"model.momentum_eta: {cfg.momentum_eta} is not in [0, 1)")
     if cfg.init not in INIT_KINDS:
         raise ConfigError(f"model.init: {cfg.init!r} is not one of {INIT_KINDS}")
     if cfg.positions not in POSITION_KINDS:
@@ -62,7 +66,7 @@ class Attention(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()
         self.hook_scores, self.hook_pattern = HookPoint(), HookPoint()
-        self.reg_alpha, self.neg_beta = cfg.reg_alpha, cfg.neg_beta
+        self.reg_alpha, self.neg_beta, self.momentum_eta = cfg.reg_alpha, cfg.neg_beta, cfg.momentum_eta
         if self.kind == "augmented":  # learned transforms of keys and values, shared by the heads
             d_head = cfg.d_model // cfg.n_head
             self.aug_k, self.aug_v = (nn.Sequential(nn.Linear(d_head, cfg.aug_hidden), nn.GELU(),
@@ -76,10 +80,12 @@ class Attention(nn.Module):
         if self.kind == "augmented":  # residual form: k + g(k), v + h(v), per token and head
             k, v = k + self.aug_k(k), v + self.aug_v(v)
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
-        if self.kind == "softmax" and not (self.hook_scores.active or self.hook_pattern.active):
+        if self.kind in ("softmax", "momentum") and not (self.hook_scores.active or self.hook_pattern.active):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # fused fast path
         else:
             y = self.pattern(q, k) @ self.contrast(v)  # (B, H, T, T) @ (B, H, T, Dh)
+        if self.kind == "momentum":
+            y = y + self.momentum(T, v.device, v.dtype) @ v  # (T, T) @ (B, H, T, Dh): EMA of earlier values
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, H, T, Dh) -> (B, T, C)
         return self.proj(y)
 
@@ -89,6 +95,12 @@ class Attention(nn.Module):
             return v
         previous = F.pad(v, (0, 0, 1, 0))[:, :, :-1]  # (B, H, T, Dh): row i holds v_{i-1}, row 0 zeros
         return v - self.neg_beta * previous
+
+    def momentum(self, T: int, device, dtype) -> torch.Tensor:
+        """(T, T) decay weights: row t holds momentum_eta^(t-i) for i < t, zeros elsewhere."""
+        lag = torch.arange(T, device=device)[:, None] - torch.arange(T, device=device)[None, :]  # t - i
+        decay = self.momentum_eta ** lag.clamp(min=0).to(dtype)
+        return torch.where(lag > 0, decay, torch.zeros((), dtype=dtype, device=device))
 
     def pattern(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """Attention weights (B, H, T, T): softmax of scaled scores, or the masked scores themselves."""

@@ -4,7 +4,13 @@
 - `attn_out` (L, C): the attention block's output (after its output projection) at the last token;
 - `q` (L, H, Dh): the last token's query vector (after RoPE for Llama-like models);
 - `scores` (L, H, T): its pre-softmax attention scores q.k * scale over every position.
+- `logits` (V,): the next-token logits after the last token.
 Callers pick token spans from `scores` (e.g. the demonstrations or the zero-shot part).
+
+With `full=True` it also returns, per layer, `x` (L, T, C) the attention block's input states,
+`q_all` (L, H, T, Dh) every new token's query, and `k`, `v` (L, H, S, Dh) every key and value the
+last token attends to. With `cache` (from `lm.prefix_cache(prefix)`) the call runs only `ids` after
+the cached prefix (T = len(ids), S = prefix + T) and leaves the cache as it found it.
 
 For Hugging Face models the attention function itself is wrapped for the duration of the call
 (q and k as the model computes them, keys repeated over query groups for GQA); for pipeline-gpt
@@ -19,7 +25,7 @@ import torch
 
 
 @contextlib.contextmanager
-def _capture_hf(lm, store: dict):
+def _capture_hf(lm, store: dict, full: bool = False):
     """Wrap the sdpa attention function and hook every attention module, then undo both."""
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
@@ -32,13 +38,24 @@ def _capture_hf(lm, store: dict):
         scale = scaling if scaling is not None else query.shape[-1] ** -0.5
         store.setdefault("q", {})[module.layer_idx] = q_last.detach()
         store.setdefault("scores", {})[module.layer_idx] = (keys @ q_last[:, :, None])[..., 0].detach() * scale
+        if full:
+            store.setdefault("q_all", {})[module.layer_idx] = query[0].detach()
+            store.setdefault("k", {})[module.layer_idx] = keys.detach()
+            store.setdefault("v", {})[module.layer_idx] = value[0].repeat_interleave(
+                query.shape[1] // value.shape[1], dim=0).detach()
         return original(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
 
     def out_hook(module, _inputs, output):
         store.setdefault("attn_out", {})[module.layer_idx] = output[0][0, -1].detach()
 
+    def in_hook(module, args, kwargs):
+        states = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]  # (1, T, C)
+        store.setdefault("x", {})[module.layer_idx] = states[0].detach()
+
     modules = [m for m in lm.model.modules() if type(m).__name__.endswith("Attention") and hasattr(m, "layer_idx")]
     handles = [m.register_forward_hook(out_hook) for m in modules]
+    if full:
+        handles += [m.register_forward_pre_hook(in_hook, with_kwargs=True) for m in modules]
     ALL_ATTENTION_FUNCTIONS["sdpa"] = wrapped
     try:
         yield
@@ -48,24 +65,35 @@ def _capture_hf(lm, store: dict):
             handle.remove()
 
 
-def _pipeline(lm, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+def _pipeline(lm, ids: torch.Tensor, full: bool) -> dict[str, torch.Tensor]:
     from icl_study.hooks import run_with_cache
 
-    names = lambda n: n.endswith(("attn.hook_q", "attn.hook_scores", "hook_attn_out"))  # noqa: E731
-    _, cache = run_with_cache(lm.model, ids, names=names)
+    wanted = ("attn.hook_q", "attn.hook_scores", "hook_attn_out")
+    wanted += ("attn.hook_k", "attn.hook_v", "hook_resid_pre") if full else ()
+    logits, cache = run_with_cache(lm.model, ids, names=lambda n: n.endswith(wanted))
     layers = range(lm.n_layer)
-    return {"attn_out": torch.stack([cache[f"blocks.{i}.hook_attn_out"][0, -1] for i in layers]),
-            "q": torch.stack([cache[f"blocks.{i}.attn.hook_q"][0, :, -1] for i in layers]),
-            "scores": torch.stack([cache[f"blocks.{i}.attn.hook_scores"][0, :, -1] for i in layers])}
+    per_layer = lambda name, index: torch.stack([cache[f"blocks.{i}.{name}"][index] for i in layers])  # noqa: E731
+    acts = {"attn_out": per_layer("hook_attn_out", (0, -1)), "q": per_layer("attn.hook_q", (0, slice(None), -1)),
+            "scores": per_layer("attn.hook_scores", (0, slice(None), -1)), "logits": logits[0, -1]}
+    if full:
+        acts |= {"q_all": per_layer("attn.hook_q", 0), "k": per_layer("attn.hook_k", 0), "v": per_layer("attn.hook_v", 0),
+                 "x": torch.stack([lm.model.blocks[i].ln1(cache[f"blocks.{i}.hook_resid_pre"][0]) for i in layers])}
+    return acts
 
 
 @torch.no_grad()
-def last_token_activations(lm, ids: list[int]) -> dict[str, torch.Tensor]:
-    """{attn_out (L, C), q (L, H, Dh), scores (L, H, T)} at the last of `ids` (one sequence)."""
-    batch = torch.tensor([ids])  # (1, T)
+def last_token_activations(lm, ids: list[int], cache=None, full: bool = False) -> dict[str, torch.Tensor]:
+    """{attn_out (L, C), q (L, H, Dh), scores (L, H, S), logits (V,)} at the last of `ids` (one
+    sequence, after the cached prefix if `cache` is given); with `full`, also x, q_all, k and v."""
     if lm.kind == "pipeline":
-        return _pipeline(lm, batch)
+        acts = _pipeline(lm, torch.tensor([(cache or []) + list(ids)]), full)
+        if full:  # new tokens only, as with a Hugging Face cache
+            acts["q_all"], acts["x"] = acts["q_all"][:, :, -len(ids):], acts["x"][:, -len(ids):]
+        return acts
     store: dict = {}
-    with _capture_hf(lm, store):
-        lm.model(input_ids=batch, use_cache=False)
-    return {name: torch.stack([per_layer[i] for i in range(lm.n_layer)]) for name, per_layer in store.items()}
+    with _capture_hf(lm, store, full):
+        out = lm.model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=cache is not None)
+    if cache is not None:
+        cache.crop(-len(ids))  # back to the prefix, for the next query
+    acts = {name: torch.stack([per_layer[i] for i in range(lm.n_layer)]) for name, per_layer in store.items()}
+    return acts | {"logits": out.logits[0, -1]}

@@ -1,0 +1,210 @@
+"""Study 2 (Dai et al. 2022): every metric against a hand computation on tiny tensors, the exact
+dual identity in float64, momentum attention against an explicit moving average, the untrained
+control, and the study's tables and figures end to end on tiny models (seconds)."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from icl_study import dual, metrics
+from icl_study.config import ConfigError, ModelConfig
+from icl_study.model import GPT
+from icl_study.studies import dai
+
+
+def test_rec2ftp_on_a_truth_table():
+    """Of the 4 examples ZS got wrong and FT right, ICL gets 3: Rec2FTP = 3/4; others are ignored."""
+    zs = torch.tensor([0, 0, 0, 0, 1, 1, 0, 0], dtype=torch.bool)
+    ft = torch.tensor([1, 1, 1, 1, 1, 0, 0, 0], dtype=torch.bool)
+    icl = torch.tensor([1, 1, 1, 0, 0, 1, 1, 1], dtype=torch.bool)
+    assert float(metrics.rec2ftp(zs, ft, icl)) == 0.75
+    assert torch.isnan(metrics.rec2ftp(zs, torch.zeros(8, dtype=torch.bool), icl))  # FT fixed nothing: undefined
+
+
+def test_simaou_cosine_cases():
+    """Hand-computed cosines of the unit-norm updates; only the directions of the outputs matter."""
+    zs = torch.tensor([1.0, 0.0, 0.0])
+    icl = torch.tensor([0.0, 2.0, 0.0])  # unit: (0, 1, 0); update (-1, 1, 0)
+    assert float(metrics.simaou(icl, zs, torch.tensor([0.0, 5.0, 0.0]))) == pytest.approx(1.0)
+    # FT's unit output (1, -1, 0)/sqrt2: update (1/sqrt2 - 1, -1/sqrt2, 0), dot with (-1, 1, 0) = 1 - sqrt2,
+    # norms sqrt2 and sqrt(2 - sqrt2)
+    r2 = 2 ** 0.5
+    expected = (1 - r2) / (r2 * (2 - r2) ** 0.5)
+    assert float(metrics.simaou(icl, zs, torch.tensor([3.0, -3.0, 0.0]))) == pytest.approx(expected)
+    # FT's unit output (0, 0, 1): update (-1, 0, 1); cos with (-1, 1, 0) = 1 / (sqrt2 sqrt2) = 0.5
+    assert float(metrics.simaou(icl, zs, torch.tensor([0.0, 0.0, 7.0]))) == pytest.approx(0.5)
+    per_layer = metrics.simaou(torch.stack([icl, icl]), torch.stack([zs, zs]), torch.tensor([[0.0, 5.0, 0.0], [0.0, 0.0, 7.0]]))
+    torch.testing.assert_close(per_layer, torch.tensor([1.0, 0.5]))  # batched over leading dims
+
+
+def test_simam_is_the_head_mean_of_cosines():
+    a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])  # (H = 2, T = 2)
+    b = torch.tensor([[0.0, 1.0], [2.0, 2.0]])  # head 0 orthogonal (0), head 1 parallel (1)
+    assert float(metrics.simam(a, b)) == pytest.approx(0.5)
+    assert float(metrics.simam(a, -a)) == pytest.approx(-1.0)
+
+
+def brute_force_tau(x, y):
+    """Kendall's tau-a by counting concordant and discordant pairs (no ties in the inputs)."""
+    pairs = list(itertools.combinations(range(len(x)), 2))
+    score = sum(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]) for i, j in pairs)
+    return score / len(pairs)
+
+
+def test_kendall_against_scipy_and_a_brute_force_count():
+    from scipy.stats import kendalltau
+
+    gen = np.random.default_rng(0)
+    for n in (2, 5, 17):
+        x, y = gen.normal(size=n), gen.normal(size=n)
+        assert float(metrics.kendall_tau(torch.tensor(x), torch.tensor(y))) == pytest.approx(brute_force_tau(x, y))
+        xt, yt = gen.integers(0, 3, size=n).astype(float), gen.integers(0, 3, size=n).astype(float)  # ties: tau-b
+        expected = kendalltau(xt, yt).statistic
+        got = float(metrics.kendall_tau(torch.tensor(xt), torch.tensor(yt)))
+        assert got == pytest.approx(expected) or (np.isnan(got) and np.isnan(expected))
+    assert float(metrics.kendall_tau(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([3.0, 2.0, 1.0]))) == -1.0
+
+
+def test_exact_dual_identity_in_float64():
+    """W_V [X', X] (W_K [X', X])^T q = W_ZSL q + dW_ICL q to rounding (max abs error <= 1e-5)."""
+    gen = torch.Generator().manual_seed(0)
+    w_k, w_v = torch.randn(2, 6, 8, generator=gen, dtype=torch.float64)
+    x_demo, x_zs = torch.randn(5, 8, generator=gen, dtype=torch.float64), torch.randn(3, 8, generator=gen, dtype=torch.float64)
+    q = torch.randn(6, generator=gen, dtype=torch.float64)
+    x = torch.cat([x_demo, x_zs])
+    full = (w_v @ x.T) @ (w_k @ x.T).T @ q  # the formula as written
+    torch.testing.assert_close(dual.linear_attention(q, x @ w_k.T, x @ w_v.T), full)
+    w_zsl, dw_icl = dual.dai_dual_weights(x_demo @ w_k.T, x_demo @ w_v.T, x_zs @ w_k.T, x_zs @ w_v.T)
+    torch.testing.assert_close(dw_icl, sum(torch.outer(w_v @ xi, w_k @ xi) for xi in x_demo))  # sum of outer products
+    assert float((full - (w_zsl @ q + dw_icl @ q)).abs().max()) <= 1e-5
+
+
+def test_relaxation_error_on_a_single_key():
+    """One key: softmax attention returns v; the relaxed form returns (k.q) v, so error |k.q - 1|."""
+    q = torch.tensor([[2.0, 0.0]])  # (H = 1, Dk)
+    k, v = torch.tensor([[[1.5, 3.0]]]), torch.tensor([[[1.0, -1.0]]])  # (H, T = 1, D)
+    rel, cos = dual.relaxation_error(q, k, v, scale=0.5)
+    assert float(rel) == pytest.approx(2.0) and float(cos) == pytest.approx(1.0)  # k.q = 3
+
+
+def test_momentum_attention_adds_an_explicit_moving_average_of_values():
+    """momentum output - softmax output (same weights) = W_proj sum_{i<t} eta^(t-i) v_i."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(n_layer=1, n_head=2, d_model=8, d_mlp=0, n_positions=6, n_dims_in=3, attention="momentum",
+                      momentum_eta=0.3)
+    model = GPT(cfg).double()
+    vanilla = GPT(ModelConfig(**{**cfg.__dict__, "attention": "softmax"})).double()
+    vanilla.load_state_dict(model.state_dict())
+    attn, x = model.blocks[0].attn, torch.randn(2, 5, 8, dtype=torch.float64)
+    v = attn.qkv(x)[..., 16:]  # (B, T, C) values, heads side by side
+    ema = torch.stack([sum(0.3 ** (t - i) * v[:, i] for i in range(t)) if t else torch.zeros_like(v[:, 0])
+                       for t in range(5)], dim=1)
+    torch.testing.assert_close(attn(x) - vanilla.blocks[0].attn(x), ema @ attn.proj.weight.T)
+    with pytest.raises(ConfigError, match="momentum_eta"):
+        GPT(ModelConfig(**{**cfg.__dict__, "momentum_eta": 1.0}))
+
+
+def test_untrained_copy_keeps_shapes_and_is_seeded():
+    torch.manual_seed(0)
+    cfg = ModelConfig(n_layer=1, n_head=2, d_model=8, d_mlp=16, n_positions=6, vocab_size=10, n_dims_in=0)
+
+    class Wrapped:  # the lm interface reinit_ needs
+        def __init__(self):
+            self.model = GPT(cfg)
+
+        def named_parameters(self):
+            return self.model.named_parameters()
+
+    a, b = Wrapped(), Wrapped()
+    before = {n: p.clone() for n, p in a.named_parameters()}
+    dai.reinit_(a, seed=3)
+    dai.reinit_(b, seed=3)
+    for name, p in a.named_parameters():
+        assert p.shape == before[name].shape
+        torch.testing.assert_close(p, dict(b.named_parameters())[name])  # same seed, same weights
+    assert not torch.equal(a.model.blocks[0].attn.qkv.weight, before["blocks.0.attn.qkv.weight"])
+    assert float(a.model.blocks[0].ln1.weight.min()) == 1.0 and float(a.model.blocks[0].attn.qkv.bias.abs().max()) == 0.0
+
+
+@pytest.fixture(scope="module")
+def pipeline_checkpoint(tmp_path_factory):
+    from icl_study.train import train
+
+    run = {"task": "concepts", "task_config": {"n_classes": 16, "n_labels": 4, "context_len": 4, "bursty_shots": 1},
+           "model": {"n_layer": 2, "n_head": 2, "d_model": 16, "d_mlp": 32, "n_positions": 10, "vocab_size": 20},
+           "train": {"steps": 3, "batch_size": 4, "warmup_steps": 1, "log_every": 3, "checkpoint_every": 3}}
+    return str(train(run, tmp_path_factory.mktemp("pipeline")))
+
+
+@pytest.fixture(scope="module")
+def llama_dir(tmp_path_factory):
+    """A 2-layer random Llama (grouped-query attention, as SmolLM2) with a small byte-level BPE."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from icl_study.lm import data
+
+    path = tmp_path_factory.mktemp("tiny_llama")
+    texts = [e.text for e in data.load_examples(data.TextTaskConfig(source="mr"))[:300]]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts + ["Sentiment: positive negative"] * 20, vocab_size=400, show_progress=False)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer)
+    tokenizer.save_pretrained(path)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048)
+    LlamaForCausalLM(config).save_pretrained(path)
+    return path
+
+
+def check_tables(examples, layers, duals, n_layer):
+    assert set(layers["layer"]) == set(range(n_layer))
+    assert examples[["zs_correct", "icl_correct", "ft_correct"]].isin([0, 1]).all().all()
+    assert layers[["simaou", "simaou_random", "kendall_token", "kendall_token_random"]].notna().all().all()
+    assert layers[["simaou", "simaou_random"]].abs().max().max() <= 1 + 1e-6  # cosines
+    assert duals["exact_max_abs_error"].max() <= 1e-5 * max(1.0, duals["exact_output_max_abs"].max())
+    assert (duals["relaxed_rel_error"] >= 0).all()
+
+
+def test_text_tables_on_a_tiny_llama(llama_dir):
+    """The text path end to end (real MR prompts, GQA projections), trained and untrained."""
+    from icl_study.lm.data import TextTaskConfig
+
+    task = {k: getattr(TextTaskConfig(source="mr"), k) for k in TextTaskConfig.__dataclass_fields__}
+    params = {"spec": f"hf:{llama_dir}", "model_name": "tiny", "task_name": "mr", "task": task, "untrained_seed": 0,
+              "analysis": {"k": 2, "demo_seeds": [0, 1], "n_eval": 3, "n_val": 2, "eval_seed": 0,
+                           "lr_grid": [0.01], "n_dual": 1}}
+    frames = [dai.text_tables({**params, "variant": v}, None) for v in ("trained", "untrained")]
+    for examples, layers, duals in frames:
+        assert len(examples) == 6 and len(duals) == 2 * 2  # 2 seeds x 3 examples; 2 seeds x 1 prompt x 2 layers
+        check_tables(examples, layers, duals, n_layer=2)
+    assert not np.allclose(frames[0][1]["simaou"], frames[1][1]["simaou"])  # the control is another model
+
+
+def test_concepts_summary_and_figures(pipeline_checkpoint, tmp_path):
+    """pipeline-gpt episodes -> tables -> summary with intervals -> the four figures."""
+    params = {"task_name": "concepts-fresh", "untrained_seed": 0,
+              "analysis": {"k": 2, "ways": 2, "demo_seeds": [0], "n_eval": 4, "n_val": 2, "lr_grid": [0.1, 1.0], "n_dual": 1}}
+    parts = [dai.concepts_tables(pipeline_checkpoint, {**params, "variant": v}) for v in ("trained", "untrained")]
+    for examples, layers, duals in parts:
+        check_tables(examples, layers, duals, n_layer=2)
+        assert layers["simam_ft"].isna().all()  # a one-token query: SimAM undefined, not +-1
+    table, curves, dual_summary = dai.summary_tables(*(pd.concat(p) for p in zip(*parts)), n_boot=20)
+    acc = table[(table["metric"] == "acc_icl") & (table["variant"] == "trained")].iloc[0]
+    assert acc["mean"] == parts[0][0]["icl_correct"].mean() and acc["low"] <= acc["mean"] <= acc["high"]
+    paths = {name: str(tmp_path / f"{name}.csv") for name in ("table", "curves", "dual", "momentum")}
+    table.to_csv(paths["table"]), curves.to_csv(paths["curves"]), dual_summary.to_csv(paths["dual"])
+    rows = [{"kind": k, "seed": s, "task": t, "k": kk, "demo_seed": 0, "metric": "accuracy", "value": 0.5}
+            for k in ("softmax", "momentum") for s in (0, 1) for t in ("concepts-fresh", "concepts-iwl") for kk in (0, 2)]
+    rows += [{"kind": k, "seed": s, "task": "validation", "k": -1, "demo_seed": -1, "metric": "val_loss", "value": 1.0}
+             for k in ("softmax", "momentum") for s in (0, 1)]
+    pd.DataFrame(rows).to_csv(paths["momentum"], index=False)
+    from icl_study.plots import dai as plots
+
+    outputs = [str(tmp_path / f"{name}.{ext}") for name in ("table", "layers", "dual", "momentum") for ext in ("png", "pdf")]
+    plots.figures_rule(list(paths.values()), {}, outputs)
+    assert all((tmp_path / f"{name}.png").stat().st_size > 0 for name in ("table", "layers", "dual", "momentum"))
+    assert "Rec2FTP" in plots.markdown_table(paths["table"])
