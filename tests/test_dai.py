@@ -208,3 +208,21 @@ def test_concepts_summary_and_figures(pipeline_checkpoint, tmp_path):
     plots.figures_rule(list(paths.values()), {}, outputs)
     assert all((tmp_path / f"{name}.png").stat().st_size > 0 for name in ("table", "layers", "dual", "momentum"))
     assert "Rec2FTP" in plots.markdown_table(paths["table"])
+
+
+def test_activations_after_a_cached_prefix_equal_a_full_forward(llama_dir, pipeline_checkpoint):
+    """The ICL activations are read after the demonstrations' KV cache: the same numbers as one
+    forward over prefix + query, and the cache is left as it was (so it serves the next query)."""
+    from icl_study.lm.activations import last_token_activations
+    from icl_study.lm.models import load_lm
+
+    for lm, prefix, query in ((load_lm(f"hf:{llama_dir}"), [5, 9, 17, 3, 40], [7, 8, 2]),
+                              (load_lm("pipeline-gpt", pipeline_checkpoint), [1, 17, 2, 18], [3])):
+        full = last_token_activations(lm, prefix + query, full=True)
+        cache = lm.prefix_cache(prefix)
+        for _ in range(2):  # twice: the second call sees the cropped cache
+            cached = last_token_activations(lm, query, cache=cache, full=True)
+            for name in ("attn_out", "q", "scores", "logits", "k", "v"):
+                torch.testing.assert_close(cached[name], full[name], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(cached["q_all"], full["q_all"][:, :, -len(query):], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(cached["x"], full["x"][:, -len(query):], atol=1e-5, rtol=1e-4)
