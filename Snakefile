@@ -21,6 +21,7 @@ include: "workflow/rules/transience.smk"
 include: "workflow/rules/ren.smk"
 include: "workflow/rules/lm.smk"
 include: "workflow/rules/dai.smk"
+include: "workflow/rules/shen.smk"
 
 
 rule all:
@@ -31,3 +32,4 @@ rule all:
         REN_TARGETS,
         lm_targets(),
         DAI_TARGETS,
+        SHEN_TARGETS,

@@ -73,7 +73,7 @@ def minibatches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int
     """Example indices per update: all n in order (batch_size 0 or >= n), else a shuffled epoch."""
     if batch_size <= 0 or batch_size >= n:
         return [list(range(n))]
-    order = torch.randperm(n, generator=generator(seed, "finetune-shuffle", epoch)).tolist()
+    order = torch.randperm(n, generator=generator(seed, "misc", epoch)).tolist()
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 

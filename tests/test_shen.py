@@ -1,0 +1,126 @@
+"""Study 4 (Shen et al. 2023): the order (in)variance of GD and SGD on hand examples, and the
+sparsity, perturbation, overlap and KL metrics on tiny tensors against hand values / closed forms."""
+
+import math
+
+import torch
+
+from icl_study.baselines import gradient_descent, online_sgd
+from icl_study.gd_construction import one_step_gd_model
+from icl_study.lm.finetune import minibatches
+from icl_study.metrics import kl_divergence, order_spread, perturbed, sparsity, topk_overlap
+from icl_study.studies.shen import distribution_metrics, permuted_contexts, weight_sparsity
+from icl_study.tasks.regression import predict_query
+
+# Dyadic values: every sum and product below is exact in float64, so "equal" means bit-equal.
+XS = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.5, -1.0]]], dtype=torch.float64)  # (1, 4, 2): 3 demos + query
+YS = torch.tensor([[1.0, -2.0, 0.5, 0.0]], dtype=torch.float64)
+
+
+def _reorder(order):
+    idx = torch.tensor(list(order) + [3])  # the query stays last
+    return XS[:, idx], YS[:, idx]
+
+
+def test_batch_gd_is_exactly_order_invariant():
+    """Full-batch GD sums the same gradient terms whatever the order: bit-identical predictions."""
+    preds = {order: gradient_descent(*_reorder(order), lr=0.25, steps=3)[:, -1]
+             for order in [(0, 1, 2), (2, 0, 1), (1, 2, 0), (2, 1, 0)]}
+    first = preds[(0, 1, 2)]
+    assert all(torch.equal(p, first) for p in preds.values())
+    assert first.abs().item() > 0  # not trivially zero
+
+
+def test_online_sgd_depends_on_order_by_hand():
+    """d = 1, pairs (x, y) = (1, 1), (2, 0), lr 1/2, query x = 1.
+    Order A: w = 0 -> 0 + 1/2 * 1 * 1 = 1/2 -> 1/2 - 1/2 * (1/2 * 2 - 0) * 2 = -1/2.
+    Order B: w = 0 -> 0 (residual 0) -> 0 + 1/2 * 1 = 1/2. Batch GD, one step: w = 1/2 * (1 + 0) / 2 = 1/4 both ways."""
+    xs_a = torch.tensor([[[1.0], [2.0], [1.0]]], dtype=torch.float64)
+    ys_a = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
+    xs_b, ys_b = xs_a[:, [1, 0, 2]], ys_a[:, [1, 0, 2]]
+    assert online_sgd(xs_a, ys_a, lr=0.5)[0, -1].item() == -0.5
+    assert online_sgd(xs_b, ys_b, lr=0.5)[0, -1].item() == 0.5
+    assert gradient_descent(xs_a, ys_a, lr=0.5)[0, -1].item() == gradient_descent(xs_b, ys_b, lr=0.5)[0, -1].item() == 0.25
+
+
+def test_online_sgd_order_dependence_on_the_regression_example():
+    preds = [online_sgd(*_reorder(order), lr=0.25)[:, -1] for order in [(0, 1, 2), (2, 1, 0)]]
+    assert (preds[0] - preds[1]).abs().item() > 0.01
+
+
+def test_constructed_gd_transformer_is_order_invariant():
+    """Linear attention without positions sums over the context: invariant up to float rounding."""
+    model = one_step_gd_model(2, 4, lr=0.5, dtype=torch.float64)
+    with torch.no_grad():
+        preds = [predict_query(model, *_reorder(order)) for order in [(0, 1, 2), (2, 0, 1)]]
+    assert torch.allclose(preds[0], preds[1], atol=1e-12, rtol=0)
+    assert torch.allclose(preds[0], gradient_descent(XS, YS, lr=0.5)[:, -1], atol=1e-12, rtol=0)
+
+
+def test_permuted_contexts_keep_query_and_first_order():
+    gen = torch.Generator().manual_seed(0)
+    xs_p, ys_p = permuted_contexts(XS, YS, 5, gen)
+    assert xs_p.shape == (5, 1, 4, 2) and ys_p.shape == (5, 1, 4)
+    assert torch.equal(xs_p[0], XS) and torch.equal(ys_p[:, :, -1], YS[:, -1].expand(5, 1))  # identity first; query fixed
+    assert torch.equal(ys_p.sort(-1).values, YS.sort(-1).values.expand(5, 1, 4))  # a permutation of the same pairs
+
+
+def test_order_spread_is_population_std():
+    assert order_spread(torch.ones(4, 3)).eq(0).all()
+    assert order_spread(torch.tensor([0.0, 2.0])).item() == 1.0  # std of {0, 2} over 2 orders (not sqrt(2))
+
+
+def test_minibatch_schedule():
+    """batch_size 0 (or >= n): one full batch in order, the same for every seed; else a shuffled epoch."""
+    assert minibatches(5, 0, 0, 0) == minibatches(5, 0, 1, 0) == minibatches(5, 8, 3, 2) == [[0, 1, 2, 3, 4]]
+    batches = minibatches(5, 2, 0, 0)
+    assert [len(b) for b in batches] == [2, 2, 1] and sorted(sum(batches, [])) == list(range(5))
+
+
+def test_sparsity_on_a_tiny_tensor():
+    w = torch.tensor([[0.0, 0.0005], [0.5, -1.0]])  # max |w| = 1
+    assert sparsity(w, 0.0).item() == 0.25  # the exact zero
+    assert sparsity(w, 1e-3).item() == 0.5  # and 0.0005 <= 0.001
+    assert sparsity(w, 0.6).item() == 0.75
+    assert sparsity(torch.zeros(3), 0.0).item() == 1.0
+    params = [("a", w), ("b", torch.tensor([[2.0, 0.0]])), ("bias", torch.zeros(7))]  # vectors are not matrices
+    assert weight_sparsity(params, (0.0,)) == {0.0: (0.25 * 4 + 0.5 * 2) / 6}
+
+
+def test_perturbation_has_the_defined_scale():
+    """W + s ||W||_F / sqrt(n) Z: the noise norm is s times W's RMS entry times ||Z||."""
+    w, z = torch.tensor([[3.0, 4.0], [0.0, 0.0]]), torch.tensor([[1.0, -1.0], [2.0, 0.5]])
+    noise = perturbed(w, 0.1, z) - w
+    assert torch.allclose(noise, 0.1 * 5.0 / 2.0 * z)  # ||W||_F = 5, n = 4
+
+
+def test_topk_overlap_on_tiny_logits():
+    a, b = torch.tensor([3.0, 2.0, 1.0, 0.0]), torch.tensor([0.0, 2.0, 1.0, 3.0])
+    assert topk_overlap(a, b, 1).item() == 0.0  # argmax 0 vs 3
+    assert topk_overlap(a, b, 2).item() == 0.5  # {0, 1} vs {3, 1}
+    assert topk_overlap(a, b, 4).item() == 1.0
+    assert topk_overlap(a, a, 3).item() == 1.0
+
+
+def test_kl_against_closed_form():
+    """Two Bernoullis: KL = p log(p/q) + (1-p) log((1-p)/(1-q)); zero-probability terms count 0."""
+    p, q = 0.3, 0.6
+    closed = p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+    logp, logq = torch.tensor([p, 1 - p]).log(), torch.tensor([q, 1 - q]).log()
+    assert math.isclose(kl_divergence(logp, logq).item(), closed, rel_tol=1e-6)
+    assert kl_divergence(logp, logp).item() == 0.0
+    point = torch.tensor([1.0, 0.0]).log()  # a point mass: KL(point || q) = -log q_0
+    assert math.isclose(kl_divergence(point, logq).item(), -math.log(q), rel_tol=1e-6)
+
+
+def test_distribution_metrics_of_identical_and_of_shifted_distributions():
+    zs = torch.tensor([[0.4, 0.3, 0.2, 0.1]]).log()
+    up = torch.tensor([[0.1, 0.6, 0.2, 0.1]]).log()  # mass moved from token 0 to token 1
+    same = distribution_metrics(up, up, zs, [0, 1], top_k=2)
+    assert same["top1_overlap"].item() == 1.0 and same["kl_vocab"].abs().item() < 1e-6
+    assert math.isclose(same["cos_vocab"].item(), 1.0, rel_tol=1e-6)
+    down = torch.tensor([[0.7, 0.0, 0.2, 0.1]]).log()  # the opposite shift: from token 1 to token 0
+    opposite = distribution_metrics(up, down, zs, [0, 1], top_k=2)
+    assert math.isclose(opposite["cos_vocab"].item(), -1.0, rel_tol=1e-6)
+    assert math.isclose(opposite["cos_labels"].item(), -1.0, rel_tol=1e-6)  # also among the label words
+    assert opposite["top1_overlap"].item() == 0.0

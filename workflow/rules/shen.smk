@@ -1,0 +1,202 @@
+"""Study 4: do pretrained transformers really learn in context by gradient descent? (Shen et al. 2023)
+
+Regression (trained linreg checkpoints, the hand-built GD transformers, batch GD, online SGD):
+order sensitivity, sparsity, perturbation. Language models (lm substrate): ICL vs GD on the same
+N demonstrations, one job per model x task x N, and ICL under perturbed weights, one job per
+model x task. Collecting rules join the tables; figures and the table read tables only.
+"""
+
+
+include: "shen_common.smk"
+
+
+rule shen_regression_order:
+    input:
+        SHEN_LINREG_INPUTS,
+    output:
+        "results/shen/regression/order.csv",
+    log:
+        "logs/shen/regression_order.log",
+    benchmark:
+        "benchmarks/shen_regression_order.tsv"
+    params:
+        regression=as_json(SHEN["regression"]),
+    threads: 1
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.shen:regression_order_rule {input} --params {params.regression:q}"
+        " --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule shen_regression_weights:
+    input:
+        SHEN_LINREG_INPUTS,
+    output:
+        sparsity="results/shen/regression/sparsity.csv",
+        perturbation="results/shen/regression/perturbation.csv",
+    log:
+        "logs/shen/regression_weights.log",
+    benchmark:
+        "benchmarks/shen_regression_weights.tsv"
+    params:
+        regression=as_json(SHEN["regression"]),
+    threads: 1
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.shen:regression_weights_rule {input} --params {params.regression:q}"
+        " --out {output.sparsity} {output.perturbation} --threads {threads} > {log} 2>&1"
+
+
+rule shen_lm:
+    input:
+        shen_model_input,
+    output:
+        "results/shen/lm/{model}/{task}/N{n}.csv",
+    log:
+        "logs/shen/lm/{model}/{task}/N{n}.log",
+    benchmark:
+        "benchmarks/shen_lm/{model}/{task}/N{n}.tsv"
+    wildcard_constraints:
+        model="smollm2-135m|hf-[^/]+|pipeline-gpt",
+        n=r"\d+",
+    params:
+        run=shen_lm_params,
+    threads: 1
+    resources:
+        runtime=30,
+        mem_mb=6000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.shen:lm_rule {input} --params {params.run:q} --out {output}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule shen_lm_perturb:
+    input:
+        shen_model_input,
+    output:
+        perturbation="results/shen/lm/{model}/{task}/perturbation.csv",
+        sparsity="results/shen/lm/{model}/{task}/sparsity.csv",
+    log:
+        "logs/shen/lm/{model}/{task}/perturbation.log",
+    benchmark:
+        "benchmarks/shen_lm_perturb/{model}/{task}.tsv"
+    wildcard_constraints:
+        model="smollm2-135m|hf-[^/]+|pipeline-gpt",
+    params:
+        run=shen_lm_params,
+    threads: 1
+    resources:
+        runtime=30,
+        mem_mb=6000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.shen:lm_perturb_rule {input} --params {params.run:q}"
+        " --out {output.perturbation} {output.sparsity} --threads {threads} > {log} 2>&1"
+
+
+rule shen_collect:
+    input:
+        lm=shen_lm_tables("N"),
+        perturbation=["results/shen/regression/perturbation.csv"] + shen_lm_tables("perturbation"),
+        sparsity=["results/shen/regression/sparsity.csv"] + shen_lm_tables("sparsity"),
+    output:
+        lm="results/shen/lm.csv",
+        perturbation="results/shen/perturbation.csv",
+        sparsity="results/shen/sparsity.csv",
+    log:
+        "logs/shen/collect.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "(python -m icl_study studies.shen:collect_rule {input.lm} --out {output.lm}"
+        " && python -m icl_study studies.shen:collect_rule {input.perturbation} --out {output.perturbation}"
+        " && python -m icl_study studies.shen:collect_rule {input.sparsity} --out {output.sparsity}) > {log} 2>&1"
+
+
+rule fig_shen_order:
+    input:
+        regression="results/shen/regression/order.csv",
+        lm="results/shen/lm.csv",
+    output:
+        png=report(
+            "results/figures/shen_order.png",
+            caption="../report/shen_order.rst",
+            category="4. Does ICL do GD?",
+        ),
+        pdf="results/figures/shen_order.pdf",
+    log:
+        "logs/figures/shen_order.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.shen:order_rule {input.regression} {input.lm} --out {output.png} {output.pdf}"
+        " > {log} 2>&1"
+
+
+rule fig_shen_perturbation:
+    input:
+        "results/shen/perturbation.csv",
+    output:
+        png=report(
+            "results/figures/shen_perturbation.png",
+            caption="../report/shen_perturbation.rst",
+            category="4. Does ICL do GD?",
+        ),
+        pdf="results/figures/shen_perturbation.pdf",
+    log:
+        "logs/figures/shen_perturbation.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.shen:perturbation_rule {input} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule fig_shen_icl_vs_gd:
+    input:
+        "results/shen/lm.csv",
+    output:
+        png=report(
+            "results/figures/shen_icl_vs_gd.png",
+            caption="../report/shen_icl_vs_gd.rst",
+            category="4. Does ICL do GD?",
+        ),
+        pdf="results/figures/shen_icl_vs_gd.pdf",
+    log:
+        "logs/figures/shen_icl_vs_gd.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.shen:icl_vs_gd_rule {input} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule shen_table:
+    input:
+        lm="results/shen/lm.csv",
+        sparsity="results/shen/sparsity.csv",
+        order="results/shen/regression/order.csv",
+    output:
+        csv="results/shen/table.csv",
+        md="results/shen/table.md",
+    log:
+        "logs/shen/table.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.shen:table_rule {input.lm} {input.sparsity} {input.order}"
+        " --out {output.csv} {output.md} > {log} 2>&1"
