@@ -22,6 +22,7 @@ include: "workflow/rules/ren.smk"
 include: "workflow/rules/lm.smk"
 include: "workflow/rules/dai.smk"
 include: "workflow/rules/shen.smk"
+include: "workflow/rules/lenses.smk"
 
 
 rule all:
@@ -33,3 +34,4 @@ rule all:
         lm_targets(),
         DAI_TARGETS,
         SHEN_TARGETS,
+        LENSES_TARGETS,

@@ -1,0 +1,123 @@
+"""Across-papers figures, drawn from the tables of icl_study/studies/lenses.py (no torch import).
+
+- `over_training_rule`: one column per checkpoint family, one row per lens, a shared log-step x
+  axis; each lens metric with its 95% interval, and the family's ICL curve (grey, right axis: the
+  dense training-log curve, dots at the checkpoints) in every panel;
+- `correlations_rule`: Spearman ρ across checkpoints between each lens metric and the family's ICL
+  metric, with the metric's direction over ICL's rise and fall.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from icl_study.plots import style
+
+LENS_TITLES = {"evaluators": "evaluators (Study 5)", "spd": "SPD at the query (Study 1)",
+               "probe": "probe R², best layer (Study 1)", "dai": "SimAOU / Kendall τ (Study 2)",
+               "dual": "dual model vs attention (Study 3)", "order": "order sensitivity (Study 4)"}
+ICL_METRIC = {"bursty": "icl", "regression": "fresh_error"}  # as studies.lenses.ICL_METRIC
+ICL_LABEL = {"bursty": "ICL accuracy", "regression": "fresh-task error"}
+LOG_Y_LENSES = ("spd", "dual")
+
+
+def family_of_path(path: str) -> str:
+    """The family (transience dataset) of results/transience/<family>/<run>/train_metrics.csv."""
+    parts = Path(path).parts
+    return parts[parts.index("transience") + 1]
+
+
+def icl_curves(paths: list[str]) -> dict[str, pd.DataFrame]:
+    """{family: (step, value)} of the family's ICL metric from its run's training log."""
+    out = {}
+    for path in paths:
+        family = family_of_path(path)
+        log = pd.read_csv(path)
+        out[family] = log[log["metric"] == ICL_METRIC[family]].sort_values("step")[["step", "value"]]
+    return out
+
+
+def _metric_style(lens: str, metrics: list[str]) -> dict[str, dict]:
+    """Line colour per metric; an untrained control is dashed in its trained metric's colour."""
+    base = sorted({m.removesuffix("_untrained") for m in metrics})
+    colors = dict(zip(base, sns.color_palette("colorblind", len(base))))
+    return {m: {"color": colors[m.removesuffix("_untrained")], "ls": "--" if m.endswith("_untrained") else "-"}
+            for m in metrics}
+
+
+def _panel(ax, rows: pd.DataFrame, lens: str, icl: pd.DataFrame | None, family: str) -> None:
+    styles = _metric_style(lens, list(rows["metric"].unique()))
+    for metric, m in rows.groupby("metric", sort=False):
+        m = m.sort_values("step")
+        ax.plot(m["step"], m["value"], marker="o", ms=3, lw=1.4, label=metric, **styles[metric])
+        ax.fill_between(m["step"], m["ci_low"], m["ci_high"], color=styles[metric]["color"], alpha=0.15, lw=0)
+    if lens in LOG_Y_LENSES and (rows["value"] > 0).all():
+        ax.set_yscale("log")
+    ax.legend(fontsize=6, ncol=2, loc="best")
+    if icl is not None and len(icl):
+        icl_ax = ax.twinx()
+        icl_ax.plot(icl["step"], icl["value"], color="grey", lw=1.2, alpha=0.8)
+        icl_ax.set_ylabel(ICL_LABEL[family], color="grey", fontsize=8)
+        icl_ax.tick_params(axis="y", colors="grey", labelsize=7)
+        icl_ax.grid(False)
+
+
+def plot_over_training(table: pd.DataFrame, curves: dict[str, pd.DataFrame], outputs) -> None:
+    """Grid: rows = lenses, columns = families, shared log-step x axis, ICL overlaid in grey."""
+    style.setup()
+    families = list(dict.fromkeys(table["family"]))
+    lenses = [lens for lens in LENS_TITLES if lens in set(table["lens"])]
+    fig, axes = plt.subplots(len(lenses), len(families), figsize=(5.2 * len(families), 2.6 * len(lenses)),
+                             squeeze=False, sharex="col")
+    for j, family in enumerate(families):
+        for i, lens in enumerate(lenses):
+            ax, rows = axes[i, j], table[(table["family"] == family) & (table["lens"] == lens)]
+            if rows.empty:
+                ax.text(0.5, 0.5, "not measured for this family", ha="center", va="center", transform=ax.transAxes)
+                ax.set(xscale="log", yticks=[])
+            else:
+                _panel(ax, rows, lens, curves.get(family), family)
+            ax.set_xscale("log")
+            ax.set_title(f"{family}: {LENS_TITLES[lens]}", fontsize=9)
+            if i == len(lenses) - 1:
+                ax.set_xlabel("training step (log)")
+    fig.suptitle("Every lens on the same checkpoints over training (grey: ICL, right axis)", y=1.0)
+    fig.tight_layout()
+    style.save(fig, outputs)
+
+
+def plot_correlations(corr: pd.DataFrame, outputs) -> None:
+    """Horizontal bars of Spearman ρ per lens metric, a panel per family; rise/fall arrows as labels."""
+    style.setup()
+    families = list(dict.fromkeys(corr["family"])) or ["(none)"]
+    heights = [max(1, (corr["family"] == f).sum()) for f in families]
+    fig, axes = plt.subplots(len(families), 1, figsize=(7, 0.28 * sum(heights) + 1.2 * len(families)),
+                             squeeze=False, gridspec_kw={"height_ratios": heights})
+    arrow = {1: "↑", -1: "↓", 0: "–"}
+    for ax, family in zip(axes[:, 0], families):
+        rows = corr[corr["family"] == family].iloc[::-1]
+        labels = [f"{r.lens}: {r.metric}  (rise {arrow[r.rise_direction]}, fall {arrow[r.fall_direction]})"
+                  for r in rows.itertuples()]
+        colors = ["#0072B2" if v >= 0 else "#D55E00" for v in rows["spearman"].fillna(0)]
+        ax.barh(range(len(rows)), rows["spearman"].fillna(0), color=colors)
+        ax.set_yticks(range(len(rows)), labels, fontsize=7)
+        ax.axvline(0, color="black", lw=0.8)
+        icl = rows["icl_metric"].iloc[0] if len(rows) else ""
+        ax.set(xlim=(-1.05, 1.05), title=f"{family}: Spearman ρ with {icl} across checkpoints",
+               xlabel="Spearman ρ")
+    fig.tight_layout()
+    style.save(fig, outputs)
+
+
+def over_training_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: inputs[0] the lens table, then the families' train_metrics.csv -> png, pdf."""
+    plot_over_training(pd.read_csv(inputs[0]), icl_curves(inputs[1:]), outputs)
+
+
+def correlations_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: the correlation table -> png, pdf."""
+    plot_correlations(pd.read_csv(inputs[0]), outputs)

@@ -1,0 +1,426 @@
+"""Across papers (issue 10): every lens on the same checkpoints, over training time.
+
+Two checkpoint families come from the transience study (icl_study/studies/transience.py): the
+bursty few-shot classifier, whose ICL rises and then fades, and the finite-pool regression model.
+Each kept checkpoint (`checkpoints/step_XXXXXXX.pt`) is measured by every lens listed for its
+family, one rule job per (family, step, lens), each writing rows of the tidy table
+
+    family, step, lens, metric, value, ci_low, ci_high
+
+(a 95% percentile bootstrap over episodes or tasks; NaN where a lens has no per-episode values).
+The lenses, each reusing its study's code:
+
+- `evaluators` (Study 5): the task's own fixed evaluator batches: ICL and IWL accuracy (bursty),
+  in-pool and fresh-task error (regression); equal to the training log at the same step.
+- `spd` (Study 1, regression): squared prediction difference at the query (k = n − 1 examples) to
+  OLS, ridge (λ = σ²/τ²) and one-step GD (learning rate tuned on held-out tasks), on fresh tasks.
+- `probe` (Study 1, regression): held-out R² of the ridge probe for Xᵀy and w_OLS at the query,
+  best layer.
+- `dai` (Study 2): ZS (the query alone), ICL (demonstrations + query) and FT (the query alone after
+  SGD, batch 1, one epoch in demonstration order, on the key/value thirds of each fused `qkv`
+  projection, with the task's loss on the demonstrations shown one at a time); SimAOU and Kendall τ
+  (ICL's head-summed attention over the prompt's demonstration tokens vs FT's implied attention
+  q_FT · q_i) per layer at the query, each also on an untrained model of the same shape.
+- `dual` (Study 3): relative error between a layer's softmax attention output at the query and its
+  Ren & Liu dual model (value / normaliser dual models with m positive random features), per layer;
+  and the median ||q + k||² over the query's keys, which sets the feature estimator's variance.
+- `order` (Study 4): spread (std over P orders of the same demonstrations) of the ICL prediction at
+  the query (bursty: probability of the true label; regression: ŷ), and (bursty) the fraction of
+  episodes whose predicted label changes with the order.
+
+ICL episodes: bursty holdout-class few-shot episodes (the `icl` evaluator's kind, own draws);
+regression fresh tasks w ~ N(0, τ² I). `collect_rule` stacks the cells and writes the rank
+correlation (Spearman, across checkpoints) of each lens metric with the family's ICL metric.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from icl_study import dual, metrics
+from icl_study.checkpoint import load_model
+from icl_study.config import ConfigError, from_dict
+from icl_study.hooks import run_with_cache
+from icl_study.rng import generator, stream_seed
+
+log = logging.getLogger("icl_study.lenses")
+COLUMNS = ["family", "step", "lens", "metric", "value", "ci_low", "ci_high"]
+LENSES = ("evaluators", "spd", "probe", "dai", "dual", "order")
+REGRESSION_ONLY = ("spd", "probe")
+ICL_METRIC = {"bursty": "icl", "regression": "fresh_error"}  # the evaluators lens's ICL curve per family
+ICL_HIGHER_IS_BETTER = {"bursty": True, "regression": False}
+
+
+@dataclass(frozen=True)
+class SpdConfig:
+    n_tasks: int = 500  # fresh tasks
+    gd_lr_grid: tuple[float, ...] = (0.1, 0.3, 0.5, 1.0)  # one-step GD learning rates tried
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    n_train: int = 512  # probe training sequences
+    n_test: int = 256  # held-out sequences
+    ridge_lambdas: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
+
+
+@dataclass(frozen=True)
+class DaiConfig:
+    n_episodes: int = 64  # ICL episodes, each with its own finetuning
+    lr: float = 0.01  # SGD learning rate of the matched finetuning
+    untrained_seed: int = 0  # initialisation of the untrained control
+
+
+@dataclass(frozen=True)
+class DualConfig:
+    n_sequences: int = 128  # ICL episodes
+    n_features: int = 1024  # m positive random features
+
+
+@dataclass(frozen=True)
+class OrderConfig:
+    n_episodes: int = 256  # ICL episodes
+    n_perms: int = 8  # demonstration orders per episode (the first is the drawn order)
+
+
+LENS_CONFIGS = {"evaluators": None, "spd": SpdConfig, "probe": ProbeConfig, "dai": DaiConfig,
+                "dual": DualConfig, "order": OrderConfig}
+
+
+# ---------------------------------------------------------------------------------------------
+# Families, episodes, rows
+# ---------------------------------------------------------------------------------------------
+
+
+def family_of(run_cfg) -> str:
+    return "bursty" if run_cfg.task == "bursty" else "regression"
+
+
+def make_task(run_cfg):
+    """The run's own task (same seed: the same class tables or task pool as in training)."""
+    from icl_study.tasks import make_task as build
+
+    return build(run_cfg.task, run_cfg.task_config, run_cfg.train.seed)
+
+
+def fresh_task(task):
+    """A plain RegressionTask with the pool task's d, n, σ, τ but w ~ N(0, τ² I) always."""
+    from icl_study.tasks.regression import RegressionTask
+
+    c = task.cfg
+    return RegressionTask({"n_dims": c.n_dims, "n_points": c.n_points, "noise_std": c.noise_std,
+                           "w_scale": c.w_scale}, task.seed)
+
+
+@dataclass
+class Episodes:
+    """ICL prompts (B, 2N + 1, D) of N (x-token, target-token) pairs then the query x-token."""
+
+    tokens: torch.Tensor
+    targets: torch.Tensor  # (B,) query label (long) or y (float)
+    demo_targets: torch.Tensor  # (B, N) each demonstration's label or y
+
+    @property
+    def demo_tokens(self) -> torch.Tensor:
+        return self.tokens[:, 0:-1:2]  # (B, N, D): the demonstrations' x-tokens
+
+
+def icl_episodes(task, family: str, n: int, seed: int) -> Episodes:
+    """Bursty: few-shot episodes on holdout classes with random labels; regression: fresh tasks."""
+    from icl_study.tasks.regression import interleave
+
+    if family == "bursty":
+        batch = task.eval_batch("icl", generator(seed, "demo", 0), n)
+        return Episodes(batch["tokens"], batch["query_label"], batch["ctx_labels"])
+    batch = fresh_task(task).sample(seed, n, "demo")
+    return Episodes(interleave(batch["xs"], batch["ys"])[:, :-1], batch["ys"][:, -1], batch["ys"][:, :-1])
+
+
+def readout(family: str, out: torch.Tensor) -> torch.Tensor:
+    """The prediction at the last position: logits (B, L) or ŷ (B,)."""
+    return out[:, -1] if family == "bursty" else out[:, -1, 0]
+
+
+def query_loss(family: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The task's training loss at the last position: cross-entropy or squared error."""
+    pred = readout(family, out)
+    return F.cross_entropy(pred, target) if family == "bursty" else (pred - target).pow(2).mean()
+
+
+def ci_rows(metric: str, values, n_boot: int, seed: int) -> tuple:
+    """(metric, mean, ci_low, ci_high) of per-episode values (NaNs dropped), bootstrapped."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return (metric, np.nan, np.nan, np.nan)
+    mean, low, high = metrics.bootstrap_ci(values, n_boot, seed=stream_seed(seed, "bootstrap"))
+    return (metric, float(mean), float(low), float(high))
+
+
+# ---------------------------------------------------------------------------------------------
+# Lenses: each (model, run_cfg, cfg, n_boot, seed) -> [(metric, value, ci_low, ci_high)]
+# ---------------------------------------------------------------------------------------------
+
+
+def evaluators_lens(model, run_cfg, cfg, n_boot: int, seed: int) -> list[tuple]:
+    """The transience evaluators on the task's fixed evaluation batches, per episode/task."""
+    from icl_study.tasks.regression import predict
+
+    task, family = make_task(run_cfg), family_of(run_cfg)
+    if family == "bursty":
+        names, rows = list(task.EVALUATORS), []
+        for name in ("icl", "iwl"):
+            i = names.index(name)  # the evaluator's own generator step, as in BurstyTask.evaluate
+            batch = task.eval_batch(name, generator(task.seed, "eval", i), task.cfg.eval_size)
+            logits = model(batch["tokens"])[:, -1]  # (B, L)
+            if task.EVALUATORS[name]:  # closed: argmax among the context's labels only
+                in_context = torch.zeros_like(logits, dtype=torch.bool).scatter(1, batch["ctx_labels"], True)
+                logits = logits.masked_fill(~in_context, float("-inf"))
+            rows.append(ci_rows(name, (logits.argmax(1) == batch["query_label"]).float(), n_boot, seed))
+        return rows
+    rows = []
+    for kind, batch in task.eval_batches.items():
+        err = (predict(model, batch["xs"], batch["ys"]) - batch["ys"]).pow(2).mean(1) / task.cfg.n_dims  # (B,)
+        rows.append(ci_rows(f"{kind}_error", err, n_boot, seed))
+    return rows
+
+
+def spd_lens(model, run_cfg, cfg: SpdConfig, n_boot: int, seed: int) -> list[tuple]:
+    """SPD at the query to OLS, ridge(σ²/τ²) and one-step GD, on fresh tasks.
+
+    The query (k = n − 1) only: at k near d min-norm OLS interpolates noise and its SPD explodes."""
+    from icl_study.baselines import gradient_descent, least_squares, ridge
+    from icl_study.studies.linreg import tune_gd_lr
+    from icl_study.tasks.regression import predict
+
+    fresh = fresh_task(make_task(run_cfg))
+    batch = fresh.sample(seed, cfg.n_tasks, "demo")
+    xs, ys = batch["xs"], batch["ys"]
+    lr = tune_gd_lr(fresh, 1, cfg.gd_lr_grid, cfg.n_tasks)
+    references = {"ols": least_squares(xs, ys), "ridge": ridge(xs, ys, lam=fresh.cfg.noise_std**2 / fresh.cfg.w_scale**2),
+                  "gd1": gradient_descent(xs, ys, lr, 1)}
+    pred = predict(model, xs, ys)
+    return [ci_rows(f"spd_{name}", metrics.squared_error(pred, ref)[:, -1], n_boot, seed)
+            for name, ref in references.items()]
+
+
+def probe_lens(model, run_cfg, cfg: ProbeConfig, n_boot: int, seed: int) -> list[tuple]:
+    """Held-out R² of the ridge probe for Xᵀy and w_OLS at the query, best layer (no CI)."""
+    from icl_study.studies.linreg_probes import layer_features, probe_targets, ridge_probe
+
+    fresh = fresh_task(make_task(run_cfg))
+    data = [fresh.sample(step, n, "probe") for step, n in ((2 * seed, cfg.n_train), (2 * seed + 1, cfg.n_test))]
+    feats = [layer_features(model, b["xs"], b["ys"]) for b in data]
+    targets = [probe_targets(b["xs"], b["ys"]) for b in data]
+    rows = []
+    for target in ("xty", "w_ols"):
+        r2 = [ridge_probe(tr, targets[0][target], te, targets[1][target], cfg.ridge_lambdas)
+              for tr, te in zip(*feats)]
+        rows.append((f"r2_{target}", max(r2), np.nan, np.nan))
+    return rows
+
+
+def kv_parameters(model) -> list[tuple[torch.nn.Parameter, torch.Tensor]]:
+    """(parameter, mask) of every fused qkv weight and bias: mask 0 on the query third, 1 on k, v."""
+    out = []
+    for block in model.blocks:
+        for p in (block.attn.qkv.weight, block.attn.qkv.bias):
+            mask = torch.ones_like(p)
+            mask[: p.shape[0] // 3] = 0.0  # rows [q | k | v]: the query projection stays frozen
+            out.append((p, mask))
+    return out
+
+
+def finetuned_query_states(model, episodes: Episodes, family: str, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per episode, SGD on the key/value projections (batch 1, one epoch, demonstration order) on
+    the demonstrations shown alone, then the query alone: attention outputs (L, B, C) and queries
+    (L, B, H, Dh) at the query. Weights are restored after each episode."""
+    kv = kv_parameters(model)
+    saved = [p.detach().clone() for p, _ in kv]
+    names = lambda n: n.endswith("hook_attn_out") or n.endswith("attn.hook_q")  # noqa: E731
+    outs, qs = [], []
+    for b in range(len(episodes.tokens)):
+        for x, target in zip(episodes.demo_tokens[b], episodes.demo_targets[b]):
+            with torch.enable_grad():
+                loss = query_loss(family, model(x[None, None]), target[None])
+                grads = torch.autograd.grad(loss, [p for p, _ in kv])
+            with torch.no_grad():
+                for (p, mask), g in zip(kv, grads):
+                    p -= lr * mask * g
+        with torch.no_grad():
+            _, cache = run_with_cache(model, episodes.tokens[b : b + 1, -1:], names=names)
+            for (p, _), original in zip(kv, saved):
+                p.copy_(original)
+        outs.append(torch.stack([cache[f"blocks.{i}.hook_attn_out"][0, 0] for i in range(len(model.blocks))]))
+        qs.append(torch.stack([cache[f"blocks.{i}.attn.hook_q"][0, :, 0] for i in range(len(model.blocks))]))
+    return torch.stack(outs, 1), torch.stack(qs, 1)
+
+
+def dai_measures(model, episodes: Episodes, family: str, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """SimAOU (L, B) and Kendall τ (L, B) between ICL and matched finetuning at the query."""
+    n_layer = len(model.blocks)
+    with torch.no_grad():
+        _, icl = run_with_cache(model, episodes.tokens, names=lambda n: ".attn.hook_" in n or n.endswith("attn_out"))
+        _, zs = run_with_cache(model, episodes.tokens[:, -1:], names=lambda n: n.endswith("hook_attn_out"))
+    ft_out, ft_q = finetuned_query_states(model, episodes, family, lr)
+    icl_out = torch.stack([icl[f"blocks.{i}.hook_attn_out"][:, -1] for i in range(n_layer)])  # (L, B, C)
+    zs_out = torch.stack([zs[f"blocks.{i}.hook_attn_out"][:, 0] for i in range(n_layer)])  # (L, B, C)
+    simaou = metrics.simaou(icl_out, zs_out, ft_out)  # (L, B)
+    # Attention over the demonstration tokens (all but the query), head-summed logits; Kendall's τ is
+    # rank-based, so the softmax over them would not change it.
+    icl_att = torch.stack([icl[f"blocks.{i}.attn.hook_scores"][:, :, -1, :-1].sum(1) for i in range(n_layer)])  # (L, B, P)
+    prefix_q = torch.stack([icl[f"blocks.{i}.attn.hook_q"][:, :, :-1] for i in range(n_layer)])  # (L, B, H, P, Dh)
+    ft_att = (prefix_q @ ft_q.unsqueeze(-1)).squeeze(-1).sum(2)  # (L, B, P): sum over heads of q_FT . q_i
+    tau = torch.tensor([[float(metrics.kendall_tau(icl_att[i, b], ft_att[i, b])) for b in range(icl_att.shape[1])]
+                        for i in range(n_layer)])
+    return simaou, tau
+
+
+def dai_lens(model, run_cfg, cfg: DaiConfig, n_boot: int, seed: int) -> list[tuple]:
+    """Per layer: SimAOU and Kendall τ of the checkpoint and of an untrained model of its shape."""
+    from icl_study.train import build_model
+
+    family = family_of(run_cfg)
+    episodes = icl_episodes(make_task(run_cfg), family, cfg.n_episodes, seed)
+    untrained = build_model(replace(run_cfg, train=replace(run_cfg.train, seed=cfg.untrained_seed))).eval()
+    rows = []
+    for suffix, subject in (("", model), ("_untrained", untrained)):
+        simaou, tau = dai_measures(subject, episodes, family, cfg.lr)
+        for i in range(len(simaou)):
+            rows += [ci_rows(f"simaou_l{i}{suffix}", simaou[i], n_boot, seed),
+                     ci_rows(f"kendall_l{i}{suffix}", tau[i], n_boot, seed)]
+    return rows
+
+
+def dual_lens(model, run_cfg, cfg: DualConfig, n_boot: int, seed: int) -> list[tuple]:
+    """Per layer: ||dual − attention|| / ||attention|| at the query (over heads), and median ||q + k||²."""
+    from icl_study.studies.ren import layer_qkv
+
+    episodes = icl_episodes(make_task(run_cfg), family_of(run_cfg), cfg.n_sequences, seed)
+    with torch.no_grad():
+        layers = layer_qkv(model, episodes.tokens)
+    rows = []
+    for i, s in enumerate(layers):
+        q, k, v = s["q"][..., -1, :], s["k"], s["v"]  # the query (B, H, Dh) over every token up to it
+        exact = (s["pattern"][..., -1:, :] @ v).squeeze(-2)  # (B, H, 1, T) @ (B, H, T, Dh) -> (B, H, Dh)
+        proj = dual.draw_features(cfg.n_features, q.shape[-1], generator(seed, "misc", i))
+        approx = dual.dual_softmax_output(q, k, v, proj)
+        rel = (approx - exact).flatten(1).norm(dim=1) / exact.flatten(1).norm(dim=1)  # (B,)
+        spread = (q.unsqueeze(-2) + k).pow(2).sum(-1).flatten(1).median(dim=1).values  # (B,)
+        rows += [ci_rows(f"rel_error_l{i}", rel, n_boot, seed), ci_rows(f"sq_norm_q_plus_k_l{i}", spread, n_boot, seed)]
+    return rows
+
+
+def permute_pairs(tokens: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+    """Reorder the N (x, target) token pairs of (B, 2N + 1, D) prompts by perm (B, N); query stays last."""
+    B, T, D = tokens.shape
+    pairs = torch.stack((2 * perm, 2 * perm + 1), dim=-1).view(B, T - 1)  # (B, N, 2) -> (B, 2N) positions
+    index = torch.cat([pairs, torch.full((B, 1), T - 1)], dim=1)  # (B, 2N + 1)
+    return tokens.gather(1, index.unsqueeze(-1).expand(B, T, D))
+
+
+def order_lens(model, run_cfg, cfg: OrderConfig, n_boot: int, seed: int) -> list[tuple]:
+    """Spread over demonstration orders of the query prediction (and of the predicted label)."""
+    family = family_of(run_cfg)
+    episodes = icl_episodes(make_task(run_cfg), family, cfg.n_episodes, seed)
+    B, N = episodes.demo_targets.shape
+    perms = torch.rand(cfg.n_perms, B, N, generator=generator(seed, "misc", 100)).argsort(-1)  # (P, B, N)
+    perms[0] = torch.arange(N)  # the drawn order first
+    with torch.no_grad():
+        outs = [readout(family, model(permute_pairs(episodes.tokens, p))) for p in perms]
+    if family == "regression":
+        return [ci_rows("pred_spread", metrics.order_spread(torch.stack(outs)), n_boot, seed)]  # (P, B) -> (B,)
+    probs = torch.stack([o.softmax(-1).gather(1, episodes.targets[:, None])[:, 0] for o in outs])  # (P, B)
+    in_context = torch.zeros_like(outs[0], dtype=torch.bool).scatter(1, episodes.demo_targets, True)
+    labels = torch.stack([o.masked_fill(~in_context, float("-inf")).argmax(1) for o in outs])  # (P, B)
+    return [ci_rows("pred_spread", metrics.order_spread(probs), n_boot, seed),
+            ci_rows("flip_rate", (labels != labels[0]).any(0).float(), n_boot, seed)]
+
+
+LENS_FUNCTIONS = {"evaluators": evaluators_lens, "spd": spd_lens, "probe": probe_lens, "dai": dai_lens,
+                  "dual": dual_lens, "order": order_lens}
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule entries
+# ---------------------------------------------------------------------------------------------
+
+
+def checkpoint_path(model_path: str | Path, step: int) -> Path:
+    """The kept checkpoint of `step` beside a transience run's final model.pt."""
+    return Path(model_path).parent / "checkpoints" / f"step_{step:07d}.pt"
+
+
+def cell_table(model_path: str, params: dict) -> pd.DataFrame:
+    """One (family, step, lens) cell: the lens's rows for the run's checkpoint at that step."""
+    family, step, lens = params["family"], int(params["step"]), params["lens"]
+    if lens not in LENS_FUNCTIONS:
+        raise ConfigError(f"lenses: unknown lens {lens!r} (known: {', '.join(LENSES)})")
+    path = checkpoint_path(model_path, step)
+    if not path.exists():
+        raise ConfigError(f"lenses.families.{family}: no kept checkpoint at step {step} ({path})")
+    model, run_cfg = load_model(path)
+    if family_of(run_cfg) != family or (lens in REGRESSION_ONLY and family != "regression"):
+        raise ConfigError(f"lenses.families.{family}: lens {lens!r} does not apply to a {run_cfg.task} run")
+    cfg = from_dict(LENS_CONFIGS[lens], params["settings"], f"lenses.{lens}") if LENS_CONFIGS[lens] else None
+    with torch.no_grad():  # the dai lens's finetuning turns gradients back on for itself
+        rows = LENS_FUNCTIONS[lens](model, run_cfg, cfg, params["n_boot"], params["seed"])
+    table = pd.DataFrame([(family, step, lens, *row) for row in rows], columns=COLUMNS)
+    log.info("%s step %d, %s:\n%s", family, step, lens, table[["metric", "value"]].to_string(index=False))
+    return table
+
+
+def cell_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: a transience run's model.pt (its kept checkpoints lie beside it) -> one cell's CSV."""
+    Path(outputs[0]).parent.mkdir(parents=True, exist_ok=True)
+    cell_table(inputs[0], params).to_csv(outputs[0], index=False)
+
+
+def _direction(before: pd.Series, after: pd.Series) -> int:
+    """+1 / −1 when `after` lies above / below `before` beyond both 95% intervals (0 otherwise)."""
+    lo_a, hi_a = before.fillna({"ci_low": before["value"], "ci_high": before["value"]})[["ci_low", "ci_high"]]
+    lo_b, hi_b = after.fillna({"ci_low": after["value"], "ci_high": after["value"]})[["ci_low", "ci_high"]]
+    return 1 if lo_b > hi_a else -1 if hi_b < lo_a else 0
+
+
+def correlations(table: pd.DataFrame) -> pd.DataFrame:
+    """Per family and lens metric: Spearman ρ with the family's ICL metric across checkpoints, and
+    the metric's direction (+1 up, −1 down, 0 within the intervals) from the first checkpoint to
+    ICL's best one (the rise) and from there to the last (the fall)."""
+    out = []
+    for family, rows in table.groupby("family"):
+        icl = rows[(rows["lens"] == "evaluators") & (rows["metric"] == ICL_METRIC[family])].set_index("step").sort_index()
+        if icl.empty:
+            log.warning("lenses: %s has no evaluators cells, so no ICL curve to correlate with", family)
+            continue
+        best = icl["value"].idxmax() if ICL_HIGHER_IS_BETTER[family] else icl["value"].idxmin()
+        first, last = icl.index.min(), icl.index.max()
+        for (lens, metric), group in rows.groupby(["lens", "metric"], sort=False):
+            g = group.set_index("step").sort_index().join(icl["value"].rename("icl"), how="inner")
+            rho = g["value"].corr(g["icl"], method="spearman") if len(g) > 2 else np.nan
+            rise = _direction(g.loc[first], g.loc[best]) if {first, best} <= set(g.index) and best != first else 0
+            fall = _direction(g.loc[best], g.loc[last]) if {best, last} <= set(g.index) and best != last else 0
+            out.append({"family": family, "lens": lens, "metric": metric, "icl_metric": ICL_METRIC[family],
+                        "n_checkpoints": len(g), "spearman": rho, "icl_best_step": int(best),
+                        "value_first": g["value"].iloc[0], "value_at_icl_best": g["value"].get(best, np.nan),
+                        "value_last": g["value"].iloc[-1], "rise_direction": rise, "fall_direction": fall})
+    return pd.DataFrame(out)
+
+
+def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: every cell's CSV -> outputs[0] the lens table, outputs[1] the correlation table."""
+    table = pd.concat([pd.read_csv(path) for path in inputs], ignore_index=True)
+    table = table.sort_values(["family", "lens", "metric", "step"], ignore_index=True)[COLUMNS]
+    corr = correlations(table)
+    for frame, path in zip((table, corr), outputs):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+    log.info("%d cells, %d rows; correlations:\n%s", table.groupby(["family", "step", "lens"]).ngroups,
+             len(table), corr.to_string(index=False) if len(corr) else "(none)")

@@ -1,0 +1,128 @@
+"""Pins the across-papers study (issue 10): the pure pieces of the lenses (pair permutation, the
+key/value-only finetuning, the correlation table) and, on the tiny tier, that the table holds
+exactly one set of rows per configured (family, step, lens) cell and that removing a lens from the
+config removes only its cells and reruns no other cell."""
+
+import re
+
+import pandas as pd
+import pytest
+import torch
+
+from icl_study.config import ModelConfig
+from icl_study.model import GPT
+from icl_study.studies import lenses
+from workflow_helpers import REPO, TINY, snakemake
+
+
+def test_permute_pairs_moves_each_pair_whole_and_keeps_the_query_last():
+    B, N, D = 3, 4, 2
+    tokens = torch.arange(B * (2 * N + 1) * D, dtype=torch.float32).view(B, 2 * N + 1, D)
+    perm = torch.stack([torch.randperm(N, generator=torch.Generator().manual_seed(b)) for b in range(B)])
+    out = lenses.permute_pairs(tokens, perm)
+    for b in range(B):
+        for j in range(N):  # slot j now holds pair perm[b, j]: its x-token and its target token together
+            assert torch.equal(out[b, 2 * j], tokens[b, 2 * perm[b, j]])
+            assert torch.equal(out[b, 2 * j + 1], tokens[b, 2 * perm[b, j] + 1])
+        assert torch.equal(out[b, -1], tokens[b, -1])
+    identity = torch.arange(N).expand(B, N)
+    assert torch.equal(lenses.permute_pairs(tokens, identity), tokens)
+
+
+def _regression_episodes(n_episodes=2, n_demos=3, d=2):
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randn(n_episodes, 2 * n_demos + 1, d, generator=gen)
+    return lenses.Episodes(tokens, torch.randn(n_episodes, generator=gen), torch.randn(n_episodes, n_demos, generator=gen))
+
+
+def test_matched_finetuning_moves_only_keys_and_values_and_restores_the_weights():
+    """Dai's finetuning: the query third of every fused qkv stays frozen, the weights come back
+    after each episode, and (with a nonzero lr) the query's attention output moves."""
+    torch.manual_seed(0)
+    model = GPT(ModelConfig(n_layer=2, n_head=2, d_model=8, d_mlp=0, n_positions=7, n_dims_in=2, n_dims_out=1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    episodes = _regression_episodes()
+    out0, q0 = lenses.finetuned_query_states(model, episodes, "regression", lr=0.0)
+    out1, q1 = lenses.finetuned_query_states(model, episodes, "regression", lr=0.5)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # restored
+    assert out0.shape == (2, 2, 8) and q0.shape == (2, 2, 2, 4)  # (L, B, C), (L, B, H, Dh)
+    assert not torch.allclose(out0, out1)  # values moved
+    assert torch.allclose(q0[0], q1[0])  # layer 0's query: frozen projection of an unchanged input
+    masks = [mask for _, mask in lenses.kv_parameters(model)]
+    assert all(m[: len(m) // 3].sum() == 0 and m[len(m) // 3 :].min() == 1 for m in masks)
+
+
+def test_dai_measures_are_bounded_per_layer_and_episode():
+    torch.manual_seed(1)
+    model = GPT(ModelConfig(n_layer=2, n_head=2, d_model=8, d_mlp=0, n_positions=7, n_dims_in=2, n_dims_out=1))
+    simaou, tau = lenses.dai_measures(model, _regression_episodes(), "regression", lr=0.1)
+    assert simaou.shape == tau.shape == (2, 2)
+    assert (simaou.abs() <= 1 + 1e-6).all() and (tau.abs() <= 1 + 1e-6).all()
+
+
+def _table(values: dict[tuple[str, str], list[float]], steps=(10, 20, 40, 80)) -> pd.DataFrame:
+    rows = [("bursty", s, lens, metric, v, v - 0.01, v + 0.01)
+            for (lens, metric), vals in values.items() for s, v in zip(steps, vals)]
+    return pd.DataFrame(rows, columns=lenses.COLUMNS)
+
+
+def test_correlations_of_a_known_table():
+    """ICL rises to its best at step 40 then falls: a copy of it has ρ = 1 and the same directions,
+    its mirror ρ = −1 and opposite directions, a flat metric no direction."""
+    icl = [0.5, 0.8, 0.95, 0.7]
+    table = _table({("evaluators", "icl"): icl, ("dual", "same"): [1, 2, 3, 1.5],
+                    ("dual", "mirror"): [-v for v in icl], ("order", "flat"): [0.3, 0.305, 0.3, 0.295]})
+    corr = lenses.correlations(table).set_index("metric")
+    assert corr.loc["same", "spearman"] == pytest.approx(1.0)
+    assert corr.loc["mirror", "spearman"] == pytest.approx(-1.0)
+    assert (corr.loc["same", ["rise_direction", "fall_direction"]] == [1, -1]).all()
+    assert (corr.loc["mirror", ["rise_direction", "fall_direction"]] == [-1, 1]).all()
+    assert (corr.loc["flat", ["rise_direction", "fall_direction"]] == [0, 0]).all()  # within the intervals
+    assert (corr["icl_best_step"] == 40).all() and (corr["n_checkpoints"] == 4).all()
+
+
+# --- the workflow on the tiny tier ---------------------------------------------------------------
+
+# Two kept checkpoints per family (100 and 120) so the table has more than one step.
+TWO_CHECKPOINTS = """\
+transience:
+  n_keep_checkpoints: 2
+  bursty: {train: {steps: 120}}
+  regression: {train: {steps: 120}}
+"""
+DROPPED = "order"
+TARGETS = ("results/lenses/table.csv", "results/figures/lenses_over_training.png",
+           "results/figures/lenses_correlations.png")
+
+
+def _cells(table: pd.DataFrame) -> set[tuple]:
+    return set(table[["family", "step", "lens"]].itertuples(index=False, name=None))
+
+
+@pytest.mark.workflow
+def test_every_cell_present_and_dropping_a_lens_drops_only_its_cells(tmp_path):
+    import yaml
+
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    families = {f: spec["lenses"] for f, spec in base["lenses"]["families"].items()}
+    two = tmp_path / "two_checkpoints.yaml"
+    two.write_text(TWO_CHECKPOINTS)
+    configs = (REPO / "config.yaml", TINY, two)
+    workdir = tmp_path / "run"
+    snakemake(workdir, *TARGETS, "--cores", "2", configfiles=configs)
+    table = pd.read_csv(workdir / "results" / "lenses" / "table.csv")
+    assert list(table.columns) == lenses.COLUMNS
+    expected = {(f, s, lens) for f, names in families.items() for s in (100, 120) for lens in names}
+    assert _cells(table) == expected
+    assert table["value"].notna().all()
+
+    dropped = tmp_path / "dropped.yaml"
+    dropped.write_text(yaml.safe_dump({"lenses": {"families": {
+        f: {"lenses": [lens for lens in names if lens != DROPPED]} for f, names in families.items()}}}))
+    result = snakemake(workdir, *TARGETS, "--cores", "1", configfiles=(*configs, dropped))
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, re.M))
+    assert ran == {"lenses_collect", "fig_lenses_over_training", "fig_lenses_correlations"}  # no cell reran
+    after = pd.read_csv(workdir / "results" / "lenses" / "table.csv")
+    assert _cells(after) == {cell for cell in expected if cell[2] != DROPPED}
+    kept = table[table["lens"] != DROPPED].reset_index(drop=True)
+    pd.testing.assert_frame_equal(after.reset_index(drop=True), kept)  # the other cells' rows unchanged

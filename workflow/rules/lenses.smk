@@ -1,0 +1,97 @@
+"""Across papers (issue 10): every lens on the same checkpoints, over training time.
+
+One job per (family, checkpoint step, lens) -> results/lenses/{family}/step{step}/{lens}.csv, so a
+new lens or a new checkpoint runs only its own cells; a collect job stacks them into one tidy table
+and the rank correlations with ICL; two figures read those tables only.
+"""
+
+
+include: "lenses_common.smk"
+
+
+rule lenses_cell:
+    input:
+        lenses_model,
+    output:
+        "results/lenses/{family}/step{step}/{lens}.csv",
+    log:
+        "logs/lenses/{family}/step{step}/{lens}.log",
+    benchmark:
+        "benchmarks/lenses_cell/{family}/step{step}/{lens}.tsv"
+    wildcard_constraints:
+        family="bursty|regression",
+        step=r"\d+",
+        lens="evaluators|spd|probe|dai|dual|order",
+    params:
+        cell=lenses_cell_params,
+    threads: 1
+    resources:
+        runtime=10,
+        mem_mb=1500,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.lenses:cell_rule {input} --params {params.cell:q}"
+        " --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule lenses_collect:
+    input:
+        lenses_cells(),
+    output:
+        table="results/lenses/table.csv",
+        correlations="results/lenses/correlations.csv",
+    log:
+        "logs/lenses/collect.log",
+    benchmark:
+        "benchmarks/lenses_collect.tsv"
+    threads: 1
+    resources:
+        runtime=5,
+        mem_mb=1000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.lenses:collect_rule {input}"
+        " --out {output.table} {output.correlations} --threads {threads} > {log} 2>&1"
+
+
+rule fig_lenses_over_training:
+    input:
+        table="results/lenses/table.csv",
+        curves=[f"{lenses_run_dir(family)}/train_metrics.csv" for family in LENSES["families"]],
+    output:
+        png=report(
+            "results/figures/lenses_over_training.png",
+            caption="../report/lenses_over_training.rst",
+            category="6. Across papers",
+        ),
+        pdf="results/figures/lenses_over_training.pdf",
+    log:
+        "logs/figures/lenses_over_training.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.lenses:over_training_rule {input.table} {input.curves}"
+        " --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule fig_lenses_correlations:
+    input:
+        "results/lenses/correlations.csv",
+    output:
+        png=report(
+            "results/figures/lenses_correlations.png",
+            caption="../report/lenses_correlations.rst",
+            category="6. Across papers",
+        ),
+        pdf="results/figures/lenses_correlations.pdf",
+    log:
+        "logs/figures/lenses_correlations.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.lenses:correlations_rule {input}"
+        " --out {output.png} {output.pdf} > {log} 2>&1"
