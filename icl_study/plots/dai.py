@@ -35,6 +35,8 @@ def cell(table: pd.DataFrame, metric: str, base: str | None) -> str:
     if base is not None:
         b = table[table["metric"] == base]["mean"].iloc[0]
         text += f" ({b:.2f})"
+    if metric == "rec2ftp":  # a ratio over the examples FT fixed: few of them
+        text += f" n={int(r['n'])}"
     return text
 
 
@@ -84,8 +86,10 @@ def plot_layers(curves_csv: str, outputs: list[str]) -> None:
                                  & (curves["metric"] == name)].sort_values("layer")
                     if sub.empty or sub["mean"].isna().all():
                         continue
-                    ax.plot(sub["layer"], sub["mean"], color=color, ls=ls, label=f"{label}, {variant}")
+                    ax.plot(sub["layer"], sub["mean"], color=color, ls=ls, marker=".", label=f"{label}, {variant}")
                     ax.fill_between(sub["layer"], sub["low"], sub["high"], color=color, alpha=0.15)
+            if not ax.lines:  # SimAM of a one-token zero-shot query (pipeline-gpt) is undefined
+                ax.text(0.5, 0.5, "undefined: the zero-shot\nquery is one token", ha="center", transform=ax.transAxes)
             ax.axhline(0, color="black", lw=0.5)
             ax.set(xlabel="layer", ylabel=title)
             if row == 0:
