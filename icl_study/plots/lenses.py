@@ -101,7 +101,7 @@ def plot_correlations(corr: pd.DataFrame, outputs) -> None:
     for ax, family in zip(axes[:, 0], families):
         rows = corr[corr["family"] == family].iloc[::-1]
         labels = [f"{r.lens}: {r.metric}  (rise {arrow[r.rise_direction]}, fall {arrow[r.fall_direction]})"
-                  for r in rows.itertuples()]
+                  + ("  ρ n/a: constant" if pd.isna(r.spearman) else "") for r in rows.itertuples()]
         colors = ["#0072B2" if v >= 0 else "#D55E00" for v in rows["spearman"].fillna(0)]
         ax.barh(range(len(rows)), rows["spearman"].fillna(0), color=colors)
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
