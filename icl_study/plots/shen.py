@@ -69,10 +69,12 @@ def plot_perturbation(perturbation_csv: str, outputs: list[str]) -> None:
         kw = dict(marker="o", color=f"C{i % 10}", ls=styles[rows["kind"].iloc[0]], label=f"{name} [{rows['kind'].iloc[0]}]")
         axes[0].plot(mean.index, mean.values, **kw)
         axes[1].plot(mean.index, mean.values / clean[name], **kw)
-    axes[0].set(xscale="log", yscale="symlog", xlabel="relative noise scale s", ylabel="ΔL(s) (symlog: may be < 0)",
+    axes[0].set(xscale="log", xlabel="relative noise scale s", ylabel="ΔL(s) (symlog: linear below 1e-3, may be < 0)",
                 title="loss increase under weight noise")
-    axes[1].set(xscale="log", yscale="symlog", xlabel="relative noise scale s", ylabel="ΔL(s) / L(W)",
-                title="relative to the clean loss")
+    axes[1].set(xscale="log", xlabel="relative noise scale s", ylabel="ΔL(s) / L(W)", title="relative to the clean loss")
+    for ax in axes:
+        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.axhline(0.0, color="grey", lw=0.8)
     axes[1].legend(fontsize=6)
     fig.tight_layout()
     style.save(fig, outputs)
