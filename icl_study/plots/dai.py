@@ -94,7 +94,7 @@ def plot_layers(curves_csv: str, outputs: list[str]) -> None:
             ax.set(xlabel="layer", ylabel=title)
             if row == 0:
                 ax.set_title(f"{model}\n{TASK_TITLES.get(task, task)}", fontsize=8)
-            if col == 0 and ax.get_legend_handles_labels()[0]:
+            if ax.get_legend_handles_labels()[0] and not any(a.get_legend() for a in axes[row, :col]):  # one per row
                 ax.legend(fontsize=6)
     fig.tight_layout()
     style.save(fig, outputs)
@@ -108,7 +108,7 @@ def plot_dual(dual_csv: str, outputs: list[str]) -> None:
     fig, axes = plt.subplots(2, len(models), figsize=(4.2 * len(models), 6.4), squeeze=False)
     for col, model in enumerate(models):
         rows = dual[dual["model"] == model]
-        exact = rows[rows["metric"] == "exact_max_abs_error"]["high"].max()
+        exact = rows[rows["metric"] == "exact_max_abs_error"]["max"].max()
         for row, (metric, label, log) in enumerate((("relaxed_rel_error", "relative error of the relaxed form", True),
                                                     ("relaxed_cosine", "cosine(relaxed, softmax)", False))):
             ax = axes[row, col]

@@ -344,9 +344,10 @@ def summary_tables(examples: pd.DataFrame, layers: pd.DataFrame, duals: pd.DataF
     layer_rows = [(*key, m, *with_ci(frame[m].to_numpy(float), n_boot, seed))
                   for key, frame in layers.groupby(group + ["layer"]) for m in LAYER_METRICS]
     curves = pd.DataFrame(layer_rows, columns=group + ["layer", "metric", "mean", "low", "high", "n"])
-    dual_rows_ = [(*key, m, *with_ci(frame[m].to_numpy(float), n_boot, seed))
+    dual_rows_ = [(*key, m, *with_ci(frame[m].to_numpy(float), n_boot, seed), frame[m].max())
                   for key, frame in duals.groupby(group + ["layer"]) for m in DUAL_METRICS]
-    return table, curves, pd.DataFrame(dual_rows_, columns=group + ["layer", "metric", "mean", "low", "high", "n"])
+    dual_columns = group + ["layer", "metric", "mean", "low", "high", "n", "max"]  # max: over prompts
+    return table, curves, pd.DataFrame(dual_rows_, columns=dual_columns)
 
 
 def summary_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
