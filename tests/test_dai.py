@@ -126,7 +126,7 @@ def test_untrained_copy_keeps_shapes_and_is_seeded():
         assert p.shape == before[name].shape
         torch.testing.assert_close(p, dict(b.named_parameters())[name])  # same seed, same weights
     assert not torch.equal(a.model.blocks[0].attn.qkv.weight, before["blocks.0.attn.qkv.weight"])
-    assert float(a.model.blocks[0].ln1.weight.min()) == 1.0 and float(a.model.blocks[0].attn.qkv.bias.abs().max()) == 0.0
+    assert a.model.blocks[0].ln1.weight.detach().min() == 1.0 and a.model.blocks[0].attn.qkv.bias.detach().abs().max() == 0.0
 
 
 @pytest.fixture(scope="module")
