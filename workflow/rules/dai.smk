@@ -26,6 +26,9 @@ DAI_MOMENTUM_RUNS = {
     for kind in ("softmax", "momentum")
     for seed in DAI_MOMENTUM["seeds"]
 }
+# Wildcard patterns of the generated jobs; one that matches nothing when a list is empty (tiny tier:
+# no text models), so a rule never claims another rule's output such as results/dai/summary/dual.csv.
+DAI_NO_MATCH = "(?!x)x"
 DAI_FIGURES = ["dai_table", "dai_layers", "dai_dual", "dai_momentum"]
 DAI_TARGETS = [f"results/figures/{name}.{ext}" for name in DAI_FIGURES for ext in ("png", "pdf")]
 DAI_TEXT_PARAMS = {
@@ -51,7 +54,7 @@ rule dai_text:
     benchmark:
         "benchmarks/dai_text/{job}.tsv"
     wildcard_constraints:
-        job="|".join(DAI_TEXT_PARAMS),
+        job="|".join(DAI_TEXT_PARAMS) or DAI_NO_MATCH,
     params:
         run=lookup(DAI_TEXT_PARAMS, "job"),
     threads: 1
@@ -75,7 +78,7 @@ rule dai_concepts:
     benchmark:
         "benchmarks/dai_concepts/{job}.tsv"
     wildcard_constraints:
-        job="|".join(DAI_CONCEPTS_PARAMS),
+        job="|".join(DAI_CONCEPTS_PARAMS) or DAI_NO_MATCH,
     params:
         run=lookup(DAI_CONCEPTS_PARAMS, "job"),
     threads: 1
@@ -122,7 +125,7 @@ rule dai_momentum_train:
     benchmark:
         "benchmarks/dai_momentum_train/{run}.tsv"
     wildcard_constraints:
-        run="|".join(DAI_MOMENTUM_RUNS),
+        run="|".join(DAI_MOMENTUM_RUNS) or DAI_NO_MATCH,
     params:
         run=lookup(DAI_MOMENTUM_RUNS),
     threads: 1
