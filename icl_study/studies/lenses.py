@@ -20,7 +20,8 @@ The lenses, each reusing its study's code:
   SGD, batch 1, one epoch in demonstration order, on the key/value thirds of each fused `qkv`
   projection, with the task's loss on the demonstrations shown one at a time); SimAOU and Kendall τ
   (ICL's head-summed attention over the prompt's demonstration tokens vs FT's implied attention
-  q_FT · q_i) per layer at the query, each also on an untrained model of the same shape.
+  q_FT · q_i) per layer at the query, each also on an untrained model of the same shape. A lone
+  demonstration is one token: attention over one key has no gradient, so only values move.
 - `dual` (Study 3): relative error between a layer's softmax attention output at the query and its
   Ren & Liu dual model (value / normaliser dual models with m positive random features), per layer;
   and the median ||q + k||² over the query's keys, which sets the feature estimator's variance.
