@@ -192,3 +192,14 @@ class GPT(nn.Module):
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def kv_masks(self) -> dict[str, torch.Tensor]:
+        """{name: gradient mask} of every fused qkv weight and bias: 0 on the query third, 1 on k, v
+        (Dai et al.'s finetuning updates key and value projections only)."""
+        masks = {}
+        for name, p in self.named_parameters():
+            if name.endswith(("attn.qkv.weight", "attn.qkv.bias")):
+                mask = torch.ones_like(p)
+                mask[: p.shape[0] // 3] = 0.0  # rows [q | k | v]: the query projection stays frozen
+                masks[name] = mask
+        return masks

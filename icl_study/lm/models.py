@@ -178,13 +178,7 @@ class PipelineModel:
         return self.model.named_parameters()
 
     def kv_masks(self) -> dict[str, torch.Tensor | None]:
-        masks = {}
-        for name, p in self.model.named_parameters():
-            if name.endswith("attn.qkv.weight") or name.endswith("attn.qkv.bias"):
-                mask = torch.ones_like(p)
-                mask[: p.shape[0] // 3] = 0.0  # rows of the query projection stay frozen
-                masks[name] = mask
-        return masks
+        return self.model.kv_masks()
 
 
 def layer_of(name: str) -> int | None:

@@ -230,13 +230,8 @@ def probe_lens(model, run_cfg, cfg: ProbeConfig, n_boot: int, seed: int) -> list
 
 def kv_parameters(model) -> list[tuple[torch.nn.Parameter, torch.Tensor]]:
     """(parameter, mask) of every fused qkv weight and bias: mask 0 on the query third, 1 on k, v."""
-    out = []
-    for block in model.blocks:
-        for p in (block.attn.qkv.weight, block.attn.qkv.bias):
-            mask = torch.ones_like(p)
-            mask[: p.shape[0] // 3] = 0.0  # rows [q | k | v]: the query projection stays frozen
-            out.append((p, mask))
-    return out
+    params = dict(model.named_parameters())
+    return [(params[name], mask) for name, mask in model.kv_masks().items()]
 
 
 def finetuned_query_states(model, episodes: Episodes, family: str, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
