@@ -98,15 +98,19 @@ def alignment_loss(weight: Tensor, k: Tensor, v: Tensor, projection: Tensor, reg
     return -torch.einsum("...nv,...vm,...nm->", v, weight, phi_k) + 0.5 * reg_alpha * weight.pow(2).sum()
 
 
+def alignment_grad(weight: Tensor, moment: Tensor, reg_alpha: float = 0.0) -> Tensor:
+    """dL/dW = reg_alpha W - moment, where moment = sum_i v_i phi(k_i)^T = `dual_weight(k, v, projection)`
+    (..., Dv, m): the loss is linear in the demonstrations (tests check this against autograd)."""
+    return reg_alpha * weight - moment
+
+
 def gd_trajectory(w0: Tensor, k: Tensor, v: Tensor, projection: Tensor, steps: int, lr: float,
                   reg_alpha: float = 0.0) -> list[Tensor]:
-    """[W_0, W_1, ..., W_steps]: plain gradient descent on `alignment_loss` (autograd)."""
+    """[W_0, W_1, ..., W_steps]: plain gradient descent on `alignment_loss`."""
+    moment = dual_weight(k, v, projection)  # (..., Dv, m), computed once: the gradient depends on it only
     weights = [w0.clone()]
-    weight = w0.clone().requires_grad_(True)
     for _ in range(steps):
-        (grad,) = torch.autograd.grad(alignment_loss(weight, k, v, projection, reg_alpha), weight)
-        weight = (weight - lr * grad).detach().requires_grad_(True)
-        weights.append(weight.detach().clone())
+        weights.append(weights[-1] - lr * alignment_grad(weights[-1], moment, reg_alpha))
     return weights
 
 

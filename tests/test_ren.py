@@ -67,6 +67,16 @@ def test_one_gd_step_on_the_alignment_loss_builds_the_dual_weights():
     torch.testing.assert_close(regularised, 0.7 * w0 + full, rtol=1e-5, atol=1e-5)
 
 
+def test_alignment_grad_is_the_autograd_gradient_of_the_alignment_loss():
+    """The closed-form gradient GD uses equals autograd's on L(W), with and without the penalty."""
+    _, k, v, proj = _qkv()
+    weight = torch.randn(2, 3, 5, 64, generator=generator(5, "misc"), dtype=torch.float64, requires_grad=True)
+    for alpha in (0.0, 0.3):
+        (expected,) = torch.autograd.grad(dual.alignment_loss(weight, k, v, proj, alpha), weight)
+        got = dual.alignment_grad(weight.detach(), dual.dual_weight(k, v, proj), alpha)
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
 def test_softmax_dual_converges_to_softmax_attention():
     """Value dual / normaliser dual approaches true softmax attention as m grows (small scores)."""
     q, k, v, _ = _qkv()

@@ -72,11 +72,11 @@ def layer_qkv(model, tokens: torch.Tensor) -> list[dict[str, torch.Tensor]]:
 
 
 def random_qkv(shape: tuple[int, ...], scale: float, seed: int) -> dict[str, torch.Tensor]:
-    """Random tokens (B, H, T, Dh): q, k ~ N(0, scale^2 I) (then scaled like a layer's), v ~ N(0, I)."""
+    """Random tokens (..., Dh): q, k ~ N(0, scale^2 I) (then scaled like a layer's), v ~ N(0, I)."""
     gen = generator(seed, "misc")
     q, k, v = (torch.randn(*shape, generator=gen, dtype=torch.float64) for _ in range(3))
     q, k = dual.scale_qk(scale * q, scale * k)
-    return {"q": q, "k": k, "v": v, "pattern": dual.normalise(dual.exact_kernel(q, k))}
+    return {"q": q, "k": k, "v": v}
 
 
 def sources(checkpoint: str, cfg: LensConfig) -> dict[str, dict[str, torch.Tensor]]:
@@ -89,7 +89,8 @@ def sources(checkpoint: str, cfg: LensConfig) -> dict[str, dict[str, torch.Tenso
         if not torch.allclose(ours, layer["pattern"], atol=1e-5):
             raise RuntimeError(f"layer {i}: the exp kernel does not reproduce the attention pattern")
     named = {f"trained layer {i}": layer for i, layer in enumerate(layers)}
-    named["random tokens"] = random_qkv(tuple(layers[0]["q"].shape), cfg.random_scale, cfg.seed)
+    random = random_qkv(tuple(layers[0]["q"].shape), cfg.random_scale, cfg.seed)  # (B, H, T, Dh) each
+    named["random tokens"] = {**random, "pattern": dual.normalise(dual.exact_kernel(random["q"], random["k"]))}
     return named
 
 
@@ -172,8 +173,8 @@ def token_pools(checkpoint: str, cfg: LensConfig) -> dict[str, dict[str, torch.T
         layer = layer_qkv(model, _sequences(run_cfg, cfg.gen_pool_sequences, cfg.seed + 1))[0]
     # (B, H, T, Dh) -> (H, B * T, Dh): tokens of all sequences and positions as one distribution
     trained = {key: layer[key].transpose(0, 1).flatten(1, 2) for key in ("q", "k", "v")}
-    random = random_qkv(tuple(trained["q"].shape), cfg.random_scale, cfg.seed + 1)
-    return {"trained layer 0": trained, "random tokens": {key: random[key] for key in ("q", "k", "v")}}
+    # Tokens only: their (P, P) attention pattern would be ~1 GB and is never used here.
+    return {"trained layer 0": trained, "random tokens": random_qkv(tuple(trained["q"].shape), cfg.random_scale, cfg.seed + 1)}
 
 
 def generalisation_rows(source: str, pool: dict[str, torch.Tensor], cfg: LensConfig) -> list[tuple]:
