@@ -38,6 +38,19 @@ class ModelConfig:
     momentum_eta: float = 0.5  # `momentum`: decay of the moving average of earlier values (Dai et al.)
 
 
+# The ModelConfig fields each attention kind reads; no other kind reads them.
+KIND_PARAMETERS = {"regularized": ("reg_alpha",), "augmented": ("aug_hidden",), "negative": ("neg_beta",),
+                   "momentum": ("momentum_eta",)}
+
+
+def model_for_kind(model: dict, kind: str) -> dict:
+    """A model config section with `attention: kind`, without the parameters of the other kinds:
+    so a run's params (and Snakemake's rerun decision) change only with settings the run reads,
+    e.g. a new `neg_beta` retrains the `negative` runs and not their softmax baselines."""
+    others = {key for other, keys in KIND_PARAMETERS.items() if other != kind for key in keys}
+    return {key: value for key, value in model.items() if key not in others} | {"attention": kind}
+
+
 @dataclass(frozen=True)
 class Curriculum:
     """Garg et al.'s curriculum: start small, grow d and k by a step every `interval` steps."""

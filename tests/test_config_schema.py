@@ -6,7 +6,7 @@ import copy
 import pytest
 import yaml
 
-from icl_study.config import ConfigError, deep_merge, validate_workflow_config
+from icl_study.config import ConfigError, deep_merge, model_for_kind, validate_workflow_config
 from workflow_helpers import REPO, TINY, snakemake
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -46,3 +46,9 @@ def test_snakemake_stops_on_a_bad_key_with_one_line(tmp_path):
     assert result.returncode != 0
     assert "icl_study: config error: linreg.train: unknown key 'lrr'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_model_for_kind_keeps_only_the_kinds_own_parameters():
+    model = {"d_model": 32, "reg_alpha": 0.5, "aug_hidden": 16, "neg_beta": 0.5, "momentum_eta": 0.5}
+    assert model_for_kind(model, "negative") == {"d_model": 32, "neg_beta": 0.5, "attention": "negative"}
+    assert model_for_kind(model, "softmax") == {"d_model": 32, "attention": "softmax"}

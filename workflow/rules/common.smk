@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from icl_study.config import ConfigError, deep_merge, validate_workflow_config
+from icl_study.config import ConfigError, deep_merge, model_for_kind, validate_workflow_config
 
 # The shared schema; each study's part lies in schemas/studies/ beside it.
 SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
@@ -77,11 +77,13 @@ def train_gpus(study):
 
 def run_gpus(run):
     """Resource `gpu` of any training rule, from its `params.run`: a run-config JSON string or a
-    function of wildcards returning one. 1 when the run sets train.device: cuda, else 0."""
+    function of wildcards returning one (or a job {"run": run config, "seeds": [...]}). 1 when the
+    run sets train.device: cuda, else 0."""
 
     def gpus(wildcards):
         text = run(wildcards) if callable(run) else run
-        return 1 if json.loads(text)["train"].get("device") == "cuda" else 0
+        cfg = json.loads(text)
+        return 1 if cfg.get("run", cfg)["train"].get("device") == "cuda" else 0
 
     return gpus
 

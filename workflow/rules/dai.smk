@@ -20,7 +20,7 @@ DAI_MOMENTUM = DAI["momentum"]
 DAI_MOMENTUM_RUNS = {
     f"{kind}_s{seed}": as_json(
         {"task": "concepts", "task_config": DAI_MOMENTUM["task"],
-         "model": {**DAI_MOMENTUM["model"], "attention": kind, "momentum_eta": DAI_MOMENTUM["eta"]},
+         "model": model_for_kind({**DAI_MOMENTUM["model"], "momentum_eta": DAI_MOMENTUM["eta"]}, kind),
          "train": {**DAI_MOMENTUM["train"], "seed": seed}}
     )
     for kind in ("softmax", "momentum")
