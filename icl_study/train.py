@@ -181,3 +181,16 @@ def train_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     final = train(params, Path(outputs[0]).parent)
     if outputs and final != Path(outputs[0]):
         raise RuntimeError(f"train wrote {final}, but the rule expects {outputs[0]}")
+
+
+def train_seeds_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: train one run config once per seed in `params["seeds"]`, in order, in this one
+    process (pays for importing torch once, ~5 s a job on a small CPU); outputs[i] is seed i's
+    model.pt. Each seed is the same run `train_rule` would make, with its own resumable checkpoint."""
+    seeds = params["seeds"]
+    if len(seeds) != len(outputs):
+        raise ConfigError(f"{len(seeds)} seeds but {len(outputs)} outputs: one model.pt per seed")
+    for seed, output in zip(seeds, outputs):
+        run = {**params["run"], "train": {**params["run"]["train"], "seed": seed}}
+        log.info("seed %d -> %s", seed, output)
+        train_rule(inputs, run, [output])

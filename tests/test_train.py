@@ -6,7 +6,7 @@ import torch
 
 from icl_study.checkpoint import CheckpointError, load_checkpoint
 from icl_study.config import ConfigError, TrainConfig, run_config
-from icl_study.train import lr_at, train
+from icl_study.train import lr_at, train, train_seeds_rule
 
 TINY = {"task": "regression", "task_config": {"n_dims": 2, "n_points": 4},
         "model": {"n_layer": 1, "n_head": 2, "d_model": 16, "d_mlp": 16, "n_positions": 8, "n_dims_in": 2},
@@ -79,3 +79,14 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
     assert lr_at(9, cfg) == pytest.approx(1.0)
     assert lr_at(100, cfg) == pytest.approx(0.1)
     assert all(lr_at(s, cfg) >= lr_at(s + 1, cfg) for s in range(10, 100))
+
+
+def test_seeds_rule_trains_each_seed_as_its_own_run(tmp_path):
+    """One job, several seeds: each model.pt equals the run `train` makes with that seed alone."""
+    outputs = [str(tmp_path / f"s{seed}" / "model.pt") for seed in (3, 4)]
+    train_seeds_rule([], {"run": TINY, "seeds": [3, 4]}, outputs)
+    alone = train(with_train(seed=4), tmp_path / "alone")
+    assert all(torch.equal(a, b) for a, b in zip(weights(outputs[1]).values(), weights(alone).values()))
+    assert not all(torch.equal(a, b) for a, b in zip(weights(outputs[0]).values(), weights(alone).values()))
+    with pytest.raises(ConfigError, match="one model.pt per seed"):
+        train_seeds_rule([], {"run": TINY, "seeds": [3, 4]}, outputs[:1])

@@ -64,6 +64,17 @@ def test_changed_train_value_retrains(run_dir, tmp_path):
     assert "linreg_train" in jobs_planned(snakemake(run_dir, "-n", configfiles=configs).stdout)
 
 
+def test_changed_variant_parameter_retrains_only_that_variant(run_dir, tmp_path):
+    """`neg_beta` is read by the `negative` attention kind only: its softmax baseline and the other
+    variants (and the corpus runs, a separate model section) stay as they are."""
+    override = tmp_path / "override.yaml"
+    override.write_text("ren:\n  variants:\n    model:\n      neg_beta: 0.25\n")
+    configs = (REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml", override)
+    stdout = snakemake(run_dir, "-n", configfiles=configs).stdout
+    assert set(re.findall(r"wildcards: group=(\w+)", stdout)) == {"negative"}
+    assert jobs_planned(stdout) == {"ren_train", "ren_variants", "fig_ren_variants", "all"}
+
+
 def test_lint_is_clean(tmp_path):
     result = snakemake(tmp_path, "--lint", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
