@@ -8,7 +8,8 @@ this keeps the test near two minutes on the 2-core machine.
 
 The module starts a real one-node SLURM (tests/cluster/start.sh: Debian packages, munge, mariadb,
 slurmdbd, slurmctld, slurmd, all on 127.0.0.1) and stops what it started by PID. The executor
-plugin goes into a throw-away venv layered over this environment: installed in the main
+plugin goes into a throw-away venv layered over this environment (tests/python_envs.py; it sees this
+interpreter's packages whether that is a venv, conda or the system Python): installed in the main
 environment it would slow every snakemake call by ~10 s whenever no controller is running.
 Skipped, with the reason, only where the daemons cannot be installed or started (not root, no apt).
 """
@@ -23,6 +24,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from python_envs import layered_venv
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "tests" / "cluster"
@@ -58,10 +60,8 @@ def slurm_cluster():
 
 @pytest.fixture(scope="module")
 def plugin_python(tmp_path_factory) -> str:
-    """A venv over this environment (--system-site-packages) with the SLURM executor plugin."""
-    venv = tmp_path_factory.mktemp("slurm_venv")
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
-    python = str(venv / "bin" / "python")
+    """A venv layered over this interpreter's packages, with the SLURM executor plugin added."""
+    python = layered_venv(tmp_path_factory.mktemp("slurm_venv"))
     pip = subprocess.run([python, "-m", "pip", "install", "-q", "snakemake-executor-plugin-slurm>=2.7"],
                          capture_output=True, text=True, timeout=600)
     assert pip.returncode == 0, f"could not install the SLURM executor plugin:\n{pip.stderr[-2000:]}"
