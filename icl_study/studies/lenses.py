@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from scipy import stats
 
 from icl_study import dual, metrics
 from icl_study.checkpoint import load_model
@@ -400,7 +401,8 @@ def correlations(table: pd.DataFrame) -> pd.DataFrame:
         first, last = icl.index.min(), icl.index.max()
         for (lens, metric), group in rows.groupby(["lens", "metric"], sort=False):
             g = group.set_index("step").sort_index().join(icl["value"].rename("icl"), how="inner")
-            rho = g["value"].corr(g["icl"], method="spearman") if len(g) > 2 else np.nan
+            pair = g[["value", "icl"]].dropna()  # pairwise-complete, as pandas' corr
+            rho = stats.spearmanr(pair["value"], pair["icl"]).statistic if len(g) > 2 and len(pair) > 1 else np.nan
             rise = _direction(g.loc[first], g.loc[best]) if {first, best} <= set(g.index) and best != first else 0
             fall = _direction(g.loc[best], g.loc[last]) if {best, last} <= set(g.index) and best != last else 0
             out.append({"family": family, "lens": lens, "metric": metric, "icl_metric": ICL_METRIC[family],
