@@ -14,7 +14,9 @@ import torch
 from icl_study.baselines import (
     BASELINES,
     averaging,
+    gd_plus_plus,
     gradient_descent,
+    iterative_newton,
     knn,
     least_squares,
     make_predictor,
@@ -32,6 +34,8 @@ HYPER = {
     "ridge": {"lam": 0.5},
     "gd": {"lr": 0.3, "steps": 3},
     "knn": {"k": 3},
+    "newton": {"steps": 3},
+    "gdpp": {"lr": 0.3, "gamma": 0.1, "steps": 2},
 }
 
 
@@ -157,7 +161,7 @@ def test_zero_predictor():
 
 
 def test_registry_and_make_predictor():
-    assert set(BASELINES) == {"zero", "averaging", "least_squares", "ridge", "gd", "knn"}
+    assert set(BASELINES) == {"zero", "averaging", "least_squares", "ridge", "gd", "knn", "newton", "gdpp"}
     xs, ys = sample()
     assert torch.equal(make_predictor("ridge", lam=0.5)(xs, ys), ridge(xs, ys, lam=0.5))
     with pytest.raises(ValueError, match="'ols'"):  # the message names the unknown baseline
@@ -172,3 +176,51 @@ def test_bad_inputs_raise():
         ridge(xs, ys, lam=0.0)
     with pytest.raises(ValueError):
         knn(xs, ys, k=0)
+    with pytest.raises(ValueError):
+        iterative_newton(xs, ys, steps=-1)
+    with pytest.raises(ValueError):
+        gd_plus_plus(xs, ys, lr=0.1, gamma=0.1, steps=-1)
+
+
+def test_newton_converges_to_min_norm_ols_on_every_prefix():
+    """Newton-Schulz on XᵀX reaches pinv(XᵀX) quadratically: 40 steps give OLS, also for i < d."""
+    xs, ys = sample()
+    torch.testing.assert_close(iterative_newton(xs, ys, steps=40), least_squares(xs, ys), rtol=1e-8, atol=1e-8)
+
+
+def test_newton_steps_match_a_numpy_loop():
+    xs, ys = sample()
+
+    def fit(x, y, steps=3):
+        cov = x.T @ x
+        m = cov / np.linalg.norm(cov, 2) ** 2
+        for _ in range(steps):
+            m = 2 * m - m @ cov @ m
+        return m @ x.T @ y
+
+    np.testing.assert_allclose(iterative_newton(xs, ys, steps=3).numpy(), numpy_prefix_reference(xs, ys, fit),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_gd_plus_plus_without_curvature_step_is_gd():
+    xs, ys = sample()
+    torch.testing.assert_close(gd_plus_plus(xs, ys, lr=0.3, gamma=0.0, steps=3),
+                               gradient_descent(xs, ys, lr=0.3, steps=3), rtol=1e-12, atol=1e-12)
+
+
+def test_gd_plus_plus_whitens_isotropic_inputs_so_one_step_is_ols():
+    """Contexts whose covariance XᵀX/i is s·I at every scored prefix: the curvature step with
+    γ = (1 − 1/√s)/s whitens them, and one GD step at lr 1 on whitened data is OLS."""
+    d, s = 3, 4.0
+    basis = torch.linalg.qr(torch.randn(2 * d, 2 * d, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))[0]
+    # Rows 0..2d-1 of an orthogonal matrix scaled so that the 2d-row prefix has XᵀX/(2d) = s I.
+    context = basis[:, :d] * (s * 2 * d) ** 0.5  # (2d, d)
+    query = torch.randn(1, d, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    xs = torch.cat([context, query]).unsqueeze(0)  # (1, 2d + 1, d)
+    ys = xs[0] @ torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    ys = ys.unsqueeze(0) + 0.1 * torch.randn(1, 2 * d + 1, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    gamma = (1 - s ** -0.5) / s
+    i = 2 * d  # the query's position: its prefix is the whole context
+    gdpp = gd_plus_plus(xs, ys, lr=1.0, gamma=gamma, steps=1)[0, i]
+    torch.testing.assert_close(gdpp, least_squares(xs, ys)[0, i], rtol=1e-10, atol=1e-10)
+    assert not torch.allclose(gradient_descent(xs, ys, lr=1.0)[0, i], least_squares(xs, ys)[0, i], rtol=1e-3)
