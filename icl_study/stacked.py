@@ -52,6 +52,7 @@ log = logging.getLogger("icl_study.stacked")
 BETAS, EPS = (0.9, 0.999), 1e-8  # make_optimizer's AdamW (torch's default eps)
 # Settings every member of a group must share (the rest of `train` may differ per member).
 SHARED_TRAIN_KEYS = ("steps", "batch_size", "device", "precision", "compile")
+READ_EVERY = 50  # CUDA: steps between reads of the losses (each read waits for the GPU)
 
 
 @dataclass
@@ -147,28 +148,45 @@ def train_stretch(members: list[Member], until: int, device: torch.device) -> No
     """Train members (all at the same step) to step `until`, logging and saving each as its solo run would."""
     stack = Stack(members, device, compile_mode="default" if members[0].cfg.train.compile else None)
     step, started = members[0].step, time.perf_counter()
+    # Reading losses waits for the GPU; on CUDA they are read every READ_EVERY steps (and before any
+    # log line or checkpoint), so the CPU prepares the next batches while the GPU computes.
+    read_every, pending = (READ_EVERY if device.type == "cuda" else 1), []
     while step < until:
-        losses = stack.train_step(step, stack.batch(step))
-        for m, loss in zip(members, losses):
-            if not math.isfinite(loss):  # stop the group at once: every later step would be wasted
-                raise FloatingPointError(f"{m.name}: training loss became {loss} at step {step}; "
-                                         "lower train.lr or set train.grad_clip")
-            m.window.append(loss)
+        pending.append(stack.train_step(step, stack.batch(step), sync=False))
         step += 1
-        for i, m in enumerate(members):
-            c = m.cfg.train
-            logs = step % c.log_every == 0 or step == c.steps or step in getattr(m.task, "eval_steps", ())
-            saves = step % c.checkpoint_every == 0 or step in c.keep_steps or step == c.steps or step == until
+        due = [_due(m, step, until) for m in members]
+        if len(pending) >= read_every or step == until or any(logs or saves for logs, saves in due):
+            _read_losses(members, pending, step - len(pending))
+            pending = []
+        for i, (m, (logs, saves)) in enumerate(zip(members, due)):
             m.step = step
             if logs or saves:
                 stack.write_member(i)
             if logs:
-                m.rows += _log_progress(m.model, m.task, step, m.window, c, started, device)
+                m.rows += _log_progress(m.model, m.task, step, m.window, m.cfg.train, started, device)
                 m.window = []
             if saves:
                 _save(m.out_dir, m.cfg, m.model, m.optimizer, step, m.rows, m.window)
     for i in range(len(members)):
         stack.write_member(i)
+
+
+def _due(m: Member, step: int, until: int) -> tuple[bool, bool]:
+    """(log a progress line, save a checkpoint) after `step` steps, as the solo loop decides."""
+    c = m.cfg.train
+    logs = step % c.log_every == 0 or step == c.steps or step in getattr(m.task, "eval_steps", ())
+    saves = step % c.checkpoint_every == 0 or step in c.keep_steps or step == c.steps or step == until
+    return logs, saves
+
+
+def _read_losses(members: list[Member], pending: list[torch.Tensor], first_step: int) -> None:
+    """Append the (E,) losses of steps first_step, ... to each member's window; stop at a non-finite one."""
+    for k, losses in enumerate(torch.stack(pending).tolist()):  # (K, E)
+        for m, loss in zip(members, losses):
+            if not math.isfinite(loss):  # stop the group: every later step would be wasted
+                raise FloatingPointError(f"{m.name}: training loss became {loss} at step {first_step + k}; "
+                                         "lower train.lr or set train.grad_clip")
+            m.window.append(loss)
 
 
 class FlatLinear(torch.nn.Linear):
@@ -255,6 +273,11 @@ class Stack:
         for group in m.optimizer.param_groups:  # as the solo loop leaves it after its last step
             group["lr"] = lr_at(m.step - 1, m.cfg.train) if m.step > 0 else m.cfg.train.lr
 
+    def _to_device(self, values: torch.Tensor) -> torch.Tensor:
+        """(2, E) float64 on the CPU -> (2, E, 1) fp32 on the device, without waiting for the GPU."""
+        values = values.float()[:, :, None]
+        return values.pin_memory().to(self.device, non_blocking=True) if self.device.type == "cuda" else values
+
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         """Every member's own training batch at `step`, stacked: {key: (E, B, ...)}."""
         batches = [m.task.train_batch(step, m.cfg.train.batch_size) for m in self.members]
@@ -289,11 +312,10 @@ class Stack:
         lrs = torch.tensor([lr_at(step, m.cfg.train) for m in self.members], dtype=torch.float64)
         beta1, beta2 = BETAS
         t = step + 1  # AdamW's step count: one optimizer step per training step
-        decay = (1 - lrs * self.weight_decay).float()[:, None].to(self.device)  # (E, 1)
+        decay, step_size = self._to_device(torch.stack([1 - lrs * self.weight_decay, -lrs / (1 - beta1**t)]))
         self.flat[:, :self.n_decay].mul_(decay)
         self.exp_avg.lerp_(grad, 1 - beta1)
         self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        step_size = (-lrs / (1 - beta1**t)).float()[:, None].to(self.device)  # (E, 1)
         denom = (self.exp_avg_sq.sqrt() / (1 - beta2**t) ** 0.5).add_(EPS)
         self.flat.add_(step_size * self.exp_avg / denom)  # addcdiv's order: (value * m) / denom
 
