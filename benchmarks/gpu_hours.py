@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"from {args.measured}; unmatched runs: ", end="")
     else:
         print(f"no measurements ({args.measured} absent or not the paper tier): every number is an ESTIMATE; ", end="")
-    print(f"estimates assume peak {args.peak_tflops:g} TFLOP/s, MFU {args.mfu:g}, "
+    print(f"stacked = solo where nothing is measured; estimates assume peak {args.peak_tflops:g} TFLOP/s, MFU {args.mfu:g}, "
           f"overhead {args.floor_ms:g} ms + {args.layer_ms:g} ms/layer per step")
     print(f"{'study':<12}{'runs':>6}{'measured':>10}{'scaled':>8}{'estimate':>10}{'GPU h solo':>12}{'GPU h stacked':>15}")
     for study in sorted(counts):

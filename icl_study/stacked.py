@@ -129,6 +129,8 @@ def train_group(cfgs: list[RunConfig | dict], out_dirs: list[str | Path]) -> lis
 def _load_member(index: int, cfg: RunConfig, out_dir: Path, device: torch.device) -> Member:
     task = make_task(cfg.task, cfg.task_config, cfg.train.seed)
     check_run_config(cfg, task)
+    if device.type == "cuda" and hasattr(task, "to"):  # lay batches out on the GPU (same values)
+        task.to(device)
     model = build_model(cfg).to(device)
     optimizer = make_optimizer(model, cfg.train)
     step, rows, window = _resume(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer)
@@ -286,8 +288,9 @@ class Stack:
         except RuntimeError:
             raise ConfigError("task: stacked members' batches differ in shape; group only runs whose "
                               "task configs give the same sequence sizes") from None
-        if self.device.type == "cuda":
-            return {k: v.pin_memory().to(self.device, non_blocking=True) for k, v in stacked.items()}
+        if self.device.type == "cuda":  # CPU tensors through pinned memory: no wait for the GPU
+            return {k: v if v.device == self.device else v.pin_memory().to(self.device, non_blocking=True)
+                    for k, v in stacked.items()}
         return stacked
 
     def train_step(self, step: int, batch: dict[str, torch.Tensor], sync: bool = True) -> list[float] | torch.Tensor:

@@ -84,3 +84,19 @@ def test_gpu_hours_uses_measured_step_times():
     deeper = {**model, "n_layer": 16}  # only the depth differs: scaled by layers
     assert gpu_hours.measured_step(cases, deeper, 32, 17, group=1) == (pytest.approx(0.01 * 16 / 12), "scaled")
     assert gpu_hours.measured_step(cases, {**model, "d_model": 128}, 32, 17, group=1) is None  # left to the estimate
+
+
+def test_goals_are_judged_from_the_measured_cases():
+    def case(**kw):
+        return {"shape": "transience", "kind": "stacked", "members": 1, "mode": "eager", "data": "live",
+                "member_steps_per_s": 100.0, "mfu": 0.01, **kw}
+
+    result = {"members": [1, 36], "cases": [case(kind="solo", member_steps_per_s=120.0), case(),
+                                            case(members=36, member_steps_per_s=1000.0),
+                                            case(members=36, data="cached", member_steps_per_s=5000.0),
+                                            case(shape="akyurek", kind="solo", mfu=0.2),
+                                            case(shape="akyurek", kind="solo", mode="compiled", mfu=0.3, member_steps_per_s=150.0)]}
+    akyurek, stacked, one = gpu_step.goals(result)
+    assert "30.0 % (compiled)" in akyurek and akyurek.endswith(": met")  # the fastest mode's MFU
+    assert "8.3x" in stacked and stacked.endswith("NOT met")  # live data only: 1000 / 120
+    assert "10.0x" in one
