@@ -178,3 +178,22 @@ def test_members_must_share_the_model_and_loop(tmp_path):
     with pytest.raises(ConfigError, match="train.members_per_job"):
         train_group_rule([], {"runs": [{**REGRESSION, "train": {**REGRESSION["train"], "members_per_job": 0}}]},
                          [str(tmp_path / "a" / "model.pt")])
+
+
+def test_schema_accepts_members_per_job_and_refuses_zero():
+    import copy
+
+    import yaml
+
+    from icl_study.config import validate_workflow_config
+    from workflow_helpers import REPO
+
+    schema = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert "members_per_job" not in config["ren"]["variants"]["train"]  # the default tier: one run at a time
+    grouped = copy.deepcopy(config)
+    grouped["ren"]["variants"]["train"]["members_per_job"] = 5
+    validate_workflow_config(grouped, schema)
+    grouped["ren"]["variants"]["train"]["members_per_job"] = 0
+    with pytest.raises(ConfigError, match="ren.variants.train.members_per_job"):
+        validate_workflow_config(grouped, schema)
