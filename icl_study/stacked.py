@@ -246,6 +246,7 @@ class Stack:
             return loss_fn(lambda x: functional_call(self.skeleton, params, (x,)), batch)
 
         self.losses = torch.vmap(member_loss)  # ({name: (E, *shape)}, {key: (E, B, ...)}) -> (E,)
+        self.cuda_graphs = compile_mode == "reduce-overhead"
         if compile_mode is not None:
             self.losses = torch.compile(self.losses, mode=compile_mode)
 
@@ -296,6 +297,8 @@ class Stack:
     def train_step(self, step: int, batch: dict[str, torch.Tensor], sync: bool = True) -> list[float] | torch.Tensor:
         """One AdamW step of every member; the members' losses (a list, or the (E,) tensor if not `sync`)."""
         E = len(self.members)
+        if self.cuda_graphs:  # a new training iteration: the previous replay's outputs may be reused
+            torch.compiler.cudagraph_mark_step_begin()
         with autocast(self.device, self.precision):  # bf16 on CUDA by default; a no-op on the CPU
             losses = self.losses(self.params, batch)  # (E,)
         for p in self.params.values():
@@ -308,7 +311,8 @@ class Stack:
                 coef = (self.max_norm / (norm + 1e-6)).clamp(max=1.0)
                 grad.mul_(torch.where(self.max_norm > 0, coef, torch.ones_like(coef)))
             self._adamw(step, grad)
-        return losses.detach().tolist() if sync else losses.detach()
+        # a copy: a CUDA graph's next replay overwrites its outputs, and unsynced losses are read later
+        return losses.detach().tolist() if sync else losses.detach().clone()
 
     def _adamw(self, step: int, grad: torch.Tensor) -> None:
         """torch's foreach AdamW on (E, N) rows, per-member lr and weight decay (Python floats -> fp32 as torch does)."""
