@@ -326,6 +326,7 @@ def cpu_ratio(args) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny shapes (automatic without CUDA)")
+    parser.add_argument("--paper", action="store_true", help="paper shapes even without CUDA (a CPU smoke check)")
     parser.add_argument("--members", type=int, nargs="+", default=None, help="stacked group sizes (default 1 4 16 36; tiny: 1 2)")
     parser.add_argument("--budget-s", type=float, default=200.0, help="stop starting new cases after this many seconds")
     parser.add_argument("--min-seconds", type=float, default=None, help="timed seconds per case (default 2; tiny 0.2)")
@@ -350,7 +351,9 @@ def main(argv: list[str] | None = None) -> dict:
             args.out.write_text(json.dumps(result, indent=1))
         return result
     device = pick_device("auto")
-    tiny = args.tiny or device.type != "cuda"
+    if device.type == "cpu":  # small models on a shared CPU: one thread (benchmarks/threads.py)
+        torch.set_num_threads(1)
+    tiny = args.tiny or (device.type != "cuda" and not args.paper)
     args.members = args.members or ([1, 2] if tiny else [1, 4, 16, 36])
     args.min_seconds = args.min_seconds if args.min_seconds is not None else (0.2 if tiny else 2.0)
     args.min_steps = args.min_steps or (2 if tiny else 20)

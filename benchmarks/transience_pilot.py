@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 import tempfile
 import time
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=None, help="stop after this many steps too")
     parser.add_argument("--eval-every-s", type=float, default=15.0, help="seconds between evaluations after the early steps")
     parser.add_argument("--tiny", action="store_true", help="the tests' tiny tier (CPU check)")
+    parser.add_argument("--eval-size", type=int, default=None, help="sequences per evaluator (default: the tier's)")
     parser.add_argument("--out", type=Path, required=True, help="folder for curve.csv and summary.json")
     args = parser.parse_args(argv)
     import warnings
@@ -100,7 +102,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     warnings.filterwarnings("ignore", message="There is a performance drop")  # CPU fused attention under vmap
     device = pick_device("auto")
+    if device.type == "cpu":  # small models on a shared CPU: one thread (benchmarks/threads.py)
+        torch.set_num_threads(1)
     runs = member_runs(args.tiny)
+    if args.eval_size:  # a smaller evaluation set, e.g. for a CPU check of the paper shapes
+        runs = [(name, {**run, "task_config": {**run["task_config"], "eval_size": args.eval_size}}) for name, run in runs]
     with tempfile.TemporaryDirectory() as empty:  # a fresh start: no checkpoints are read or written
         members = [_load_member(i, run_config(run), Path(empty) / name, device) for i, (name, run) in enumerate(runs)]
     stack = Stack(members, device)
@@ -114,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     rows, pending, windows = [], [], [[] for _ in members]
     budget, step, started = 60.0 * args.minutes, 0, time.perf_counter()
-    last_eval = started
+    last_eval, last_eval_step = started, -1
 
     def read_losses() -> None:
         if pending:
@@ -125,16 +131,19 @@ def main(argv: list[str] | None = None) -> dict:
                     window.append(loss)
 
     def evaluate() -> None:
+        nonlocal last_eval, last_eval_step
         read_losses()
+        last_eval, last_eval_step = time.perf_counter(), step
         seconds = time.perf_counter() - started
         shown = []
         for i, (name, evaluator) in enumerate(zip(names, evaluators)):
             stack.members[i].step = step
             stack.write_member(i)
-            metrics = {"train_loss": sum(windows[i]) / max(1, len(windows[i])), **evaluator(members[i].model)}
+            metrics = {"train_loss": sum(windows[i]) / len(windows[i])} if windows[i] else {}
+            metrics.update(evaluator(members[i].model))
             windows[i] = []
             rows.extend((name, step, round(seconds, 2), key, value) for key, value in metrics.items())
-            shown.append(f"{name} icl {metrics['icl']:.3f} iwl {metrics['iwl']:.3f} loss {metrics['train_loss']:.3f}")
+            shown.append(f"{name} icl {metrics['icl']:.3f} iwl {metrics['iwl']:.3f} loss {metrics.get('train_loss', math.nan):.3f}")
         print(f"step {step} ({seconds:.0f} s): " + " | ".join(shown), flush=True)
         with open(args.out / "curve.csv", "w", newline="") as f:
             writer = csv.writer(f)
@@ -150,8 +159,8 @@ def main(argv: list[str] | None = None) -> dict:
                 raise FloatingPointError(f"a member's training loss became non-finite by step {step}")
         if step in EARLY_STEPS or time.perf_counter() - last_eval >= args.eval_every_s:
             evaluate()
-            last_eval = time.perf_counter()
-    evaluate()
+    if last_eval_step != step:
+        evaluate()
     elapsed = time.perf_counter() - started
     summary = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                "tier": "tiny" if args.tiny else "paper", "members": {n: r["task_config"] for n, r in runs},
