@@ -29,6 +29,7 @@ store it as 1 and a member's stored config equals its solo run's. With E = 1 the
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
@@ -165,12 +166,28 @@ def train_stretch(members: list[Member], until: int, device: torch.device) -> No
             if logs or saves:
                 stack.write_member(i)
             if logs:
-                m.rows += _log_progress(m.model, m.task, step, m.window, m.cfg.train, started, device)
+                with _named(m):
+                    m.rows += _log_progress(m.model, m.task, step, m.window, m.cfg.train, started, device)
                 m.window = []
             if saves:
                 _save(m.out_dir, m.cfg, m.model, m.optimizer, step, m.rows, m.window)
     for i in range(len(members)):
         stack.write_member(i)
+
+
+@contextlib.contextmanager
+def _named(member: Member):
+    """Prefix train.py's progress lines with the member they belong to."""
+    def prefix(record: logging.LogRecord) -> bool:
+        record.msg = f"{member.name}: {record.msg}"
+        return True
+
+    train_log = logging.getLogger("icl_study.train")
+    train_log.addFilter(prefix)
+    try:
+        yield
+    finally:
+        train_log.removeFilter(prefix)
 
 
 def _due(m: Member, step: int, until: int) -> tuple[bool, bool]:
