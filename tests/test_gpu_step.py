@@ -7,6 +7,7 @@ import json
 import sys
 
 import pytest
+import torch
 
 from workflow_helpers import REPO
 
@@ -18,6 +19,7 @@ import transience_pilot  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:There is a performance drop")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="pins the CPU behaviour: compiled modes skipped")
 def test_gpu_step_times_every_tiny_shape_and_names_what_it_skips(tmp_path):
     out = tmp_path / "gpu_step.json"
     gpu_step.main(["--tiny", "--members", "1", "2", "--min-seconds", "0.01", "--min-steps", "1", "--out", str(out)])
