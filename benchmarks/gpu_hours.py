@@ -145,11 +145,11 @@ def main(argv: list[str] | None = None) -> dict:
         counts[study] += 1
     if measured:
         print(f"step times measured on {measured['device']} (bf16 matmul {measured['matmul_tflops']:.0f} TFLOP/s), "
-              f"from {args.measured}; unmatched runs: ", end="")
+              f"from {args.measured}")
     else:
-        print(f"no measurements ({args.measured} absent or not the paper tier): every number is an ESTIMATE; ", end="")
-    print(f"stacked = solo where nothing is measured; estimates assume peak {args.peak_tflops:g} TFLOP/s, MFU {args.mfu:g}, "
-          f"overhead {args.floor_ms:g} ms + {args.layer_ms:g} ms/layer per step")
+        print(f"no measurements ({args.measured} absent or not the paper tier): every number is an ESTIMATE")
+    print(f"estimated runs assume peak {args.peak_tflops:g} TFLOP/s, MFU {args.mfu:g}, overhead {args.floor_ms:g} ms "
+          f"+ {args.layer_ms:g} ms/layer per step; stacked = solo where no stacked group was measured")
     print(f"{'study':<12}{'runs':>6}{'measured':>10}{'scaled':>8}{'estimate':>10}{'GPU h solo':>12}{'GPU h stacked':>15}")
     for study in sorted(counts):
         h = how[study]

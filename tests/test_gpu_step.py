@@ -102,3 +102,22 @@ def test_goals_are_judged_from_the_measured_cases():
     assert "30.0 % (compiled)" in akyurek and akyurek.endswith(": met")  # the fastest mode's MFU
     assert "8.3x" in stacked and stacked.endswith("NOT met")  # live data only: 1000 / 120
     assert "10.0x" in one
+
+
+def test_gpu_hours_table_from_a_measurement_file(tmp_path, monkeypatch):
+    run = {"task": "regression", "task_config": {"n_dims": 2, "n_points": 4},
+           "model": {"n_layer": 2, "n_head": 2, "d_model": 16, "d_mlp": 32, "n_dims_in": 2, "vocab_size": 0,
+                     "n_positions": 8, "n_dims_out": 1},
+           "train": {"steps": 3600, "batch_size": 8}}
+    monkeypatch.setattr(gpu_hours, "training_jobs", lambda configfiles: [("ren_train", run)] * 4)
+    case = {"model": run["model"], "batch_size": 8, "n_tokens": 8}
+    measured = tmp_path / "gpu_step.json"
+    measured.write_text(json.dumps({"tier": "paper", "device": "test", "matmul_tflops": 1.0, "cases": [
+        {**case, "kind": "solo", "members": 1, "member_steps_per_s": 100.0},
+        {**case, "kind": "stacked", "members": 4, "member_steps_per_s": 300.0}]}))
+    table = gpu_hours.main(["--measured", str(measured)])
+    assert table["measured"] and table["sources"] == {"ren": {"measured": 4}}
+    assert table["hours"]["solo"]["ren"] == pytest.approx(4 * 3600 / 100 / 3600)
+    assert table["hours"]["stacked"]["ren"] == pytest.approx(4 * 3600 / 300 / 3600)  # the 4 runs as one group of 4
+    estimate = gpu_hours.main(["--measured", str(tmp_path / "absent.json")])
+    assert not estimate["measured"] and estimate["sources"] == {"ren": {"estimate": 4}}
