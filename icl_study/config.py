@@ -88,6 +88,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     compile: bool = False  # wrap the model in torch.compile for training (helps on GPU)
+    members_per_job: int = 1  # runs of a group job trained as one stacked model (icl_study/stacked.py); 1 = one at a time
 
 
 @dataclass(frozen=True)

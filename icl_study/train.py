@@ -186,7 +186,13 @@ def train_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 def train_seeds_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: train one run config once per seed in `params["seeds"]`, in order, in this one
     process (pays for importing torch once, ~5 s a job on a small CPU); outputs[i] is seed i's
-    model.pt. Each seed is the same run `train_rule` would make, with its own resumable checkpoint."""
+    model.pt. Each seed is the same run `train_rule` would make, with its own resumable checkpoint.
+    With `train.members_per_job` > 1 the seeds train as stacked members instead (same results to
+    float rounding; see icl_study/stacked.py)."""
+    if params["run"]["train"].get("members_per_job", 1) > 1:  # stacked members: icl_study/stacked.py
+        from icl_study.stacked import train_group_rule
+
+        return train_group_rule(inputs, params, outputs)
     seeds = params["seeds"]
     if len(seeds) != len(outputs):
         raise ConfigError(f"{len(seeds)} seeds but {len(outputs)} outputs: one model.pt per seed")

@@ -220,13 +220,21 @@ class BurstyTask:
     def n_tokens(self) -> int:
         return 2 * self.cfg.context_len + 1
 
+    def to(self, device: torch.device | str) -> "BurstyTask":
+        """Keep the exemplar table on `device`, so batches' tokens are laid out there (a paper-tier
+        batch is 32 x 17 x 1664 floats, mostly one-hot zeros: building it took ~3 ms of CPU). Every
+        random draw stays on the CPU generator, so the batches' values do not change."""
+        self.exemplars = self.exemplars.to(device)
+        return self
+
     def assemble(self, gen, ctx_classes, query_class, ctx_labels, query_label) -> dict[str, torch.Tensor]:
         """Draw exemplars for the given classes and lay the sequence out as tokens."""
         B, N = ctx_classes.shape
         ex = torch.randint(self.cfg.n_exemplars, (B, N + 1), generator=gen)
-        ctx_x = self.exemplars[ctx_classes, ex[:, :-1]]  # (B, N, D)
-        query_x = self.exemplars[query_class, ex[:, -1]]  # (B, D)
-        return {"tokens": to_tokens(ctx_x, ctx_labels, query_x, self.cfg.n_labels),
+        device = self.exemplars.device  # the CPU unless `to` moved the table (then only the layout moves)
+        ctx_x = self.exemplars[_to(ctx_classes, device), _to(ex[:, :-1], device)]  # (B, N, D)
+        query_x = self.exemplars[_to(query_class, device), _to(ex[:, -1], device)]  # (B, D)
+        return {"tokens": to_tokens(ctx_x, _to(ctx_labels, device), query_x, self.cfg.n_labels),
                 "ctx_classes": ctx_classes, "query_class": query_class,
                 "ctx_labels": ctx_labels, "query_label": query_label}
 
@@ -288,6 +296,13 @@ class BurstyTask:
 
     def eval_metrics(self, model: torch.nn.Module, device: torch.device) -> dict[str, float]:
         return self.evaluate(lambda batch: model_logits(model, batch), device)
+
+
+def _to(indices: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """CPU indices on `device`: as they are on the CPU, else through pinned memory without a sync."""
+    if indices.device == device:
+        return indices
+    return indices.pin_memory().to(device, non_blocking=True)
 
 
 def _episode_labels(ctx, query, ways, ep_labels) -> tuple[torch.Tensor, torch.Tensor]:
