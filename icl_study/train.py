@@ -2,7 +2,8 @@
 
 AdamW with linear warmup and cosine decay, gradient clipping, weight decay on matrices only. Every
 `checkpoint_every` steps it saves weights, optimizer, step, config and the metric rows so far to
-`out_dir/checkpoints/last.pt` (atomically); a rerun resumes from there. Because each batch is a pure
+`out_dir/checkpoints/last.pt` (atomically); a rerun of an interrupted run resumes from there, but
+never across a config or package-code change and never from a finished run (a forced rerun retrains). Because each batch is a pure
 function of (seed, step) and the model has no dropout, a resumed run ends with the same weights as
 an uninterrupted one. Steps listed in `train.keep_steps` are also kept as `step_XXXXXXX.pt` for
 analyses over training time.
@@ -17,6 +18,8 @@ Outputs: `model.pt` (final checkpoint) and `train_metrics.csv` (step, split, met
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import logging
 import math
 import time
@@ -33,6 +36,17 @@ from icl_study.tasks import make_task
 
 log = logging.getLogger("icl_study.train")
 METRIC_COLUMNS = ("step", "split", "metric", "value")
+PACKAGE = Path(__file__).resolve().parent
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of the package's source (every icl_study/**/*.py): stored in each checkpoint, so a
+    run interrupted under one version of the code is not resumed under another."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def build_model(cfg: RunConfig) -> GPT:
@@ -142,18 +156,34 @@ def _log_progress(model, task, step, window, cfg: TrainConfig, started, device) 
 
 
 def _resume(path: Path, cfg: RunConfig, model, optimizer) -> tuple[int, list[tuple], list[float]]:
-    """Load the last checkpoint if it belongs to this exact config; else start from step 0."""
+    """Load the last checkpoint of an *unfinished* run of this exact config and code; else step 0.
+
+    A finished run's checkpoint (step = steps) is never resumed: the job is rerun only when it was
+    forced or its outputs were deleted, e.g. after a code change, and must then really retrain.
+    """
     if not path.exists():
         return 0, [], []
     state = load_checkpoint(path, map_location=next(model.parameters()).device)
-    if state["run_config"] != to_dict(cfg):
-        log.warning("%s was written for a different config; starting from step 0", path)
+    why_not = _not_resumable(state, cfg)
+    if why_not:
+        log.warning("not resuming from %s: %s; starting from step 0", path, why_not)
         return 0, [], []
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     log.info("resuming from %s at step %d", path, state["step"])
     # The losses since the last progress line too, so the next logged mean equals an unbroken run's.
     return state["step"], [tuple(r) for r in state.get("metrics", [])], list(state.get("loss_window", []))
+
+
+def _not_resumable(state: dict, cfg: RunConfig) -> str | None:
+    """Why a checkpoint must not be resumed by this run, or None."""
+    if state["run_config"] != to_dict(cfg):
+        return "it was written for a different config"
+    if state.get("code") != code_version():
+        return "it was written by a different version of the icl_study code"
+    if state["step"] >= cfg.train.steps:
+        return f"it is the end of a finished run (step {state['step']} of {cfg.train.steps}); a rerun retrains"
+    return None
 
 
 def _save(out_dir: Path, cfg, model, optimizer, step: int, rows, window) -> None:
@@ -163,9 +193,9 @@ def _save(out_dir: Path, cfg, model, optimizer, step: int, rows, window) -> None
 
 
 def _write_state(path: Path, cfg, model, optimizer, step: int, rows, window=()) -> None:
-    save_checkpoint(path, {"step": step, "run_config": to_dict(cfg), "model": model.state_dict(),
-                           "optimizer": optimizer.state_dict(), "metrics": [list(r) for r in rows],
-                           "loss_window": list(window)})
+    save_checkpoint(path, {"step": step, "run_config": to_dict(cfg), "code": code_version(),
+                           "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "metrics": [list(r) for r in rows], "loss_window": list(window)})
 
 
 def _write_metrics(path: Path, rows) -> None:

@@ -90,3 +90,40 @@ def test_seeds_rule_trains_each_seed_as_its_own_run(tmp_path):
     assert not all(torch.equal(a, b) for a, b in zip(weights(outputs[0]).values(), weights(alone).values()))
     with pytest.raises(ConfigError, match="one model.pt per seed"):
         train_seeds_rule([], {"run": TINY, "seeds": [3, 4]}, outputs[:1])
+
+
+def test_rerun_of_a_finished_run_retrains(tmp_path, monkeypatch):
+    """Issue 22: a forced rerun (e.g. after a code edit) must not resume a finished run's last.pt
+    (step N of N) and write the old weights again. Here the edit is a learning rate of 0, so a
+    real retrain ends at the initial weights."""
+    import icl_study.train as training
+
+    first = weights(train(TINY, tmp_path))
+    monkeypatch.setattr(training, "lr_at", lambda step, cfg: 0.0)  # the "edited package code"
+    second = weights(train(TINY, tmp_path))  # same folder, same config, as a forced job sees it
+    initial = training.build_model(run_config(TINY)).state_dict()
+    assert all(torch.equal(second[name], initial[name]) for name in initial)  # retrained from step 0
+    assert not all(torch.equal(first[name], second[name]) for name in first)
+
+
+def test_partial_checkpoint_of_other_code_is_not_resumed(tmp_path, monkeypatch):
+    """A run killed mid-way and rerun after the package code changed starts again from step 0."""
+    import icl_study.train as training
+
+    real_step, calls = training._train_step, []
+
+    def crash_at_step_12(*args, **kwargs):
+        if len(calls) == 12:
+            raise KeyboardInterrupt("simulated kill")
+        calls.append(1)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_train_step", crash_at_step_12)
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY, tmp_path)
+    monkeypatch.setattr(training, "_train_step", real_step)
+    monkeypatch.setattr(training, "code_version", lambda: "edited")
+    started = []
+    monkeypatch.setattr(training, "_log_progress", lambda *a, **k: started.append(a[2]) or [])
+    train(TINY, tmp_path)
+    assert started[0] == 5  # first progress line at step 5: trained from 0, not resumed at 10
