@@ -13,12 +13,16 @@ from pathlib import Path
 
 import torch
 
+from icl_study.config import StudyError
+
 FORMAT = "icl_study/checkpoint-v1"
 REQUIRED_KEYS = ("format", "step", "run_config", "model")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(StudyError, RuntimeError):
     """A checkpoint file that cannot be used; the message names the file."""
+
+    kind = "checkpoint error"
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:

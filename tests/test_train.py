@@ -127,3 +127,23 @@ def test_partial_checkpoint_of_other_code_is_not_resumed(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "_log_progress", lambda *a, **k: started.append(a[2]) or [])
     train(TINY, tmp_path)
     assert started[0] == 5  # first progress line at step 5: trained from 0, not resumed at 10
+
+
+def test_diverging_run_stops_with_advice_from_its_settings(tmp_path):
+    """Issue 22: lr 10 without clipping used to finish and write errors of ~1e5; it must stop, and
+    the advice must name what is set (clipping is off here), not a generic list."""
+    from icl_study.train import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match=r"^train\.lr: .*lower train\.lr \(now 10\), or set train\.grad_clip \(now 0: off\)"):
+        train(with_train(lr=10.0, grad_clip=0.0, warmup_steps=1), tmp_path / "noclip")
+    with pytest.raises(TrainingDiverged, match=r"or train\.grad_clip \(now 1\)$"):
+        train(with_train(lr=1e3, grad_clip=1.0, warmup_steps=1), tmp_path / "clip")
+    assert not (tmp_path / "noclip" / "model.pt").exists()
+
+
+def test_non_finite_loss_before_any_update_blames_the_task_not_the_lr(tmp_path):
+    from icl_study.train import TrainingDiverged
+
+    cfg = {**TINY, "task_config": {**TINY["task_config"], "noise_std": 1e30}}
+    with pytest.raises(TrainingDiverged, match=r"^task: .* at step 0, before any update: check task\.noise_std \(1e\+30\)$"):
+        train(cfg, tmp_path)
