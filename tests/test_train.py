@@ -147,3 +147,28 @@ def test_non_finite_loss_before_any_update_blames_the_task_not_the_lr(tmp_path):
     cfg = {**TINY, "task_config": {**TINY["task_config"], "noise_std": 1e30}}
     with pytest.raises(TrainingDiverged, match=r"^task: .* at step 0, before any update: check task\.noise_std \(1e\+30\)$"):
         train(cfg, tmp_path)
+
+
+def test_checkpoint_file_mode_follows_the_umask(tmp_path):
+    """Issue 22: checkpoints were 0600 (mkstemp's mode), unreadable by a group on shared storage."""
+    import os
+
+    from icl_study.checkpoint import save_checkpoint
+
+    old = os.umask(0o027)
+    try:
+        save_checkpoint(tmp_path / "c.pt", {"step": 1, "run_config": {}, "model": {}})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o640  # 0o666 minus the umask
+
+
+def test_no_console_script_that_lists_nothing_a_user_can_run():
+    """Issue 22: `icl-study --help` showed only the rule-entry interface (module:function, JSON
+    params). Users run `snakemake` (README, "Everyday use"); rules run `python -m icl_study`."""
+    import tomllib
+
+    from workflow_helpers import REPO
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert "icl-study" not in project.get("scripts", {})
