@@ -166,9 +166,6 @@ def test_checkpoint_file_mode_follows_the_umask(tmp_path):
 def test_no_console_script_that_lists_nothing_a_user_can_run():
     """Issue 22: `icl-study --help` showed only the rule-entry interface (module:function, JSON
     params). Users run `snakemake` (README, "Everyday use"); rules run `python -m icl_study`."""
-    import tomllib
-
     from workflow_helpers import REPO
 
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert "icl-study" not in project.get("scripts", {})
+    assert "icl-study =" not in (REPO / "pyproject.toml").read_text()  # (tomllib needs Python 3.11)
