@@ -127,7 +127,7 @@ def _csv_rows(path: Path, text: str):
 
 
 def _jsonl_rows(path: Path, text: str):
-    for line, raw in enumerate(text.splitlines(), start=1):
+    for line, raw in enumerate(text.split("\n"), start=1):  # not splitlines: JSON may hold U+2028
         if not raw.strip():
             continue
         try:
