@@ -187,3 +187,30 @@ def test_forced_training_rule_retrains_after_a_code_edit(tmp_path):
     after = load_checkpoint(tmp_path / "run" / MODEL)["model"]
     # lr 0 from step 0: the weights are the initial ones, far from the trained ones
     assert max((after[name] - before[name]).abs().max().item() for name in before) > 1e-3
+
+
+def test_rerun_after_snakemake_itself_was_killed_finishes(tmp_path):
+    """Issue 22: with the default profile not loaded, a rerun after SIGKILLing Snakemake itself
+    (and its jobs) stopped on IncompleteFilesException; `rerun-incomplete` from profiles/default
+    reruns the incomplete job instead (after the `--unlock` the README asks for)."""
+    override = tmp_path / "override.yaml"
+    override.write_text(OVERRIDE)
+    workdir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(_snakemake_cmd(workdir, override), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while _checkpoint_step(workdir / LAST) < 50:
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint before the kill"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its job, as a killed terminal session would
+    proc.wait(timeout=60)
+    # Snakemake complains only about incomplete outputs that exist: as if the kill had come after
+    # the job wrote them (a race too narrow to hit on purpose), put half-written ones in place.
+    for output in (MODEL, "results/linreg/main/train_metrics.csv"):
+        (workdir / output).write_bytes(b"half-written")
+    subprocess.run([*_snakemake_cmd(workdir, override), "--unlock"], env=env, check=True, capture_output=True,
+                   timeout=300)
+    rerun = subprocess.run(_snakemake_cmd(workdir, override), env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert load_checkpoint(workdir / MODEL)["step"] == 600  # the job reran and finished
