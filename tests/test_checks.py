@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from icl_study.checks import check_workflow_config
-from icl_study.config import ConfigError, deep_merge
+from icl_study.config import ConfigError, deep_merge, validate_workflow_config
 from workflow_helpers import REPO, TINY, snakemake
 
 CONFIG = deep_merge(yaml.safe_load((REPO / "config.yaml").read_text()), yaml.safe_load(TINY.read_text()))
@@ -52,7 +52,8 @@ def test_missing_user_file_is_an_error_unless_optional(tmp_path):
     with pytest.raises(ConfigError, match=r"^lm\.tasks\.mine\.path: .*nosuch\.csv.*optional: true"):
         check_workflow_config(config)
     config["lm"]["tasks"]["mine"]["optional"] = True
-    check_workflow_config(config)  # skipped by the workflow, with a logged reason
+    check_workflow_config(config)
+    validate_workflow_config(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # skipped by the workflow, with a logged reason
 
 
 def test_missing_or_colliding_hf_models_are_refused(tmp_path):
@@ -67,6 +68,7 @@ def test_missing_or_colliding_hf_models_are_refused(tmp_path):
         check_workflow_config(config)
     config["lm"]["models"] = [{"spec": f"hf:{tmp_path}/nosuch", "optional": True}]
     check_workflow_config(config)
+    validate_workflow_config(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # the schema allows it
 
 
 @pytest.mark.workflow
