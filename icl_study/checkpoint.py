@@ -13,12 +13,16 @@ from pathlib import Path
 
 import torch
 
+from icl_study.config import StudyError
+
 FORMAT = "icl_study/checkpoint-v1"
 REQUIRED_KEYS = ("format", "step", "run_config", "model")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(StudyError, RuntimeError):
     """A checkpoint file that cannot be used; the message names the file."""
+
+    kind = "checkpoint error"
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
@@ -27,6 +31,7 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would honour the umask
         with os.fdopen(fd, "wb") as f:
             torch.save({"format": FORMAT, **state}, f)
             f.flush()
@@ -35,6 +40,13 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

@@ -7,8 +7,9 @@ Every such *rule entry* has the signature
 
 and receives the rule's config slice as JSON, so Snakemake reruns a job exactly when the slice it
 uses changes. Torch threads are limited through the environment before the module is imported, so
-a figure entry never pays for importing torch. Bad configs and unusable checkpoints end with a
-one-line error and exit status 2, not a stack trace.
+a figure entry never pays for importing torch. Errors a user can act on (bad config or data, an
+unusable checkpoint, a diverged training run: `config.StudyError`) end with one line,
+`icl_study: <kind>: <message>`, and exit status 2, not a stack trace.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(max(1, args.threads))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    from icl_study.config import ConfigError
+    from icl_study.config import StudyError
 
     fn = resolve(args.entry)
     if "torch" in sys.modules:
@@ -58,9 +59,6 @@ def main(argv: list[str] | None = None) -> None:
         set_threads(args.threads)
     try:
         fn(args.inputs, json.loads(args.params), args.out)
-    except ConfigError as err:
-        sys.exit(f"icl_study: config error: {err}")
-    except Exception as err:
-        if type(err).__name__ == "CheckpointError":  # by name: importing it would import torch
-            sys.exit(f"icl_study: checkpoint error: {err}")
-        raise
+    except StudyError as err:  # anything else is a bug: its traceback stays
+        print(f"icl_study: {err.kind}: {err}", file=sys.stderr)
+        sys.exit(2)

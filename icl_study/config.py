@@ -14,8 +14,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class ConfigError(ValueError):
+class StudyError(Exception):
+    """An error a user can act on (bad config or data, unusable checkpoint, a diverged run).
+
+    Its message is one line naming the key or file; the command line prints it as
+    `icl_study: <kind>: <message>` and exits with status 2, without a stack trace.
+    """
+
+    kind = "error"
+
+
+class ConfigError(StudyError, ValueError):
     """A bad configuration value; the message is one line and names the key."""
+
+    kind = "config error"
+
+
+class DataError(StudyError, ValueError):
+    """A user data file that cannot be read as configured; the message names the file and line."""
+
+    kind = "data error"
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ import contextlib
 import copy
 import dataclasses
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +45,8 @@ from icl_study.config import ConfigError, RunConfig, run_config
 from icl_study.device import autocast, device_memory_bytes, pick_device, training_memory_bytes
 from icl_study.model import GPT
 from icl_study.tasks import make_task
-from icl_study.train import (_log_progress, _resume, _save, _write_metrics, _write_state, build_model,
-                             check_run_config, lr_at, make_optimizer, train)
+from icl_study.train import (TrainingDiverged, _log_progress, _resume, _save, _write_metrics, _write_state, build_model,
+                             check_loss, check_run_config, lr_at, make_optimizer, train)
 
 log = logging.getLogger("icl_study.stacked")
 BETAS, EPS = (0.9, 0.999), 1e-8  # make_optimizer's AdamW (torch's default eps)
@@ -69,6 +68,7 @@ class Member:
     step: int
     rows: list
     window: list
+    loss_start: float | None  # the run's first loss, the divergence check's reference
 
     @property
     def name(self) -> str:
@@ -134,8 +134,8 @@ def _load_member(index: int, cfg: RunConfig, out_dir: Path, device: torch.device
         task.to(device)
     model = build_model(cfg).to(device)
     optimizer = make_optimizer(model, cfg.train)
-    step, rows, window = _resume(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer)
-    return Member(index, cfg, out_dir, task, model, optimizer, step, rows, window)
+    step, rows, window, loss_start = _resume(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer)
+    return Member(index, cfg, out_dir, task, model, optimizer, step, rows, window, loss_start)
 
 
 def _check_group_memory(members: list[Member], device: torch.device) -> None:
@@ -170,7 +170,7 @@ def train_stretch(members: list[Member], until: int, device: torch.device) -> No
                     m.rows += _log_progress(m.model, m.task, step, m.window, m.cfg.train, started, device)
                 m.window = []
             if saves:
-                _save(m.out_dir, m.cfg, m.model, m.optimizer, step, m.rows, m.window)
+                _save(m.out_dir, m.cfg, m.model, m.optimizer, step, m.rows, m.window, m.loss_start)
     for i in range(len(members)):
         stack.write_member(i)
 
@@ -199,12 +199,15 @@ def _due(m: Member, step: int, until: int) -> tuple[bool, bool]:
 
 
 def _read_losses(members: list[Member], pending: list[torch.Tensor], first_step: int) -> None:
-    """Append the (E,) losses of steps first_step, ... to each member's window; stop at a non-finite one."""
+    """Append the (E,) losses of steps first_step, ... to each member's window; stop the group (every
+    later step would be wasted) at a loss that diverged, as the solo loop does, naming the member."""
     for k, losses in enumerate(torch.stack(pending).tolist()):  # (K, E)
         for m, loss in zip(members, losses):
-            if not math.isfinite(loss):  # stop the group: every later step would be wasted
-                raise FloatingPointError(f"{m.name}: training loss became {loss} at step {first_step + k}; "
-                                         "lower train.lr or set train.grad_clip")
+            m.loss_start = loss if m.loss_start is None else m.loss_start
+            try:
+                check_loss(loss, m.loss_start, first_step + k, m.cfg)
+            except TrainingDiverged as err:
+                raise TrainingDiverged(f"{m.name}: {err}") from None
             m.window.append(loss)
 
 

@@ -2,10 +2,12 @@
 
 AdamW with linear warmup and cosine decay, gradient clipping, weight decay on matrices only. Every
 `checkpoint_every` steps it saves weights, optimizer, step, config and the metric rows so far to
-`out_dir/checkpoints/last.pt` (atomically); a rerun resumes from there. Because each batch is a pure
-function of (seed, step) and the model has no dropout, a resumed run ends with the same weights as
-an uninterrupted one. Steps listed in `train.keep_steps` are also kept as `step_XXXXXXX.pt` for
-analyses over training time.
+`out_dir/checkpoints/last.pt` (atomically); a rerun of an interrupted run resumes from there, but
+never across a config or package-code change and never from a finished run (a forced rerun
+retrains). Because each batch is a pure function of (seed, step) and the model has no dropout, a
+resumed run ends with the same weights as an uninterrupted one. A loss that is not finite or grows
+far above its first value stops the run with one line saying which setting to change. Steps listed
+in `train.keep_steps` are also kept as `step_XXXXXXX.pt` for analyses over training time.
 
 On CUDA the forward pass runs under bf16 autocast (`train.precision: auto`) and, if asked, through
 `torch.compile` (`train.compile`); on the CPU both are off, so CPU results do not change. A model
@@ -17,6 +19,8 @@ Outputs: `model.pt` (final checkpoint) and `train_metrics.csv` (step, split, met
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import logging
 import math
 import time
@@ -25,7 +29,7 @@ from pathlib import Path
 import torch
 
 from icl_study.checkpoint import load_checkpoint, save_checkpoint
-from icl_study.config import ConfigError, RunConfig, TrainConfig, run_config, to_dict
+from icl_study.config import ConfigError, RunConfig, StudyError, TrainConfig, run_config, to_dict
 from icl_study.device import autocast, device_memory_bytes, maybe_compile, pick_device, training_memory_bytes
 from icl_study.model import GPT
 from icl_study.rng import stream_seed
@@ -33,6 +37,24 @@ from icl_study.tasks import make_task
 
 log = logging.getLogger("icl_study.train")
 METRIC_COLUMNS = ("step", "split", "metric", "value")
+PACKAGE = Path(__file__).resolve().parent
+DIVERGENCE_FACTOR = 100.0  # a training loss this many times its first value has diverged
+
+
+class TrainingDiverged(StudyError, FloatingPointError):
+    """The training loss became non-finite or grew far above its first value."""
+
+    kind = "training diverged"
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of the package's source (every icl_study/**/*.py): stored in each checkpoint, so a
+    run interrupted under one version of the code is not resumed under another."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def build_model(cfg: RunConfig) -> GPT:
@@ -91,12 +113,14 @@ def train(cfg: RunConfig | dict, out_dir: str | Path) -> Path:
     model = build_model(cfg).to(device)
     fast_model = maybe_compile(model, cfg.train.compile)  # same parameters; `model` is what is saved
     optimizer = make_optimizer(model, cfg.train)
-    step, rows, window = _resume(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer)
+    step, rows, window, loss_start = _resume(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer)
     log.info("model: %d parameters, %s; %s on %s; starting at step %d of %d",
              model.n_params(), cfg.model.attention, cfg.task, device, step, cfg.train.steps)
     started = time.perf_counter()
     while step < cfg.train.steps:
         loss = _train_step(fast_model, optimizer, task, step, cfg.train, device)
+        loss_start = loss if loss_start is None else loss_start
+        check_loss(loss, loss_start, step, cfg)
         window.append(loss)
         step += 1
         # A task may list extra `eval_steps` (e.g. log-spaced) at which its evaluators are logged.
@@ -104,7 +128,7 @@ def train(cfg: RunConfig | dict, out_dir: str | Path) -> Path:
             rows += _log_progress(model, task, step, window, cfg.train, started, device)
             window = []
         if step % cfg.train.checkpoint_every == 0 or step in cfg.train.keep_steps or step == cfg.train.steps:
-            _save(out_dir, cfg, model, optimizer, step, rows, window)
+            _save(out_dir, cfg, model, optimizer, step, rows, window, loss_start)
     final = out_dir / "model.pt"
     _write_state(final, cfg, model, optimizer, step, rows)
     _write_metrics(out_dir / "train_metrics.csv", rows)
@@ -122,10 +146,24 @@ def _train_step(model, optimizer, task, step: int, cfg: TrainConfig, device) -> 
     if cfg.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
-    value = loss.item()
-    if not math.isfinite(value):  # stop at once: every later step would be wasted
-        raise FloatingPointError(f"training loss became {value} at step {step}; lower train.lr or set train.grad_clip")
-    return value
+    return loss.item()
+
+
+def check_loss(loss: float, loss_start: float, step: int, cfg: RunConfig) -> None:
+    """Stop at once (every later step would be wasted) when the loss is not finite or has grown
+    over DIVERGENCE_FACTOR x its first value; the advice names only settings that can be the cause."""
+    if math.isfinite(loss) and loss <= DIVERGENCE_FACTOR * max(loss_start, 1e-6):
+        return
+    if step == 0 or not math.isfinite(loss_start):  # before any update: the learning rate is not the cause
+        large = [f"task.{key} ({value:g})" for key, value in sorted(cfg.task_config.items())
+                 if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 1e6]
+        raise TrainingDiverged(f"task: the training loss is {loss:g} at step 0, before any update: "
+                               + (f"check {', '.join(large)}" if large else "check the task's and the model's settings"))
+    grown = "is not finite" if not math.isfinite(loss) else f"is over {DIVERGENCE_FACTOR:g}x its first value {loss_start:.3g}"
+    advice = f"lower train.lr (now {cfg.train.lr:g})"
+    advice += (", or set train.grad_clip (now 0: off), e.g. 1.0" if cfg.train.grad_clip <= 0
+               else f" or train.grad_clip (now {cfg.train.grad_clip:g})")
+    raise TrainingDiverged(f"train.lr: the training loss {loss:.3g} at step {step} {grown}: {advice}")
 
 
 def _log_progress(model, task, step, window, cfg: TrainConfig, started, device) -> list[tuple]:
@@ -141,31 +179,49 @@ def _log_progress(model, task, step, window, cfg: TrainConfig, started, device) 
     return rows
 
 
-def _resume(path: Path, cfg: RunConfig, model, optimizer) -> tuple[int, list[tuple], list[float]]:
-    """Load the last checkpoint if it belongs to this exact config; else start from step 0."""
+def _resume(path: Path, cfg: RunConfig, model, optimizer) -> tuple[int, list[tuple], list[float], float | None]:
+    """Load the last checkpoint of an *unfinished* run of this exact config and code; else step 0.
+
+    A finished run's checkpoint (step = steps) is never resumed: the job is rerun only when it was
+    forced or its outputs were deleted, e.g. after a code change, and must then really retrain.
+    """
     if not path.exists():
-        return 0, [], []
+        return 0, [], [], None
     state = load_checkpoint(path, map_location=next(model.parameters()).device)
-    if state["run_config"] != to_dict(cfg):
-        log.warning("%s was written for a different config; starting from step 0", path)
-        return 0, [], []
+    why_not = _not_resumable(state, cfg)
+    if why_not:
+        log.warning("not resuming from %s: %s; starting from step 0", path, why_not)
+        return 0, [], [], None
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     log.info("resuming from %s at step %d", path, state["step"])
     # The losses since the last progress line too, so the next logged mean equals an unbroken run's.
-    return state["step"], [tuple(r) for r in state.get("metrics", [])], list(state.get("loss_window", []))
+    rows = [tuple(r) for r in state.get("metrics", [])]
+    return state["step"], rows, list(state.get("loss_window", [])), state.get("loss_start")
 
 
-def _save(out_dir: Path, cfg, model, optimizer, step: int, rows, window) -> None:
-    _write_state(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer, step, rows, window)
+def _not_resumable(state: dict, cfg: RunConfig) -> str | None:
+    """Why a checkpoint must not be resumed by this run, or None."""
+    if state["run_config"] != to_dict(cfg):
+        return "it was written for a different config"
+    if state.get("code") != code_version():
+        return "it was written by a different version of the icl_study code"
+    if state["step"] >= cfg.train.steps:
+        return f"it is the end of a finished run (step {state['step']} of {cfg.train.steps}); a rerun retrains"
+    return None
+
+
+def _save(out_dir: Path, cfg, model, optimizer, step: int, rows, window, loss_start) -> None:
+    _write_state(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer, step, rows, window, loss_start)
     if step in cfg.train.keep_steps:
         _write_state(out_dir / "checkpoints" / f"step_{step:07d}.pt", cfg, model, optimizer, step, rows)
 
 
-def _write_state(path: Path, cfg, model, optimizer, step: int, rows, window=()) -> None:
-    save_checkpoint(path, {"step": step, "run_config": to_dict(cfg), "model": model.state_dict(),
-                           "optimizer": optimizer.state_dict(), "metrics": [list(r) for r in rows],
-                           "loss_window": list(window)})
+def _write_state(path: Path, cfg, model, optimizer, step: int, rows, window=(), loss_start=None) -> None:
+    save_checkpoint(path, {"step": step, "run_config": to_dict(cfg), "code": code_version(),
+                           "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "metrics": [list(r) for r in rows], "loss_window": list(window),
+                           "loss_start": loss_start})
 
 
 def _write_metrics(path: Path, rows) -> None:

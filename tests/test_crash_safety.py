@@ -159,3 +159,58 @@ def test_bad_checkpoint_is_refused_with_one_line_naming_it(tmp_path, content, re
     assert "Traceback" not in result.stderr
     assert lines[-1].startswith("icl_study: checkpoint error: ") and str(bad) in lines[-1] and reason in lines[-1]
     assert not (tmp_path / "model.pt").exists()
+
+
+def test_forced_training_rule_retrains_after_a_code_edit(tmp_path):
+    """Issue 22's reproduction: train, edit the package (a learning rate of 0), rerun with
+    `--forcerun linreg_train` as the README says: the job must retrain from step 0 (ending at the
+    initial weights), not resume the finished run's last.pt at step N of N and rewrite old weights."""
+    import shutil
+
+    package = tmp_path / "pkg"
+    shutil.copytree(REPO / "icl_study", package / "icl_study", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(package)}  # jobs import the copy
+    cmd = [sys.executable, "-m", "snakemake", MODEL, "--cores", "1", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path / "run"), "--configfile", str(REPO / "config.yaml"), str(TINY)]
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=600)
+    before = load_checkpoint(tmp_path / "run" / MODEL)["model"]
+
+    train_py = package / "icl_study" / "train.py"
+    source = train_py.read_text()
+    edited = source.replace('    """Linear warmup to `lr`, then cosine decay', '    return 0.0\n    """Linear warmup')
+    assert edited != source
+    train_py.write_text(edited)
+    forced = subprocess.run([*cmd, "--forcerun", "linreg_train"], env=env, capture_output=True, text=True, timeout=600)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    train_log = (tmp_path / "run" / "logs/linreg/main/train.log").read_text()
+    assert "INFO resuming" not in train_log and "starting at step 0 of" in train_log, train_log[-2000:]
+    after = load_checkpoint(tmp_path / "run" / MODEL)["model"]
+    # lr 0 from step 0: the weights are the initial ones, far from the trained ones
+    assert max((after[name] - before[name]).abs().max().item() for name in before) > 1e-3
+
+
+def test_rerun_after_snakemake_itself_was_killed_finishes(tmp_path):
+    """Issue 22: with the default profile not loaded, a rerun after SIGKILLing Snakemake itself
+    (and its jobs) stopped on IncompleteFilesException; `rerun-incomplete` from profiles/default
+    reruns the incomplete job instead (after the `--unlock` the README asks for)."""
+    override = tmp_path / "override.yaml"
+    override.write_text(OVERRIDE)
+    workdir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(_snakemake_cmd(workdir, override), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while _checkpoint_step(workdir / LAST) < 50:
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint before the kill"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its job, as a killed terminal session would
+    proc.wait(timeout=60)
+    # Snakemake complains only about incomplete outputs that exist: as if the kill had come after
+    # the job wrote them (a race too narrow to hit on purpose), put half-written ones in place.
+    for output in (MODEL, "results/linreg/main/train_metrics.csv"):
+        (workdir / output).write_bytes(b"half-written")
+    subprocess.run([*_snakemake_cmd(workdir, override), "--unlock"], env=env, check=True, capture_output=True,
+                   timeout=300)
+    rerun = subprocess.run(_snakemake_cmd(workdir, override), env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert load_checkpoint(workdir / MODEL)["step"] == 600  # the job reran and finished

@@ -90,3 +90,82 @@ def test_seeds_rule_trains_each_seed_as_its_own_run(tmp_path):
     assert not all(torch.equal(a, b) for a, b in zip(weights(outputs[0]).values(), weights(alone).values()))
     with pytest.raises(ConfigError, match="one model.pt per seed"):
         train_seeds_rule([], {"run": TINY, "seeds": [3, 4]}, outputs[:1])
+
+
+def test_rerun_of_a_finished_run_retrains(tmp_path, monkeypatch):
+    """Issue 22: a forced rerun (e.g. after a code edit) must not resume a finished run's last.pt
+    (step N of N) and write the old weights again. Here the edit is a learning rate of 0, so a
+    real retrain ends at the initial weights."""
+    import icl_study.train as training
+
+    first = weights(train(TINY, tmp_path))
+    monkeypatch.setattr(training, "lr_at", lambda step, cfg: 0.0)  # the "edited package code"
+    second = weights(train(TINY, tmp_path))  # same folder, same config, as a forced job sees it
+    initial = training.build_model(run_config(TINY)).state_dict()
+    assert all(torch.equal(second[name], initial[name]) for name in initial)  # retrained from step 0
+    assert not all(torch.equal(first[name], second[name]) for name in first)
+
+
+def test_partial_checkpoint_of_other_code_is_not_resumed(tmp_path, monkeypatch):
+    """A run killed mid-way and rerun after the package code changed starts again from step 0."""
+    import icl_study.train as training
+
+    real_step, calls = training._train_step, []
+
+    def crash_at_step_12(*args, **kwargs):
+        if len(calls) == 12:
+            raise KeyboardInterrupt("simulated kill")
+        calls.append(1)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_train_step", crash_at_step_12)
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY, tmp_path)
+    monkeypatch.setattr(training, "_train_step", real_step)
+    monkeypatch.setattr(training, "code_version", lambda: "edited")
+    started = []
+    monkeypatch.setattr(training, "_log_progress", lambda *a, **k: started.append(a[2]) or [])
+    train(TINY, tmp_path)
+    assert started[0] == 5  # first progress line at step 5: trained from 0, not resumed at 10
+
+
+def test_diverging_run_stops_with_advice_from_its_settings(tmp_path):
+    """Issue 22: lr 10 without clipping used to finish and write errors of ~1e5; it must stop, and
+    the advice must name what is set (clipping is off here), not a generic list."""
+    from icl_study.train import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match=r"^train\.lr: .*lower train\.lr \(now 10\), or set train\.grad_clip \(now 0: off\)"):
+        train(with_train(lr=10.0, grad_clip=0.0, warmup_steps=1), tmp_path / "noclip")
+    with pytest.raises(TrainingDiverged, match=r"or train\.grad_clip \(now 1\)$"):
+        train(with_train(lr=1e3, grad_clip=1.0, warmup_steps=1), tmp_path / "clip")
+    assert not (tmp_path / "noclip" / "model.pt").exists()
+
+
+def test_non_finite_loss_before_any_update_blames_the_task_not_the_lr(tmp_path):
+    from icl_study.train import TrainingDiverged
+
+    cfg = {**TINY, "task_config": {**TINY["task_config"], "noise_std": 1e30}}
+    with pytest.raises(TrainingDiverged, match=r"^task: .* at step 0, before any update: check task\.noise_std \(1e\+30\)$"):
+        train(cfg, tmp_path)
+
+
+def test_checkpoint_file_mode_follows_the_umask(tmp_path):
+    """Issue 22: checkpoints were 0600 (mkstemp's mode), unreadable by a group on shared storage."""
+    import os
+
+    from icl_study.checkpoint import save_checkpoint
+
+    old = os.umask(0o027)
+    try:
+        save_checkpoint(tmp_path / "c.pt", {"step": 1, "run_config": {}, "model": {}})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o640  # 0o666 minus the umask
+
+
+def test_no_console_script_that_lists_nothing_a_user_can_run():
+    """Issue 22: `icl-study --help` showed only the rule-entry interface (module:function, JSON
+    params). Users run `snakemake` (README, "Everyday use"); rules run `python -m icl_study`."""
+    from workflow_helpers import REPO
+
+    assert "icl-study =" not in (REPO / "pyproject.toml").read_text()  # (tomllib needs Python 3.11)

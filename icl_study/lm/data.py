@@ -7,7 +7,8 @@ Sources (`source` in a task's config):
   (vendored from the vaderSentiment sdist, see lm/data/README.md): the mean rating binned by
   `rating_edges` into 5 classes (SST-5-like), or the binary task without the middle bin
   (SST-2-like). The labels are the crowd's, not SST's;
-- `csv` / `jsonl`: a user's file with `text` and `label` columns (label = class index).
+- `csv` / `jsonl`: a user's file (UTF-8) with `text` and `label` columns, label = class index
+  (a whole number); a bad row stops with one line naming the file and line.
 
 A task has a fixed evaluation subset and validation split (balanced over classes, drawn with
 `eval_seed`); demonstrations come from the rest, balanced over classes, drawn by demo seed.
@@ -15,7 +16,9 @@ A task has a fixed evaluation subset and validation split (balanced over classes
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import logging
 import re
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from icl_study.config import ConfigError, from_dict
+from icl_study.config import ConfigError, DataError, from_dict
 from icl_study.rng import generator
 
 log = logging.getLogger("icl_study.lm")
@@ -36,6 +39,7 @@ VADER_FILE = Path(__file__).parent / "data" / "movieReviewSnippets_GroundTruth.t
 class TextTaskConfig:
     source: str = "mr"  # mr | imdb | vader5 | vader2 | csv | jsonl
     path: str | None = None  # csv / jsonl: the user's file
+    optional: bool = False  # csv / jsonl: the workflow skips the task when the file is absent
     template: str = "Review: {text}\nSentiment:"  # one example; the label word follows it
     label_words: tuple[str, ...] = (" negative", " positive")  # by class index
     separator: str = "\n\n"  # between demonstrations (and before the query)
@@ -93,13 +97,58 @@ def _vader(edges: tuple[float, ...], binary: bool) -> list[Example]:
 
 
 def _user_file(cfg: TextTaskConfig) -> list[Example]:
-    import pandas as pd
-
+    """The examples of a user's csv/jsonl file; DataError naming the file and line on a bad one."""
     path = Path(cfg.path)
-    table = pd.read_json(path, lines=True) if cfg.source == "jsonl" else pd.read_csv(path)
-    if not {"text", "label"} <= set(table.columns):
-        raise ConfigError(f"task.path: {path} needs columns text and label, has {list(table.columns)}")
-    return [Example(str(t), int(y)) for t, y in zip(table["text"], table["label"])]
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the task's file ({err.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise DataError(f"{path} line {line}: not UTF-8 (byte {data[err.start]:#04x}); save the file as UTF-8") from None
+    rows = _jsonl_rows(path, text) if cfg.source == "jsonl" else _csv_rows(path, text)
+    return [_example(path, line, row) for line, row in rows]
+
+
+def _csv_rows(path: Path, text: str):
+    """(line, {column: value}) per data row; the header must name text and label."""
+    reader = csv.reader(io.StringIO(text, newline=""))  # newline="": quoted fields may span lines
+    header = next(reader, None) or []
+    if not {"text", "label"} <= set(header):
+        raise DataError(f"{path}: needs columns text and label, has {header}")
+    for row in reader:
+        if not row:
+            continue  # a blank line
+        if len(row) != len(header):
+            raise DataError(f"{path} line {reader.line_num}: {len(row)} fields, the header has {len(header)}")
+        yield reader.line_num, dict(zip(header, row))
+
+
+def _jsonl_rows(path: Path, text: str):
+    for line, raw in enumerate(text.split("\n"), start=1):  # not splitlines: JSON may hold U+2028
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path} line {line}: not a JSON object ({err.msg})") from None
+        if not isinstance(row, dict) or not {"text", "label"} <= set(row):
+            raise DataError(f"{path} line {line}: needs keys text and label")
+        yield line, row
+
+
+def _example(path: Path, line: int, row: dict) -> Example:
+    """One row as an Example: non-empty text, a whole-number label (no NaN, 1.7 or 'positive')."""
+    text, label = row["text"], row["label"]
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"{path} line {line}: text is empty or not a string ({text!r})")
+    if isinstance(label, str) and re.fullmatch(r"\s*\d+\s*", label):
+        label = int(label)
+    if not isinstance(label, int) or isinstance(label, bool):
+        raise DataError(f"{path} line {line}: label {label!r} is not a class index (a whole number 0, 1, ...)")
+    return Example(text, label)
 
 
 def clean(text: str, max_words: int) -> str:

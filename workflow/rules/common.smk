@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from icl_study.checks import check_workflow_config
 from icl_study.config import ConfigError, deep_merge, model_for_kind, validate_workflow_config
 
 # The shared schema; each study's part lies in schemas/studies/ beside it.
@@ -10,6 +11,7 @@ SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml
 
 try:
     validate_workflow_config(config, str(SCHEMA))
+    check_workflow_config(config)  # what the schema cannot express: cross-references, files, finite numbers
 except ConfigError as err:
     raise SystemExit(f"icl_study: config error: {err}")
 

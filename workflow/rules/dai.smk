@@ -36,7 +36,8 @@ DAI_TEXT_PARAMS = {
                              "variant": v, "untrained_seed": DAI["untrained_seed"], "analysis": DAI["text"]})
     for m in LM_MODELS for t in DAI_TEXT_TASKS for v in DAI_VARIANTS
 }
-DAI_TEXT_INPUTS = {job: lm_model_input(Namespace(model=job.split("/")[0])) for job in DAI_TEXT_PARAMS}
+DAI_TEXT_INPUTS = {job: lm_model_input(Namespace(**dict(zip(("model", "task"), job.split("/")))))
+                   for job in DAI_TEXT_PARAMS}
 DAI_CONCEPTS_PARAMS = {
     f"{t}/{v}": as_json({"task_name": t, "variant": v, "untrained_seed": DAI["untrained_seed"],
                          "analysis": DAI["concepts"]})

@@ -1,7 +1,8 @@
 """LM substrate: SmolLM2 from PyPI -> local HF directory; pipeline-gpt pretraining; ICL vs k.
 
 Text models are `lm.models` (`smollm2` or `hf:<dir>`), named {model} in paths: `smollm2-135m` or
-`hf-<dir name>`. Models or tasks that need files absent here are skipped with a logged reason.
+`hf-<dir name>`. User files (csv/jsonl tasks, hf: directories) are inputs of the jobs that read
+them; a missing one stops the workflow at load time unless marked optional (then skipped, logged).
 """
 
 
