@@ -1,0 +1,104 @@
+"""The claims ledger: one row per claim of a paper, its verdict decided by code from an interval.
+
+A study declares its claims next to the code that measures them, as `Claim`s whose `measure`
+reads the study's own tables and returns a `Measurement` (value, interval, sample sizes). The
+ledger never holds a typed result: `ledger_rows` calls each measure on the tables a run wrote and
+`verdict` turns the interval into one of four words:
+
+- `reproduced`: the whole interval lies beyond `threshold` in the paper's direction;
+- `contradicted`: the whole interval lies beyond `threshold` the other way (or, for a claim of
+  no difference, outside the equivalence margin);
+- `inconclusive`: the interval straddles the threshold, or there is no interval (NaN);
+- `sanity check`: an identity that cannot fail (matrix algebra, a construction); it is measured
+  and shown, never counted as a reproduction.
+
+Torch-free: the ledger rule and the docs renderer import it without paying for torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+Direction = Literal["greater", "less", "equivalent", "identity"]
+VERDICTS = ("reproduced", "contradicted", "inconclusive", "sanity check")
+COLUMNS = ("study", "paper", "claim_id", "claim", "measure", "value", "ci_low", "ci_high", "n_examples",
+           "n_seeds", "rule", "verdict", "figure")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a claim's measure computed from the tables: a value and its 95% interval over the
+    independent unit (test examples, clustered, or training seeds), with the unit counts."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    n_examples: int | None = None
+    n_seeds: int | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of a paper and how this study decides it.
+
+    `direction` says which side of `threshold` the paper predicts: "greater" / "less" for a
+    difference or an effect, "equivalent" for "no difference" (the interval must lie inside
+    ±`margin` around `threshold`), "identity" for a sanity check.
+    """
+
+    study: str
+    paper: str
+    claim_id: str
+    claim: str
+    measure: str
+    direction: Direction
+    figure: str
+    compute: Callable[[dict], Measurement]
+    threshold: float = 0.0
+    margin: float = 0.0
+
+    def rule(self) -> str:
+        """The decision rule in words, as the ledger prints it."""
+        t = f"{self.threshold:g}"
+        if self.direction == "greater":
+            return f"95% interval above {t}: reproduced; below {t}: contradicted; else inconclusive"
+        if self.direction == "less":
+            return f"95% interval below {t}: reproduced; above {t}: contradicted; else inconclusive"
+        if self.direction == "equivalent":
+            lo, hi = self.threshold - self.margin, self.threshold + self.margin
+            return (f"95% interval inside [{lo:g}, {hi:g}]: reproduced; wholly outside it: contradicted; "
+                    "else inconclusive")
+        return "identity that holds by construction: a sanity check, not a reproduction"
+
+
+def verdict(claim: Claim, m: Measurement) -> str:
+    """The claim's verdict from its measured interval (see the module docstring)."""
+    if claim.direction == "identity":
+        return "sanity check"
+    lo, hi = m.ci_low, m.ci_high
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        return "inconclusive"
+    t = claim.threshold
+    if claim.direction == "greater":
+        return "reproduced" if lo > t else "contradicted" if hi < t else "inconclusive"
+    if claim.direction == "less":
+        return "reproduced" if hi < t else "contradicted" if lo > t else "inconclusive"
+    if claim.direction == "equivalent":
+        inside = t - claim.margin <= lo and hi <= t + claim.margin
+        outside = hi < t - claim.margin or lo > t + claim.margin
+        return "reproduced" if inside else "contradicted" if outside else "inconclusive"
+    raise ValueError(f"{claim.claim_id}: unknown direction {claim.direction!r}")
+
+
+def ledger_rows(claims: list[Claim], tables: dict) -> list[dict]:
+    """One ledger row per claim, every number computed from `tables` by the claim's measure."""
+    rows = []
+    for claim in claims:
+        m = claim.compute(tables)
+        rows.append({"study": claim.study, "paper": claim.paper, "claim_id": claim.claim_id,
+                     "claim": claim.claim, "measure": claim.measure, "value": m.value, "ci_low": m.ci_low,
+                     "ci_high": m.ci_high, "n_examples": m.n_examples, "n_seeds": m.n_seeds,
+                     "rule": claim.rule(), "verdict": verdict(claim, m), "figure": claim.figure})
+    return rows
