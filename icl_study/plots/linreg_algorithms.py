@@ -18,7 +18,7 @@ import seaborn as sns
 from icl_study.plots import style
 
 METRIC_AXES = {"spd": "SPD(model, predictor)\n(squared difference, log scale)",
-               "ilwd": "ILWD(model, predictor)\n(||ŵ_model − ŵ||², log scale)",
+               "ilwd": "ILWD(model, predictor)\n(mean_j (ŵ_model − ŵ)_j², log scale)",
                "fit_r2": "R² of the implicit-weight fit\n(1 = linear in the query)"}
 
 

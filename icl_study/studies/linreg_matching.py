@@ -121,7 +121,7 @@ def ilwd_per_task(predictors: dict, task: RegressionTask, cfg: MatchingConfig) -
             constant = preds.std(-1) <= 1e-6 * preds.abs().mean(-1)
             r2[name][:, k] = torch.where(constant, torch.nan, fit_r2).numpy()
         for name in predictors:
-            dist[name][:, k] = squared_error(weights["model"], weights[name]).sum(-1).numpy()  # (B,)
+            dist[name][:, k] = squared_error(weights["model"], weights[name]).mean(-1).numpy()  # (B,): mean over d
             assert np.isclose(dist[name][:, k].mean(), ilwd(weights["model"], weights[name]).item(), rtol=1e-5)
     return dist, r2
 
