@@ -38,6 +38,8 @@ def test_model_matching_on_a_tiny_model(tmp_path):
     cfg = MatchingConfig(n_tasks=32, n_ilwd_tasks=8, n_probe_queries=6, n_bootstrap=20, gd_lr_grid=(0.1, 0.5))
     table = model_matching(checkpoint, cfg)
     assert set(table["metric"]) == {"spd", "ilwd", "fit_r2"}
+    # Issue 17 (1): the trivial predictors stay candidates, so "matches GD" can be told from "shrinks to 0".
+    assert {"zero", "averaging"} <= set(table.loc[table["metric"] == "spd", "predictor"])
     assert "ridge_bayes" not in set(table["predictor"])  # sigma = 0: OLS is the Bayes-optimal predictor
     linear = table[(table["metric"] == "fit_r2") & table["predictor"].isin(["least_squares", "gd_1", "gd_3"]) & (table["k"] >= 1)]
     np.testing.assert_allclose(linear["value"], 1.0, atol=1e-4)  # x_q·w is linear in the query
@@ -51,13 +53,38 @@ def _matching_rows(run, n_layer, noise, spds):
 
 
 def test_sweep_summary_picks_best_and_gap():
-    clean = _matching_rows("L2_noise0", 2, 0.0, {"least_squares": [5, 0.1, 0.1], "gd_1": [5, 1.0, 1.0], "knn_3": [5, 0.5, 0.5]})
-    noisy = _matching_rows("L1_noise1", 1, 1.0, {"least_squares": [0, 2, 2], "gd_1": [0, 0.2, 0.2], "ridge_bayes": [0, 2, 2]})
+    clean = _matching_rows("L2_noise0", 2, 0.0, {"least_squares": [5, 0.1, 0.1], "gd_1": [5, 1.0, 1.0], "knn_3": [5, 0.5, 0.5],
+                                                     "zero": [1, 1, 1]})
+    noisy = _matching_rows("L1_noise1", 1, 1.0, {"least_squares": [0, 2, 2], "gd_1": [0, 0.2, 0.2], "ridge_bayes": [0, 2, 2],
+                                                    "zero": [1, 1, 1]})
     summary = sweep_summary([clean, noisy]).set_index("run")
     assert summary.loc["L2_noise0", "best_predictor"] == "least_squares"  # k = 0 is left out of the mean
     np.testing.assert_allclose(summary.loc["L2_noise0", "spd_gap_log10"], 1.0)  # log10(1.0 / 0.1)
     assert summary.loc["L1_noise1", "best_predictor"] == "gd_1"
     np.testing.assert_allclose(summary.loc["L1_noise1", "spd_gap_log10"], -1.0)  # vs ridge(σ²/τ²)
+
+
+def test_sweep_summary_pools_seeds_and_states_a_match_only_beyond_zero():
+    """Issue 17 (1, 2): a cell's seeds (runs "<cell>" and "<cell>_s{seed}") are pooled; the best
+    predictor is named a match only where it beats `zero` by more than the seed-to-seed spread."""
+    # Cell A: GD-1 beats zero by 0.5 +- 0.1 over 3 seeds -> a match.
+    a = [_matching_rows(run, 1, 0.0, {"gd_1": [9, g], "zero": [9, g + m], "least_squares": [9, 2.0]})
+         for run, g, m in (("L1_noise0", 0.1, 0.4), ("L1_noise0_s1", 0.2, 0.5), ("L1_noise0_s2", 0.3, 0.6))]
+    # Cell B: GD-1 is best on average, but beats zero by 0.05 with a spread of ~0.2 -> no match.
+    b = [_matching_rows(run, 2, 0.0, {"gd_1": [9, 0.5], "zero": [9, 0.5 + m], "least_squares": [9, 2.0]})
+         for run, m in (("L2_noise0", -0.15), ("L2_noise0_s1", 0.05), ("L2_noise0_s2", 0.25))]
+    # Cell C: one seed -> exploratory, whatever the margin.
+    c = [_matching_rows("L1_noise1", 1, 1.0, {"gd_1": [0, 0.2], "zero": [0, 1.0], "least_squares": [0, 2],
+                                              "ridge_bayes": [0, 2]})]
+    summary = sweep_summary(a + b + c).set_index("run")
+    assert summary.loc["L1_noise0", "n_seeds"] == 3 and summary.loc["L1_noise1", "n_seeds"] == 1
+    assert summary.loc["L1_noise0", "best_predictor"] == "gd_1" and summary.loc["L1_noise0", "match"] == "yes"
+    np.testing.assert_allclose(summary.loc["L1_noise0", "margin_vs_zero"], 0.5)
+    np.testing.assert_allclose(summary.loc["L1_noise0", "best_spd"], 0.2)  # mean over seeds
+    assert summary.loc["L1_noise0", "best_spd_low"] < 0.2 < summary.loc["L1_noise0", "best_spd_high"]
+    assert summary.loc["L2_noise0", "match"] == "no"
+    assert summary.loc["L1_noise1", "match"] == "1 seed, exploratory"
+    assert np.isnan(summary.loc["L1_noise1", "best_spd_low"])
 
 
 def test_r2_score_by_hand():
@@ -73,3 +100,19 @@ def test_ridge_probe_recovers_linear_target_and_not_shuffled_one():
     assert ridge_probe(features[:400], target[:400], features[400:], target[400:], lambdas) > 0.99
     shuffled = target[:400][torch.randperm(400, generator=gen)]
     assert ridge_probe(features[:400], shuffled, features[400:], target[400:], lambdas) < 0.1
+
+
+def test_matching_and_depth_noise_figures_pool_seeds(tmp_path):
+    """The figures draw pooled seeds (t-interval) and single seeds (bootstrap band) side by side."""
+    from icl_study.plots.linreg_algorithms import _pool_seeds, plot_depth_noise, plot_matching
+
+    tables = [_matching_rows(run, 1, 0.0, {"gd_1": [9, g], "zero": [9, 1.0], "least_squares": [9, 2.0]})
+              for run, g in (("L1_noise0", 0.1), ("L1_noise0_s1", 0.2), ("L1_noise0_s2", 0.3))]
+    tables.append(_matching_rows("L1_noise1", 1, 1.0, {"gd_1": [0, 0.2], "zero": [0, 1.0], "least_squares": [0, 2],
+                                                       "ridge_bayes": [0, 2]}))
+    pooled = _pool_seeds(pd.concat(tables)).set_index(["run", "predictor", "k"])
+    assert pooled.loc[("L1_noise0", "gd_1", 1), "n_seeds"] == 3
+    np.testing.assert_allclose(pooled.loc[("L1_noise0", "gd_1", 1), "value"], 0.2)
+    plot_matching(tables, [str(tmp_path / "m.png")])
+    plot_depth_noise(sweep_summary(tables), [str(tmp_path / "d.png")])
+    assert (tmp_path / "m.png").exists() and (tmp_path / "d.png").exists()

@@ -28,12 +28,33 @@ def _palette(labels: list[str]) -> dict:
     return palette
 
 
+def _pool_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of runs "<cell>" and "<cell>_s{seed}" pooled per cell: value = mean over seeds, band = a
+    t-interval over seeds (a single seed keeps its bootstrap band over tasks); adds n_seeds."""
+    from scipy import stats
+
+    table = table.assign(run=table["run"].str.split("_s").str[0])
+    keys = ["run", "n_layer", "noise_std", "predictor", "label", "k", "metric"]
+    rows = []
+    for key, group in table.groupby(keys, sort=False):
+        n, mean = len(group), group["value"].mean()
+        if n > 1:
+            half = stats.t.ppf(0.975, n - 1) * group["value"].std(ddof=1) / n ** 0.5
+            low, high = mean - half, mean + half
+        else:
+            low, high = group["ci_low"].iloc[0], group["ci_high"].iloc[0]
+        rows.append((*key, mean, low, high, n))
+    return pd.DataFrame(rows, columns=[*keys, "value", "ci_low", "ci_high", "n_seeds"])
+
+
 def plot_matching(tables: list[pd.DataFrame], outputs: list[str]) -> None:
-    """Rows: SPD, ILWD, fit R²; columns: trained models; one line (with bootstrap band) per predictor."""
+    """Rows: SPD, ILWD, fit R²; columns: trained models (a sweep cell's seeds pooled: mean and
+    t-interval over seeds); one line per predictor, `zero` and `averaging` included."""
     style.setup()
     table = pd.concat(tables, ignore_index=True)
     # GD's tuned η differs per run: colour and name a predictor without it (η is in the tables).
     table["label"] = [re.sub(r" \(η=[^)]*\)", " (η tuned)", label) for label in table["label"]]
+    table = _pool_seeds(table)
     runs = list(dict.fromkeys(table["run"]))
     palette = _palette(list(dict.fromkeys(table.loc[table["predictor"] != "model", "label"])))
     fig, axes = plt.subplots(3, len(runs), figsize=(3.6 * len(runs), 9.5), squeeze=False, sharex="col")
@@ -43,7 +64,8 @@ def plot_matching(tables: list[pd.DataFrame], outputs: list[str]) -> None:
             ax = axes[row, col]
             for label, line in rows[rows["metric"] == metric].groupby("label", sort=False):
                 is_model = label == "transformer"
-                ax.plot(line["k"], line["value"], color=palette[label], label=label, lw=2.5 if is_model else 1.3)
+                ax.plot(line["k"], line["value"], color=palette[label], label=label, lw=2.5 if is_model else 1.3,
+                        ls="--" if label in ("zero", "averaging") else "-")
                 ax.fill_between(line["k"], line["ci_low"], line["ci_high"], color=palette[label], alpha=0.2, lw=0)
             if metric != "fit_r2":
                 ax.set_yscale("log")
@@ -51,8 +73,9 @@ def plot_matching(tables: list[pd.DataFrame], outputs: list[str]) -> None:
                 ax.set_ylim(-0.2, 1.05)  # a non-linear predictor's R² can be far below 0
             ax.set(ylabel=METRIC_AXES[metric] if col == 0 else None,
                    xlabel="in-context examples k" if row == 2 else None)
-        noise = rows["noise_std"].iloc[0]
-        axes[0, col].set_title(f"{run}: L = {rows['n_layer'].iloc[0]}, σ = {noise:g}")
+        noise, n_seeds = rows["noise_std"].iloc[0], int(rows["n_seeds"].max())
+        band = "t-interval over seeds" if n_seeds > 1 else "1 seed, exploratory"
+        axes[0, col].set_title(f"{run}: L = {rows['n_layer'].iloc[0]}, σ = {noise:g}\nn_seeds = {n_seeds} ({band})")
     legend = {}
     for ax in axes.flat:  # every predictor once, whichever panel drew it
         legend.update(zip(*reversed(ax.get_legend_handles_labels())))
@@ -62,28 +85,34 @@ def plot_matching(tables: list[pd.DataFrame], outputs: list[str]) -> None:
 
 
 def plot_depth_noise(summary: pd.DataFrame, outputs: list[str]) -> None:
-    """Left: best-matching predictor per (depth, noise) cell; right: log10 SPD(GD-1) / SPD(Bayes-optimal)."""
+    """Left: best-matching predictor per (depth, noise) cell, with its match verdict against `zero`
+    and n_seeds; right: log10 SPD(GD-1) / SPD(Bayes-optimal), mean and t-interval over seeds."""
     style.setup()
     depths, noises = sorted(summary["n_layer"].unique()), sorted(summary["noise_std"].unique())
     cells = summary.set_index(["n_layer", "noise_std"])
     names = sorted(summary["best_label"].unique())
     code = np.array([[names.index(cells.loc[(L, s), "best_label"]) for s in noises] for L in depths])
     gap = np.array([[cells.loc[(L, s), "spd_gap_log10"] for s in noises] for L in depths])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.9 * len(depths) + 2.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 1.1 * len(depths) + 2.5))
     colors = sns.color_palette("pastel", len(names))
     left.imshow(code, cmap=plt.matplotlib.colors.ListedColormap(colors), vmin=-0.5, vmax=len(names) - 0.5, aspect="auto")
     for i, L in enumerate(depths):
         for j, s in enumerate(noises):
-            left.text(j, i, f"{cells.loc[(L, s), 'best_label']}\nSPD {cells.loc[(L, s), 'best_spd']:.3g}",
-                      ha="center", va="center", fontsize=8)
+            c = cells.loc[(L, s)]
+            interval = "" if np.isnan(c["best_spd_low"]) else f" [{c['best_spd_low']:.2g}, {c['best_spd_high']:.2g}]"
+            left.text(j, i, f"{c['best_label']}\nSPD {c['best_spd']:.3g}{interval}\nvs zero {c['spd_zero']:.3g}: "
+                      f"match {c['match']}\nn_seeds = {c['n_seeds']}", ha="center", va="center", fontsize=7)
     limit = max(np.abs(gap).max(), 0.1)
     image = right.imshow(gap, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
-    for i in range(len(depths)):
-        for j in range(len(noises)):
-            right.text(j, i, f"{gap[i, j]:+.2f}", ha="center", va="center", fontsize=9)
+    for i, L in enumerate(depths):
+        for j, s in enumerate(noises):
+            c = cells.loc[(L, s)]
+            interval = "" if np.isnan(c["spd_gap_low"]) else f"\n[{c['spd_gap_low']:+.2f}, {c['spd_gap_high']:+.2f}]"
+            right.text(j, i, f"{gap[i, j]:+.2f}{interval}\nn = {c['n_seeds']}", ha="center", va="center", fontsize=8)
     fig.colorbar(image, ax=right, label="log10 SPD(model, GD 1 step) / SPD(model, Bayes-optimal)\n> 0: closer to Bayes-optimal")
-    left.set_title("best-matching predictor (smallest SPD, mean over k ≥ 1)")
-    right.set_title("SPD gap: 1-step GD vs Bayes-optimal\n(OLS at σ = 0, ridge λ = σ²/τ² otherwise)")
+    left.set_title("best-matching predictor (smallest SPD, mean over k ≥ 1 and seeds);\n"
+                   "match only if it beats zero by more than the seed spread")
+    right.set_title("SPD gap: 1-step GD vs Bayes-optimal (95% t-interval over seeds)\n(OLS at σ = 0, ridge λ = σ²/τ² otherwise)")
     for ax in (left, right):
         ax.set(xticks=range(len(noises)), xticklabels=[f"{s:g}" for s in noises], xlabel="label noise σ",
                yticks=range(len(depths)), yticklabels=[str(L) for L in depths], ylabel="depth L (blocks)")
