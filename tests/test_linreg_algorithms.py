@@ -14,7 +14,7 @@ from icl_study.baselines import least_squares
 from icl_study.config import ModelConfig, to_dict
 from icl_study.model import GPT
 from icl_study.studies.linreg_matching import MatchingConfig, model_matching, query_predictions, sweep_summary
-from icl_study.studies.linreg_probes import r2_score, ridge_probe
+from icl_study.studies.linreg_probes import ProbeConfig, partial_probe, probe_table, probe_targets, r2_score, ridge_probe
 from icl_study.tasks.regression import predict
 from icl_study.train import train
 
@@ -116,3 +116,54 @@ def test_matching_and_depth_noise_figures_pool_seeds(tmp_path):
     plot_matching(tables, [str(tmp_path / "m.png")])
     plot_depth_noise(sweep_summary(tables), [str(tmp_path / "d.png")])
     assert (tmp_path / "m.png").exists() and (tmp_path / "d.png").exists()
+
+
+def test_partial_probe_separates_a_target_from_the_other():
+    """Issue 17 (3): features that hold only target B explain nothing of A beyond B (partial ~ 0),
+    while B itself is recovered from them beyond what A predicts (partial ~ 1)."""
+    gen = torch.Generator().manual_seed(3)
+    a, b = torch.randn(800, 3, generator=gen), torch.randn(800, 3, generator=gen)
+    a = a + 0.8 * b  # correlated targets, as Xᵀy and w_OLS are: plain R² of A from B-features is high
+    features = torch.cat((b, torch.randn(800, 5, generator=gen)), 1)  # B and unrelated dims
+    lambdas = (1e-4, 1e-2, 1.0)
+    tr, te = slice(0, 600), slice(600, 800)
+    assert ridge_probe(features[tr], a[tr], features[te], a[te], lambdas) > 0.3  # A looks decodable...
+    assert abs(partial_probe(features[tr], a[tr], b[tr], features[te], a[te], b[te], lambdas)) < 0.05  # ...only through B
+    assert partial_probe(features[tr], b[tr], a[tr], features[te], b[te], a[te], lambdas) > 0.95
+
+
+def test_probe_targets_below_d_are_min_norm_and_not_xty():
+    """At k < d, w_OLS is the min-norm solution X^T (X X^T)^-1 y, not proportional to X^T y."""
+    gen = torch.Generator().manual_seed(4)
+    xs, ys = torch.randn(2, 5, 4, generator=gen, dtype=torch.float64), torch.randn(2, 5, generator=gen, dtype=torch.float64)
+    t = probe_targets(xs, ys, k=2)
+    x, y = xs[0, :2], ys[0, :2]
+    torch.testing.assert_close(t["w_ols"][0], x.T @ torch.linalg.solve(x @ x.T, y))
+    torch.testing.assert_close(t["xty"][0], x.T @ y)
+
+
+def test_probe_table_probes_several_k_with_partial_r2(tmp_path):
+    """Issue 17 (3): rows at every k in `ks` (k < d included) with the partial R² of each target."""
+    run = {"task": "regression", "task_config": {"n_dims": 3, "n_points": 6},
+           "model": to_dict(ModelConfig(n_layer=1, n_head=2, d_model=8, d_mlp=8, n_positions=12, n_dims_in=3)),
+           "train": {"steps": 2, "batch_size": 4, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 2}}
+    checkpoint = train(run, tmp_path / "tiny")
+    cfg = ProbeConfig(n_train=64, n_test=32, ridge_lambdas=(0.1, 1.0), mlp_steps=3, ks=(1, 2, 9))
+    table = probe_table(checkpoint, cfg)
+    assert set(table["k"]) == {1, 2, 5}  # 9 > n - 1 skipped; the last k (5) always
+    assert set(table.loc[table["k"] == 2, "probe"]) == {"ridge", "ridge, partial given the other target",
+                                                        "ridge, shuffled targets"}
+    assert "MLP" in set(table.loc[table["k"] == 5, "probe"])  # the MLP only at the last k
+    assert set(table["model"]) == {"trained", "untrained"} and set(table["layer"]) == {0, 1}
+
+
+def test_probe_figure_pools_seeds(tmp_path):
+    from icl_study.plots.linreg_algorithms import plot_probes
+
+    rows = [(run, kind, target, probe, layer, k, 0.1 * layer + seed_shift)
+            for run, seed_shift in (("L1_noise0", 0.0), ("L1_noise0_s1", 0.05), ("main", 0.0))
+            for kind in ("trained", "untrained") for target in ("xty", "w_ols")
+            for probe in ("ridge", "ridge, partial given the other target") for layer in (0, 1) for k in (2, 5)]
+    table = pd.DataFrame(rows, columns=["run", "model", "target", "probe", "layer", "k", "r2"])
+    plot_probes([table], [str(tmp_path / "p.png")])
+    assert (tmp_path / "p.png").exists()

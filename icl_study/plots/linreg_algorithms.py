@@ -120,27 +120,64 @@ def plot_depth_noise(summary: pd.DataFrame, outputs: list[str]) -> None:
     style.save(fig, outputs)
 
 
+PROBE_LINES = {  # (model, probe, target) -> (colour, line style, label)
+    ("trained", "ridge", "xty"): ("tab:blue", "-", "Xᵀy, ridge R²"),
+    ("trained", "ridge", "w_ols"): ("tab:orange", "-", "w_OLS, ridge R²"),
+    ("trained", "ridge, partial given the other target", "xty"): ("tab:blue", "--", "Xᵀy | w_OLS, partial R²"),
+    ("trained", "ridge, partial given the other target", "w_ols"): ("tab:orange", "--", "w_OLS | Xᵀy, partial R²"),
+    ("trained", "MLP", "xty"): ("tab:purple", "-.", "Xᵀy, MLP R² (last k)"),
+    ("trained", "MLP", "w_ols"): ("tab:brown", "-.", "w_OLS, MLP R² (last k)"),
+    ("untrained", "ridge", "xty"): ("tab:blue", ":", "untrained: Xᵀy ridge R²"),
+    ("untrained", "ridge", "w_ols"): ("tab:orange", ":", "untrained: w_OLS ridge R²"),
+    ("trained", "ridge, shuffled targets", "xty"): ("tab:red", "-", "shuffled-target control"),
+}
+
+
+def _pool_probe_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """Probe rows of a sweep cell's seeds pooled: mean r2 and a t-interval over seeds; adds n_seeds."""
+    from scipy import stats
+
+    table = table.assign(run=table["run"].str.split("_s").str[0])
+    keys = ["run", "model", "target", "probe", "layer", "k"]
+    stats_rows = []
+    for key, group in table.groupby(keys, sort=False):
+        n, mean = len(group), group["r2"].mean()
+        half = stats.t.ppf(0.975, n - 1) * group["r2"].std(ddof=1) / n ** 0.5 if n > 1 else float("nan")
+        stats_rows.append((*key, mean, mean - half, mean + half, n))
+    return pd.DataFrame(stats_rows, columns=[*keys, "r2", "r2_low", "r2_high", "n_seeds"])
+
+
 def plot_probes(tables: list[pd.DataFrame], outputs: list[str]) -> None:
-    """Probe R² vs layer: columns Xᵀy and w_OLS; trained vs untrained, ridge vs MLP, shuffled control."""
+    """Probe R² vs layer: rows are models (a sweep cell's seeds pooled), columns the probed k; ridge R²
+    and partial R² of each target given the other, the MLP at the last k, untrained and shuffled controls."""
     style.setup()
-    table = pd.concat(tables, ignore_index=True)
-    runs, targets = list(dict.fromkeys(table["run"])), {"xty": "moment vector Xᵀy", "w_ols": "OLS weights w_OLS"}
-    fig, axes = plt.subplots(len(runs), 2, figsize=(11, 4.2 * len(runs)), squeeze=False, sharey=True)
-    styles = {("trained", "ridge"): ("black", "-"), ("trained", "MLP"): ("tab:blue", "-"),
-              ("untrained", "ridge"): ("black", ":"), ("untrained", "MLP"): ("tab:blue", ":"),
-              ("trained", "ridge, shuffled targets"): ("tab:red", "--")}
+    table = _pool_probe_seeds(pd.concat(tables, ignore_index=True))
+    runs = list(dict.fromkeys(table["run"]))
+    n_cols = max(table.groupby("run")["k"].nunique())
+    fig, axes = plt.subplots(len(runs), n_cols, figsize=(4.2 * n_cols, 3.4 * len(runs)), squeeze=False, sharey=True)
     for r, run in enumerate(runs):
-        for c, (target, title) in enumerate(targets.items()):
+        rows = table[table["run"] == run]
+        ks = sorted(rows["k"].unique())
+        for c in range(n_cols):
             ax = axes[r, c]
-            for (kind, probe), (color, ls) in styles.items():
-                rows = table[(table["run"] == run) & (table["target"] == target) & (table["model"] == kind)
-                             & (table["probe"] == probe)]
-                ax.plot(rows["layer"], rows["r2"], color=color, ls=ls, marker="o", label=f"{kind}, {probe} probe")
+            if c >= len(ks):
+                ax.axis("off")
+                continue
+            for (kind, probe, target), (color, ls, label) in PROBE_LINES.items():
+                line = rows[(rows["k"] == ks[c]) & (rows["model"] == kind) & (rows["probe"] == probe) & (rows["target"] == target)]
+                if line.empty:
+                    continue
+                ax.plot(line["layer"], line["r2"], color=color, ls=ls, marker="o", ms=3, label=label)
+                ax.fill_between(line["layer"], line["r2_low"], line["r2_high"], color=color, alpha=0.15, lw=0)
             ax.axhline(0, color="grey", lw=0.8)
-            ax.set(title=f"{run}: {title}", xlabel="layer (0 = embedding, i = after block i)",
-                   ylabel="held-out R² (mean over coordinates)", ylim=(-0.2, 1.02))
-            ax.set_xticks(sorted(table.loc[table["run"] == run, "layer"].unique()))
-    axes[0, 1].legend(loc="upper left", fontsize=8)
+            n_seeds = int(rows["n_seeds"].max())
+            ax.set(title=f"{run} (n_seeds = {n_seeds}), k = {ks[c]}", ylim=(-0.2, 1.02), xticks=sorted(rows["layer"].unique()),
+                   xlabel="layer (0 = embedding)" if r == len(runs) - 1 else None,
+                   ylabel="held-out R²" if c == 0 else None)
+    legend = {}
+    for ax in axes.flat:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=5, bbox_to_anchor=(0.5, -0.03))
     style.save(fig, outputs)
 
 

@@ -262,7 +262,7 @@ rule fig_linreg_depth_noise:
 
 rule fig_linreg_probes:
     input:
-        expand("results/linreg/{run}/probes.csv", run=config["linreg"]["runs"]),
+        expand("results/linreg/{run}/probes.csv", run=LINREG_MATCHING_RUNS),  # named runs + the sweep's σ = 0 cells, every seed
     output:
         png=report(
             "results/figures/linreg_probes.png",
