@@ -33,7 +33,7 @@ def _pool_seeds(table: pd.DataFrame) -> pd.DataFrame:
     t-interval over seeds (a single seed keeps its bootstrap band over tasks); adds n_seeds."""
     from scipy import stats
 
-    table = table.assign(run=table["run"].str.split("_s").str[0])
+    table = table.assign(run=table["run"].str.replace(r"_s\d+$", "", regex=True))
     keys = ["run", "n_layer", "noise_std", "predictor", "label", "k", "metric"]
     rows = []
     for key, group in table.groupby(keys, sort=False):
@@ -137,7 +137,7 @@ def _pool_probe_seeds(table: pd.DataFrame) -> pd.DataFrame:
     """Probe rows of a sweep cell's seeds pooled: mean r2 and a t-interval over seeds; adds n_seeds."""
     from scipy import stats
 
-    table = table.assign(run=table["run"].str.split("_s").str[0])
+    table = table.assign(run=table["run"].str.replace(r"_s\d+$", "", regex=True))
     keys = ["run", "model", "target", "probe", "layer", "k"]
     stats_rows = []
     for key, group in table.groupby(keys, sort=False):

@@ -18,6 +18,7 @@ otherwise), each with a t-interval over seeds.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,7 +160,7 @@ def matching_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 
 def cell_name(run: str) -> str:
     """The sweep cell of a run: "L2_noise0_s1" -> "L2_noise0" (seed 0 keeps the plain name)."""
-    return run.split("_s")[0]
+    return re.sub(r"_s\d+$", "", run)
 
 
 def _seed_spds(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

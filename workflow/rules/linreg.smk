@@ -89,7 +89,7 @@ LINREG_TARGETS += [f"results/figures/{name}.{ext}" for name in LINREG_ALGORITHM_
 # The matching figure shows every named run, then the sweep's lowest-noise column.
 LINREG_MATCHING_RUNS = list(config["linreg"]["runs"]) + [
     run for run in LINREG_SWEEP_RUNS
-    if run.split("_s")[0].endswith(f"_noise{min(config['linreg']['sweep']['noise_std']):g}")  # every seed of the cell
+    if run.rsplit("_s", 1)[0].endswith(f"_noise{min(config['linreg']['sweep']['noise_std']):g}")  # every seed of the cell
 ]
 
 # The 1-layer linear self-attention run: von Oswald et al.'s shape on pair tokens (d + 1 wide).
