@@ -83,6 +83,7 @@ def test_sweep_summary_pools_seeds_and_states_a_match_only_beyond_zero():
     np.testing.assert_allclose(summary.loc["L1_noise0", "best_spd"], 0.2)  # mean over seeds
     assert summary.loc["L1_noise0", "best_spd_low"] < 0.2 < summary.loc["L1_noise0", "best_spd_high"]
     assert summary.loc["L2_noise0", "match"] == "no"
+    assert summary.loc["L1_noise0", "best_per_seed"] == "gd_1,gd_1,gd_1"
     assert summary.loc["L1_noise1", "match"] == "1 seed, exploratory"
     assert np.isnan(summary.loc["L1_noise1", "best_spd_low"])
 

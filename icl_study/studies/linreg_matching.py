@@ -175,7 +175,7 @@ def sweep_summary(tables: list[pd.DataFrame]) -> pd.DataFrame:
 
     best_predictor: smallest SPD (mean over k >= 1, then over seeds), with a t-interval over seeds.
     margin_vs_zero: mean over seeds of SPD(model, zero) − SPD(model, best), margin_spread its
-    seed-to-seed standard deviation. match: "yes" where best is not `zero` and the margin exceeds the
+    seed-to-seed standard deviation; best_per_seed: each seed's own best (do the seeds agree?). match: "yes" where best is not `zero` and the margin exceeds the
     spread, "no" otherwise, "1 seed, exploratory" where one seed gives no spread. spd_gap_log10:
     log10 SPD(model, GD 1) / SPD(model, Bayes-optimal), mean and interval over seeds.
     """
@@ -201,7 +201,7 @@ def sweep_summary(tables: list[pd.DataFrame]) -> pd.DataFrame:
                      "n_seeds": n_seeds, "best_predictor": best, "best_label": labels[best],
                      "best_spd": best_mean, "best_spd_low": best_low, "best_spd_high": best_high,
                      "spd_zero": spds["zero"].mean(), "margin_vs_zero": margin.mean(), "margin_spread": spread,
-                     "match": match, "spd_ols": spds["least_squares"].mean(), "spd_gd_1": spds["gd_1"].mean(),
+                     "match": match, "best_per_seed": ",".join(spds.idxmin(axis=1)), "spd_ols": spds["least_squares"].mean(), "spd_gd_1": spds["gd_1"].mean(),
                      "spd_bayes": spds[bayes_predictor_id(noise_std)].mean(), "spd_gap_log10": gap_mean,
                      "spd_gap_low": gap_low, "spd_gap_high": gap_high})
     return pd.DataFrame(rows).sort_values(["n_layer", "noise_std"], ignore_index=True)
