@@ -59,7 +59,7 @@ def plot_curves(curves: pd.DataFrame, outputs, params: dict) -> None:
             loss_ax.tick_params(labelright=False, which="both")
     handles = [h for a in (axes[0], axes[0].figure.axes[-1]) for h in a.get_legend_handles_labels()[0]]
     fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.08))
-    fig.suptitle(params.get("title", "Transience of ICL: accuracy and loss over training"))
+    fig.suptitle(params.get("title", "Transience of ICL: accuracy and loss over training"), y=1.06)  # above two-line panel titles
     fig.subplots_adjust(wspace=0.08)
     style.save(fig, outputs)
 
