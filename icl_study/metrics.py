@@ -48,28 +48,32 @@ def spd(pred_f: Tensor, pred_g: Tensor) -> Tensor:
 
 
 def fit_implicit_weights(xs_probe: Tensor, preds: Tensor) -> tuple[Tensor, Tensor]:
-    """Least-squares weights ŵ (no intercept) explaining a predictor's outputs on probe queries.
+    """Least-squares weights ŵ, with an intercept, explaining a predictor's outputs on probe queries.
 
     xs_probe: (B, m, d) probe queries; preds: (B, m) the predictor's outputs for them, all m
-    sharing task b's context. Returns ŵ (B, d) = argmin_w Σ_q (w·x_q − pred_q)² (minimum-norm if
-    m < d) and r2 (B,) = 1 − SS_res / SS_tot with SS_tot centred on the mean prediction, so r2 = 1
-    means the predictor is exactly linear in the query. r2 is NaN where all m predictions are equal
+    sharing task b's context. Fits pred_q ≈ w·x_q + b as Akyürek et al.'s code does (an intercept,
+    which is then discarded: ILWD compares slopes only); minimum-norm if m < d + 1. Returns ŵ (B, d)
+    and r2 (B,) = 1 − SS_res / SS_tot with SS_tot centred on the mean prediction, so r2 = 1 means the
+    predictor is exactly affine in the query. r2 is NaN where all m predictions are equal
     (SS_tot = 0: undefined); aggregate with nanmean.
     """
-    w_hat = (torch.linalg.pinv(xs_probe) @ preds.unsqueeze(-1)).squeeze(-1)  # (B, d, m) @ (B, m, 1) -> (B, d)
-    fitted = (xs_probe @ w_hat.unsqueeze(-1)).squeeze(-1)  # (B, m)
+    ones = torch.ones(*xs_probe.shape[:-1], 1, dtype=xs_probe.dtype)
+    design = torch.cat((xs_probe, ones), dim=-1)  # (B, m, d+1): the last column fits the intercept
+    coef = (torch.linalg.pinv(design) @ preds.unsqueeze(-1)).squeeze(-1)  # (B, d+1, m) @ (B, m, 1) -> (B, d+1)
+    fitted = (design @ coef.unsqueeze(-1)).squeeze(-1)  # (B, m)
     ss_res = ((preds - fitted) ** 2).sum(-1)  # (B,)
     ss_tot = ((preds - preds.mean(-1, keepdim=True)) ** 2).sum(-1)  # (B,)
     r2 = torch.where(ss_tot > 0, 1 - ss_res / torch.where(ss_tot > 0, ss_tot, 1), torch.nan)
-    return w_hat, r2
+    return coef[:, :-1], r2
 
 
 def ilwd(w_f: Tensor, w_g: Tensor) -> Tensor:
-    """Implicit linear weight difference: mean over the batch of ||w_f − w_g||², a scalar.
+    """Implicit linear weight difference: mean over the batch and the d coordinates of (w_f − w_g)²,
+    a scalar (averaged over coordinates as in Akyürek et al.'s code, so it does not grow with d).
 
     w_f, w_g: (B, d), e.g. from `fit_implicit_weights` or a baseline's closed-form weights.
     """
-    return ((w_f - w_g) ** 2).sum(-1).mean()
+    return ((w_f - w_g) ** 2).mean(-1).mean()
 
 
 def cosine(a: Tensor, b: Tensor, dim: int = -1) -> Tensor:
@@ -95,9 +99,15 @@ def sparsity(weight: Tensor, tau: float) -> Tensor:
     return (magnitude <= tau * magnitude.max()).float().mean()
 
 
-def perturbed(weight: Tensor, scale: float, noise: Tensor) -> Tensor:
-    """W + s ||W||_F / sqrt(n) Z: Gaussian noise `noise` (same shape) at relative scale s of W's RMS entry."""
-    return weight + scale * weight.norm() / weight.numel() ** 0.5 * noise
+def perturbed(weight: Tensor, scale: float, noise: Tensor, rms: float | Tensor | None = None) -> Tensor:
+    """W + s · rms · Z: Gaussian noise `noise` (same shape) at relative scale s.
+
+    rms: the reference RMS entry; pass `parameters_rms` of the whole model so every tensor of a
+    model (all-zero biases included) gets the same noise scale. None: W's own ||W||_F / sqrt(n),
+    which leaves an all-zero tensor unperturbed.
+    """
+    rms = weight.norm() / weight.numel() ** 0.5 if rms is None else rms
+    return weight + scale * rms * noise
 
 
 def topk_overlap(logits_a: Tensor, logits_b: Tensor, k: int) -> Tensor:
@@ -149,3 +159,26 @@ def kendall_tau(x: Tensor, y: Tensor) -> Tensor:
     untied_x, untied_y = dx.abs().sum() / 2, dy.abs().sum() / 2  # pairs not tied in x (in y)
     denom = (untied_x * untied_y).sqrt()
     return concordant_minus_discordant / denom if denom > 0 else torch.tensor(float("nan"), dtype=x.dtype)
+
+
+# --- Issue 17: one noise scale per model; intervals over training seeds -----------------------
+
+
+def parameters_rms(tensors) -> Tensor:
+    """RMS entry over all given tensors together: sqrt(Σ ||W||_F² / Σ n), a scalar."""
+    tensors = list(tensors)
+    total = sum((t.detach().double() ** 2).sum() for t in tensors)
+    return (total / sum(t.numel() for t in tensors)).sqrt().to(tensors[0].dtype)
+
+
+def seed_interval(values, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(mean, low, high) over training seeds: a Student-t (1 − alpha) interval of the mean,
+    mean ± t_{n−1} s / sqrt(n). One seed: (value, NaN, NaN), since no spread can be estimated."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = stats.t.ppf(1 - alpha / 2, len(values) - 1) * values.std(ddof=1) / len(values) ** 0.5
+    return mean, mean - half, mean + half

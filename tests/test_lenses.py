@@ -61,9 +61,42 @@ def test_dai_measures_are_bounded_per_layer_and_episode():
 
 
 def _table(values: dict[tuple[str, str], list[float]], steps=(10, 20, 40, 80)) -> pd.DataFrame:
-    rows = [("bursty", s, lens, metric, v, v - 0.01, v + 0.01)
+    rows = [("bursty", s, lens, metric, v, v - 0.01, v + 0.01, 1)
             for (lens, metric), vals in values.items() for s, v in zip(steps, vals)]
     return pd.DataFrame(rows, columns=lenses.COLUMNS)
+
+
+def test_order_measure_is_not_a_function_of_accuracy():
+    """Issue 17 (5): with every episode right in every order (accuracy 1, so no label can flip),
+    the log-prob spread among always-correct episodes still varies; an episode wrong in one order
+    is left out of it."""
+    targets, demo = torch.tensor([0, 0, 1]), torch.tensor([[0, 1], [0, 1], [0, 1]])  # 3 episodes, labels 0/1 in context
+    logits = torch.zeros(2, 3, 3)  # (P = 2 orders, B = 3, L = 3 labels)
+    logits[:, 0, 0] = torch.tensor([1.0, 1.0])  # episode 0: right both times, same confidence -> spread 0
+    logits[:, 1, 0] = torch.tensor([1.0, 3.0])  # episode 1: right both times, confidence changes -> spread > 0
+    logits[:, 2, 1] = torch.tensor([1.0, -1.0])  # episode 2: wrong in order 2 -> excluded
+    out = lenses.bursty_order_measures(logits, targets, demo)
+    assert out["pred_spread"].shape == (3,) and out["logp_spread_correct"].shape == (2,)
+    logp = logits.log_softmax(-1)
+    expected = (logp[0, 1, 0] - logp[1, 1, 0]).abs() / 2  # population std of two values
+    torch.testing.assert_close(out["logp_spread_correct"], torch.stack([torch.tensor(0.0), expected]))
+
+
+def test_correlations_pool_training_seeds():
+    """Issue 17 (5): ρ pools every (seed, checkpoint) pair against that seed's own ICL, and the
+    per-seed ρ come with a t-interval over seeds; the pooled table keeps n_seeds."""
+    steps = (10, 20, 40, 80)
+    icl = {"seed0": [0.5, 0.8, 0.95, 0.7], "seed1": [0.55, 0.85, 0.9, 0.6], "seed2": [0.5, 0.7, 0.99, 0.8]}
+    rows = []
+    for member, curve in icl.items():
+        for s, v in zip(steps, curve):
+            rows += [("bursty", member, s, "evaluators", "icl", v, v, v), ("bursty", member, s, "dual", "same", 2 * v, 2 * v, 2 * v)]
+    members = pd.DataFrame(rows, columns=lenses.MEMBER_COLUMNS)
+    table = lenses.pool_members(members)
+    assert (table["n_seeds"] == 3).all() and list(table.columns) == lenses.COLUMNS
+    corr = lenses.correlations(table, members).set_index("metric")
+    assert corr.loc["same", "spearman"] == pytest.approx(1.0) and corr.loc["same", "n_seeds"] == 3
+    assert corr.loc["same", "spearman_seed_mean"] == pytest.approx(1.0)
 
 
 def test_correlations_of_a_known_table():
@@ -96,7 +129,7 @@ TARGETS = ("results/lenses/table.csv", "results/figures/lenses_over_training.png
 
 
 def _cells(table: pd.DataFrame) -> set[tuple]:
-    return set(table[["family", "step", "lens"]].itertuples(index=False, name=None))
+    return set(table[["family", "step", "lens"]].itertuples(index=False, name=None))  # pooled over seeds
 
 
 @pytest.mark.workflow

@@ -32,10 +32,10 @@ def test_spd_by_hand():
 def test_ilwd_by_hand():
     w_f = torch.tensor([[1.0, 0.0], [0.0, 2.0]])  # (B=2, d=2)
     w_g = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
-    # squared distances: ||(1, 0)||² = 1 and ||(-1, 1)||² = 2 -> mean 1.5
+    # squared distances averaged over the d = 2 coordinates: (1 + 0) / 2 and (1 + 1) / 2 -> mean 0.75
     out = ilwd(w_f, w_g)
     assert out.shape == ()
-    torch.testing.assert_close(out, torch.tensor(1.5))
+    torch.testing.assert_close(out, torch.tensor(0.75))
 
 
 def test_implicit_weights_recover_linear_predictor():
@@ -55,8 +55,10 @@ def test_implicit_weights_r2_matches_numpy_for_nonlinear_predictor():
     w_hat, r2 = fit_implicit_weights(xs_probe, preds)
     for b in range(2):
         x, p = xs_probe[b].numpy(), preds[b].numpy()
-        w_np = np.linalg.lstsq(x, p, rcond=None)[0]
-        r2_np = 1 - np.sum((p - x @ w_np) ** 2) / np.sum((p - p.mean()) ** 2)
+        design = np.hstack([x, np.ones((len(x), 1))])  # with an intercept column
+        coef = np.linalg.lstsq(design, p, rcond=None)[0]
+        w_np = coef[:-1]
+        r2_np = 1 - np.sum((p - design @ coef) ** 2) / np.sum((p - p.mean()) ** 2)
         np.testing.assert_allclose(w_hat[b].numpy(), w_np, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(r2[b].item(), r2_np, rtol=1e-10)
     assert torch.all(r2 < 1)
@@ -117,13 +119,29 @@ def test_spd_between_ols_and_one_gd_step_by_hand():
 
 
 def test_ilwd_of_fitted_implicit_weights_by_hand():
-    """ILWD through the fit: with the unit queries e_1, e_2 the fitted weights are the predictions
-    themselves, so f = (2, 3) and g = (0, 1) give ||(2, 2)||² = 8 (and 0 for the second task)."""
-    queries = torch.eye(2).expand(2, 2, 2)  # (B=2, m=2, d=2): probe queries e_1, e_2 for each task
-    preds_f = torch.tensor([[2.0, 3.0], [1.0, 1.0]])
-    preds_g = torch.tensor([[0.0, 1.0], [1.0, 1.0]])
+    """ILWD through the fit: with the queries e_1, e_2 and 0 an affine fit is exact, so f = (2, 3, 0)
+    gives w_f = (2, 3) and g = (0, 1, 0) gives w_g = (0, 1): (2² + 2²) / 2 = 4 for task 1; task 2's
+    predictions are equal (w = 0, R² undefined) for both, 0; mean over tasks 2."""
+    queries = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]).expand(2, 3, 2)  # (B=2, m=3, d=2)
+    preds_f = torch.tensor([[2.0, 3.0, 0.0], [1.0, 1.0, 1.0]])
+    preds_g = torch.tensor([[0.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
     w_f, r2_f = fit_implicit_weights(queries, preds_f)
     w_g, _ = fit_implicit_weights(queries, preds_g)
-    torch.testing.assert_close(w_f, preds_f)
-    assert torch.isnan(r2_f[1])  # both of task 2's predictions are equal: R² undefined
-    torch.testing.assert_close(ilwd(w_f, w_g), torch.tensor(4.0))  # mean over tasks of (8, 0)
+    torch.testing.assert_close(w_f, torch.tensor([[2.0, 3.0], [0.0, 0.0]]), atol=1e-5, rtol=0)
+    assert torch.isnan(r2_f[1])  # all of task 2's predictions are equal: R² undefined
+    torch.testing.assert_close(ilwd(w_f, w_g), torch.tensor(2.0), atol=1e-5, rtol=0)
+
+
+def test_implicit_weights_fit_an_intercept_and_ilwd_averages_coordinates():
+    """Akyürek et al.'s ILWD (google-research incontext): the implicit weights come from a least-squares
+    fit WITH an intercept, and the distance is averaged (not summed) over the d coordinates. By hand:
+    queries e_1, e_2 and 0; predictions of f(x) = 1 + 2 x_1 + 3 x_2 are 3, 4, 1, so the fit is w = (2, 3)
+    with intercept 1 (a fit through the origin would give different weights); g(x) = 0 has w = 0;
+    ILWD = (2² + 3²) / 2 = 6.5."""
+    queries = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]], dtype=torch.float64)  # (B=1, m=3, d=2)
+    preds_f = torch.tensor([[3.0, 4.0, 1.0]], dtype=torch.float64)
+    w_f, r2_f = fit_implicit_weights(queries, preds_f)
+    w_g, _ = fit_implicit_weights(queries, torch.zeros(1, 3, dtype=torch.float64))
+    torch.testing.assert_close(w_f, torch.tensor([[2.0, 3.0]], dtype=torch.float64))
+    torch.testing.assert_close(r2_f, torch.ones(1, dtype=torch.float64))  # exactly affine in the query
+    torch.testing.assert_close(ilwd(w_f, w_g), torch.tensor(6.5, dtype=torch.float64))

@@ -124,3 +124,19 @@ def test_distribution_metrics_of_identical_and_of_shifted_distributions():
     assert math.isclose(opposite["cos_vocab"].item(), -1.0, rel_tol=1e-6)
     assert math.isclose(opposite["cos_labels"].item(), -1.0, rel_tol=1e-6)  # also among the label words
     assert opposite["top1_overlap"].item() == 0.0
+
+
+def test_perturbation_reaches_all_zero_tensors_with_one_scale_per_model():
+    """Issue 17 (4): noise is scaled by ONE RMS over all of a model's parameters, so an all-zero
+    bias (as in the hand-built GD constructions) is perturbed like a trained model's bias."""
+    from icl_study.studies.shen import noisy_weights
+
+    w0 = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
+    w, bias = torch.nn.Parameter(w0.clone()), torch.nn.Parameter(torch.zeros(2))
+    expected = torch.Generator().manual_seed(0)  # the same draws, in parameter order
+    z_w, z_b = torch.randn(2, 2, generator=expected), torch.randn(2, generator=expected)
+    rms = (25.0 / 6) ** 0.5  # ||(3, 4, 0, 0, 0, 0)|| / sqrt(6 entries in all)
+    with noisy_weights([("w", w), ("b", bias)], 0.1, torch.Generator().manual_seed(0)):
+        torch.testing.assert_close(bias.detach(), 0.1 * rms * z_b)  # the zero bias moved
+        torch.testing.assert_close(w.detach(), w0 + 0.1 * rms * z_w)
+    assert torch.all(bias == 0) and torch.equal(w.detach(), w0)  # restored on exit

@@ -102,6 +102,31 @@ def test_run_params_merge_size_decay_seed_and_steps():
         transience.run_params(bad, "bursty", "L2", 0.0, 0)
 
 
+def test_arms_add_runs_with_their_own_task_overrides_and_seeds():
+    """Issue 17 (7): an arm (e.g. Singh et al.'s fully bursty p_bursty = 1) trains its own seeds at the
+    same budget and model as its size, changing only the task keys it names."""
+    section = {**SECTION, "arms": {"pb1": {"size": "L2", "task": {"p_bursty": 1.0}, "weight_decays": [0.0],
+                                           "seeds": [0, 1, 2]}}}
+    runs = transience.runs(section)
+    assert [r for r in runs if r[1] == "pb1"] == [("bursty", "pb1", 0.0, s) for s in (0, 1, 2)]
+    arm, base = transience.run_params(section, "bursty", "pb1", 0.0, 2), transience.run_params(section, "bursty", "L2", 0.0, 2)
+    assert arm["task_config"]["p_bursty"] == 1.0 and arm["train"]["seed"] == 2
+    assert arm["model"] == base["model"] and arm["train"] == base["train"]  # same budget and shape
+    assert {k: v for k, v in arm["task_config"].items() if k != "p_bursty"} == \
+        {k: v for k, v in base["task_config"].items() if k != "p_bursty"}
+
+
+def test_settings_summary_has_seed_intervals_and_a_fading_verdict():
+    summary = pd.DataFrame({"dataset": "bursty", "size": ["a"] * 3 + ["b"], "weight_decay": 0.0, "seed": [0, 1, 2, 0],
+                            "peak_icl": [0.9, 0.95, 1.0, 0.9], "final_icl": [0.6, 0.7, 0.8, 0.88],
+                            "icl_drop": [0.3, 0.25, 0.2, 0.02]})
+    settings = transience.settings_summary(summary).set_index("size")
+    assert settings.loc["a", "n_seeds"] == 3 and settings.loc["a", "fades"] == "yes"
+    assert settings.loc["a", "final_icl_low"] < 0.7 < settings.loc["a", "final_icl_high"]
+    assert settings.loc["b", "n_seeds"] == 1 and settings.loc["b", "fades"] == "no"
+    assert np.isnan(settings.loc["b", "final_icl_low"])
+
+
 def test_summary_of_a_known_curve():
     """ICL 0.5 -> 0.9 -> 0.6 with falling loss: peak 0.9 at step 100, final 0.6, drop 0.3."""
     rows = []

@@ -32,13 +32,13 @@ def family_of_path(path: str) -> str:
 
 
 def icl_curves(paths: list[str]) -> dict[str, pd.DataFrame]:
-    """{family: (step, value)} of the family's ICL metric from its run's training log."""
-    out = {}
+    """{family: (step, value)} of the family's ICL metric from its runs' training logs (mean over seeds)."""
+    frames: dict[str, list[pd.DataFrame]] = {}
     for path in paths:
         family = family_of_path(path)
         log = pd.read_csv(path)
-        out[family] = log[log["metric"] == ICL_METRIC[family]].sort_values("step")[["step", "value"]]
-    return out
+        frames.setdefault(family, []).append(log[log["metric"] == ICL_METRIC[family]][["step", "value"]])
+    return {family: pd.concat(f).groupby("step", as_index=False)["value"].mean() for family, f in frames.items()}
 
 
 def _metric_style(lens: str, metrics: list[str]) -> dict[str, dict]:
@@ -82,10 +82,12 @@ def plot_over_training(table: pd.DataFrame, curves: dict[str, pd.DataFrame], out
             else:
                 _panel(ax, rows, lens, curves.get(family), family)
             ax.set_xscale("log")
-            ax.set_title(f"{family}: {LENS_TITLES[lens]}", fontsize=9)
+            n_seeds = int(rows["n_seeds"].max()) if "n_seeds" in rows and len(rows) else 1
+            ax.set_title(f"{family}: {LENS_TITLES[lens]} (n_seeds = {n_seeds})", fontsize=9)
             if i == len(lenses) - 1:
                 ax.set_xlabel("training step (log)")
-    fig.suptitle("Every lens on the same checkpoints over training (grey: ICL, right axis)", y=1.0)
+    fig.suptitle("Every lens on the same checkpoints over training: mean over training seeds, 95% t-interval\n"
+                 "over seeds (grey: ICL, right axis, mean over seeds)", y=1.0)
     fig.tight_layout()
     style.save(fig, outputs)
 
@@ -107,7 +109,13 @@ def plot_correlations(corr: pd.DataFrame, outputs) -> None:
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
         ax.axvline(0, color="black", lw=0.8)
         icl = rows["icl_metric"].iloc[0] if len(rows) else ""
-        ax.set(xlim=(-1.05, 1.05), title=f"{family}: Spearman ρ with {icl} across checkpoints",
+        n_seeds = int(rows["n_seeds"].max()) if "n_seeds" in rows and len(rows) else 1
+        if "spearman_seed_low" in rows:  # per-seed ρ: mean and t-interval over seeds
+            ax.errorbar(rows["spearman_seed_mean"], range(len(rows)), fmt="o", color="black", ms=3,
+                        xerr=[rows["spearman_seed_mean"] - rows["spearman_seed_low"],
+                              rows["spearman_seed_high"] - rows["spearman_seed_mean"]], lw=1)
+        ax.set(xlim=(-1.05, 1.05), title=f"{family}: Spearman ρ with {icl} across checkpoints\n"
+               f"(bars: seeds pooled, n_seeds = {n_seeds}; dots: mean of per-seed ρ, 95% t-interval)",
                xlabel="Spearman ρ")
     fig.tight_layout()
     style.save(fig, outputs)

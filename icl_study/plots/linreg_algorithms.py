@@ -18,7 +18,7 @@ import seaborn as sns
 from icl_study.plots import style
 
 METRIC_AXES = {"spd": "SPD(model, predictor)\n(squared difference, log scale)",
-               "ilwd": "ILWD(model, predictor)\n(||ŵ_model − ŵ||², log scale)",
+               "ilwd": "ILWD(model, predictor)\n(mean_j (ŵ_model − ŵ)_j², log scale)",
                "fit_r2": "R² of the implicit-weight fit\n(1 = linear in the query)"}
 
 
@@ -28,12 +28,33 @@ def _palette(labels: list[str]) -> dict:
     return palette
 
 
+def _pool_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of runs "<cell>" and "<cell>_s{seed}" pooled per cell: value = mean over seeds, band = a
+    t-interval over seeds (a single seed keeps its bootstrap band over tasks); adds n_seeds."""
+    from scipy import stats
+
+    table = table.assign(run=table["run"].str.replace(r"_s\d+$", "", regex=True))
+    keys = ["run", "n_layer", "noise_std", "predictor", "label", "k", "metric"]
+    rows = []
+    for key, group in table.groupby(keys, sort=False):
+        n, mean = len(group), group["value"].mean()
+        if n > 1:
+            half = stats.t.ppf(0.975, n - 1) * group["value"].std(ddof=1) / n ** 0.5
+            low, high = mean - half, mean + half
+        else:
+            low, high = group["ci_low"].iloc[0], group["ci_high"].iloc[0]
+        rows.append((*key, mean, low, high, n))
+    return pd.DataFrame(rows, columns=[*keys, "value", "ci_low", "ci_high", "n_seeds"])
+
+
 def plot_matching(tables: list[pd.DataFrame], outputs: list[str]) -> None:
-    """Rows: SPD, ILWD, fit R²; columns: trained models; one line (with bootstrap band) per predictor."""
+    """Rows: SPD, ILWD, fit R²; columns: trained models (a sweep cell's seeds pooled: mean and
+    t-interval over seeds); one line per predictor, `zero` and `averaging` included."""
     style.setup()
     table = pd.concat(tables, ignore_index=True)
     # GD's tuned η differs per run: colour and name a predictor without it (η is in the tables).
     table["label"] = [re.sub(r" \(η=[^)]*\)", " (η tuned)", label) for label in table["label"]]
+    table = _pool_seeds(table)
     runs = list(dict.fromkeys(table["run"]))
     palette = _palette(list(dict.fromkeys(table.loc[table["predictor"] != "model", "label"])))
     fig, axes = plt.subplots(3, len(runs), figsize=(3.6 * len(runs), 9.5), squeeze=False, sharex="col")
@@ -43,7 +64,8 @@ def plot_matching(tables: list[pd.DataFrame], outputs: list[str]) -> None:
             ax = axes[row, col]
             for label, line in rows[rows["metric"] == metric].groupby("label", sort=False):
                 is_model = label == "transformer"
-                ax.plot(line["k"], line["value"], color=palette[label], label=label, lw=2.5 if is_model else 1.3)
+                ax.plot(line["k"], line["value"], color=palette[label], label=label, lw=2.5 if is_model else 1.3,
+                        ls="--" if label in ("zero", "averaging") else "-")
                 ax.fill_between(line["k"], line["ci_low"], line["ci_high"], color=palette[label], alpha=0.2, lw=0)
             if metric != "fit_r2":
                 ax.set_yscale("log")
@@ -51,8 +73,9 @@ def plot_matching(tables: list[pd.DataFrame], outputs: list[str]) -> None:
                 ax.set_ylim(-0.2, 1.05)  # a non-linear predictor's R² can be far below 0
             ax.set(ylabel=METRIC_AXES[metric] if col == 0 else None,
                    xlabel="in-context examples k" if row == 2 else None)
-        noise = rows["noise_std"].iloc[0]
-        axes[0, col].set_title(f"{run}: L = {rows['n_layer'].iloc[0]}, σ = {noise:g}")
+        noise, n_seeds = rows["noise_std"].iloc[0], int(rows["n_seeds"].max())
+        band = "t-interval over seeds" if n_seeds > 1 else "1 seed, exploratory"
+        axes[0, col].set_title(f"{run}: L = {rows['n_layer'].iloc[0]}, σ = {noise:g}\nn_seeds = {n_seeds} ({band})")
     legend = {}
     for ax in axes.flat:  # every predictor once, whichever panel drew it
         legend.update(zip(*reversed(ax.get_legend_handles_labels())))
@@ -62,28 +85,34 @@ def plot_matching(tables: list[pd.DataFrame], outputs: list[str]) -> None:
 
 
 def plot_depth_noise(summary: pd.DataFrame, outputs: list[str]) -> None:
-    """Left: best-matching predictor per (depth, noise) cell; right: log10 SPD(GD-1) / SPD(Bayes-optimal)."""
+    """Left: best-matching predictor per (depth, noise) cell, with its match verdict against `zero`
+    and n_seeds; right: log10 SPD(GD-1) / SPD(Bayes-optimal), mean and t-interval over seeds."""
     style.setup()
     depths, noises = sorted(summary["n_layer"].unique()), sorted(summary["noise_std"].unique())
     cells = summary.set_index(["n_layer", "noise_std"])
     names = sorted(summary["best_label"].unique())
     code = np.array([[names.index(cells.loc[(L, s), "best_label"]) for s in noises] for L in depths])
     gap = np.array([[cells.loc[(L, s), "spd_gap_log10"] for s in noises] for L in depths])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.9 * len(depths) + 2.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 1.1 * len(depths) + 2.5))
     colors = sns.color_palette("pastel", len(names))
     left.imshow(code, cmap=plt.matplotlib.colors.ListedColormap(colors), vmin=-0.5, vmax=len(names) - 0.5, aspect="auto")
     for i, L in enumerate(depths):
         for j, s in enumerate(noises):
-            left.text(j, i, f"{cells.loc[(L, s), 'best_label']}\nSPD {cells.loc[(L, s), 'best_spd']:.3g}",
-                      ha="center", va="center", fontsize=8)
+            c = cells.loc[(L, s)]
+            interval = "" if np.isnan(c["best_spd_low"]) else f" [{c['best_spd_low']:.2g}, {c['best_spd_high']:.2g}]"
+            left.text(j, i, f"{c['best_label']}\nSPD {c['best_spd']:.3g}{interval}\nvs zero {c['spd_zero']:.3g}: "
+                      f"match {c['match']}\nn_seeds = {c['n_seeds']}", ha="center", va="center", fontsize=7)
     limit = max(np.abs(gap).max(), 0.1)
     image = right.imshow(gap, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
-    for i in range(len(depths)):
-        for j in range(len(noises)):
-            right.text(j, i, f"{gap[i, j]:+.2f}", ha="center", va="center", fontsize=9)
+    for i, L in enumerate(depths):
+        for j, s in enumerate(noises):
+            c = cells.loc[(L, s)]
+            interval = "" if np.isnan(c["spd_gap_low"]) else f"\n[{c['spd_gap_low']:+.2f}, {c['spd_gap_high']:+.2f}]"
+            right.text(j, i, f"{gap[i, j]:+.2f}{interval}\nn = {c['n_seeds']}", ha="center", va="center", fontsize=8)
     fig.colorbar(image, ax=right, label="log10 SPD(model, GD 1 step) / SPD(model, Bayes-optimal)\n> 0: closer to Bayes-optimal")
-    left.set_title("best-matching predictor (smallest SPD, mean over k ≥ 1)")
-    right.set_title("SPD gap: 1-step GD vs Bayes-optimal\n(OLS at σ = 0, ridge λ = σ²/τ² otherwise)")
+    left.set_title("best-matching predictor (smallest SPD, mean over k ≥ 1 and seeds);\n"
+                   "match only if it beats zero by more than the seed spread")
+    right.set_title("SPD gap: 1-step GD vs Bayes-optimal (95% t-interval over seeds)\n(OLS at σ = 0, ridge λ = σ²/τ² otherwise)")
     for ax in (left, right):
         ax.set(xticks=range(len(noises)), xticklabels=[f"{s:g}" for s in noises], xlabel="label noise σ",
                yticks=range(len(depths)), yticklabels=[str(L) for L in depths], ylabel="depth L (blocks)")
@@ -91,27 +120,64 @@ def plot_depth_noise(summary: pd.DataFrame, outputs: list[str]) -> None:
     style.save(fig, outputs)
 
 
+PROBE_LINES = {  # (model, probe, target) -> (colour, line style, label)
+    ("trained", "ridge", "xty"): ("tab:blue", "-", "Xᵀy, ridge R²"),
+    ("trained", "ridge", "w_ols"): ("tab:orange", "-", "w_OLS, ridge R²"),
+    ("trained", "ridge, partial given the other target", "xty"): ("tab:blue", "--", "Xᵀy | w_OLS, partial R²"),
+    ("trained", "ridge, partial given the other target", "w_ols"): ("tab:orange", "--", "w_OLS | Xᵀy, partial R²"),
+    ("trained", "MLP", "xty"): ("tab:purple", "-.", "Xᵀy, MLP R² (last k)"),
+    ("trained", "MLP", "w_ols"): ("tab:brown", "-.", "w_OLS, MLP R² (last k)"),
+    ("untrained", "ridge", "xty"): ("tab:blue", ":", "untrained: Xᵀy ridge R²"),
+    ("untrained", "ridge", "w_ols"): ("tab:orange", ":", "untrained: w_OLS ridge R²"),
+    ("trained", "ridge, shuffled targets", "xty"): ("tab:red", "-", "shuffled-target control"),
+}
+
+
+def _pool_probe_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """Probe rows of a sweep cell's seeds pooled: mean r2 and a t-interval over seeds; adds n_seeds."""
+    from scipy import stats
+
+    table = table.assign(run=table["run"].str.replace(r"_s\d+$", "", regex=True))
+    keys = ["run", "model", "target", "probe", "layer", "k"]
+    stats_rows = []
+    for key, group in table.groupby(keys, sort=False):
+        n, mean = len(group), group["r2"].mean()
+        half = stats.t.ppf(0.975, n - 1) * group["r2"].std(ddof=1) / n ** 0.5 if n > 1 else float("nan")
+        stats_rows.append((*key, mean, mean - half, mean + half, n))
+    return pd.DataFrame(stats_rows, columns=[*keys, "r2", "r2_low", "r2_high", "n_seeds"])
+
+
 def plot_probes(tables: list[pd.DataFrame], outputs: list[str]) -> None:
-    """Probe R² vs layer: columns Xᵀy and w_OLS; trained vs untrained, ridge vs MLP, shuffled control."""
+    """Probe R² vs layer: rows are models (a sweep cell's seeds pooled), columns the probed k; ridge R²
+    and partial R² of each target given the other, the MLP at the last k, untrained and shuffled controls."""
     style.setup()
-    table = pd.concat(tables, ignore_index=True)
-    runs, targets = list(dict.fromkeys(table["run"])), {"xty": "moment vector Xᵀy", "w_ols": "OLS weights w_OLS"}
-    fig, axes = plt.subplots(len(runs), 2, figsize=(11, 4.2 * len(runs)), squeeze=False, sharey=True)
-    styles = {("trained", "ridge"): ("black", "-"), ("trained", "MLP"): ("tab:blue", "-"),
-              ("untrained", "ridge"): ("black", ":"), ("untrained", "MLP"): ("tab:blue", ":"),
-              ("trained", "ridge, shuffled targets"): ("tab:red", "--")}
+    table = _pool_probe_seeds(pd.concat(tables, ignore_index=True))
+    runs = list(dict.fromkeys(table["run"]))
+    n_cols = max(table.groupby("run")["k"].nunique())
+    fig, axes = plt.subplots(len(runs), n_cols, figsize=(4.2 * n_cols, 3.4 * len(runs)), squeeze=False, sharey=True)
     for r, run in enumerate(runs):
-        for c, (target, title) in enumerate(targets.items()):
+        rows = table[table["run"] == run]
+        ks = sorted(rows["k"].unique())
+        for c in range(n_cols):
             ax = axes[r, c]
-            for (kind, probe), (color, ls) in styles.items():
-                rows = table[(table["run"] == run) & (table["target"] == target) & (table["model"] == kind)
-                             & (table["probe"] == probe)]
-                ax.plot(rows["layer"], rows["r2"], color=color, ls=ls, marker="o", label=f"{kind}, {probe} probe")
+            if c >= len(ks):
+                ax.axis("off")
+                continue
+            for (kind, probe, target), (color, ls, label) in PROBE_LINES.items():
+                line = rows[(rows["k"] == ks[c]) & (rows["model"] == kind) & (rows["probe"] == probe) & (rows["target"] == target)]
+                if line.empty:
+                    continue
+                ax.plot(line["layer"], line["r2"], color=color, ls=ls, marker="o", ms=3, label=label)
+                ax.fill_between(line["layer"], line["r2_low"], line["r2_high"], color=color, alpha=0.15, lw=0)
             ax.axhline(0, color="grey", lw=0.8)
-            ax.set(title=f"{run}: {title}", xlabel="layer (0 = embedding, i = after block i)",
-                   ylabel="held-out R² (mean over coordinates)", ylim=(-0.2, 1.02))
-            ax.set_xticks(sorted(table.loc[table["run"] == run, "layer"].unique()))
-    axes[0, 1].legend(loc="upper left", fontsize=8)
+            n_seeds = int(rows["n_seeds"].max())
+            ax.set(title=f"{run} (n_seeds = {n_seeds}), k = {ks[c]}", ylim=(-0.2, 1.02), xticks=sorted(rows["layer"].unique()),
+                   xlabel="layer (0 = embedding)" if r == len(runs) - 1 else None,
+                   ylabel="held-out R²" if c == 0 else None)
+    legend = {}
+    for ax in axes.flat:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=5, bbox_to_anchor=(0.5, -0.03))
     style.save(fig, outputs)
 
 

@@ -88,6 +88,9 @@ def plot_generalisation(table_csv: str, fit_csv: str, outputs: list[str]) -> Non
         ax.set(xscale="log", yscale="log", xlabel="demonstration tokens N",
                ylabel="held-out RMS error vs N → ∞ (units of ||v||)", title=f"{quantity} attention's dual model")
         ax.legend(fontsize=8)
+    fig.suptitle("Sanity check, not the paper's bound: the N-token dual model's distance to its own N → ∞ limit\n"
+                 "(the sampling error of a mean, which the central limit theorem sets to O(1/√N))", fontsize=10)
+    fig.subplots_adjust(top=0.82)
     style.save(fig, outputs)
 
 

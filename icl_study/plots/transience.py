@@ -25,17 +25,20 @@ def _panel_grid(n: int, width: float = 4.6, height: float = 3.8):
 
 
 def plot_curves(curves: pd.DataFrame, outputs, params: dict) -> None:
-    """Accuracy (left axis) and training loss (right axis, log) vs step; a panel per weight decay."""
+    """Accuracy (left axis) and training loss (right axis, log) vs step; a panel per weight decay of
+    the base size, then one per (arm, weight decay) of `params["arms"]`; every seed drawn."""
     style.setup()
-    rows = curves[(curves["dataset"] == "bursty") & (curves["size"] == params["size"])]
-    decays = sorted(rows["weight_decay"].unique())
-    fig, axes = _panel_grid(len(decays))
+    sizes = [params["size"], *params.get("arms", [])]
+    rows = curves[(curves["dataset"] == "bursty") & curves["size"].isin(sizes)]
+    panels = [(size, wd) for size in sizes for wd in sorted(rows.loc[rows["size"] == size, "weight_decay"].unique())]
+    fig, axes = _panel_grid(len(panels))
     colors = dict(zip(ACCURACIES, sns.color_palette("colorblind", len(ACCURACIES))))
     losses = rows.loc[(rows["split"] == "train") & (rows["metric"] == "loss"), "value"]
     loss_lim = (0.8 * losses.min(), 1.25 * losses.max())  # one loss scale for every panel
-    for i, (ax, wd) in enumerate(zip(axes, decays)):
+    for i, (ax, (size, wd)) in enumerate(zip(axes, panels)):
         loss_ax = ax.twinx()
-        for seed, run in rows[rows["weight_decay"] == wd].groupby("seed"):
+        panel = rows[(rows["size"] == size) & (rows["weight_decay"] == wd)]
+        for seed, run in panel.groupby("seed"):
             for metric, label in ACCURACIES.items():
                 m = run[run["metric"] == metric].sort_values("step")
                 ax.plot(m["step"], m["value"], color=colors[metric], lw=1.6,
@@ -44,17 +47,19 @@ def plot_curves(curves: pd.DataFrame, outputs, params: dict) -> None:
             loss_ax.plot(loss["step"], loss["value"], color="black", lw=1, ls="--",
                          label="training loss" if seed == rows["seed"].min() else None)
         ax.axhline(0.5, color="grey", lw=0.8, ls=":")
-        ax.set(xscale="log", ylim=(-0.02, 1.02), title=f"weight decay {wd:g}", xlabel="training step",
+        n_seeds = panel["seed"].nunique()
+        ax.set(xscale="log", ylim=(-0.02, 1.02), xlabel="training step",
+               title=f"{size}, weight decay {wd:g}\n(n_seeds = {n_seeds}{', 1 seed, exploratory' if n_seeds == 1 else ''})",
                ylabel="accuracy (ICL: chance 0.5, dotted)" if i == 0 else "")
         loss_ax.set(yscale="log", ylim=loss_lim)
         loss_ax.grid(False)
-        if i == len(decays) - 1:
+        if i == len(panels) - 1:
             loss_ax.set_ylabel("training loss (cross-entropy, nats; dashed)")
         else:
             loss_ax.tick_params(labelright=False, which="both")
     handles = [h for a in (axes[0], axes[0].figure.axes[-1]) for h in a.get_legend_handles_labels()[0]]
     fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.08))
-    fig.suptitle(params.get("title", "Transience of ICL: accuracy and loss over training"))
+    fig.suptitle(params.get("title", "Transience of ICL: accuracy and loss over training"), y=1.06)  # above two-line panel titles
     fig.subplots_adjust(wspace=0.08)
     style.save(fig, outputs)
 

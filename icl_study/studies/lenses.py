@@ -13,7 +13,8 @@ The lenses, each reusing its study's code:
 - `evaluators` (Study 5): the task's own fixed evaluator batches: ICL and IWL accuracy (bursty),
   in-pool and fresh-task error (regression); equal to the training log at the same step.
 - `spd` (Study 1, regression): squared prediction difference at the query (k = n − 1 examples) to
-  OLS, ridge (λ = σ²/τ²) and one-step GD (learning rate tuned on held-out tasks), on fresh tasks.
+  OLS and one-step GD (learning rate tuned on held-out tasks), on fresh tasks; and to ridge
+  (λ = σ²/τ²), the Bayes rule there, which is the excess error over Bayes (`spd_bayes_excess_error`).
 - `probe` (Study 1, regression): held-out R² of the ridge probe for Xᵀy and w_OLS at the query,
   best layer.
 - `dai` (Study 2): ZS (the query alone), ICL (demonstrations + query) and FT (the query alone after
@@ -26,12 +27,15 @@ The lenses, each reusing its study's code:
   Ren & Liu dual model (value / normaliser dual models with m positive random features), per layer;
   and the median ||q + k||² over the query's keys, which sets the feature estimator's variance.
 - `order` (Study 4): spread (std over P orders of the same demonstrations) of the ICL prediction at
-  the query (bursty: probability of the true label; regression: ŷ), and (bursty) the fraction of
-  episodes whose predicted label changes with the order.
+  the query (bursty: probability of the true label; regression: ŷ), and (bursty) the spread of the
+  true label's log-probability among episodes answered correctly in every order (issue 17: the
+  earlier fraction of episodes whose label flips is bounded by the error rate).
 
 ICL episodes: bursty holdout-class few-shot episodes (the `icl` evaluator's kind, own draws);
-regression fresh tasks w ~ N(0, τ² I). `collect_rule` stacks the cells and writes the rank
-correlation (Spearman, across checkpoints) of each lens metric with the family's ICL metric.
+regression fresh tasks w ~ N(0, τ² I). A family is several training seeds of one transience
+setting; `collect_rule` stacks the cells, pools the seeds (mean, t-interval over seeds) and writes
+the rank correlation (Spearman, across checkpoints, pooling the seeds) of each lens metric with the
+family's ICL metric.
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ from icl_study.hooks import run_with_cache
 from icl_study.rng import generator, stream_seed
 
 log = logging.getLogger("icl_study.lenses")
-COLUMNS = ["family", "step", "lens", "metric", "value", "ci_low", "ci_high"]
+COLUMNS = ["family", "step", "lens", "metric", "value", "ci_low", "ci_high", "n_seeds"]  # table.csv: pooled over seeds
+MEMBER_COLUMNS = ["family", "member", "step", "lens", "metric", "value", "ci_low", "ci_high"]  # members.csv: per seed
 LENSES = ("evaluators", "spd", "probe", "dai", "dual", "order")
 REGRESSION_ONLY = ("spd", "probe")
 ICL_METRIC = {"bursty": "icl", "regression": "fresh_error"}  # the evaluators lens's ICL curve per family
@@ -195,9 +200,12 @@ def evaluators_lens(model, run_cfg, cfg, n_boot: int, seed: int) -> list[tuple]:
 
 
 def spd_lens(model, run_cfg, cfg: SpdConfig, n_boot: int, seed: int) -> list[tuple]:
-    """SPD at the query to OLS, ridge(σ²/τ²) and one-step GD, on fresh tasks.
+    """SPD at the query to OLS, one-step GD and the Bayes rule ridge(σ²/τ²), on fresh tasks.
 
-    The query (k = n − 1) only: at k near d min-norm OLS interpolates noise and its SPD explodes."""
+    The query (k = n − 1) only: at k near d min-norm OLS interpolates noise and its SPD explodes.
+    On fresh tasks ridge(σ²/τ²) is the posterior mean, so SPD to it equals the model's error minus
+    the Bayes error: it is named `spd_bayes_excess_error` and is a function of accuracy (issue 17);
+    OLS (σ > 0) and one-step GD are not the Bayes rule."""
     from icl_study.baselines import gradient_descent, least_squares, ridge
     from icl_study.studies.linreg import tune_gd_lr
     from icl_study.tasks.regression import predict
@@ -206,8 +214,8 @@ def spd_lens(model, run_cfg, cfg: SpdConfig, n_boot: int, seed: int) -> list[tup
     batch = fresh.sample(seed, cfg.n_tasks, "demo")
     xs, ys = batch["xs"], batch["ys"]
     lr = tune_gd_lr(fresh, 1, cfg.gd_lr_grid, cfg.n_tasks)
-    references = {"ols": least_squares(xs, ys), "ridge": ridge(xs, ys, lam=fresh.cfg.noise_std**2 / fresh.cfg.w_scale**2),
-                  "gd1": gradient_descent(xs, ys, lr, 1)}
+    references = {"ols": least_squares(xs, ys), "gd1": gradient_descent(xs, ys, lr, 1),
+                  "bayes_excess_error": ridge(xs, ys, lam=fresh.cfg.noise_std**2 / fresh.cfg.w_scale**2)}
     pred = predict(model, xs, ys)
     return [ci_rows(f"spd_{name}", metrics.squared_error(pred, ref)[:, -1], n_boot, seed)
             for name, ref in references.items()]
@@ -334,11 +342,23 @@ def order_lens(model, run_cfg, cfg: OrderConfig, n_boot: int, seed: int) -> list
         outs = [readout(family, model(permute_pairs(episodes.tokens, p))) for p in perms]
     if family == "regression":
         return [ci_rows("pred_spread", metrics.order_spread(torch.stack(outs)), n_boot, seed)]  # (P, B) -> (B,)
-    probs = torch.stack([o.softmax(-1).gather(1, episodes.targets[:, None])[:, 0] for o in outs])  # (P, B)
-    in_context = torch.zeros_like(outs[0], dtype=torch.bool).scatter(1, episodes.demo_targets, True)
-    labels = torch.stack([o.masked_fill(~in_context, float("-inf")).argmax(1) for o in outs])  # (P, B)
-    return [ci_rows("pred_spread", metrics.order_spread(probs), n_boot, seed),
-            ci_rows("flip_rate", (labels != labels[0]).any(0).float(), n_boot, seed)]
+    per_episode = bursty_order_measures(torch.stack(outs), episodes.targets, episodes.demo_targets)
+    return [ci_rows(name, values, n_boot, seed) for name, values in per_episode.items()]
+
+
+def bursty_order_measures(logits: torch.Tensor, targets: torch.Tensor, demo_targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-episode order measures from logits (P, B, L) over P orders: `pred_spread`, the spread of
+    p(true label) (B,); `logp_spread_correct`, the spread of log p(true label) among the episodes
+    answered correctly (argmax among the context's labels) in every order, (n_correct,).
+
+    Issue 17: the fraction of episodes whose label flips with order is bounded by the error rate,
+    so it tracks accuracy by construction; the second measure is not a function of accuracy."""
+    logp = logits.log_softmax(-1).gather(2, targets[None, :, None].expand(len(logits), -1, 1))[..., 0]  # (P, B)
+    in_context = torch.zeros_like(logits[0], dtype=torch.bool).scatter(1, demo_targets, True)  # (B, L)
+    labels = logits.masked_fill(~in_context, float("-inf")).argmax(-1)  # (P, B)
+    correct_always = (labels == targets).all(0)  # (B,)
+    return {"pred_spread": metrics.order_spread(logp.exp()),
+            "logp_spread_correct": metrics.order_spread(logp)[correct_always]}
 
 
 LENS_FUNCTIONS = {"evaluators": evaluators_lens, "spd": spd_lens, "probe": probe_lens, "dai": dai_lens,
@@ -356,22 +376,28 @@ def checkpoint_path(model_path: str | Path, step: int) -> Path:
 
 
 def cell_table(model_path: str, params: dict) -> pd.DataFrame:
-    """One (family, step, lens) cell: the lens's rows for the run's checkpoint at that step."""
-    family, step, lens = params["family"], int(params["step"]), params["lens"]
+    """One (family, training seed, lens) cell: the lens's rows for each kept checkpoint in
+    params["steps"] (or the single params["step"]) of the run whose model.pt is `model_path`."""
+    family, lens = params["family"], params["lens"]
+    steps = params["steps"] if "steps" in params else [params["step"]]
     if lens not in LENS_FUNCTIONS:
         raise ConfigError(f"lenses: unknown lens {lens!r} (known: {', '.join(LENSES)})")
-    path = checkpoint_path(model_path, step)
-    if not path.exists():
-        raise ConfigError(f"lenses.families.{family}: no kept checkpoint at step {step} ({path})")
-    model, run_cfg = load_model(path)
-    if family_of(run_cfg) != family or (lens in REGRESSION_ONLY and family != "regression"):
-        raise ConfigError(f"lenses.families.{family}: lens {lens!r} does not apply to a {run_cfg.task} run")
-    cfg = from_dict(LENS_CONFIGS[lens], params["settings"], f"lenses.{lens}") if LENS_CONFIGS[lens] else None
-    with torch.no_grad():  # the dai lens's finetuning turns gradients back on for itself
-        rows = LENS_FUNCTIONS[lens](model, run_cfg, cfg, params["n_boot"], params["seed"])
-    table = pd.DataFrame([(family, step, lens, *row) for row in rows], columns=COLUMNS)
-    log.info("%s step %d, %s:\n%s", family, step, lens, table[["metric", "value"]].to_string(index=False))
-    return table
+    tables = []
+    for step in map(int, steps):
+        path = checkpoint_path(model_path, step)
+        if not path.exists():
+            raise ConfigError(f"lenses.families.{family}: no kept checkpoint at step {step} ({path})")
+        model, run_cfg = load_model(path)
+        if family_of(run_cfg) != family or (lens in REGRESSION_ONLY and family != "regression"):
+            raise ConfigError(f"lenses.families.{family}: lens {lens!r} does not apply to a {run_cfg.task} run")
+        cfg = from_dict(LENS_CONFIGS[lens], params["settings"], f"lenses.{lens}") if LENS_CONFIGS[lens] else None
+        with torch.no_grad():  # the dai lens's finetuning turns gradients back on for itself
+            rows = LENS_FUNCTIONS[lens](model, run_cfg, cfg, params["n_boot"], params["seed"])
+        member = params.get("member", "seed0")
+        table = pd.DataFrame([(family, member, step, lens, *row) for row in rows], columns=MEMBER_COLUMNS)
+        log.info("%s %s step %d, %s:\n%s", family, member, step, lens, table[["metric", "value"]].to_string(index=False))
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
 
 
 def cell_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
@@ -387,10 +413,33 @@ def _direction(before: pd.Series, after: pd.Series) -> int:
     return 1 if lo_b > hi_a else -1 if hi_b < lo_a else 0
 
 
-def correlations(table: pd.DataFrame) -> pd.DataFrame:
+def pool_members(members: pd.DataFrame) -> pd.DataFrame:
+    """Per (family, step, lens, metric): the mean over training seeds, with a 95% t-interval over
+    seeds when there are >= 2 (one seed keeps its bootstrap interval over episodes); n_seeds."""
+    rows = []
+    for key, group in members.groupby(["family", "step", "lens", "metric"], sort=False):
+        values = group["value"].dropna().to_numpy(dtype=float)
+        n = len(group)
+        if n == 1 or len(values) < 2:
+            low, high = group["ci_low"].iloc[0], group["ci_high"].iloc[0]
+            mean = values.mean() if len(values) else np.nan
+        else:
+            mean = values.mean()
+            half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / len(values) ** 0.5
+            low, high = mean - half, mean + half
+        rows.append((*key, mean, low, high, n))
+    return pd.DataFrame(rows, columns=["family", "step", "lens", "metric", "value", "ci_low", "ci_high", "n_seeds"])[COLUMNS]
+
+
+def correlations(table: pd.DataFrame, members: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per family and lens metric: Spearman ρ with the family's ICL metric across checkpoints, and
     the metric's direction (+1 up, −1 down, 0 within the intervals) from the first checkpoint to
-    ICL's best one (the rise) and from there to the last (the fall)."""
+    ICL's best one (the rise) and from there to the last (the fall), on the seed-pooled `table`.
+
+    With `members` (per-seed rows): `spearman` pools every (seed, checkpoint) pair, each metric
+    paired with its own seed's ICL; `spearman_seed_mean/low/high` is the mean of per-seed ρ with a
+    t-interval over seeds; n_seeds. Without: ρ over the pooled table's checkpoints (one member)."""
+    members = table.assign(member="pooled") if members is None else members
     out = []
     for family, rows in table.groupby("family"):
         icl = rows[(rows["lens"] == "evaluators") & (rows["metric"] == ICL_METRIC[family])].set_index("step").sort_index()
@@ -399,26 +448,39 @@ def correlations(table: pd.DataFrame) -> pd.DataFrame:
             continue
         best = icl["value"].idxmax() if ICL_HIGHER_IS_BETTER[family] else icl["value"].idxmin()
         first, last = icl.index.min(), icl.index.max()
+        fam_members = members[members["family"] == family]
+        icl_m = fam_members[(fam_members["lens"] == "evaluators") & (fam_members["metric"] == ICL_METRIC[family])]
+        icl_m = icl_m.set_index(["member", "step"])["value"].rename("icl")
         for (lens, metric), group in rows.groupby(["lens", "metric"], sort=False):
             g = group.set_index("step").sort_index().join(icl["value"].rename("icl"), how="inner")
-            pair = g[["value", "icl"]].dropna()  # pairwise-complete, as pandas' corr
-            rho = stats.spearmanr(pair["value"], pair["icl"]).statistic if len(g) > 2 and len(pair) > 1 else np.nan
+            m = fam_members[(fam_members["lens"] == lens) & (fam_members["metric"] == metric)]
+            paired = m.set_index(["member", "step"]).join(icl_m, how="inner").dropna(subset=["value", "icl"])
+            rho = paired["value"].corr(paired["icl"], method="spearman") if len(paired) > 2 else np.nan
+            per_seed = [p["value"].corr(p["icl"], method="spearman") for _, p in paired.groupby(level="member") if len(p) > 2]
+            per_seed = np.array([r for r in per_seed if np.isfinite(r)])
+            seed_mean = per_seed.mean() if len(per_seed) else np.nan
+            half = (stats.t.ppf(0.975, len(per_seed) - 1) * per_seed.std(ddof=1) / len(per_seed) ** 0.5
+                    if len(per_seed) > 1 else np.nan)
             rise = _direction(g.loc[first], g.loc[best]) if {first, best} <= set(g.index) and best != first else 0
             fall = _direction(g.loc[best], g.loc[last]) if {best, last} <= set(g.index) and best != last else 0
             out.append({"family": family, "lens": lens, "metric": metric, "icl_metric": ICL_METRIC[family],
-                        "n_checkpoints": len(g), "spearman": rho, "icl_best_step": int(best),
+                        "n_seeds": m["member"].nunique(), "n_checkpoints": len(g), "spearman": rho,
+                        "spearman_seed_mean": seed_mean, "spearman_seed_low": seed_mean - half,
+                        "spearman_seed_high": seed_mean + half, "icl_best_step": int(best),
                         "value_first": g["value"].iloc[0], "value_at_icl_best": g["value"].get(best, np.nan),
                         "value_last": g["value"].iloc[-1], "rise_direction": rise, "fall_direction": fall})
     return pd.DataFrame(out)
 
 
 def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """Rule entry: every cell's CSV -> outputs[0] the lens table, outputs[1] the correlation table."""
-    table = pd.concat([pd.read_csv(path) for path in inputs], ignore_index=True)
-    table = table.sort_values(["family", "lens", "metric", "step"], ignore_index=True)[COLUMNS]
-    corr = correlations(table)
-    for frame, path in zip((table, corr), outputs):
+    """Rule entry: every cell's CSV -> outputs[0] the seed-pooled lens table, outputs[1] the
+    correlation table, outputs[2] (if given) the per-seed table."""
+    members = pd.concat([pd.read_csv(path) for path in inputs], ignore_index=True)
+    members = members.sort_values(["family", "lens", "metric", "member", "step"], ignore_index=True)[MEMBER_COLUMNS]
+    table = pool_members(members).sort_values(["family", "lens", "metric", "step"], ignore_index=True)
+    corr = correlations(table, members)
+    for frame, path in zip((table, corr, members), outputs):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
-    log.info("%d cells, %d rows; correlations:\n%s", table.groupby(["family", "step", "lens"]).ngroups,
-             len(table), corr.to_string(index=False) if len(corr) else "(none)")
+    log.info("%d cells, %d rows; correlations:\n%s", members.groupby(["family", "member", "step", "lens"]).ngroups,
+             len(members), corr.to_string(index=False) if len(corr) else "(none)")

@@ -8,14 +8,17 @@ For one trained model and every reference predictor (OLS min-norm, ridge, Bayes-
   outputs on `n_probe_queries` queries that share one context D_k (Akyürek et al. 2022), with the
   fit's R² (1 = the predictor is exactly linear in the query).
 
-`sweep_summary` turns the per-run tables of the depth x noise sweep into one row per cell: the
-best-matching predictor (smallest SPD averaged over k >= 1) and the SPD gap between one-step GD and
-the Bayes-optimal predictor (OLS at σ = 0, ridge λ = σ²/τ² otherwise).
+`sweep_summary` turns the per-run tables of the depth x noise sweep into one row per cell, pooling
+the cell's training seeds: the best-matching predictor (smallest SPD averaged over k >= 1), whether
+it beats the zero predictor by more than the seed-to-seed spread (only then is it called a match),
+and the SPD gap between one-step GD and the Bayes-optimal predictor (OLS at σ = 0, ridge λ = σ²/τ²
+otherwise), each with a t-interval over seeds.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +29,7 @@ import torch
 from icl_study.baselines import make_predictor
 from icl_study.checkpoint import load_model
 from icl_study.config import from_dict
-from icl_study.metrics import bootstrap_ci, fit_implicit_weights, ilwd, spd, squared_error
+from icl_study.metrics import bootstrap_ci, fit_implicit_weights, ilwd, seed_interval, spd, squared_error
 from icl_study.rng import generator, stream_seed
 from icl_study.studies.linreg import ErrorEvalConfig, reference_predictors
 from icl_study.tasks.regression import RegressionTask, predict
@@ -54,11 +57,13 @@ def bayes_predictor_id(noise_std: float) -> str:
 
 
 def matching_predictors(task: RegressionTask, cfg: MatchingConfig) -> dict[str, tuple[str, object]]:
-    """{id: (label, predictor)}: the error study's baselines (GD lr tuned) minus `zero`, plus ridge(σ²/τ²)."""
+    """{id: (label, predictor)}: the error study's baselines (GD lr tuned; `zero` and `averaging`
+    included), plus ridge(σ²/τ²) when σ > 0."""
     eval_cfg = ErrorEvalConfig(n_tasks=cfg.n_tasks, seed=cfg.seed, ridge_lambdas=cfg.ridge_lambdas,
                                gd_steps=cfg.gd_steps, gd_lr_grid=cfg.gd_lr_grid, knn_k=cfg.knn_k)
     predictors = reference_predictors(task, eval_cfg)
-    predictors.pop("zero")  # matches nothing trained; only clutters the figure
+    # `zero` stays (issue 17): a model that only shrinks its predictions towards 0 must not be read
+    # as "matching one GD step"; sweep_summary names a match only where the best beats it.
     sigma, tau = task.cfg.noise_std, task.cfg.w_scale
     if sigma > 0:
         lam = sigma**2 / tau**2
@@ -121,7 +126,7 @@ def ilwd_per_task(predictors: dict, task: RegressionTask, cfg: MatchingConfig) -
             constant = preds.std(-1) <= 1e-6 * preds.abs().mean(-1)
             r2[name][:, k] = torch.where(constant, torch.nan, fit_r2).numpy()
         for name in predictors:
-            dist[name][:, k] = squared_error(weights["model"], weights[name]).sum(-1).numpy()  # (B,)
+            dist[name][:, k] = squared_error(weights["model"], weights[name]).mean(-1).numpy()  # (B,): mean over d
             assert np.isclose(dist[name][:, k].mean(), ilwd(weights["model"], weights[name]).item(), rtol=1e-5)
     return dist, r2
 
@@ -153,19 +158,52 @@ def matching_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     model_matching(inputs[0], cfg).to_csv(outputs[0], index=False)
 
 
+def cell_name(run: str) -> str:
+    """The sweep cell of a run: "L2_noise0_s1" -> "L2_noise0" (seed 0 keeps the plain name)."""
+    return re.sub(r"_s\d+$", "", run)
+
+
+def _seed_spds(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(SPD per predictor averaged over k >= 1, labels) of one run's matching table."""
+    spd_rows = table[(table["metric"] == "spd") & (table["k"] >= 1)]
+    labels = spd_rows.drop_duplicates("predictor").set_index("predictor")["label"]
+    return spd_rows.groupby("predictor")["value"].mean(), labels
+
+
 def sweep_summary(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """One row per sweep cell: best predictor by SPD averaged over k >= 1, and the GD-vs-Bayes gap."""
-    rows = []
+    """One row per sweep cell, pooling its seeds (runs "<cell>" and "<cell>_s{seed}").
+
+    best_predictor: smallest SPD (mean over k >= 1, then over seeds), with a t-interval over seeds.
+    margin_vs_zero: mean over seeds of SPD(model, zero) − SPD(model, best), margin_spread its
+    seed-to-seed standard deviation; best_per_seed: each seed's own best (do the seeds agree?). match: "yes" where best is not `zero` and the margin exceeds the
+    spread, "no" otherwise, "1 seed, exploratory" where one seed gives no spread. spd_gap_log10:
+    log10 SPD(model, GD 1) / SPD(model, Bayes-optimal), mean and interval over seeds.
+    """
+    by_cell: dict[str, list[pd.DataFrame]] = {}
     for table in tables:
-        spd_rows = table[(table["metric"] == "spd") & (table["k"] >= 1)]
-        mean_spd = spd_rows.groupby("predictor")["value"].mean()  # averaged over k
-        labels = spd_rows.drop_duplicates("predictor").set_index("predictor")["label"]
-        noise_std, best = float(table["noise_std"].iloc[0]), mean_spd.idxmin()
-        bayes, gd1 = mean_spd[bayes_predictor_id(noise_std)], mean_spd["gd_1"]
-        rows.append({"run": table["run"].iloc[0], "n_layer": int(table["n_layer"].iloc[0]),
-                     "noise_std": noise_std, "best_predictor": best, "best_label": labels[best],
-                     "best_spd": mean_spd[best], "spd_ols": mean_spd["least_squares"], "spd_gd_1": gd1,
-                     "spd_bayes": bayes, "spd_gap_log10": np.log10(gd1 / bayes)})
+        by_cell.setdefault(cell_name(table["run"].iloc[0]), []).append(table)
+    rows = []
+    for cell, cell_tables in by_cell.items():
+        spds = pd.DataFrame([_seed_spds(t)[0] for t in cell_tables])  # (n_seeds, n_predictors)
+        labels = _seed_spds(cell_tables[0])[1]
+        noise_std, n_seeds = float(cell_tables[0]["noise_std"].iloc[0]), len(cell_tables)
+        best = spds.mean().idxmin()
+        margin = spds["zero"] - spds[best]  # per seed
+        spread = float(margin.std(ddof=1)) if n_seeds > 1 else float("nan")
+        if n_seeds < 2:
+            match = "1 seed, exploratory"
+        else:
+            match = "yes" if best != "zero" and margin.mean() > spread else "no"
+        gap = np.log10(spds["gd_1"] / spds[bayes_predictor_id(noise_std)])
+        best_mean, best_low, best_high = seed_interval(spds[best])
+        gap_mean, gap_low, gap_high = seed_interval(gap)
+        rows.append({"run": cell, "n_layer": int(cell_tables[0]["n_layer"].iloc[0]), "noise_std": noise_std,
+                     "n_seeds": n_seeds, "best_predictor": best, "best_label": labels[best],
+                     "best_spd": best_mean, "best_spd_low": best_low, "best_spd_high": best_high,
+                     "spd_zero": spds["zero"].mean(), "margin_vs_zero": margin.mean(), "margin_spread": spread,
+                     "match": match, "best_per_seed": ",".join(spds.idxmin(axis=1)), "spd_ols": spds["least_squares"].mean(), "spd_gd_1": spds["gd_1"].mean(),
+                     "spd_bayes": spds[bayes_predictor_id(noise_std)].mean(), "spd_gap_log10": gap_mean,
+                     "spd_gap_low": gap_low, "spd_gap_high": gap_high})
     return pd.DataFrame(rows).sort_values(["n_layer", "noise_std"], ignore_index=True)
 
 

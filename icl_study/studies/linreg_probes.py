@@ -1,13 +1,17 @@
 """Study 1, issue 3: what do the hidden states at the query encode? (Akyürek et al. 2022, probes)
 
-For a trained model, the residual stream at the last x-token (the query, after n − 1 pairs) is read
-with `run_with_cache` at `hook_embed` (layer 0) and every `blocks.{i}.hook_resid_post` (layer i+1).
-Two targets are probed: the moment vector Xᵀy and the OLS weights w_OLS of the n − 1 context pairs.
+For a trained model, the residual stream at the x-token after k context pairs (the query) is read
+with `run_with_cache` at `hook_embed` (layer 0) and every `blocks.{i}.hook_resid_post` (layer i+1),
+for each k in `ks` (issue 17: k < d included, where min-norm w_OLS and Xᵀy differ most; at k ≫ d
+with σ = 0, w_OLS = w and Xᵀy is itself largely linear in it). Two targets are probed: the moment
+vector Xᵀy and the (min-norm) OLS weights w_OLS of the k context pairs.
 
 Probes: closed-form ridge on standardised features (λ picked on a validation quarter of the
-training sequences) and a one-hidden-layer MLP; both scored by held-out R² (mean over the d target
-coordinates). Controls: the same probes on the untrained model of the same shape (the trained
-run's own initialisation) and the ridge probe fitted to shuffled targets.
+training sequences), scored by held-out R² (mean over the d target coordinates); the partial R² of
+each target given the other, (R²(features + other) − R²(other)) / (1 − R²(other)), says what the
+layer encodes of one target beyond what the other target already predicts linearly; and, at the
+last k only, a one-hidden-layer MLP. Controls: the same probes on the untrained model of the same
+shape (the trained run's own initialisation) and the ridge probe fitted to shuffled targets.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from icl_study.tasks.regression import RegressionTask, interleave
 from icl_study.train import build_model
 
 log = logging.getLogger("icl_study.linreg_probes")
-COLUMNS = ["run", "model", "target", "probe", "layer", "r2"]
+COLUMNS = ["run", "model", "target", "probe", "layer", "k", "r2"]
 
 
 @dataclass(frozen=True)
@@ -40,23 +44,28 @@ class ProbeConfig:
     mlp_steps: int = 600
     mlp_lr: float = 0.003
     seed: int = 3
+    ks: tuple[int, ...] = ()  # context sizes probed; () = the last (n − 1); larger than n − 1: skipped
 
 
-def probe_targets(xs: torch.Tensor, ys: torch.Tensor) -> dict[str, torch.Tensor]:
-    """{"xty": Xᵀy, "w_ols": pinv(X) y}, each (B, d), over the n − 1 context pairs before the query."""
-    context_x, context_y = xs[:, :-1], ys[:, :-1]  # (B, n-1, d), (B, n-1)
+def probe_targets(xs: torch.Tensor, ys: torch.Tensor, k: int | None = None) -> dict[str, torch.Tensor]:
+    """{"xty": Xᵀy, "w_ols": pinv(X) y}, each (B, d), over the first k context pairs (default n − 1).
+
+    For k < d, pinv gives the minimum-norm solution, which is not a linear function of Xᵀy."""
+    k = xs.shape[1] - 1 if k is None else k
+    context_x, context_y = xs[:, :k], ys[:, :k]  # (B, k, d), (B, k)
     xty = torch.einsum("bnd,bn->bd", context_x, context_y)
-    w_ols = (torch.linalg.pinv(context_x) @ context_y.unsqueeze(-1)).squeeze(-1)  # (B, d, n-1) @ (B, n-1, 1)
+    w_ols = (torch.linalg.pinv(context_x) @ context_y.unsqueeze(-1)).squeeze(-1)  # (B, d, k) @ (B, k, 1)
     return {"xty": xty, "w_ols": w_ols}
 
 
-def layer_features(model: nn.Module, xs: torch.Tensor, ys: torch.Tensor) -> list[torch.Tensor]:
-    """Residual stream at the query token, per layer: [embedding, after block 1, ...], each (B, C)."""
+def layer_features(model: nn.Module, xs: torch.Tensor, ys: torch.Tensor, k: int | None = None) -> list[torch.Tensor]:
+    """Residual stream at the query token after k pairs (default n − 1), per layer: [embedding,
+    after block 1, ...], each (B, C). The model is causal, so later tokens do not change it."""
+    k = xs.shape[1] - 1 if k is None else k
     names = ["hook_embed"] + [f"blocks.{i}.hook_resid_post" for i in range(len(model.blocks))]
     with torch.no_grad():
         _, cache = run_with_cache(model, interleave(xs, ys), names=names)  # each (B, 2n, C)
-    query = 2 * (xs.shape[1] - 1)  # the last x-token
-    return [cache[name][:, query] for name in names]
+    return [cache[name][:, 2 * k] for name in names]  # the x-token of pair k + 1
 
 
 def r2_score(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -111,36 +120,61 @@ def mlp_probe(train_f, train_t, test_f, test_t, cfg: ProbeConfig, seed: int) -> 
         return r2_score(mlp(test_f) * t_std + t_mean, test_t)
 
 
-def probe_rows(run: str, kind: str, model: nn.Module, data: dict, cfg: ProbeConfig) -> list[tuple]:
-    """Ridge, MLP and shuffled-target ridge R² per layer and target for one model."""
-    train_feats = layer_features(model, data["train"]["xs"], data["train"]["ys"])
-    test_feats = layer_features(model, data["test"]["xs"], data["test"]["ys"])
+def partial_r2(full: float, reduced: float) -> float:
+    """Partial R²: the share of what `reduced` leaves unexplained that `full` explains."""
+    return (full - reduced) / (1 - reduced) if reduced < 1 else float("nan")
+
+
+def partial_probe(train_f, train_t, train_other, test_f, test_t, test_other, lambdas) -> float:
+    """Partial R² of a target given the other target: ridge on [features, other] vs ridge on other."""
+    full = ridge_probe(torch.cat((train_f, train_other), 1), train_t, torch.cat((test_f, test_other), 1), test_t, lambdas)
+    reduced = ridge_probe(train_other, train_t, test_other, test_t, lambdas)
+    return partial_r2(full, reduced)
+
+
+def probe_rows(run: str, kind: str, model: nn.Module, data: dict, cfg: ProbeConfig, k: int, mlp: bool) -> list[tuple]:
+    """Ridge, partial, shuffled-target ridge (and MLP if `mlp`) R² per layer and target at k pairs."""
+    train_feats = layer_features(model, data["train"]["xs"], data["train"]["ys"], k)
+    test_feats = layer_features(model, data["test"]["xs"], data["test"]["ys"], k)
+    train_targets = probe_targets(data["train"]["xs"], data["train"]["ys"], k)
+    test_targets = probe_targets(data["test"]["xs"], data["test"]["ys"], k)
     shuffle = torch.randperm(cfg.n_train, generator=generator(cfg.seed, "misc"))
+    other = {"xty": "w_ols", "w_ols": "xty"}
     rows = []
-    for target, train_t in data["train"]["targets"].items():
-        test_t = data["test"]["targets"][target]
+    for target, train_t in train_targets.items():
+        test_t = test_targets[target]
+        train_o, test_o = train_targets[other[target]], test_targets[other[target]]
         for layer, (train_f, test_f) in enumerate(zip(train_feats, test_feats)):
-            ridge = ridge_probe(train_f, train_t, test_f, test_t, cfg.ridge_lambdas)
-            shuffled = ridge_probe(train_f, train_t[shuffle], test_f, test_t, cfg.ridge_lambdas)
-            mlp = mlp_probe(train_f, train_t, test_f, test_t, cfg, stream_seed(cfg.seed, "init", layer))
-            rows += [(run, kind, target, "ridge", layer, ridge), (run, kind, target, "ridge, shuffled targets", layer, shuffled),
-                     (run, kind, target, "MLP", layer, mlp)]
-        log.info("%s %s model, target %s: best ridge R² %.3f", run, kind, target,
-                 max(r[5] for r in rows if r[1] == kind and r[2] == target and r[3] == "ridge"))
+            rows.append((run, kind, target, "ridge", layer, k, ridge_probe(train_f, train_t, test_f, test_t, cfg.ridge_lambdas)))
+            rows.append((run, kind, target, "ridge, partial given the other target", layer, k,
+                         partial_probe(train_f, train_t, train_o, test_f, test_t, test_o, cfg.ridge_lambdas)))
+            if kind == "trained":
+                rows.append((run, kind, target, "ridge, shuffled targets", layer, k,
+                             ridge_probe(train_f, train_t[shuffle], test_f, test_t, cfg.ridge_lambdas)))
+            if mlp:
+                rows.append((run, kind, target, "MLP", layer, k,
+                             mlp_probe(train_f, train_t, test_f, test_t, cfg, stream_seed(cfg.seed, "init", layer))))
+        log.info("%s %s model, k = %d, target %s: best ridge R² %.3f", run, kind, k, target,
+                 max(r[6] for r in rows if r[2] == target and r[3] == "ridge"))
     return rows
 
 
 def probe_table(checkpoint: str | Path, cfg: ProbeConfig) -> pd.DataFrame:
-    """Probe R² per layer for the trained model and its untrained initialisation."""
+    """Probe R² per layer and k for the trained model and its untrained initialisation."""
     trained, run_cfg = load_model(checkpoint)
     untrained = build_model(run_cfg).eval()
     task = RegressionTask(run_cfg.task_config, cfg.seed)
     data = {}
     for split, step, n in (("train", 0, cfg.n_train), ("test", 1, cfg.n_test)):
         batch = task.sample(step, n, "probe")
-        data[split] = {"xs": batch["xs"], "ys": batch["ys"], "targets": probe_targets(batch["xs"], batch["ys"])}
+        data[split] = {"xs": batch["xs"], "ys": batch["ys"]}
+    last = task.cfg.n_points - 1
+    ks = sorted({k for k in cfg.ks if 1 <= k <= last} | {last})  # the last k always (the MLP's)
     run = Path(checkpoint).parent.name
-    rows = probe_rows(run, "trained", trained, data, cfg) + probe_rows(run, "untrained", untrained, data, cfg)
+    rows = []
+    for k in ks:
+        for kind, model in (("trained", trained), ("untrained", untrained)):
+            rows += probe_rows(run, kind, model, data, cfg, k, mlp=k == last)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

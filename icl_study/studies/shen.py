@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from icl_study.config import ConfigError, from_dict
-from icl_study.metrics import cosine, kl_divergence, order_spread, perturbed, sparsity, topk_overlap
+from icl_study.metrics import cosine, kl_divergence, order_spread, parameters_rms, perturbed, sparsity, topk_overlap
 from icl_study.rng import generator
 
 log = logging.getLogger("icl_study.shen")
@@ -54,14 +54,17 @@ def weight_sparsity(named_parameters, taus: tuple[float, ...]) -> dict[float, fl
 
 @contextlib.contextmanager
 def noisy_weights(named_parameters, scale: float, gen: torch.Generator):
-    """Every parameter W replaced by W + s ||W||_F/√n Z inside the block (Z drawn from `gen` in
-    parameter order, so one generator seed is one noise direction at every scale); restored on exit."""
+    """Every parameter W replaced by W + s · rms · Z inside the block, rms being ONE RMS entry over
+    all the model's parameters (issue 17: a per-tensor RMS left all-zero biases of the hand-built
+    constructions unperturbed while trained models' biases moved). Z is drawn from `gen` in
+    parameter order, so one generator seed is one noise direction at every scale; restored on exit."""
     params = [p for _, p in named_parameters]
     saved = [p.detach().clone() for p in params]
+    rms = parameters_rms(params)
     try:
         with torch.no_grad():
             for p in params:
-                p.copy_(perturbed(p, scale, torch.randn(p.shape, generator=gen, dtype=p.dtype)))
+                p.copy_(perturbed(p, scale, torch.randn(p.shape, generator=gen, dtype=p.dtype), rms))
         yield
     finally:
         with torch.no_grad():

@@ -88,11 +88,41 @@ def summarize(curves):
     return pd.DataFrame(rows)
 
 
+FADE_THRESHOLD = 0.05  # ICL drop from peak to final called fading: ~4 binomial SEs of a 512-episode evaluator at 0.9
+
+
+def settings_summary(summary):
+    """One row per setting (dataset, size, weight_decay) over its seeds: n_seeds, and the mean with a
+    95% Student-t interval over seeds (NaN with one seed) of peak ICL, final ICL and the drop;
+    `fades`: "yes" if every seed's drop exceeds FADE_THRESHOLD, "no" if none does, else "mixed"."""
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    rows = []
+    for key, group in summary.groupby(["dataset", "size", "weight_decay"]):
+        row = dict(zip(["dataset", "size", "weight_decay"], key), n_seeds=len(group))
+        for column in ("peak_icl", "final_icl", "icl_drop", "final_iwl", "min_fresh_error", "final_fresh_error", "fresh_rise"):
+            if column not in group or group[column].isna().all():
+                continue
+            values = group[column].to_numpy(dtype=float)
+            half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / len(values) ** 0.5 if len(values) > 1 else np.nan
+            row.update({column: values.mean(), f"{column}_low": values.mean() - half, f"{column}_high": values.mean() + half})
+        if "icl_drop" in group and group["icl_drop"].notna().all():
+            fading = group["icl_drop"] > FADE_THRESHOLD
+            row["fades"] = "yes" if fading.all() else "no" if not fading.any() else "mixed"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """Rule entry: train_metrics.csv files -> outputs[0] curves.csv, outputs[1] summary.csv."""
+    """Rule entry: train_metrics.csv files -> outputs[0] curves.csv, outputs[1] summary.csv (one row
+    per run, with its setting's n_seeds), outputs[2] (if given) settings.csv (intervals over seeds)."""
     curves = tidy_curves(inputs)
     summary = summarize(curves)
-    for frame, path in zip((curves, summary), outputs):
+    summary["n_seeds"] = summary.groupby(["dataset", "size", "weight_decay"])["seed"].transform("count")
+    frames = (curves, summary, settings_summary(summary))
+    for frame, path in zip(frames, outputs):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
     log.info("collected %d runs into %s and %s", len(summary), *outputs)
@@ -113,6 +143,10 @@ def run_params(section: dict, dataset: str, size: str, weight_decay: float, seed
     from icl_study.config import ConfigError, deep_merge
 
     base = section[dataset]
+    arm = section.get("arms", {}).get(size) if dataset == "bursty" else None
+    if arm is not None:  # an arm: its size's model and budget, with its own task overrides
+        base = {**base, "task": deep_merge(base["task"], arm.get("task", {}))}
+        size = arm["size"]
     if dataset == "regression":  # one model for the regression runs: size sweeps are bursty-only
         model = base["model"]
     elif size in section["sizes"]:
@@ -142,11 +176,15 @@ def _check_bursty_model(task: dict, model: dict) -> None:
 
 def runs(section: dict) -> list[tuple[str, str, float, int]]:
     """(dataset, size, weight_decay, seed) of every run: the weight-decay sweep at the base size and
-    the size sweep at the first weight decay (`full_grid`: every combination), for each seed; plus
-    the regression runs (size "pool": their own model)."""
+    the size sweep at the first weight decay (`full_grid`: every combination), for each seed; each
+    arm's weight decays x its own seeds (the arm's name stands in the size's place); plus the
+    regression runs (size "pool": their own model; `regression_seeds`, default `seeds`)."""
     decays, sizes, base = section["weight_decays"], list(section["sizes"]), section["base_size"]
     pairs = [(s, wd) for s in sizes for wd in decays] if section["full_grid"] else \
         [(base, wd) for wd in decays] + [(s, decays[0]) for s in sizes if s != base]
     out = [("bursty", s, wd, seed) for s, wd in pairs for seed in section["seeds"]]
-    out += [("regression", "pool", wd, seed) for wd in section["regression_weight_decays"] for seed in section["seeds"]]
+    for name, arm in section.get("arms", {}).items():
+        out += [("bursty", name, wd, seed) for wd in arm["weight_decays"] for seed in arm["seeds"]]
+    reg_seeds = section.get("regression_seeds", section["seeds"])
+    out += [("regression", "pool", wd, seed) for wd in section["regression_weight_decays"] for seed in reg_seeds]
     return out

@@ -39,20 +39,27 @@ def study_runs(study):
 
 
 def sweep_runs(sweep):
-    """{"L{n_layer}_noise{noise_std}": overrides} for each cell of a depth x noise sweep.
+    """{"L{n_layer}_noise{noise_std}[_s{seed}]": overrides} for each cell (and seed) of a depth x noise sweep.
 
     Each cell is the sweep's own `overrides` (its scale) with model.n_layer and task.noise_std set,
-    so `--configfile` widening the two lists widens the sweep without code changes.
+    so `--configfile` widening the two lists widens the sweep without code changes. The first of
+    `seeds` keeps the plain cell name (other studies, e.g. shen, read those checkpoints); the cells
+    at a noise level in `seeded_noise_std` also train every further seed as "<cell>_s{seed}".
     """
     if not sweep:
         return {}
-    return {
-        f"L{n_layer}_noise{noise_std:g}": deep_merge(
-            sweep["overrides"], {"model": {"n_layer": n_layer}, "task": {"noise_std": noise_std}}
-        )
-        for n_layer in sweep["n_layer"]
-        for noise_std in sweep["noise_std"]
-    }
+    seeds = sweep.get("seeds", [0])
+    seeded = sweep.get("seeded_noise_std", sweep["noise_std"])
+    runs = {}
+    for n_layer in sweep["n_layer"]:
+        for noise_std in sweep["noise_std"]:
+            cell = f"L{n_layer}_noise{noise_std:g}"
+            for i, seed in enumerate(seeds if noise_std in seeded else seeds[:1]):
+                runs[cell if i == 0 else f"{cell}_s{seed}"] = deep_merge(
+                    sweep["overrides"],
+                    {"model": {"n_layer": n_layer}, "task": {"noise_std": noise_std}, "train": {"seed": seed}},
+                )
+    return runs
 
 
 def run_params(study, task):

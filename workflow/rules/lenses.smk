@@ -1,7 +1,7 @@
 """Across papers (issue 10): every lens on the same checkpoints, over training time.
 
-One job per (family, checkpoint step, lens) -> results/lenses/{family}/step{step}/{lens}.csv, so a
-new lens or a new checkpoint runs only its own cells; a collect job stacks them into one tidy table
+One job per (family, training seed, lens) over every kept checkpoint ->
+results/lenses/{family}/seed{seed}/{lens}.csv, so a new lens runs only its own cells; a collect job stacks them into one tidy table
 and the rank correlations with ICL; two figures read those tables only.
 """
 
@@ -13,14 +13,14 @@ rule lenses_cell:
     input:
         lenses_model,
     output:
-        "results/lenses/{family}/step{step}/{lens}.csv",
+        "results/lenses/{family}/seed{seed}/{lens}.csv",
     log:
-        "logs/lenses/{family}/step{step}/{lens}.log",
+        "logs/lenses/{family}/seed{seed}/{lens}.log",
     benchmark:
-        "benchmarks/lenses_cell/{family}/step{step}/{lens}.tsv"
+        "benchmarks/lenses_cell/{family}/seed{seed}/{lens}.tsv"
     wildcard_constraints:
         family="bursty|regression",
-        step=r"\d+",
+        seed=r"\d+",
         lens="evaluators|spd|probe|dai|dual|order",
     params:
         cell=lenses_cell_params,
@@ -41,6 +41,7 @@ rule lenses_collect:
     output:
         table="results/lenses/table.csv",
         correlations="results/lenses/correlations.csv",
+        members="results/lenses/members.csv",
     log:
         "logs/lenses/collect.log",
     benchmark:
@@ -53,13 +54,13 @@ rule lenses_collect:
         "../envs/icl_study.yaml"
     shell:
         "python -m icl_study studies.lenses:collect_rule {input}"
-        " --out {output.table} {output.correlations} --threads {threads} > {log} 2>&1"
+        " --out {output.table} {output.correlations} {output.members} --threads {threads} > {log} 2>&1"
 
 
 rule fig_lenses_over_training:
     input:
         table="results/lenses/table.csv",
-        curves=[f"{lenses_run_dir(family)}/train_metrics.csv" for family in LENSES["families"]],
+        curves=[f"{run}/train_metrics.csv" for run in lenses_run_dirs()],
     output:
         png=report(
             "results/figures/lenses_over_training.png",

@@ -88,7 +88,8 @@ LINREG_TARGETS += [f"results/figures/{name}.{ext}" for name in LINREG_ALGORITHM_
 
 # The matching figure shows every named run, then the sweep's lowest-noise column.
 LINREG_MATCHING_RUNS = list(config["linreg"]["runs"]) + [
-    run for run in LINREG_SWEEP_RUNS if run.endswith(f"_noise{min(config['linreg']['sweep']['noise_std']):g}")
+    run for run in LINREG_SWEEP_RUNS
+    if run.rsplit("_s", 1)[0].endswith(f"_noise{min(config['linreg']['sweep']['noise_std']):g}")  # every seed of the cell
 ]
 
 # The 1-layer linear self-attention run: von Oswald et al.'s shape on pair tokens (d + 1 wide).
@@ -261,7 +262,7 @@ rule fig_linreg_depth_noise:
 
 rule fig_linreg_probes:
     input:
-        expand("results/linreg/{run}/probes.csv", run=config["linreg"]["runs"]),
+        expand("results/linreg/{run}/probes.csv", run=LINREG_MATCHING_RUNS),  # named runs + the sweep's σ = 0 cells, every seed
     output:
         png=report(
             "results/figures/linreg_probes.png",

@@ -40,6 +40,7 @@ rule transience_collect:
     output:
         curves="results/transience/curves.csv",
         summary="results/transience/summary.csv",
+        settings="results/transience/settings.csv",
     log:
         "logs/transience/collect.log",
     benchmark:
@@ -52,7 +53,7 @@ rule transience_collect:
         "../envs/icl_study.yaml"
     shell:
         "python -m icl_study studies.transience:collect_rule {input}"
-        " --out {output.curves} {output.summary} --threads {threads} > {log} 2>&1"
+        " --out {output.curves} {output.summary} {output.settings} --threads {threads} > {log} 2>&1"
 
 
 rule fig_transience_curves:
@@ -68,7 +69,7 @@ rule fig_transience_curves:
     log:
         "logs/figures/transience_curves.log",
     params:
-        figure=as_json({"size": TRANSIENCE["base_size"]}),
+        figure=as_json({"size": TRANSIENCE["base_size"], "arms": list(TRANSIENCE.get("arms", {}))}),
     localrule: True
     conda:
         "../envs/icl_study.yaml"
