@@ -162,3 +162,18 @@ def test_pick_lr_takes_the_best_validation_score(gpt2):
     scores = iter([0.5, 0.9, 0.9])
     lr, table = pick_lr(gpt2, [], (0.1, 0.01, 1.0), FinetuneConfig("dai"), lambda m: next(scores))
     assert lr == 0.1 and table == {0.01: 0.5, 0.1: 0.9, 1.0: 0.9}
+
+
+@pytest.mark.parametrize("source,n_eval,n_val", [("mr", 40, 32), ("vader5", 23, 12)])
+def test_every_prefix_of_a_split_is_balanced_within_one(source, n_eval, n_val):
+    """Studies take the first n of a split (Shen's n_queries): every prefix must be balanced to
+    within one example per class, so no prefix is all one class (issue 16, defect 1)."""
+    task = data.TextTaskConfig(source=source, label_words=MR.label_words if source == "mr" else
+                               (" terrible", " bad", " okay", " good", " great"))
+    examples = data.load_examples(task)
+    eval_set, val_set, _ = data.split(examples, n_eval, n_val, seed=0)
+    n_classes = len(task.label_words)
+    for subset in (eval_set, val_set):
+        for n in range(1, len(subset) + 1):
+            counts = [sum(e.label == c for e in subset[:n]) for c in range(n_classes)]
+            assert max(counts) - min(counts) <= 1, (n, counts)  # balanced within one at this prefix
