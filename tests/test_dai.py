@@ -12,6 +12,7 @@ import torch
 from icl_study import dual, metrics
 from icl_study.config import ConfigError, ModelConfig
 from icl_study.model import GPT
+from icl_study.rng import stream_seed
 from icl_study.studies import dai
 
 
@@ -226,3 +227,29 @@ def test_activations_after_a_cached_prefix_equal_a_full_forward(llama_dir, pipel
                 torch.testing.assert_close(cached[name], full[name], atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(cached["q_all"], full["q_all"][:, :, -len(query):], atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(cached["x"], full["x"][:, -len(query):], atol=1e-5, rtol=1e-4)
+
+
+def test_summary_clusters_rows_by_test_example():
+    """The Dai table's intervals resample unique test examples (each keeps its rows of every
+    demonstration set), zero-shot is counted once per example, and the table says how many
+    examples and demonstration sets stand behind each number (issue 16, defect 3)."""
+    rng = np.random.default_rng(0)
+    n_examples, seeds = 40, (0, 1, 2)
+    zs = rng.integers(0, 2, n_examples)  # zero-shot does not depend on the demonstration set
+    rows = [("m", "mr", "trained", s, i, zs[i], rng.integers(0, 2), rng.integers(0, 2), 0.01)
+            for s in seeds for i in range(n_examples)]
+    examples = pd.DataFrame(rows, columns=dai.KEYS + ["zs_correct", "icl_correct", "ft_correct", "lr"])
+    layers = pd.DataFrame([(*r[:5], 0, *rng.random(len(dai.LAYER_METRICS))) for r in rows],
+                          columns=dai.KEYS + ["layer"] + dai.LAYER_METRICS)
+    duals = pd.DataFrame([(*rows[0][:5], 0, 1.0, 0.5, 0.0, 1.0)], columns=dai.KEYS + ["layer"] + dai.DUAL_METRICS)
+    table, curves, _ = dai.summary_tables(examples, layers, duals, n_boot=500)
+    by_metric = table.set_index("metric")
+    for metric, column in (("acc_icl", "icl_correct"), ("acc_zs", "zs_correct")):
+        row = by_metric.loc[metric]
+        assert row["n_examples"] == n_examples  # unique test examples, not examples x seeds
+        once = metrics.cluster_bootstrap_ci(examples[column].to_numpy(float), examples["example"].to_numpy(), 500,
+                                            seed=stream_seed(0, "bootstrap"))
+        assert (row["mean"], row["low"], row["high"]) == pytest.approx(once[:3])
+    assert by_metric.loc["acc_icl", "n_demo_sets"] == 3 and by_metric.loc["acc_zs", "n_demo_sets"] == 0
+    assert by_metric.loc["acc_zs", "mean"] == pytest.approx(zs.mean())
+    assert (curves["n_examples"] == n_examples).all()

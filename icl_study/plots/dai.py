@@ -36,7 +36,7 @@ def cell(table: pd.DataFrame, metric: str, base: str | None) -> str:
         b = table[table["metric"] == base]["mean"].iloc[0]
         text += f" ({b:.2f})"
     if metric == "rec2ftp":  # a ratio over the examples FT fixed: few of them
-        text += f" n={int(r['n'])}"
+        text += f" n={int(r['n_examples'])}"
     return text
 
 

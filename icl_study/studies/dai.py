@@ -13,7 +13,8 @@ set (one per demo seed; for pipeline-gpt one per episode), this module compares:
   weights and token states (float64), and how far softmax attention is from its relaxed form.
 
 Rule entries: `text_rule`, `concepts_rule` (-> examples, layers, dual CSVs), `summary_rule`
-(-> the Dai-layout table, per-layer curves, dual summary, with bootstrap intervals),
+(-> the Dai-layout table, per-layer curves, dual summary, with cluster-bootstrap intervals
+over unique test examples),
 `momentum_rule` (vanilla vs momentum pipeline-gpt: validation loss, ICL accuracy vs k).
 """
 
@@ -171,8 +172,9 @@ def dual_rows(lm, icl_full: dict, prefix_x: torch.Tensor) -> np.ndarray:
     return np.array(rows)
 
 
-def analyse_demo_set(lm, demo_set: DemoSet, lr: float, n_dual: int, seed: int, step: int = 0):
-    """Per-query correctness (N, 3: zs, icl, ft), per-layer metrics (N, L, M) and dual rows (n_dual, L, D)."""
+def analyse_demo_set(lm, demo_set: DemoSet, lr: float, n_dual: int, seed: int, step: int = 0, zs: list | None = None):
+    """Per-query correctness (N, 3: zs, icl, ft), per-layer metrics (N, L, M) and dual rows (n_dual, L, D).
+    zs: the queries' zero-shot activations when already computed (they do not depend on the demonstrations)."""
     from icl_study.lm.activations import last_token_activations
     from icl_study.lm.finetune import FinetuneConfig, finetuned
 
@@ -180,7 +182,7 @@ def analyse_demo_set(lm, demo_set: DemoSet, lr: float, n_dual: int, seed: int, s
     spans = [len(demo) for demo in demo_set.demos]
     prefix_acts = last_token_activations(lm, prefix, full=True)
     cache = lm.prefix_cache(prefix)
-    zs = [last_token_activations(lm, q) for q in demo_set.queries]
+    zs = zs if zs is not None else [last_token_activations(lm, q) for q in demo_set.queries]
     icl = [last_token_activations(lm, q, cache=cache, full=i < n_dual) for i, q in enumerate(demo_set.queries)]
     with finetuned(lm, demo_set.train, FinetuneConfig("dai", lr)):
         ft = [last_token_activations(lm, q) for q in demo_set.queries]
@@ -230,16 +232,19 @@ def text_tables(params: dict, model_path: str | None) -> tuple[pd.DataFrame, ...
     if params["variant"] == "untrained":
         reinit_(lm, params["untrained_seed"])
     label_ids = icl.label_token_ids(lm, task_cfg.label_words)
+    from icl_study.lm.activations import last_token_activations
+
     results, started = ([], [], [], [], []), time.perf_counter()
+    queries = [lm.encode(data.format_example(task_cfg, e, False)) for e in eval_set]
+    zs = [last_token_activations(lm, q) for q in queries]  # once per test example, shared by every seed
     for seed in cfg.demo_seeds:
         demos = data.sample_demos(pool, cfg.k, seed)
         demo_set = DemoSet([lm.encode(data.format_example(task_cfg, d, True) + task_cfg.separator) for d in demos],
                            [(lm.encode(data.format_example(task_cfg, d, False)), label_ids[d.label]) for d in demos],
-                           [lm.encode(data.format_example(task_cfg, e, False)) for e in eval_set],
-                           [label_ids] * len(eval_set), [e.label for e in eval_set])
+                           queries, [label_ids] * len(eval_set), [e.label for e in eval_set])
         lr, _ = pick_lr(lm, demo_set.train, tuple(cfg.lr_grid), FinetuneConfig("dai"),
                         lambda m: icl.accuracy(icl.predict(m, task_cfg, [], val_set)[0], val_set))
-        out = analyse_demo_set(lm, demo_set, lr, cfg.n_dual, seed)
+        out = analyse_demo_set(lm, demo_set, lr, cfg.n_dual, seed, zs=zs)
         for store, value in zip(results, ((params["model_name"], params["task_name"], params["variant"], seed, 0),
                                           *out, lr)):
             store.append(value)
@@ -292,13 +297,15 @@ def concepts_tables(checkpoint: str, params: dict) -> tuple[pd.DataFrame, ...]:
         reinit_(lm, params["untrained_seed"])
     fresh = params["task_name"] == "concepts-fresh"
     results = ([], [], [], [], [])
-    for seed in cfg.demo_seeds:
+    for s, seed in enumerate(cfg.demo_seeds):
         lr = pick_episode_lr(lm, task.fewshot_prompts(generator(seed, "probe", cfg.k), cfg.n_val, cfg.k, cfg.ways, fresh), cfg)
         episodes = task.fewshot_prompts(generator(seed, "demo", cfg.k), cfg.n_eval, cfg.k, cfg.ways, fresh)
         for j in range(cfg.n_eval):
             demo_set = episode_demo_set(episodes["tokens"][j], episodes["candidates"][j], episodes["target"][j], cfg.k)
             out = analyse_demo_set(lm, demo_set, lr, int(j < cfg.n_dual), seed, j)
-            for store, value in zip(results, (("pipeline-gpt", params["task_name"], params["variant"], seed, j), *out, lr)):
+            example = s * cfg.n_eval + j  # each episode is its own test example: ids unique over seeds
+            for store, value in zip(results, (("pipeline-gpt", params["task_name"], params["variant"], seed, example),
+                                              *out, lr)):
                 store.append(value)
         log.info("%s %s seed %d: ZS/ICL/FT accuracy %s (lr %.3g)", params["task_name"], params["variant"], seed,
                  np.concatenate(results[1][-cfg.n_eval:]).mean(0).round(3), lr)
@@ -313,40 +320,51 @@ def concepts_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 # --- summaries (the Dai-layout table, per-layer curves, dual form) --------------------------------
 
 
-def with_ci(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float, int]:
-    """(mean, low, high, n) of per-example values (NaNs dropped) with a percentile-bootstrap 95% CI."""
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return float("nan"), float("nan"), float("nan"), 0
-    mean, low, high = metrics.bootstrap_ci(values, n_boot, seed=seed)
-    return float(mean), float(low), float(high), len(values)
+def with_ci(frame: pd.DataFrame, column: str, n_boot: int, seed: int) -> tuple[float, float, float, int, int]:
+    """(mean, low, high, n_examples, n_demo_sets) of a per-row column (NaNs dropped): a 95%
+    cluster bootstrap over unique test examples, each keeping its rows of every demonstration set.
+    n_demo_sets: demonstration sets per test example (text: the demo seeds; concepts: 1, each
+    episode is its own test example and demonstration set)."""
+    frame = frame[frame[column].notna()]
+    mean, low, high, n = metrics.cluster_bootstrap_ci(frame[column].to_numpy(float), frame["example"].to_numpy(),
+                                                      n_boot, seed=seed)
+    n_sets = int(frame.groupby("example")["demo_seed"].nunique().max()) if n else 0
+    return mean, low, high, n, n_sets
+
+
+CI_COLUMNS = ["mean", "low", "high", "n_examples", "n_demo_sets"]
 
 
 def summary_tables(examples: pd.DataFrame, layers: pd.DataFrame, duals: pd.DataFrame, n_boot: int
                    ) -> tuple[pd.DataFrame, ...]:
-    """Tidy (model, task, variant, metric, [layer,] mean, low, high, n) tables. A layer metric's
-    per-example value is its mean over layers; Rec2FTP's interval resamples the examples that FT
+    """Tidy (model, task, variant, metric, [layer,] mean, low, high, n_examples, n_demo_sets)
+    tables. `example` names a unique test example within (model, task, variant); intervals
+    resample those (metrics.cluster_bootstrap_ci). Zero-shot does not depend on the
+    demonstrations, so it is counted once per example (n_demo_sets 0). A layer metric's per-row
+    value is its mean over layers; Rec2FTP's interval resamples the examples with a row that FT
     fixed (ZS wrong, FT right)."""
     group = ["model", "task", "variant"]
     rows, seed = [], stream_seed(0, "bootstrap")
     for key, frame in examples.groupby(group):
-        for name in ("zs", "ft", "icl"):
-            rows.append((*key, f"acc_{name}", *with_ci(frame[f"{name}_correct"].to_numpy(float), n_boot, seed)))
+        zs_once = frame.drop_duplicates("example")  # ZS: one row per example
+        rows.append((*key, "acc_zs", *with_ci(zs_once, "zs_correct", n_boot, seed)[:4], 0))
+        for name in ("ft", "icl"):
+            rows.append((*key, f"acc_{name}", *with_ci(frame, f"{name}_correct", n_boot, seed)))
         zs, ft, icl = (torch.tensor(frame[f"{n}_correct"].to_numpy(bool)) for n in ("zs", "ft", "icl"))
         fixed = (~zs & ft).numpy()
         point = float(metrics.rec2ftp(zs, ft, icl))
-        ci = with_ci(frame["icl_correct"].to_numpy(float)[fixed], n_boot, seed)
+        ci = with_ci(frame[fixed], "icl_correct", n_boot, seed)
         rows.append((*key, "rec2ftp", point, *ci[1:]))
     per_example = layers.groupby(group + ["demo_seed", "example"])[LAYER_METRICS].mean().reset_index()
     for key, frame in per_example.groupby(group):
-        rows += [(*key, m, *with_ci(frame[m].to_numpy(float), n_boot, seed)) for m in LAYER_METRICS]
-    table = pd.DataFrame(rows, columns=group + ["metric", "mean", "low", "high", "n"])
-    layer_rows = [(*key, m, *with_ci(frame[m].to_numpy(float), n_boot, seed))
+        rows += [(*key, m, *with_ci(frame, m, n_boot, seed)) for m in LAYER_METRICS]
+    table = pd.DataFrame(rows, columns=group + ["metric"] + CI_COLUMNS)
+    layer_rows = [(*key, m, *with_ci(frame, m, n_boot, seed))
                   for key, frame in layers.groupby(group + ["layer"]) for m in LAYER_METRICS]
-    curves = pd.DataFrame(layer_rows, columns=group + ["layer", "metric", "mean", "low", "high", "n"])
-    dual_rows_ = [(*key, m, *with_ci(frame[m].to_numpy(float), n_boot, seed), frame[m].max())
+    curves = pd.DataFrame(layer_rows, columns=group + ["layer", "metric"] + CI_COLUMNS)
+    dual_rows_ = [(*key, m, *with_ci(frame, m, n_boot, seed), frame[m].max())
                   for key, frame in duals.groupby(group + ["layer"]) for m in DUAL_METRICS]
-    dual_columns = group + ["layer", "metric", "mean", "low", "high", "n", "max"]  # max: over prompts
+    dual_columns = group + ["layer", "metric"] + CI_COLUMNS + ["max"]  # max: over prompts
     return table, curves, pd.DataFrame(dual_rows_, columns=dual_columns)
 
 
