@@ -3,6 +3,8 @@ saved to a temporary directory and read back offline (HF_HUB_OFFLINE), in second
 
 import os
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -177,3 +179,38 @@ def test_every_prefix_of_a_split_is_balanced_within_one(source, n_eval, n_val):
         for n in range(1, len(subset) + 1):
             counts = [sum(e.label == c for e in subset[:n]) for c in range(n_classes)]
             assert max(counts) - min(counts) <= 1, (n, counts)  # balanced within one at this prefix
+
+
+def test_accuracy_intervals_cluster_by_test_example(tmp_path):
+    """The LM accuracy table with intervals: per (model, task, predictor, k) over demonstration
+    sets, resampling unique test examples (issue 16, defect 3); concept episodes each count once."""
+    from icl_study import metrics
+    from icl_study.rng import stream_seed
+
+    rng = np.random.default_rng(0)
+    rows = [("m", "mr", k, s, i, i % 2, int(c), int(c == i % 2), 2)
+            for k, seeds in ((0, [0]), (4, [0, 1, 2])) for s in seeds for i in range(30) for c in [rng.integers(0, 2)]]
+    predictions = pd.DataFrame(rows, columns=lm_study.PREDICTION_COLUMNS)
+    predictions.to_csv(tmp_path / "icl.csv", index=False)
+    concepts = pd.DataFrame([("pipeline-gpt", "concepts-fresh", "model", 2, s, 0.75, 8, 0.5) for s in (0, 1)],
+                            columns=lm_study.ACCURACY_COLUMNS)
+    concepts.to_csv(tmp_path / "concepts.csv", index=False)
+    table = lm_study.accuracy_ci_table([str(tmp_path / "icl.csv"), str(tmp_path / "concepts.csv")], n_boot=300)
+    row = table[(table["task"] == "mr") & (table["k"] == 4)].iloc[0]
+    sub = predictions[predictions["k"] == 4]
+    expected = metrics.cluster_bootstrap_ci(sub["correct"].to_numpy(float), sub["example"].to_numpy(), 300,
+                                            seed=stream_seed(0, "bootstrap"))
+    assert (row["mean"], row["low"], row["high"]) == pytest.approx(expected[:3])
+    assert row["n_examples"] == 30 and row["n_demo_sets"] == 3
+    concept = table[table["task"] == "concepts-fresh"].iloc[0]
+    assert concept["n_examples"] == 16 and concept["mean"] == 0.75  # 2 seeds x 8 episodes, 12 right
+
+
+def test_finetune_table_scores_zero_shot_once_per_example(gpt2_dir):
+    """Finetuning vs ICL: per-example rows; zero-shot once (demo_seed -1), ICL and FT per seed."""
+    params = {"spec": f"hf:{gpt2_dir}", "model_name": "tiny", "task_name": "mr", "task": {"source": "mr"},
+              "eval": {"n_eval": 4, "n_val": 2},
+              "finetune": {"setting": "dai", "lr_grid": [0.01], "steps": 1, "last_layers": 0, "k": 2, "demo_seeds": [0, 1]}}
+    table = lm_study.finetune_table(params, None)
+    assert table.groupby("predictor").size().to_dict() == {"zero-shot": 4, "icl": 8, "finetune-dai": 8}
+    assert set(lm_study.accuracy_table_from(table)["predictor"]) == {"zero-shot", "icl", "finetune-dai"}
