@@ -253,3 +253,25 @@ def test_summary_clusters_rows_by_test_example():
     assert by_metric.loc["acc_icl", "n_demo_sets"] == 3 and by_metric.loc["acc_zs", "n_demo_sets"] == 0
     assert by_metric.loc["acc_zs", "mean"] == pytest.approx(zs.mean())
     assert (curves["n_examples"] == n_examples).all()
+
+
+def test_concept_finetuning_gives_the_key_projection_a_gradient(pipeline_checkpoint):
+    """Each demonstration is finetuned inside its preceding context, so attention has several keys
+    and the key projection gets a gradient (a one-token sequence gives it none) (issue 16, defect 5)."""
+    from icl_study.lm.finetune import example_loss
+    from icl_study.lm.models import load_lm
+    from icl_study.studies import shen
+
+    lm = load_lm("pipeline-gpt", pipeline_checkpoint)
+    tokens = torch.tensor([1, 17, 2, 18, 1, 17, 2])  # c1 l1 c2 l2 c1 l1 | query c2
+    demo_set = dai.episode_demo_set(tokens, torch.tensor([17, 18]), torch.tensor(1), k=3)
+    assert [len(prompt) for prompt, _ in demo_set.train] == [1, 3, 5]  # c_i after the pairs before it
+    cfg = shen.LMConfig(ns=(3,), n_episodes=2, ways=2)
+    episodes = shen.concept_episodes(lm, cfg, 3, "eval", 2)
+    assert [len(prompt) for prompt, _ in episodes[0].demos] == [1, 3, 5]
+    qkv = lm.model.blocks[0].attn.qkv.weight
+    for train in (demo_set.train, episodes[0].demos):
+        qkv.grad = None
+        sum(example_loss(lm, prompt, target) for prompt, target in train).backward()
+        d = qkv.shape[0] // 3
+        assert qkv.grad[d:2 * d].abs().max() > 0  # rows [q | k | v]: the key rows

@@ -14,7 +14,8 @@ from icl_study.plots import style
 from icl_study.plots.lm import TASK_TITLES
 
 # Dai-layout columns: (label, metric, its baseline metric or None)
-COLUMNS = [("ZS", "acc_zs", None), ("FT", "acc_ft", None), ("ICL", "acc_icl", None), ("Rec2FTP", "rec2ftp", None),
+COLUMNS = [("ZS", "acc_zs", None), ("FT (concepts: on its training pairs)", "acc_ft", None),
+           ("FT, query pair held out", "acc_ft_heldout", None), ("ICL", "acc_icl", None), ("Rec2FTP", "rec2ftp", None),
            ("SimAOU (random)", "simaou", "simaou_random"), ("SimAM ICL-FT (ICL-ZS)", "simam_ft", "simam_zs"),
            ("Kendall token (random)", "kendall_token", "kendall_token_random"),
            ("Kendall example (random)", "kendall_example", "kendall_example_random")]

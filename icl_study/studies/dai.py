@@ -5,7 +5,9 @@ untrained copy of the same shape (`reinit_`: seeded random weights), and for eac
 set (one per demo seed; for pipeline-gpt one per episode), this module compares:
 - ZS: the query alone; ICL: the k demonstrations, then the query; FT: the query alone after Dai's
   finetuning on the same demonstrations (K/V projections, SGD, batch 1, one epoch, lr picked on a
-  validation split: icl_study/lm/finetune.py);
+  validation split: icl_study/lm/finetune.py). pipeline-gpt's demonstrations are finetuned each
+  inside its preceding pairs (so keys get a gradient); its query's pair is always demonstrated, so
+  its FT accuracy is training accuracy, and `ft_heldout` finetunes without the query's pair;
 - per layer, at the last prompt token: SimAOU (vs a U[0,1) random update), SimAM (ICL-FT vs
   ICL-ZS), Kendall tau of the attention to demonstration tokens and to demonstrations (vs a
   U[0,1) random ranking): metric definitions in icl_study/metrics.py;
@@ -70,6 +72,7 @@ class DemoSet:
     queries: list[list[int]]  # zero-shot prompts
     candidates: list[list[int]]  # label token ids per query
     targets: list[int]  # index of the right candidate per query
+    heldout_train: list | None = None  # concepts: finetuning examples without the query's (class, label) pair
 
 
 # --- untrained control ---------------------------------------------------------------------------
@@ -173,7 +176,7 @@ def dual_rows(lm, icl_full: dict, prefix_x: torch.Tensor) -> np.ndarray:
 
 
 def analyse_demo_set(lm, demo_set: DemoSet, lr: float, n_dual: int, seed: int, step: int = 0, zs: list | None = None):
-    """Per-query correctness (N, 3: zs, icl, ft), per-layer metrics (N, L, M) and dual rows (n_dual, L, D).
+    """Per-query correctness (N, 4: zs, icl, ft, ft on held-out pairs or NaN), per-layer metrics (N, L, M) and dual rows (n_dual, L, D).
     zs: the queries' zero-shot activations when already computed (they do not depend on the demonstrations)."""
     from icl_study.lm.activations import last_token_activations
     from icl_study.lm.finetune import FinetuneConfig, finetuned
@@ -186,11 +189,16 @@ def analyse_demo_set(lm, demo_set: DemoSet, lr: float, n_dual: int, seed: int, s
     icl = [last_token_activations(lm, q, cache=cache, full=i < n_dual) for i, q in enumerate(demo_set.queries)]
     with finetuned(lm, demo_set.train, FinetuneConfig("dai", lr)):
         ft = [last_token_activations(lm, q) for q in demo_set.queries]
+    heldout = [float("nan")] * len(demo_set.queries)  # text: every query is held out already
+    if demo_set.heldout_train:  # concepts: FT without the query's pair among its inputs
+        with finetuned(lm, demo_set.heldout_train, FinetuneConfig("dai", lr)), torch.no_grad():
+            heldout = [float(predictions(lm.logits(torch.tensor([q]))[0, -1], c) == t)
+                       for q, c, t in zip(demo_set.queries, demo_set.candidates, demo_set.targets)]
     gen = generator(seed, "perturb", step)  # the random baselines' draws
     correct, layers = [], []
     for i, cands in enumerate(demo_set.candidates):
         target = demo_set.targets[i]
-        correct.append([predictions(run[i]["logits"], cands) == target for run in (zs, icl, ft)])
+        correct.append([predictions(run[i]["logits"], cands) == target for run in (zs, icl, ft)] + [heldout[i]])
         layers.append(layer_metrics(zs[i], icl[i], ft[i], prefix_acts["q_all"], spans, gen))
     duals = [dual_rows(lm, icl[i], prefix_acts["x"]) for i in range(min(n_dual, len(icl)))]
     return np.array(correct), np.stack(layers), np.stack(duals) if duals else None
@@ -202,11 +210,11 @@ def tables(keys: list[tuple], correct: list, layers: list, duals: list, lrs: lis
     for key, c, lay, d, lr in zip(keys, correct, layers, duals, lrs):
         base = key[:4]
         for i in range(len(c)):
-            ex_rows.append((*base, key[4] + i, *map(int, c[i]), lr))
+            ex_rows.append((*base, key[4] + i, *map(int, c[i][:3]), c[i][3], lr))
             layer_rows += [(*base, key[4] + i, layer, *lay[i, layer]) for layer in range(lay.shape[1])]
         for i in range(0 if d is None else len(d)):
             dual_rows_ += [(*base, key[4] + i, layer, *d[i, layer]) for layer in range(d.shape[1])]
-    return (pd.DataFrame(ex_rows, columns=KEYS + ["zs_correct", "icl_correct", "ft_correct", "lr"]),
+    return (pd.DataFrame(ex_rows, columns=KEYS + ["zs_correct", "icl_correct", "ft_correct", "ft_heldout_correct", "lr"]),
             pd.DataFrame(layer_rows, columns=KEYS + ["layer"] + LAYER_METRICS),
             pd.DataFrame(dual_rows_, columns=KEYS + ["layer"] + DUAL_METRICS))
 
@@ -261,12 +269,21 @@ def text_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 # --- concept tasks (pipeline-gpt) ----------------------------------------------------------------
 
 
+def in_context(pairs: list[list[int]]) -> list[tuple[list[int], int]]:
+    """Finetuning examples of (class, label) pairs, each inside its preceding pairs:
+    (c_1 l_1 ... c_{i-1} l_{i-1} c_i -> l_i). Alone, c_i would be a one-token sequence, where the
+    softmax over a single key gives the key projection no gradient."""
+    return [([t for p in pairs[:i] for t in p] + [c], label) for i, (c, label) in enumerate(pairs)]
+
+
 def episode_demo_set(tokens: torch.Tensor, candidates: torch.Tensor, target: torch.Tensor, k: int) -> DemoSet:
     """One k-shot episode c_1 l_1 ... c_k l_k c_q as a DemoSet: demonstrations (c_i, l_i), finetuning
-    examples ([c_i] -> l_i), one query [c_q]."""
+    examples `in_context(pairs)`, one query [c_q]. The query's class is always demonstrated, so FT
+    on it is training accuracy; `heldout_train` drops the query class's pairs (FT on an unseen pair)."""
     ids = tokens.tolist()
     pairs = [ids[2 * i: 2 * i + 2] for i in range(k)]
-    return DemoSet(pairs, [([c], label) for c, label in pairs], [[ids[-1]]], [candidates.tolist()], [int(target)])
+    heldout = in_context([p for p in pairs if p[0] != ids[-1]])
+    return DemoSet(pairs, in_context(pairs), [[ids[-1]]], [candidates.tolist()], [int(target)], heldout)
 
 
 def pick_episode_lr(lm, episodes: dict, cfg: ConceptsAnalysisConfig) -> float:
@@ -348,8 +365,9 @@ def summary_tables(examples: pd.DataFrame, layers: pd.DataFrame, duals: pd.DataF
     for key, frame in examples.groupby(group):
         zs_once = frame.drop_duplicates("example")  # ZS: one row per example
         rows.append((*key, "acc_zs", *with_ci(zs_once, "zs_correct", n_boot, seed)[:4], 0))
-        for name in ("ft", "icl"):
-            rows.append((*key, f"acc_{name}", *with_ci(frame, f"{name}_correct", n_boot, seed)))
+        for name in ("ft", "icl", "ft_heldout"):  # ft_heldout: concepts only (NaN rows dropped)
+            if f"{name}_correct" in frame:
+                rows.append((*key, f"acc_{name}", *with_ci(frame, f"{name}_correct", n_boot, seed)))
         zs, ft, icl = (torch.tensor(frame[f"{n}_correct"].to_numpy(bool)) for n in ("zs", "ft", "icl"))
         fixed = (~zs & ft).numpy()
         point = float(metrics.rec2ftp(zs, ft, icl))

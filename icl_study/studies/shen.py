@@ -290,7 +290,9 @@ def text_episode(lm, task_cfg, demos, queries) -> Episode:
 
 
 def concept_episodes(lm, cfg: LMConfig, n: int, stream: str, count: int) -> list[Episode]:
-    """Fresh-label episodes of pipeline-gpt's concept task: N (class, label) demonstrations, one query."""
+    """Fresh-label episodes of pipeline-gpt's concept task: N (class, label) demonstrations, one query.
+    GD trains on each pair inside its preceding pairs (dai.in_context), not on one-token sequences."""
+    from icl_study.studies.dai import in_context
     from icl_study.tasks.concepts import ConceptsTask
 
     task = ConceptsTask(lm.run_config.task_config, lm.run_config.train.seed)
@@ -298,7 +300,7 @@ def concept_episodes(lm, cfg: LMConfig, n: int, stream: str, count: int) -> list
     episodes = []
     for tokens, candidates, target in zip(batch["tokens"].tolist(), batch["candidates"].tolist(), batch["target"].tolist()):
         pairs = [tokens[2 * i:2 * i + 2] for i in range(n)]
-        episodes.append(Episode(demos=[([c], y) for c, y in pairs], queries=[tokens[-1:]], labels=[target],
+        episodes.append(Episode(demos=in_context(pairs), queries=[tokens[-1:]], labels=[target],
                                 label_ids=candidates, prefix=lambda order, p=pairs: [t for i in order for t in p[i]]))
     return episodes
 
