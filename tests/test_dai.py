@@ -275,3 +275,28 @@ def test_concept_finetuning_gives_the_key_projection_a_gradient(pipeline_checkpo
         sum(example_loss(lm, prompt, target) for prompt, target in train).backward()
         d = qkv.shape[0] // 3
         assert qkv.grad[d:2 * d].abs().max() > 0  # rows [q | k | v]: the key rows
+
+
+def test_kendall_ft_side_reads_queries_during_finetuning_before_rope(llama_dir):
+    """FT's side of Kendall tau, as in the reference (fs_ft.py): each demonstration's queries are
+    recorded at the weights of the step that trains on it (the first at the original weights, later
+    ones after earlier steps), and they are pre-RoPE q_proj outputs (issue 16, defect 4)."""
+    from icl_study.lm.activations import last_token_activations
+    from icl_study.lm.models import load_lm
+
+    lm = load_lm(f"hf:{llama_dir}")
+    demos = [[5, 9, 17], [3, 40, 8, 2], [11, 12]]
+    demo_set = dai.DemoSet(demos, [(d[:-1], d[-1]) for d in demos], [[7, 8, 2]], [[17, 40]], [0],
+                           record=[(d, len(d)) for d in demos])
+    before = [dai.pre_rope_queries(lm, last_token_activations(lm, d, full=True)["x"]) for d in demos]
+    q_proj = {}
+    handle = lm.model.model.layers[1].self_attn.q_proj.register_forward_hook(
+        lambda m, i, o: q_proj.setdefault("out", o[0].detach()))
+    last_token_activations(lm, demos[1])
+    handle.remove()
+    n_head = lm.model.config.num_attention_heads
+    torch.testing.assert_close(before[1][1], q_proj["out"].view(len(demos[1]), n_head, -1).transpose(0, 1))  # pre-RoPE
+    _, q_ft, train_q = dai.ft_side(lm, demo_set, lr=0.5)
+    assert train_q.shape[2] == sum(map(len, demos)) and q_ft.shape == (1, *train_q.shape[:2], train_q.shape[-1])
+    torch.testing.assert_close(train_q[:, :, :3], before[0])  # demonstration 0: recorded before any step
+    assert not torch.allclose(train_q[:, :, 3:7], before[1])  # demonstration 1: after step 0 moved K/V

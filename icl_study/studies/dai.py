@@ -72,6 +72,8 @@ class DemoSet:
     queries: list[list[int]]  # zero-shot prompts
     candidates: list[list[int]]  # label token ids per query
     targets: list[int]  # index of the right candidate per query
+    record: list[tuple[list[int], int]] | None = None  # per demonstration: (ids to run, its last n tokens are the
+    # demonstration's ICL span): where FT's side of Kendall reads the demonstration's queries
     heldout_train: list | None = None  # concepts: finetuning examples without the query's (class, label) pair
 
 
@@ -103,8 +105,10 @@ def attention_to_demos(scores: torch.Tensor, n_prefix: int, spans: list[int]) ->
     return token, torch.stack([part.sum(-1) for part in token.split(spans, dim=-1)], -1)
 
 
-def layer_metrics(zs: dict, icl: dict, ft: dict, prefix_q: torch.Tensor, spans: list[int], gen) -> np.ndarray:
-    """(L, len(LAYER_METRICS)) for one query; prefix_q (L, H, P, Dh) the demonstration tokens' queries."""
+def layer_metrics(zs: dict, icl: dict, ft: dict, q_ft: torch.Tensor, train_q: torch.Tensor, spans: list[int], gen
+                  ) -> np.ndarray:
+    """(L, len(LAYER_METRICS)) for one query; q_ft (L, H, Dh) its pre-RoPE query after FT, train_q
+    (L, H, P, Dh) the demonstration tokens' pre-RoPE queries recorded during finetuning."""
     n_prefix = sum(spans)
     n_layer, width = icl["attn_out"].shape
     simaou = metrics.simaou(icl["attn_out"], zs["attn_out"], ft["attn_out"])  # (L,)
@@ -117,8 +121,8 @@ def layer_metrics(zs: dict, icl: dict, ft: dict, prefix_q: torch.Tensor, spans: 
     simam_ft = nan if short else metrics.simam(icl_zs_span, ft["scores"])
     simam_zs = nan if short else metrics.simam(icl_zs_span, zs["scores"])
     icl_token, icl_example = attention_to_demos(icl["scores"], n_prefix, spans)
-    # FT's implied attention: softmax over training tokens of q_FT . q_i, summed over heads
-    ft_scores = (prefix_q @ ft["q"][..., None])[..., 0]  # (L, H, P)
+    # FT's implied attention: softmax over training tokens of q_FT . q_i (pre-RoPE), summed over heads
+    ft_scores = (train_q @ q_ft[..., None])[..., 0]  # (L, H, P)
     ft_token, ft_example = attention_to_demos(ft_scores, n_prefix, spans)
     rand_token, rand_example = torch.rand(n_prefix, generator=gen), torch.rand(len(spans), generator=gen)
     rows = []
@@ -142,6 +146,38 @@ def projections(lm, layer: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]
         bias = proj.bias if proj.bias is not None else torch.zeros(proj.weight.shape[0])
         out.append((proj.weight.double(), bias.double()))
     return tuple(out)
+
+
+def pre_rope_queries(lm, x: torch.Tensor) -> torch.Tensor:
+    """(L, T, C) attention-input states -> (L, H, T, Dh) queries before RoPE (the q projection's
+    output), so that q.q products carry no relative-position term."""
+    n_head = lm.model.cfg.n_head if lm.kind == "pipeline" else lm.model.config.num_attention_heads
+    out = []
+    for layer in range(x.shape[0]):
+        (wq, bq), _, _ = projections(lm, layer)
+        q = x[layer].double() @ wq.T + bq  # (T, H * Dh)
+        out.append(q.view(len(q), n_head, -1).transpose(0, 1))  # (H, T, Dh)
+    return torch.stack(out).float()
+
+
+def ft_side(lm, demo_set: DemoSet, lr: float) -> tuple[list[dict], torch.Tensor, torch.Tensor]:
+    """Dai's finetuning on the demonstrations, read as the reference does (understand_icl fs_ft.py):
+    each demonstration's pre-RoPE queries are recorded during finetuning, at the weights of the step
+    that trains on it. Returns the queries' FT activations, their pre-RoPE queries (N, L, H, Dh),
+    and the demonstrations' recorded queries (L, H, P, Dh) over the ICL prefix's tokens."""
+    from icl_study.lm.activations import last_token_activations
+    from icl_study.lm.finetune import FinetuneConfig, finetuned
+
+    recorded = {}
+
+    def record(i):  # demonstration i as it stands in the ICL prefix (with its label), run at step i's weights
+        ids, keep = demo_set.record[i]
+        recorded[i] = pre_rope_queries(lm, last_token_activations(lm, ids, full=True)["x"][:, -keep:])
+
+    with finetuned(lm, demo_set.train, FinetuneConfig("dai", lr), before_step=record):
+        ft = [last_token_activations(lm, q, full=True) for q in demo_set.queries]
+    q_ft = torch.stack([pre_rope_queries(lm, acts["x"][:, -1:])[:, :, 0] for acts in ft])  # (N, L, H, Dh)
+    return ft, q_ft, torch.cat([recorded[i] for i in range(len(demo_set.train))], dim=2)
 
 
 def exact_dual_error(lm, layer: int, x_demo: torch.Tensor, x_zs: torch.Tensor, n_head: int) -> tuple[float, float]:
@@ -187,8 +223,7 @@ def analyse_demo_set(lm, demo_set: DemoSet, lr: float, n_dual: int, seed: int, s
     cache = lm.prefix_cache(prefix)
     zs = zs if zs is not None else [last_token_activations(lm, q) for q in demo_set.queries]
     icl = [last_token_activations(lm, q, cache=cache, full=i < n_dual) for i, q in enumerate(demo_set.queries)]
-    with finetuned(lm, demo_set.train, FinetuneConfig("dai", lr)):
-        ft = [last_token_activations(lm, q) for q in demo_set.queries]
+    ft, q_ft, train_q = ft_side(lm, demo_set, lr)
     heldout = [float("nan")] * len(demo_set.queries)  # text: every query is held out already
     if demo_set.heldout_train:  # concepts: FT without the query's pair among its inputs
         with finetuned(lm, demo_set.heldout_train, FinetuneConfig("dai", lr)), torch.no_grad():
@@ -199,7 +234,7 @@ def analyse_demo_set(lm, demo_set: DemoSet, lr: float, n_dual: int, seed: int, s
     for i, cands in enumerate(demo_set.candidates):
         target = demo_set.targets[i]
         correct.append([predictions(run[i]["logits"], cands) == target for run in (zs, icl, ft)] + [heldout[i]])
-        layers.append(layer_metrics(zs[i], icl[i], ft[i], prefix_acts["q_all"], spans, gen))
+        layers.append(layer_metrics(zs[i], icl[i], ft[i], q_ft[i], train_q, spans, gen))
     duals = [dual_rows(lm, icl[i], prefix_acts["x"]) for i in range(min(n_dual, len(icl)))]
     return np.array(correct), np.stack(layers), np.stack(duals) if duals else None
 
@@ -247,9 +282,11 @@ def text_tables(params: dict, model_path: str | None) -> tuple[pd.DataFrame, ...
     zs = [last_token_activations(lm, q) for q in queries]  # once per test example, shared by every seed
     for seed in cfg.demo_seeds:
         demos = data.sample_demos(pool, cfg.k, seed)
-        demo_set = DemoSet([lm.encode(data.format_example(task_cfg, d, True) + task_cfg.separator) for d in demos],
+        demo_ids = [lm.encode(data.format_example(task_cfg, d, True) + task_cfg.separator) for d in demos]
+        demo_set = DemoSet(demo_ids,
                            [(lm.encode(data.format_example(task_cfg, d, False)), label_ids[d.label]) for d in demos],
-                           queries, [label_ids] * len(eval_set), [e.label for e in eval_set])
+                           queries, [label_ids] * len(eval_set), [e.label for e in eval_set],
+                           record=[(ids, len(ids)) for ids in demo_ids])
         lr, _ = pick_lr(lm, demo_set.train, tuple(cfg.lr_grid), FinetuneConfig("dai"),
                         lambda m: icl.accuracy(icl.predict(m, task_cfg, [], val_set)[0], val_set))
         out = analyse_demo_set(lm, demo_set, lr, cfg.n_dual, seed, zs=zs)
@@ -283,7 +320,8 @@ def episode_demo_set(tokens: torch.Tensor, candidates: torch.Tensor, target: tor
     ids = tokens.tolist()
     pairs = [ids[2 * i: 2 * i + 2] for i in range(k)]
     heldout = in_context([p for p in pairs if p[0] != ids[-1]])
-    return DemoSet(pairs, in_context(pairs), [[ids[-1]]], [candidates.tolist()], [int(target)], heldout)
+    record = [([t for p in pairs[:i + 1] for t in p], 2) for i in range(k)]  # pair i after the pairs before it
+    return DemoSet(pairs, in_context(pairs), [[ids[-1]]], [candidates.tolist()], [int(target)], record, heldout)
 
 
 def pick_episode_lr(lm, episodes: dict, cfg: ConceptsAnalysisConfig) -> float:
