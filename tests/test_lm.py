@@ -196,3 +196,26 @@ def test_finetune_table_scores_zero_shot_once_per_example(gpt2_dir):
     table = lm_study.finetune_table(params, None)
     assert table.groupby("predictor").size().to_dict() == {"zero-shot": 4, "icl": 8, "finetune-dai": 8}
     assert set(lm_study.accuracy_table_from(table)["predictor"]) == {"zero-shot", "icl", "finetune-dai"}
+
+
+def test_batched_queries_after_one_prefix_equal_one_at_a_time(gpt2, gpt2_dir, tmp_path, mr_splits):
+    """Scoring many queries of different lengths in one padded batch after the shared prefix's
+    cache gives the log-probs of one-at-a-time scoring (to 1e-4), leaves the cache reusable, and
+    works without a prefix and for pipeline-gpt (issue 16, power)."""
+    eval_set, _, pool = mr_splits
+    demos = data.sample_demos(pool, 4, seed=1)
+    prefix, queries = icl.encode_prompts(gpt2, MR, demos, eval_set)
+    assert len({len(q) for q in queries}) > 1  # really padded
+    for p in (prefix, []):
+        one = icl.next_token_logprobs(gpt2, p, queries, batch_size=1)
+        batched = icl.next_token_logprobs(gpt2, p, queries, batch_size=4)  # two batches, the last short
+        torch.testing.assert_close(batched, one, atol=1e-4, rtol=0)
+    from icl_study.train import train
+
+    run = {"task": "concepts", "task_config": {"n_classes": 16, "n_labels": 4, "context_len": 4, "bursty_shots": 1},
+           "model": {"n_layer": 2, "n_head": 2, "d_model": 16, "d_mlp": 32, "n_positions": 10, "vocab_size": 20},
+           "train": {"steps": 2, "batch_size": 4, "warmup_steps": 1, "log_every": 2, "checkpoint_every": 2}}
+    pipeline = load_lm("pipeline-gpt", train(run, tmp_path))
+    args = (pipeline, [1, 17, 2, 18], [[3], [1, 17, 5]])
+    torch.testing.assert_close(icl.next_token_logprobs(*args, batch_size=8), icl.next_token_logprobs(*args, batch_size=1),
+                               atol=1e-4, rtol=0)

@@ -4,8 +4,9 @@ A prompt is `prefix + query`: the prefix is the k demonstrations (each `template
 separator`), the query is the test example's `template`. The prediction is the class whose label
 word's first token has the highest log-probability after the prompt (log-softmax over the whole
 vocabulary). The prefix is the same for every test example, so it runs once and its KV cache is
-reused (and cropped back after each query); `use_cache=False` recomputes it, for the benchmark
-and the test that both give the same numbers.
+reused: up to BATCH_SIZE queries run in one forward pass after it (the cache copied and expanded
+to the batch, queries right-padded), or one at a time (`batch_size=1`, the cache cropped back after
+each); `use_cache=False` recomputes it, for the benchmark and the test that all give the same numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from icl_study.config import ConfigError
 from icl_study.lm.data import Example, TextTaskConfig, format_example, prefix_text
 
 log = logging.getLogger("icl_study.lm")
+BATCH_SIZE = 32  # queries scored in one forward pass after the shared prefix
 
 
 def label_token_ids(lm, label_words: tuple[str, ...]) -> list[int]:
@@ -36,10 +38,16 @@ def label_token_ids(lm, label_words: tuple[str, ...]) -> list[int]:
 
 
 @torch.no_grad()
-def next_token_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], use_cache: bool = True) -> torch.Tensor:
-    """(N, V) next-token log-probabilities over the whole vocabulary after prefix + each query."""
+def next_token_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], use_cache: bool = True,
+                        batch_size: int = BATCH_SIZE) -> torch.Tensor:
+    """(N, V) next-token log-probabilities over the whole vocabulary after prefix + each query.
+    With the cache, `batch_size` queries share one forward pass after the prefix (1: one at a time)."""
     rows = []
     cache = lm.prefix_cache(prefix_ids) if use_cache else None
+    if use_cache and batch_size > 1:
+        for start in range(0, len(queries), batch_size):
+            rows += list(lm.logits_after_batch(cache, len(prefix_ids), queries[start:start + batch_size]).float())
+        return torch.stack([r.log_softmax(-1) for r in rows]) if rows else torch.empty(0)
     for query in queries:
         if use_cache:
             logits = lm.logits_after(cache, len(prefix_ids), query)  # (V,)
