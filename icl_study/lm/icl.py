@@ -58,9 +58,9 @@ def next_token_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], use
 
 
 def label_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], label_ids: list[int],
-                   use_cache: bool = True) -> torch.Tensor:
+                   use_cache: bool = True, batch_size: int = BATCH_SIZE) -> torch.Tensor:
     """(N, C) log-probabilities of the C label tokens after prefix + each query."""
-    return next_token_logprobs(lm, prefix_ids, queries, use_cache)[:, label_ids]
+    return next_token_logprobs(lm, prefix_ids, queries, use_cache, batch_size)[:, label_ids]
 
 
 def encode_prompts(lm, cfg: TextTaskConfig, demos: list[Example], queries: list[Example]
