@@ -19,7 +19,9 @@ from icl_study.config import ConfigError
 from icl_study.lm.data import Example, TextTaskConfig, format_example, prefix_text
 
 log = logging.getLogger("icl_study.lm")
-BATCH_SIZE = 32  # queries scored in one forward pass after the shared prefix
+BATCH_SIZE = 1  # queries per forward pass after the shared prefix: on CPU (1 thread), batches of 32 cost
+# 14% more CPU than one at a time (benchmarks/kv_cache.py: the work is the queries' own tokens, and the
+# cache is copied per batch), so batching is opt-in (`batch_size`), for accelerators
 
 
 def label_token_ids(lm, label_words: tuple[str, ...]) -> list[int]:
