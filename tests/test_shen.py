@@ -195,7 +195,9 @@ def test_icl_vs_gd_verdict_says_when_gd_did_not_move_the_model():
     still = icl_vs_gd_verdicts(_fake_lm_rows(gd_shift=0.0, floor=0.05), n_boot=200).iloc[0]
     assert still["verdict"] == "GD did not move the model"
     moved = icl_vs_gd_verdicts(_fake_lm_rows(gd_shift=0.3, floor=0.0), n_boot=200).iloc[0]
-    assert moved["verdict"] == "ICL and GD differ beyond ICL's order floor"  # 0.6 vs 0.1, every query
+    assert moved["verdict"] == "ICL and GD differ beyond the noise floors"  # 0.6 vs floors 0.1 and 0, every query
+    within = icl_vs_gd_verdicts(_fake_lm_rows(gd_shift=1.0, floor=0.62), n_boot=200).iloc[0]
+    assert within["verdict"] == "ICL-GD within the noise floors"  # KL(ICL||GD) 0.60-0.64 around the GD floor 0.62
     assert moved["n_examples"] == 30 and moved["n_demo_sets"] == 2
     assert moved["acc_icl_minus_zs"] == 0.5 and moved["acc_icl_minus_zs_low"] > 0  # ICL right everywhere, ZS on half
 

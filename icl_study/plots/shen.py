@@ -167,7 +167,7 @@ def _ci(row, name: str, digits: str = ".2f") -> str:
 def verdicts_markdown(verdicts: pd.DataFrame) -> str:
     """The ICL-vs-GD verdicts as one Markdown table: mean [95% cluster-bootstrap CI] per cell."""
     header = ["model", "task", "N", "GD", "acc ZS", "acc ICL", "acc GD", "ICL − ZS", "GD − ZS", "KL(ICL‖ZS)",
-              "KL(GD‖ZS)", "GD–GD floor", "KL(ICL‖GD) − ICL floor", "n_examples", "n_demo_sets", "verdict"]
+              "KL(GD‖ZS)", "GD–GD floor", "KL(ICL‖GD) − larger floor", "n_examples", "n_demo_sets", "verdict"]
     lines = ["**ICL vs GD (KL over the vocabulary, nats)**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in verdicts.iterrows():
         cells = [r["model"], r["task"], str(r["n_demos"]), r["setting"], f"{r['acc_zs']:.2f}", f"{r['acc_icl']:.2f}",
