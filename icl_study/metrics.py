@@ -1,7 +1,8 @@
 """Pure metric functions for comparing in-context predictors (definitions: shared DESIGN.md).
 
-All functions take and return torch tensors, except `bootstrap_ci`, which works on numpy arrays
-because it runs on finished per-task tables, not on model outputs. None draws from a global RNG.
+All functions take and return torch tensors, except `bootstrap_ci` and `cluster_bootstrap_ci`,
+which work on numpy arrays because they run on finished per-task tables, not on model outputs.
+None draws from a global RNG.
 """
 
 import numpy as np
@@ -37,6 +38,33 @@ def bootstrap_ci(
     boot_means = values[idx].mean(axis=1)  # (n_boot, n_tasks, ...) -> (n_boot, ...)
     low, high = np.percentile(boot_means, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
     return values.mean(axis=0), low, high
+
+
+def cluster_bootstrap_ci(
+    values: np.ndarray, clusters: np.ndarray, n_boot: int, alpha: float = 0.05, *, seed: int
+) -> tuple[float, float, float, int]:
+    """Mean of per-row values with a cluster-bootstrap (1 − alpha) percentile interval.
+
+    values: (n_rows,) floats (NaN rows dropped); clusters: (n_rows,) ids, e.g. the test example a
+    row belongs to when each example has one row per demonstration set. Each resample draws the
+    unique clusters with replacement, and a drawn cluster brings all its rows, so rows of one
+    example are never counted as independent evidence. The statistic is the mean over the drawn
+    rows (the pooled mean; with equal cluster sizes, the mean of cluster means). Returns
+    (mean, low, high, number of clusters); (nan, nan, nan, 0) when no row is left.
+    """
+    values, clusters = np.asarray(values, dtype=float), np.asarray(clusters)
+    keep = ~np.isnan(values)
+    values, clusters = values[keep], clusters[keep]
+    if len(values) == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    ids, which = np.unique(clusters, return_inverse=True)
+    sums = np.bincount(which, weights=values, minlength=len(ids))  # (n_clusters,)
+    counts = np.bincount(which, minlength=len(ids)).astype(float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(ids), size=(n_boot, len(ids)))  # (n_boot, n_clusters)
+    boot = sums[idx].sum(1) / counts[idx].sum(1)  # (n_boot,)
+    low, high = np.percentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(values.mean()), float(low), float(high), len(ids)
 
 
 def spd(pred_f: Tensor, pred_g: Tensor) -> Tensor:

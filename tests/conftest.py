@@ -1,4 +1,5 @@
-"""Test-wide settings: one torch thread (tiny models are overhead-bound; two threads are slower)."""
+"""Test-wide settings: one torch thread (tiny models are overhead-bound; two threads are slower),
+and the tiny random GPT-2 the LM tests share."""
 
 import os
 import sys
@@ -8,6 +9,28 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # use the environment under test even when its venv is not activated (e.g. `.venv/bin/python -m pytest`).
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def gpt2_dir(tmp_path_factory):
+    """A 2-layer random GPT-2 with a byte-level BPE trained on a few MR sentences, saved to disk."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from icl_study.lm import data
+
+    path = tmp_path_factory.mktemp("tiny_gpt2")
+    mr = data.TextTaskConfig(source="mr")
+    texts = [e.text for e in data.load_examples(mr)[:2000]] + ["Sentiment: positive negative"] * 50
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=600, min_frequency=2, show_progress=False)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer)
+    tokenizer.save_pretrained(path)
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=2048, n_embd=32, n_layer=2, n_head=2)
+    GPT2LMHeadModel(config).save_pretrained(path)
+    return path

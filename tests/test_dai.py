@@ -12,6 +12,7 @@ import torch
 from icl_study import dual, metrics
 from icl_study.config import ConfigError, ModelConfig
 from icl_study.model import GPT
+from icl_study.rng import stream_seed
 from icl_study.studies import dai
 
 
@@ -226,3 +227,76 @@ def test_activations_after_a_cached_prefix_equal_a_full_forward(llama_dir, pipel
                 torch.testing.assert_close(cached[name], full[name], atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(cached["q_all"], full["q_all"][:, :, -len(query):], atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(cached["x"], full["x"][:, -len(query):], atol=1e-5, rtol=1e-4)
+
+
+def test_summary_clusters_rows_by_test_example():
+    """The Dai table's intervals resample unique test examples (each keeps its rows of every
+    demonstration set), zero-shot is counted once per example, and the table says how many
+    examples and demonstration sets stand behind each number (issue 16, defect 3)."""
+    rng = np.random.default_rng(0)
+    n_examples, seeds = 40, (0, 1, 2)
+    zs = rng.integers(0, 2, n_examples)  # zero-shot does not depend on the demonstration set
+    rows = [("m", "mr", "trained", s, i, zs[i], rng.integers(0, 2), rng.integers(0, 2), 0.01)
+            for s in seeds for i in range(n_examples)]
+    examples = pd.DataFrame(rows, columns=dai.KEYS + ["zs_correct", "icl_correct", "ft_correct", "lr"])
+    layers = pd.DataFrame([(*r[:5], 0, *rng.random(len(dai.LAYER_METRICS))) for r in rows],
+                          columns=dai.KEYS + ["layer"] + dai.LAYER_METRICS)
+    duals = pd.DataFrame([(*rows[0][:5], 0, 1.0, 0.5, 0.0, 1.0)], columns=dai.KEYS + ["layer"] + dai.DUAL_METRICS)
+    table, curves, _ = dai.summary_tables(examples, layers, duals, n_boot=500)
+    by_metric = table.set_index("metric")
+    for metric, column in (("acc_icl", "icl_correct"), ("acc_zs", "zs_correct")):
+        row = by_metric.loc[metric]
+        assert row["n_examples"] == n_examples  # unique test examples, not examples x seeds
+        once = metrics.cluster_bootstrap_ci(examples[column].to_numpy(float), examples["example"].to_numpy(), 500,
+                                            seed=stream_seed(0, "bootstrap"))
+        assert (row["mean"], row["low"], row["high"]) == pytest.approx(once[:3])
+    assert by_metric.loc["acc_icl", "n_demo_sets"] == 3 and by_metric.loc["acc_zs", "n_demo_sets"] == 0
+    assert by_metric.loc["acc_zs", "mean"] == pytest.approx(zs.mean())
+    assert (curves["n_examples"] == n_examples).all()
+
+
+def test_concept_finetuning_gives_the_key_projection_a_gradient(pipeline_checkpoint):
+    """Each demonstration is finetuned inside its preceding context, so attention has several keys
+    and the key projection gets a gradient (a one-token sequence gives it none) (issue 16, defect 5)."""
+    from icl_study.lm.finetune import example_loss
+    from icl_study.lm.models import load_lm
+    from icl_study.studies import shen
+
+    lm = load_lm("pipeline-gpt", pipeline_checkpoint)
+    tokens = torch.tensor([1, 17, 2, 18, 1, 17, 2])  # c1 l1 c2 l2 c1 l1 | query c2
+    demo_set = dai.episode_demo_set(tokens, torch.tensor([17, 18]), torch.tensor(1), k=3)
+    assert [len(prompt) for prompt, _ in demo_set.train] == [1, 3, 5]  # c_i after the pairs before it
+    cfg = shen.LMConfig(ns=(3,), n_episodes=2, ways=2)
+    episodes = shen.concept_episodes(lm, cfg, 3, "eval", 2)
+    assert [len(prompt) for prompt, _ in episodes[0].demos] == [1, 3, 5]
+    qkv = lm.model.blocks[0].attn.qkv.weight
+    for train in (demo_set.train, episodes[0].demos):
+        qkv.grad = None
+        sum(example_loss(lm, prompt, target) for prompt, target in train).backward()
+        d = qkv.shape[0] // 3
+        assert qkv.grad[d:2 * d].abs().max() > 0  # rows [q | k | v]: the key rows
+
+
+def test_kendall_ft_side_reads_queries_during_finetuning_before_rope(llama_dir):
+    """FT's side of Kendall tau, as in the reference (fs_ft.py): each demonstration's queries are
+    recorded at the weights of the step that trains on it (the first at the original weights, later
+    ones after earlier steps), and they are pre-RoPE q_proj outputs (issue 16, defect 4)."""
+    from icl_study.lm.activations import last_token_activations
+    from icl_study.lm.models import load_lm
+
+    lm = load_lm(f"hf:{llama_dir}")
+    demos = [[5, 9, 17], [3, 40, 8, 2], [11, 12]]
+    demo_set = dai.DemoSet(demos, [(d[:-1], d[-1]) for d in demos], [[7, 8, 2]], [[17, 40]], [0],
+                           record=[(d, len(d)) for d in demos])
+    before = [dai.pre_rope_queries(lm, last_token_activations(lm, d, full=True)["x"]) for d in demos]
+    q_proj = {}
+    handle = lm.model.model.layers[1].self_attn.q_proj.register_forward_hook(
+        lambda m, i, o: q_proj.setdefault("out", o[0].detach()))
+    last_token_activations(lm, demos[1])
+    handle.remove()
+    n_head = lm.model.config.num_attention_heads
+    torch.testing.assert_close(before[1][1], q_proj["out"].view(len(demos[1]), n_head, -1).transpose(0, 1))  # pre-RoPE
+    _, q_ft, train_q = dai.ft_side(lm, demo_set, lr=0.5)
+    assert train_q.shape[2] == sum(map(len, demos)) and q_ft.shape == (1, *train_q.shape[:2], train_q.shape[-1])
+    torch.testing.assert_close(train_q[:, :, :3], before[0])  # demonstration 0: recorded before any step
+    assert not torch.allclose(train_q[:, :, 3:7], before[1])  # demonstration 1: after step 0 moved K/V

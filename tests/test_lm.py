@@ -3,6 +3,8 @@ saved to a temporary directory and read back offline (HF_HUB_OFFLINE), in second
 
 import os
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -13,24 +15,6 @@ from icl_study.lm.models import layer_of, load_lm
 from icl_study.studies import lm as lm_study
 
 MR = data.TextTaskConfig(source="mr")
-
-
-@pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory):
-    """A 2-layer random GPT-2 with a byte-level BPE trained on a few MR sentences, saved to disk."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    path = tmp_path_factory.mktemp("tiny_gpt2")
-    texts = [e.text for e in data.load_examples(MR)[:2000]] + ["Sentiment: positive negative"] * 50
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=600, min_frequency=2, show_progress=False)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer)
-    tokenizer.save_pretrained(path)
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=2048, n_embd=32, n_layer=2, n_head=2)
-    GPT2LMHeadModel(config).save_pretrained(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +146,76 @@ def test_pick_lr_takes_the_best_validation_score(gpt2):
     scores = iter([0.5, 0.9, 0.9])
     lr, table = pick_lr(gpt2, [], (0.1, 0.01, 1.0), FinetuneConfig("dai"), lambda m: next(scores))
     assert lr == 0.1 and table == {0.01: 0.5, 0.1: 0.9, 1.0: 0.9}
+
+
+@pytest.mark.parametrize("source,n_eval,n_val", [("mr", 40, 32), ("vader5", 23, 12)])
+def test_every_prefix_of_a_split_is_balanced_within_one(source, n_eval, n_val):
+    """Studies take the first n of a split (Shen's n_queries): every prefix must be balanced to
+    within one example per class, so no prefix is all one class (issue 16, defect 1)."""
+    task = data.TextTaskConfig(source=source, label_words=MR.label_words if source == "mr" else
+                               (" terrible", " bad", " okay", " good", " great"))
+    examples = data.load_examples(task)
+    eval_set, val_set, _ = data.split(examples, n_eval, n_val, seed=0)
+    n_classes = len(task.label_words)
+    for subset in (eval_set, val_set):
+        for n in range(1, len(subset) + 1):
+            counts = [sum(e.label == c for e in subset[:n]) for c in range(n_classes)]
+            assert max(counts) - min(counts) <= 1, (n, counts)  # balanced within one at this prefix
+
+
+def test_accuracy_intervals_cluster_by_test_example(tmp_path):
+    """The LM accuracy table with intervals: per (model, task, predictor, k) over demonstration
+    sets, resampling unique test examples (issue 16, defect 3); concept episodes each count once."""
+    from icl_study import metrics
+    from icl_study.rng import stream_seed
+
+    rng = np.random.default_rng(0)
+    rows = [("m", "mr", k, s, i, i % 2, int(c), int(c == i % 2), 2)
+            for k, seeds in ((0, [0]), (4, [0, 1, 2])) for s in seeds for i in range(30) for c in [rng.integers(0, 2)]]
+    predictions = pd.DataFrame(rows, columns=lm_study.PREDICTION_COLUMNS)
+    predictions.to_csv(tmp_path / "icl.csv", index=False)
+    concepts = pd.DataFrame([("pipeline-gpt", "concepts-fresh", "model", 2, s, 0.75, 8, 0.5) for s in (0, 1)],
+                            columns=lm_study.ACCURACY_COLUMNS)
+    concepts.to_csv(tmp_path / "concepts.csv", index=False)
+    table = lm_study.accuracy_ci_table([str(tmp_path / "icl.csv"), str(tmp_path / "concepts.csv")], n_boot=300)
+    row = table[(table["task"] == "mr") & (table["k"] == 4)].iloc[0]
+    sub = predictions[predictions["k"] == 4]
+    expected = metrics.cluster_bootstrap_ci(sub["correct"].to_numpy(float), sub["example"].to_numpy(), 300,
+                                            seed=stream_seed(0, "bootstrap"))
+    assert (row["mean"], row["low"], row["high"]) == pytest.approx(expected[:3])
+    assert row["n_examples"] == 30 and row["n_demo_sets"] == 3
+    concept = table[table["task"] == "concepts-fresh"].iloc[0]
+    assert concept["n_examples"] == 16 and concept["mean"] == 0.75  # 2 seeds x 8 episodes, 12 right
+
+
+def test_finetune_table_scores_zero_shot_once_per_example(gpt2_dir):
+    """Finetuning vs ICL: per-example rows; zero-shot once (demo_seed -1), ICL and FT per seed."""
+    params = {"spec": f"hf:{gpt2_dir}", "model_name": "tiny", "task_name": "mr", "task": {"source": "mr"},
+              "eval": {"n_eval": 4, "n_val": 2},
+              "finetune": {"setting": "dai", "lr_grid": [0.01], "steps": 1, "last_layers": 0, "k": 2, "demo_seeds": [0, 1]}}
+    table = lm_study.finetune_table(params, None)
+    assert table.groupby("predictor").size().to_dict() == {"zero-shot": 4, "icl": 8, "finetune-dai": 8}
+    assert set(lm_study.accuracy_table_from(table)["predictor"]) == {"zero-shot", "icl", "finetune-dai"}
+
+
+def test_batched_queries_after_one_prefix_equal_one_at_a_time(gpt2, gpt2_dir, tmp_path, mr_splits):
+    """Scoring many queries of different lengths in one padded batch after the shared prefix's
+    cache gives the log-probs of one-at-a-time scoring (to 1e-4), leaves the cache reusable, and
+    works without a prefix and for pipeline-gpt (issue 16, power)."""
+    eval_set, _, pool = mr_splits
+    demos = data.sample_demos(pool, 4, seed=1)
+    prefix, queries = icl.encode_prompts(gpt2, MR, demos, eval_set)
+    assert len({len(q) for q in queries}) > 1  # really padded
+    for p in (prefix, []):
+        one = icl.next_token_logprobs(gpt2, p, queries, batch_size=1)
+        batched = icl.next_token_logprobs(gpt2, p, queries, batch_size=4)  # two batches, the last short
+        torch.testing.assert_close(batched, one, atol=1e-4, rtol=0)
+    from icl_study.train import train
+
+    run = {"task": "concepts", "task_config": {"n_classes": 16, "n_labels": 4, "context_len": 4, "bursty_shots": 1},
+           "model": {"n_layer": 2, "n_head": 2, "d_model": 16, "d_mlp": 32, "n_positions": 10, "vocab_size": 20},
+           "train": {"steps": 2, "batch_size": 4, "warmup_steps": 1, "log_every": 2, "checkpoint_every": 2}}
+    pipeline = load_lm("pipeline-gpt", train(run, tmp_path))
+    args = (pipeline, [1, 17, 2, 18], [[3], [1, 17, 5]])
+    torch.testing.assert_close(icl.next_token_logprobs(*args, batch_size=8), icl.next_token_logprobs(*args, batch_size=1),
+                               atol=1e-4, rtol=0)

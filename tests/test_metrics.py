@@ -9,9 +9,10 @@ being 0, not NaN, for a zero vector.
 import math
 
 import numpy as np
+import pytest
 import torch
 
-from icl_study.metrics import bootstrap_ci, cosine, fit_implicit_weights, ilwd, normalized_error, spd, squared_error
+from icl_study.metrics import bootstrap_ci, cluster_bootstrap_ci, cosine, fit_implicit_weights, ilwd, normalized_error, spd, squared_error
 
 
 def test_squared_and_normalized_error():
@@ -91,6 +92,29 @@ def test_bootstrap_ci_narrows_with_alpha():
     _, low95, high95 = bootstrap_ci(values, n_boot=1000, alpha=0.05, seed=0)
     _, low50, high50 = bootstrap_ci(values, n_boot=1000, alpha=0.5, seed=0)
     assert low95 < low50 < high50 < high95  # same resamples, inner percentiles
+
+
+def test_cluster_bootstrap_counts_each_example_once():
+    """Rows of one test example (one per demonstration set) are one cluster: copying every example's
+    row 3 times leaves the cluster interval as wide as one row per example, while a bootstrap over
+    the pooled rows would be ~sqrt(3) narrower (issue 16, defect 3)."""
+    values = np.random.default_rng(2).integers(0, 2, size=50).astype(float)  # per-example correctness
+    once = cluster_bootstrap_ci(values, np.arange(50), n_boot=2000, seed=0)
+    copied = cluster_bootstrap_ci(np.repeat(values, 3), np.repeat(np.arange(50), 3), n_boot=2000, seed=0)
+    assert once == copied and once[3] == 50  # same clusters drawn, same means; n counts examples
+    _, low, high = bootstrap_ci(values, n_boot=2000, seed=0)
+    assert (low, high) == pytest.approx(once[1:3])  # one row per cluster: the ordinary bootstrap
+    _, low_pooled, high_pooled = bootstrap_ci(np.repeat(values, 3), n_boot=2000, seed=0)
+    assert (high_pooled - low_pooled) < 0.75 * (once[2] - once[1])  # pooling rows: too narrow
+
+
+def test_cluster_bootstrap_weights_rows_and_drops_nans():
+    values = np.array([1.0, 1.0, 1.0, 0.0, np.nan])
+    clusters = np.array([0, 0, 0, 1, 2])
+    mean, low, high, n = cluster_bootstrap_ci(values, clusters, n_boot=500, seed=1)
+    assert mean == 0.75 and n == 2  # the pooled row mean; the all-NaN cluster is gone
+    assert low == 0.0 and high == 1.0  # a resample of only cluster 1 (0) or only cluster 0 (1)
+    assert np.isnan(cluster_bootstrap_ci(np.array([np.nan]), np.array([0]), 10, seed=0)[0])
 
 
 def test_cosine():

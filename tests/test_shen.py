@@ -140,3 +140,92 @@ def test_perturbation_reaches_all_zero_tensors_with_one_scale_per_model():
         torch.testing.assert_close(bias.detach(), 0.1 * rms * z_b)  # the zero bias moved
         torch.testing.assert_close(w.detach(), w0 + 0.1 * rms * z_w)
     assert torch.all(bias == 0) and torch.equal(w.detach(), w0)  # restored on exit
+
+
+def test_pick_gd_prefers_the_lowest_validation_nll_not_tied_accuracy(monkeypatch):
+    """When every lr gives the same validation accuracy, the lr is picked by the label word's NLL,
+    not by the tie-break towards the smallest lr (issue 16, defect 2)."""
+    from icl_study.studies import shen
+
+    episode = shen.Episode(demos=[], queries=[[0], [1]], labels=[0, 1], label_ids=[0, 1], prefix=lambda order: [])
+    margin = {1e-5: 0.01, 1e-3: 2.0, 1e-2: 0.5}  # every lr is right on both queries; 1e-3 is the most confident
+
+    def fake_logprobs(lm, ep, ft_cfg):
+        m = margin[ft_cfg.lr]
+        return torch.tensor([[m, 0.0], [0.0, m]]).log_softmax(-1)
+
+    monkeypatch.setattr(shen, "finetuned_logprobs", fake_logprobs)
+    cfg = shen.LMConfig(lr_grid=tuple(margin), steps_grid=(1,))
+    assert shen.pick_gd(None, [episode], cfg, 0) == (1e-3, 1)
+
+
+def test_shen_lm_table_on_a_tiny_gpt2(gpt2_dir):
+    """The text path end to end: per-query rows of balanced queries, ICL and GD each compared with
+    zero-shot, GD's own demonstration loss before and after (issue 16, defects 1 and 2)."""
+    import pandas as pd
+
+    from icl_study.studies import shen
+
+    params = {"spec": f"hf:{gpt2_dir}", "model_name": "tiny", "task_name": "mr", "task": {"source": "mr"},
+              "eval": {"n_eval": 8, "n_val": 4, "eval_seed": 0}, "n_demos": 2,
+              "shen": {"demo_seeds": [0], "n_orders": 2, "lr_grid": [0.01, 0.1], "steps_grid": [1], "last_layers": [0],
+                       "batch_size": 0, "gd_seeds": [0, 1], "n_queries": 4, "n_val_queries": 2}}
+    table = shen.lm_table([], params)
+    assert list(table.columns) == shen.LM_COLUMNS
+    comparisons = set(table["comparison"])
+    assert {"icl_vs_zs", "gd_vs_zs", "icl_vs_gd", "gd_vs_gd", "gd_loss"} <= comparisons
+    acc = table[(table["comparison"] == "accuracy") & (table["metric"] == "zs")]
+    assert sorted(acc["example"]) == [0, 1, 2, 3]  # one row per query
+    loss = table[table["comparison"] == "gd_loss"].set_index("metric")["value"]
+    assert loss["loss_after"] < loss["loss_before"]  # GD fitted its own demonstrations
+    kl = table[(table["comparison"] == "gd_vs_zs") & (table["metric"] == "kl_vocab")]["value"]
+    assert (kl > 0).all()
+    assert isinstance(table, pd.DataFrame)
+
+
+def _fake_lm_rows(gd_shift: float, floor: float, n_queries: int = 30):
+    """LM_COLUMNS rows of one model/task/N with two demo seeds: KL(GD || ZS) = gd_shift per query,
+    the GD-GD floor `floor`, ICL moved by 0.5."""
+    rows = []
+    for seed in (0, 1):
+        for i in range(n_queries):
+            rows += [("m", "mr", 4, seed, i, "gd_all", "gd_vs_zs", "kl_vocab", gd_shift + 0.01 * (i % 3)),
+                     ("m", "mr", 4, seed, i, "gd_all", "gd_vs_gd", "kl_vocab", floor),
+                     ("m", "mr", 4, seed, i, "gd_all", "icl_vs_gd", "kl_vocab", 0.6 + 0.01 * (i % 5)),
+                     ("m", "mr", 4, seed, i, "-", "icl_vs_icl", "kl_vocab", 0.1),
+                     ("m", "mr", 4, seed, i, "-", "icl_vs_zs", "kl_vocab", 0.5),
+                     ("m", "mr", 4, seed, i, "-", "accuracy", "zs", float(i % 2)),
+                     ("m", "mr", 4, seed, i, "-", "accuracy", "icl0", 1.0),
+                     ("m", "mr", 4, seed, i, "gd_all", "accuracy", "gd_all_s0", float(i % 2))]
+    from icl_study.studies.shen import LM_COLUMNS
+
+    import pandas as pd
+    return pd.DataFrame(rows, columns=LM_COLUMNS)
+
+
+def test_icl_vs_gd_verdict_says_when_gd_did_not_move_the_model():
+    """An ICL-vs-GD difference is reported only where KL(GD || ZS) is above the GD-GD floor;
+    intervals resample unique queries and the rows say how many (issue 16, defects 2 and 3)."""
+    from icl_study.studies.shen import icl_vs_gd_verdicts
+
+    still = icl_vs_gd_verdicts(_fake_lm_rows(gd_shift=0.0, floor=0.05), n_boot=200).iloc[0]
+    assert still["verdict"] == "GD did not move the model"
+    moved = icl_vs_gd_verdicts(_fake_lm_rows(gd_shift=0.3, floor=0.0), n_boot=200).iloc[0]
+    assert moved["verdict"] == "ICL and GD differ beyond the noise floors"  # 0.6 vs floors 0.1 and 0, every query
+    within = icl_vs_gd_verdicts(_fake_lm_rows(gd_shift=1.0, floor=0.62), n_boot=200).iloc[0]
+    assert within["verdict"] == "ICL-GD within the noise floors"  # KL(ICL||GD) 0.60-0.64 around the GD floor 0.62
+    assert moved["n_examples"] == 30 and moved["n_demo_sets"] == 2
+    assert moved["acc_icl_minus_zs"] == 0.5 and moved["acc_icl_minus_zs_low"] > 0  # ICL right everywhere, ZS on half
+
+
+def test_icl_vs_gd_figure_and_verdict_markdown(tmp_path):
+    """The figure draws the new gd_vs_zs / icl_vs_zs rows; the Markdown verdict table has one row per setting."""
+    from icl_study.plots import shen as plots
+    from icl_study.studies.shen import icl_vs_gd_verdicts
+
+    rows = _fake_lm_rows(gd_shift=0.3, floor=0.0)
+    rows.to_csv(tmp_path / "lm.csv", index=False)
+    plots.plot_icl_vs_gd(str(tmp_path / "lm.csv"), [str(tmp_path / "fig.png")])
+    assert (tmp_path / "fig.png").stat().st_size > 0
+    md = plots.verdicts_markdown(icl_vs_gd_verdicts(rows, n_boot=50))
+    assert md.count("| m | mr | 4 | gd_all |") == 1 and "differ beyond" in md

@@ -190,13 +190,31 @@ def _balanced_pick(indices_by_class: list[list[int]], n: int, gen: torch.Generat
     return picked
 
 
+def interleave(indices: list[int], labels: list[int], gen: torch.Generator) -> list[int]:
+    """`indices` reordered round-robin over classes (each round's class order drawn from `gen`),
+    keeping each class's own order: with class counts within one of each other, every prefix of
+    the result is balanced to within one example per class."""
+    n_classes = max(labels) + 1
+    queues = [[i for i, y in zip(indices, labels) if y == c] for c in range(n_classes)]
+    out = []
+    for r in range(max(len(q) for q in queues)):
+        out += [queues[c][r] for c in torch.randperm(n_classes, generator=gen).tolist() if r < len(queues[c])]
+    return out
+
+
 def split(examples: list[Example], n_eval: int, n_val: int, seed: int) -> tuple[list, list, list]:
-    """(evaluation subset, validation split, demonstration pool), fixed by `seed`, balanced."""
+    """(evaluation subset, validation split, demonstration pool), fixed by `seed`, balanced.
+
+    The evaluation subset and the validation split are interleaved by class, so that any first n
+    of them (a study's `n_queries`) is balanced too."""
     n_classes = max(e.label for e in examples) + 1
     by_class = [[i for i, e in enumerate(examples) if e.label == c] for c in range(n_classes)]
     eval_idx = _balanced_pick(by_class, n_eval, generator(seed, "eval"))
     val_idx = _balanced_pick(by_class, n_val, generator(seed, "probe"))
     pool_idx = sorted(i for c in by_class for i in c)
+    gen = generator(seed, "misc")  # a separate stream: the members are the same as before, only the order changes
+    eval_idx, val_idx = (interleave(idx, [examples[i].label for i in idx], gen) if idx else idx
+                         for idx in (eval_idx, val_idx))
     return [examples[i] for i in eval_idx], [examples[i] for i in val_idx], [examples[i] for i in pool_idx]
 
 

@@ -78,8 +78,10 @@ def minibatches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int
 
 
 @contextlib.contextmanager
-def finetuned(lm, examples: list[tuple[list[int], int]], cfg: FinetuneConfig):
-    """Finetune in place on (prompt, target) examples; restore every weight on exit."""
+def finetuned(lm, examples: list[tuple[list[int], int]], cfg: FinetuneConfig, before_step=None):
+    """Finetune in place on (prompt, target) examples; restore every weight on exit.
+    dai: `before_step(i)`, if given, runs before example i's forward pass, at the weights that
+    example is trained with (Dai's reference records the training examples' queries there)."""
     weights = trainable(lm, cfg)
     saved = {name: p.detach().clone() for name, (p, _) in weights.items()}
     others = [p for n, p in lm.named_parameters() if n not in weights]
@@ -89,7 +91,9 @@ def finetuned(lm, examples: list[tuple[list[int], int]], cfg: FinetuneConfig):
     try:
         with torch.enable_grad():
             if cfg.setting == "dai":
-                for prompt, target in examples:  # batch 1, one epoch, in demonstration order
+                for i, (prompt, target) in enumerate(examples):  # batch 1, one epoch, in demonstration order
+                    if before_step is not None:
+                        before_step(i)
                     example_loss(lm, prompt, target).backward()
                     _sgd_step(weights, cfg.lr)
             else:

@@ -4,8 +4,9 @@ A prompt is `prefix + query`: the prefix is the k demonstrations (each `template
 separator`), the query is the test example's `template`. The prediction is the class whose label
 word's first token has the highest log-probability after the prompt (log-softmax over the whole
 vocabulary). The prefix is the same for every test example, so it runs once and its KV cache is
-reused (and cropped back after each query); `use_cache=False` recomputes it, for the benchmark
-and the test that both give the same numbers.
+reused: up to BATCH_SIZE queries run in one forward pass after it (the cache copied and expanded
+to the batch, queries right-padded), or one at a time (`batch_size=1`, the cache cropped back after
+each); `use_cache=False` recomputes it, for the benchmark and the test that all give the same numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from icl_study.config import ConfigError
 from icl_study.lm.data import Example, TextTaskConfig, format_example, prefix_text
 
 log = logging.getLogger("icl_study.lm")
+BATCH_SIZE = 1  # queries per forward pass after the shared prefix: on CPU (1 thread), batches of 32 cost
+# 14% more CPU than one at a time (benchmarks/kv_cache.py: the work is the queries' own tokens, and the
+# cache is copied per batch), so batching is opt-in (`batch_size`), for accelerators
 
 
 def label_token_ids(lm, label_words: tuple[str, ...]) -> list[int]:
@@ -36,10 +40,16 @@ def label_token_ids(lm, label_words: tuple[str, ...]) -> list[int]:
 
 
 @torch.no_grad()
-def next_token_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], use_cache: bool = True) -> torch.Tensor:
-    """(N, V) next-token log-probabilities over the whole vocabulary after prefix + each query."""
+def next_token_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], use_cache: bool = True,
+                        batch_size: int = BATCH_SIZE) -> torch.Tensor:
+    """(N, V) next-token log-probabilities over the whole vocabulary after prefix + each query.
+    With the cache, `batch_size` queries share one forward pass after the prefix (1: one at a time)."""
     rows = []
     cache = lm.prefix_cache(prefix_ids) if use_cache else None
+    if use_cache and batch_size > 1:
+        for start in range(0, len(queries), batch_size):
+            rows += list(lm.logits_after_batch(cache, len(prefix_ids), queries[start:start + batch_size]).float())
+        return torch.stack([r.log_softmax(-1) for r in rows]) if rows else torch.empty(0)
     for query in queries:
         if use_cache:
             logits = lm.logits_after(cache, len(prefix_ids), query)  # (V,)
@@ -50,9 +60,9 @@ def next_token_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], use
 
 
 def label_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], label_ids: list[int],
-                   use_cache: bool = True) -> torch.Tensor:
+                   use_cache: bool = True, batch_size: int = BATCH_SIZE) -> torch.Tensor:
     """(N, C) log-probabilities of the C label tokens after prefix + each query."""
-    return next_token_logprobs(lm, prefix_ids, queries, use_cache)[:, label_ids]
+    return next_token_logprobs(lm, prefix_ids, queries, use_cache, batch_size)[:, label_ids]
 
 
 def encode_prompts(lm, cfg: TextTaskConfig, demos: list[Example], queries: list[Example]

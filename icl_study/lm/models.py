@@ -132,6 +132,26 @@ class HFModel:
             cache.crop(-len(ids))  # a negative value removes that many of the newest tokens
         return out.logits[0, -1]
 
+    def logits_after_batch(self, cache, prefix_len: int, queries: list[list[int]]) -> torch.Tensor:
+        """(B, V) next-token logits after prefix + each query, in one forward pass: the prefix's
+        cache is copied and expanded to B rows, the queries right-padded. Attention is causal, so
+        a real token never sees the padding after it, and each row's logits are read at its own
+        last real token; no attention mask is needed. The prefix's cache is left unchanged."""
+        import copy
+
+        lengths = torch.tensor([len(q) for q in queries])
+        ids = torch.zeros(len(queries), int(lengths.max()), dtype=torch.long)  # (B, T) right-padded
+        for row, query in enumerate(queries):
+            ids[row, :len(query)] = torch.tensor(query)
+        batch_cache = None
+        if cache is not None:
+            batch_cache = copy.deepcopy(cache)
+            batch_cache.batch_repeat_interleave(len(queries))  # (1, H, P, Dh) -> (B, H, P, Dh) per layer
+        hidden = self.model.base_model(input_ids=ids, past_key_values=batch_cache,
+                                       use_cache=batch_cache is not None).last_hidden_state  # (B, T, C)
+        last = hidden[torch.arange(len(queries)), lengths - 1]  # (B, C) each row's last real token
+        return self.model.get_output_embeddings()(last)  # (B, V)
+
     def named_parameters(self):
         return self.model.named_parameters()
 
@@ -173,6 +193,15 @@ class PipelineModel:
 
     def logits_after(self, cache, prefix_len: int, ids: list[int]) -> torch.Tensor:
         return self.model(torch.tensor([(cache or []) + list(ids)]))[0, -1]
+
+    def logits_after_batch(self, cache, prefix_len: int, queries: list[list[int]]) -> torch.Tensor:
+        """(B, V): prefix + each query in one right-padded batch (causal: padding is never attended)."""
+        lengths = torch.tensor([len(q) for q in queries])
+        ids = torch.zeros(len(queries), len(cache or []) + int(lengths.max()), dtype=torch.long)
+        for row, query in enumerate(queries):
+            ids[row, :len(cache or []) + len(query)] = torch.tensor((cache or []) + list(query))
+        logits = self.model(ids)  # (B, P + T, V)
+        return logits[torch.arange(len(queries)), len(cache or []) + lengths - 1]
 
     def named_parameters(self):
         return self.model.named_parameters()

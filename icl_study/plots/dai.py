@@ -14,7 +14,8 @@ from icl_study.plots import style
 from icl_study.plots.lm import TASK_TITLES
 
 # Dai-layout columns: (label, metric, its baseline metric or None)
-COLUMNS = [("ZS", "acc_zs", None), ("FT", "acc_ft", None), ("ICL", "acc_icl", None), ("Rec2FTP", "rec2ftp", None),
+COLUMNS = [("ZS", "acc_zs", None), ("FT (concepts: on its training pairs)", "acc_ft", None),
+           ("FT, query pair held out", "acc_ft_heldout", None), ("ICL", "acc_icl", None), ("Rec2FTP", "rec2ftp", None),
            ("SimAOU (random)", "simaou", "simaou_random"), ("SimAM ICL-FT (ICL-ZS)", "simam_ft", "simam_zs"),
            ("Kendall token (random)", "kendall_token", "kendall_token_random"),
            ("Kendall example (random)", "kendall_example", "kendall_example_random")]
@@ -36,7 +37,7 @@ def cell(table: pd.DataFrame, metric: str, base: str | None) -> str:
         b = table[table["metric"] == base]["mean"].iloc[0]
         text += f" ({b:.2f})"
     if metric == "rec2ftp":  # a ratio over the examples FT fixed: few of them
-        text += f" n={int(r['n'])}"
+        text += f" n={int(r['n_examples'])}"
     return text
 
 

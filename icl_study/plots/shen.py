@@ -4,7 +4,8 @@
 - `perturbation_rule`: ΔL(s) vs the relative noise scale s (constructed, trained, pretrained);
 - `icl_vs_gd_rule`: ICL vs GD on each LM over N: accuracy, and agreement of the adapted
   distributions next to the two noise floors (ICL vs ICL in another order, GD vs GD);
-- `table_rule`: one summary table (CSV and Markdown).
+- `table_rule`: one summary table (CSV and Markdown) and the ICL-vs-GD verdicts per (LM, N, GD
+  setting) with cluster-bootstrap intervals over unique test queries.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import pandas as pd
 from icl_study.plots import style
 
 COMPARISONS = {"icl_vs_gd": ("ICL vs GD", "C3", "-"), "icl_vs_icl": ("ICL vs ICL, other order (floor)", "C0", ":"),
-               "gd_vs_gd": ("GD vs GD, other seed (floor)", "C2", "--")}
+               "gd_vs_gd": ("GD vs GD, other seed (floor)", "C2", "--"),
+               "icl_vs_zs": ("ICL vs zero-shot", "C1", "-."), "gd_vs_zs": ("GD vs zero-shot", "C4", "-.")}
+N_BOOT = 1000  # bootstrap resamples of the ICL-vs-GD intervals
 AGREEMENT = [("top1_overlap", "top-1 overlap"), ("top10_overlap", "top-10 overlap"), ("kl_vocab", "KL over vocabulary"),
              ("cos_vocab", "cos(Δp) over vocabulary"), ("kl_labels", "KL over label words")]
 
@@ -157,9 +160,31 @@ def icl_vs_gd_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     plot_icl_vs_gd(inputs[0], outputs)
 
 
+def _ci(row, name: str, digits: str = ".2f") -> str:
+    return f"{row[name]:{digits}} [{row[name + '_low']:{digits}}, {row[name + '_high']:{digits}}]"
+
+
+def verdicts_markdown(verdicts: pd.DataFrame) -> str:
+    """The ICL-vs-GD verdicts as one Markdown table: mean [95% cluster-bootstrap CI] per cell."""
+    header = ["model", "task", "N", "GD", "acc ZS", "acc ICL", "acc GD", "ICL − ZS", "GD − ZS", "KL(ICL‖ZS)",
+              "KL(GD‖ZS)", "GD–GD floor", "KL(ICL‖GD) − larger floor", "n_examples", "n_demo_sets", "verdict"]
+    lines = ["**ICL vs GD (KL over the vocabulary, nats)**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in verdicts.iterrows():
+        cells = [r["model"], r["task"], str(r["n_demos"]), r["setting"], f"{r['acc_zs']:.2f}", f"{r['acc_icl']:.2f}",
+                 f"{r['acc_gd']:.2f}", _ci(r, "acc_icl_minus_zs"), _ci(r, "acc_gd_minus_zs"), _ci(r, "kl_icl_zs", ".3g"),
+                 _ci(r, "kl_gd_zs", ".3g"), _ci(r, "kl_gd_gd_floor", ".3g"), _ci(r, "kl_icl_gd_minus_floor", ".3g"),
+                 str(r["n_examples"]), str(r["n_demo_sets"]), r["verdict"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n"
+
+
 def table_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """Rule entry: lm.csv, sparsity.csv, regression order.csv -> table.csv and table.md."""
+    """Rule entry: lm.csv, sparsity.csv, regression order.csv -> table.csv, table.md, icl_vs_gd.csv."""
+    from icl_study.studies.shen import icl_vs_gd_verdicts
+
     table = summary_table(*inputs)
     table.to_csv(outputs[0], index=False)
+    verdicts = icl_vs_gd_verdicts(pd.read_csv(inputs[0]), N_BOOT)
+    verdicts.to_csv(outputs[2], index=False)
     with open(outputs[1], "w") as f:
-        f.write(_markdown(table))
+        f.write(verdicts_markdown(verdicts) + _markdown(table))

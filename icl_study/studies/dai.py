@@ -5,7 +5,9 @@ untrained copy of the same shape (`reinit_`: seeded random weights), and for eac
 set (one per demo seed; for pipeline-gpt one per episode), this module compares:
 - ZS: the query alone; ICL: the k demonstrations, then the query; FT: the query alone after Dai's
   finetuning on the same demonstrations (K/V projections, SGD, batch 1, one epoch, lr picked on a
-  validation split: icl_study/lm/finetune.py);
+  validation split: icl_study/lm/finetune.py). pipeline-gpt's demonstrations are finetuned each
+  inside its preceding pairs (so keys get a gradient); its query's pair is always demonstrated, so
+  its FT accuracy is training accuracy, and `ft_heldout` finetunes without the query's pair;
 - per layer, at the last prompt token: SimAOU (vs a U[0,1) random update), SimAM (ICL-FT vs
   ICL-ZS), Kendall tau of the attention to demonstration tokens and to demonstrations (vs a
   U[0,1) random ranking): metric definitions in icl_study/metrics.py;
@@ -13,7 +15,8 @@ set (one per demo seed; for pipeline-gpt one per episode), this module compares:
   weights and token states (float64), and how far softmax attention is from its relaxed form.
 
 Rule entries: `text_rule`, `concepts_rule` (-> examples, layers, dual CSVs), `summary_rule`
-(-> the Dai-layout table, per-layer curves, dual summary, with bootstrap intervals),
+(-> the Dai-layout table, per-layer curves, dual summary, with cluster-bootstrap intervals
+over unique test examples),
 `momentum_rule` (vanilla vs momentum pipeline-gpt: validation loss, ICL accuracy vs k).
 """
 
@@ -69,6 +72,9 @@ class DemoSet:
     queries: list[list[int]]  # zero-shot prompts
     candidates: list[list[int]]  # label token ids per query
     targets: list[int]  # index of the right candidate per query
+    record: list[tuple[list[int], int]] | None = None  # per demonstration: (ids to run, its last n tokens are the
+    # demonstration's ICL span): where FT's side of Kendall reads the demonstration's queries
+    heldout_train: list | None = None  # concepts: finetuning examples without the query's (class, label) pair
 
 
 # --- untrained control ---------------------------------------------------------------------------
@@ -99,8 +105,10 @@ def attention_to_demos(scores: torch.Tensor, n_prefix: int, spans: list[int]) ->
     return token, torch.stack([part.sum(-1) for part in token.split(spans, dim=-1)], -1)
 
 
-def layer_metrics(zs: dict, icl: dict, ft: dict, prefix_q: torch.Tensor, spans: list[int], gen) -> np.ndarray:
-    """(L, len(LAYER_METRICS)) for one query; prefix_q (L, H, P, Dh) the demonstration tokens' queries."""
+def layer_metrics(zs: dict, icl: dict, ft: dict, q_ft: torch.Tensor, train_q: torch.Tensor, spans: list[int], gen
+                  ) -> np.ndarray:
+    """(L, len(LAYER_METRICS)) for one query; q_ft (L, H, Dh) its pre-RoPE query after FT, train_q
+    (L, H, P, Dh) the demonstration tokens' pre-RoPE queries recorded during finetuning."""
     n_prefix = sum(spans)
     n_layer, width = icl["attn_out"].shape
     simaou = metrics.simaou(icl["attn_out"], zs["attn_out"], ft["attn_out"])  # (L,)
@@ -113,8 +121,8 @@ def layer_metrics(zs: dict, icl: dict, ft: dict, prefix_q: torch.Tensor, spans: 
     simam_ft = nan if short else metrics.simam(icl_zs_span, ft["scores"])
     simam_zs = nan if short else metrics.simam(icl_zs_span, zs["scores"])
     icl_token, icl_example = attention_to_demos(icl["scores"], n_prefix, spans)
-    # FT's implied attention: softmax over training tokens of q_FT . q_i, summed over heads
-    ft_scores = (prefix_q @ ft["q"][..., None])[..., 0]  # (L, H, P)
+    # FT's implied attention: softmax over training tokens of q_FT . q_i (pre-RoPE), summed over heads
+    ft_scores = (train_q @ q_ft[..., None])[..., 0]  # (L, H, P)
     ft_token, ft_example = attention_to_demos(ft_scores, n_prefix, spans)
     rand_token, rand_example = torch.rand(n_prefix, generator=gen), torch.rand(len(spans), generator=gen)
     rows = []
@@ -138,6 +146,38 @@ def projections(lm, layer: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]
         bias = proj.bias if proj.bias is not None else torch.zeros(proj.weight.shape[0])
         out.append((proj.weight.double(), bias.double()))
     return tuple(out)
+
+
+def pre_rope_queries(lm, x: torch.Tensor) -> torch.Tensor:
+    """(L, T, C) attention-input states -> (L, H, T, Dh) queries before RoPE (the q projection's
+    output), so that q.q products carry no relative-position term."""
+    n_head = lm.model.cfg.n_head if lm.kind == "pipeline" else lm.model.config.num_attention_heads
+    out = []
+    for layer in range(x.shape[0]):
+        (wq, bq), _, _ = projections(lm, layer)
+        q = x[layer].double() @ wq.T + bq  # (T, H * Dh)
+        out.append(q.view(len(q), n_head, -1).transpose(0, 1))  # (H, T, Dh)
+    return torch.stack(out).float()
+
+
+def ft_side(lm, demo_set: DemoSet, lr: float) -> tuple[list[dict], torch.Tensor, torch.Tensor]:
+    """Dai's finetuning on the demonstrations, read as the reference does (understand_icl fs_ft.py):
+    each demonstration's pre-RoPE queries are recorded during finetuning, at the weights of the step
+    that trains on it. Returns the queries' FT activations, their pre-RoPE queries (N, L, H, Dh),
+    and the demonstrations' recorded queries (L, H, P, Dh) over the ICL prefix's tokens."""
+    from icl_study.lm.activations import last_token_activations
+    from icl_study.lm.finetune import FinetuneConfig, finetuned
+
+    recorded = {}
+
+    def record(i):  # demonstration i as it stands in the ICL prefix (with its label), run at step i's weights
+        ids, keep = demo_set.record[i]
+        recorded[i] = pre_rope_queries(lm, last_token_activations(lm, ids, full=True)["x"][:, -keep:])
+
+    with finetuned(lm, demo_set.train, FinetuneConfig("dai", lr), before_step=record):
+        ft = [last_token_activations(lm, q, full=True) for q in demo_set.queries]
+    q_ft = torch.stack([pre_rope_queries(lm, acts["x"][:, -1:])[:, :, 0] for acts in ft])  # (N, L, H, Dh)
+    return ft, q_ft, torch.cat([recorded[i] for i in range(len(demo_set.train))], dim=2)
 
 
 def exact_dual_error(lm, layer: int, x_demo: torch.Tensor, x_zs: torch.Tensor, n_head: int) -> tuple[float, float]:
@@ -171,8 +211,9 @@ def dual_rows(lm, icl_full: dict, prefix_x: torch.Tensor) -> np.ndarray:
     return np.array(rows)
 
 
-def analyse_demo_set(lm, demo_set: DemoSet, lr: float, n_dual: int, seed: int, step: int = 0):
-    """Per-query correctness (N, 3: zs, icl, ft), per-layer metrics (N, L, M) and dual rows (n_dual, L, D)."""
+def analyse_demo_set(lm, demo_set: DemoSet, lr: float, n_dual: int, seed: int, step: int = 0, zs: list | None = None):
+    """Per-query correctness (N, 4: zs, icl, ft, ft on held-out pairs or NaN), per-layer metrics (N, L, M) and dual rows (n_dual, L, D).
+    zs: the queries' zero-shot activations when already computed (they do not depend on the demonstrations)."""
     from icl_study.lm.activations import last_token_activations
     from icl_study.lm.finetune import FinetuneConfig, finetuned
 
@@ -180,16 +221,20 @@ def analyse_demo_set(lm, demo_set: DemoSet, lr: float, n_dual: int, seed: int, s
     spans = [len(demo) for demo in demo_set.demos]
     prefix_acts = last_token_activations(lm, prefix, full=True)
     cache = lm.prefix_cache(prefix)
-    zs = [last_token_activations(lm, q) for q in demo_set.queries]
+    zs = zs if zs is not None else [last_token_activations(lm, q) for q in demo_set.queries]
     icl = [last_token_activations(lm, q, cache=cache, full=i < n_dual) for i, q in enumerate(demo_set.queries)]
-    with finetuned(lm, demo_set.train, FinetuneConfig("dai", lr)):
-        ft = [last_token_activations(lm, q) for q in demo_set.queries]
+    ft, q_ft, train_q = ft_side(lm, demo_set, lr)
+    heldout = [float("nan")] * len(demo_set.queries)  # text: every query is held out already
+    if demo_set.heldout_train:  # concepts: FT without the query's pair among its inputs
+        with finetuned(lm, demo_set.heldout_train, FinetuneConfig("dai", lr)), torch.no_grad():
+            heldout = [float(predictions(lm.logits(torch.tensor([q]))[0, -1], c) == t)
+                       for q, c, t in zip(demo_set.queries, demo_set.candidates, demo_set.targets)]
     gen = generator(seed, "perturb", step)  # the random baselines' draws
     correct, layers = [], []
     for i, cands in enumerate(demo_set.candidates):
         target = demo_set.targets[i]
-        correct.append([predictions(run[i]["logits"], cands) == target for run in (zs, icl, ft)])
-        layers.append(layer_metrics(zs[i], icl[i], ft[i], prefix_acts["q_all"], spans, gen))
+        correct.append([predictions(run[i]["logits"], cands) == target for run in (zs, icl, ft)] + [heldout[i]])
+        layers.append(layer_metrics(zs[i], icl[i], ft[i], q_ft[i], train_q, spans, gen))
     duals = [dual_rows(lm, icl[i], prefix_acts["x"]) for i in range(min(n_dual, len(icl)))]
     return np.array(correct), np.stack(layers), np.stack(duals) if duals else None
 
@@ -200,11 +245,11 @@ def tables(keys: list[tuple], correct: list, layers: list, duals: list, lrs: lis
     for key, c, lay, d, lr in zip(keys, correct, layers, duals, lrs):
         base = key[:4]
         for i in range(len(c)):
-            ex_rows.append((*base, key[4] + i, *map(int, c[i]), lr))
+            ex_rows.append((*base, key[4] + i, *map(int, c[i][:3]), c[i][3], lr))
             layer_rows += [(*base, key[4] + i, layer, *lay[i, layer]) for layer in range(lay.shape[1])]
         for i in range(0 if d is None else len(d)):
             dual_rows_ += [(*base, key[4] + i, layer, *d[i, layer]) for layer in range(d.shape[1])]
-    return (pd.DataFrame(ex_rows, columns=KEYS + ["zs_correct", "icl_correct", "ft_correct", "lr"]),
+    return (pd.DataFrame(ex_rows, columns=KEYS + ["zs_correct", "icl_correct", "ft_correct", "ft_heldout_correct", "lr"]),
             pd.DataFrame(layer_rows, columns=KEYS + ["layer"] + LAYER_METRICS),
             pd.DataFrame(dual_rows_, columns=KEYS + ["layer"] + DUAL_METRICS))
 
@@ -230,16 +275,21 @@ def text_tables(params: dict, model_path: str | None) -> tuple[pd.DataFrame, ...
     if params["variant"] == "untrained":
         reinit_(lm, params["untrained_seed"])
     label_ids = icl.label_token_ids(lm, task_cfg.label_words)
+    from icl_study.lm.activations import last_token_activations
+
     results, started = ([], [], [], [], []), time.perf_counter()
+    queries = [lm.encode(data.format_example(task_cfg, e, False)) for e in eval_set]
+    zs = [last_token_activations(lm, q) for q in queries]  # once per test example, shared by every seed
     for seed in cfg.demo_seeds:
         demos = data.sample_demos(pool, cfg.k, seed)
-        demo_set = DemoSet([lm.encode(data.format_example(task_cfg, d, True) + task_cfg.separator) for d in demos],
+        demo_ids = [lm.encode(data.format_example(task_cfg, d, True) + task_cfg.separator) for d in demos]
+        demo_set = DemoSet(demo_ids,
                            [(lm.encode(data.format_example(task_cfg, d, False)), label_ids[d.label]) for d in demos],
-                           [lm.encode(data.format_example(task_cfg, e, False)) for e in eval_set],
-                           [label_ids] * len(eval_set), [e.label for e in eval_set])
+                           queries, [label_ids] * len(eval_set), [e.label for e in eval_set],
+                           record=[(ids, len(ids)) for ids in demo_ids])
         lr, _ = pick_lr(lm, demo_set.train, tuple(cfg.lr_grid), FinetuneConfig("dai"),
                         lambda m: icl.accuracy(icl.predict(m, task_cfg, [], val_set)[0], val_set))
-        out = analyse_demo_set(lm, demo_set, lr, cfg.n_dual, seed)
+        out = analyse_demo_set(lm, demo_set, lr, cfg.n_dual, seed, zs=zs)
         for store, value in zip(results, ((params["model_name"], params["task_name"], params["variant"], seed, 0),
                                           *out, lr)):
             store.append(value)
@@ -256,12 +306,22 @@ def text_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 # --- concept tasks (pipeline-gpt) ----------------------------------------------------------------
 
 
+def in_context(pairs: list[list[int]]) -> list[tuple[list[int], int]]:
+    """Finetuning examples of (class, label) pairs, each inside its preceding pairs:
+    (c_1 l_1 ... c_{i-1} l_{i-1} c_i -> l_i). Alone, c_i would be a one-token sequence, where the
+    softmax over a single key gives the key projection no gradient."""
+    return [([t for p in pairs[:i] for t in p] + [c], label) for i, (c, label) in enumerate(pairs)]
+
+
 def episode_demo_set(tokens: torch.Tensor, candidates: torch.Tensor, target: torch.Tensor, k: int) -> DemoSet:
     """One k-shot episode c_1 l_1 ... c_k l_k c_q as a DemoSet: demonstrations (c_i, l_i), finetuning
-    examples ([c_i] -> l_i), one query [c_q]."""
+    examples `in_context(pairs)`, one query [c_q]. The query's class is always demonstrated, so FT
+    on it is training accuracy; `heldout_train` drops the query class's pairs (FT on an unseen pair)."""
     ids = tokens.tolist()
     pairs = [ids[2 * i: 2 * i + 2] for i in range(k)]
-    return DemoSet(pairs, [([c], label) for c, label in pairs], [[ids[-1]]], [candidates.tolist()], [int(target)])
+    heldout = in_context([p for p in pairs if p[0] != ids[-1]])
+    record = [([t for p in pairs[:i + 1] for t in p], 2) for i in range(k)]  # pair i after the pairs before it
+    return DemoSet(pairs, in_context(pairs), [[ids[-1]]], [candidates.tolist()], [int(target)], record, heldout)
 
 
 def pick_episode_lr(lm, episodes: dict, cfg: ConceptsAnalysisConfig) -> float:
@@ -292,13 +352,15 @@ def concepts_tables(checkpoint: str, params: dict) -> tuple[pd.DataFrame, ...]:
         reinit_(lm, params["untrained_seed"])
     fresh = params["task_name"] == "concepts-fresh"
     results = ([], [], [], [], [])
-    for seed in cfg.demo_seeds:
+    for s, seed in enumerate(cfg.demo_seeds):
         lr = pick_episode_lr(lm, task.fewshot_prompts(generator(seed, "probe", cfg.k), cfg.n_val, cfg.k, cfg.ways, fresh), cfg)
         episodes = task.fewshot_prompts(generator(seed, "demo", cfg.k), cfg.n_eval, cfg.k, cfg.ways, fresh)
         for j in range(cfg.n_eval):
             demo_set = episode_demo_set(episodes["tokens"][j], episodes["candidates"][j], episodes["target"][j], cfg.k)
             out = analyse_demo_set(lm, demo_set, lr, int(j < cfg.n_dual), seed, j)
-            for store, value in zip(results, (("pipeline-gpt", params["task_name"], params["variant"], seed, j), *out, lr)):
+            example = s * cfg.n_eval + j  # each episode is its own test example: ids unique over seeds
+            for store, value in zip(results, (("pipeline-gpt", params["task_name"], params["variant"], seed, example),
+                                              *out, lr)):
                 store.append(value)
         log.info("%s %s seed %d: ZS/ICL/FT accuracy %s (lr %.3g)", params["task_name"], params["variant"], seed,
                  np.concatenate(results[1][-cfg.n_eval:]).mean(0).round(3), lr)
@@ -313,40 +375,52 @@ def concepts_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 # --- summaries (the Dai-layout table, per-layer curves, dual form) --------------------------------
 
 
-def with_ci(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float, int]:
-    """(mean, low, high, n) of per-example values (NaNs dropped) with a percentile-bootstrap 95% CI."""
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return float("nan"), float("nan"), float("nan"), 0
-    mean, low, high = metrics.bootstrap_ci(values, n_boot, seed=seed)
-    return float(mean), float(low), float(high), len(values)
+def with_ci(frame: pd.DataFrame, column: str, n_boot: int, seed: int) -> tuple[float, float, float, int, int]:
+    """(mean, low, high, n_examples, n_demo_sets) of a per-row column (NaNs dropped): a 95%
+    cluster bootstrap over unique test examples, each keeping its rows of every demonstration set.
+    n_demo_sets: demonstration sets per test example (text: the demo seeds; concepts: 1, each
+    episode is its own test example and demonstration set)."""
+    frame = frame[frame[column].notna()]
+    mean, low, high, n = metrics.cluster_bootstrap_ci(frame[column].to_numpy(float), frame["example"].to_numpy(),
+                                                      n_boot, seed=seed)
+    n_sets = int(frame.groupby("example")["demo_seed"].nunique().max()) if n else 0
+    return mean, low, high, n, n_sets
+
+
+CI_COLUMNS = ["mean", "low", "high", "n_examples", "n_demo_sets"]
 
 
 def summary_tables(examples: pd.DataFrame, layers: pd.DataFrame, duals: pd.DataFrame, n_boot: int
                    ) -> tuple[pd.DataFrame, ...]:
-    """Tidy (model, task, variant, metric, [layer,] mean, low, high, n) tables. A layer metric's
-    per-example value is its mean over layers; Rec2FTP's interval resamples the examples that FT
+    """Tidy (model, task, variant, metric, [layer,] mean, low, high, n_examples, n_demo_sets)
+    tables. `example` names a unique test example within (model, task, variant); intervals
+    resample those (metrics.cluster_bootstrap_ci). Zero-shot does not depend on the
+    demonstrations, so it is counted once per example (n_demo_sets 0). A layer metric's per-row
+    value is its mean over layers; Rec2FTP's interval resamples the examples with a row that FT
     fixed (ZS wrong, FT right)."""
     group = ["model", "task", "variant"]
     rows, seed = [], stream_seed(0, "bootstrap")
     for key, frame in examples.groupby(group):
-        for name in ("zs", "ft", "icl"):
-            rows.append((*key, f"acc_{name}", *with_ci(frame[f"{name}_correct"].to_numpy(float), n_boot, seed)))
+        zs_once = frame.drop_duplicates("example")  # ZS: one row per example
+        rows.append((*key, "acc_zs", *with_ci(zs_once, "zs_correct", n_boot, seed)[:4], 0))
+        for name in ("ft", "icl", "ft_heldout"):  # ft_heldout: concepts only (NaN rows dropped)
+            if f"{name}_correct" in frame:
+                rows.append((*key, f"acc_{name}", *with_ci(frame, f"{name}_correct", n_boot, seed)))
         zs, ft, icl = (torch.tensor(frame[f"{n}_correct"].to_numpy(bool)) for n in ("zs", "ft", "icl"))
         fixed = (~zs & ft).numpy()
         point = float(metrics.rec2ftp(zs, ft, icl))
-        ci = with_ci(frame["icl_correct"].to_numpy(float)[fixed], n_boot, seed)
+        ci = with_ci(frame[fixed], "icl_correct", n_boot, seed)
         rows.append((*key, "rec2ftp", point, *ci[1:]))
     per_example = layers.groupby(group + ["demo_seed", "example"])[LAYER_METRICS].mean().reset_index()
     for key, frame in per_example.groupby(group):
-        rows += [(*key, m, *with_ci(frame[m].to_numpy(float), n_boot, seed)) for m in LAYER_METRICS]
-    table = pd.DataFrame(rows, columns=group + ["metric", "mean", "low", "high", "n"])
-    layer_rows = [(*key, m, *with_ci(frame[m].to_numpy(float), n_boot, seed))
+        rows += [(*key, m, *with_ci(frame, m, n_boot, seed)) for m in LAYER_METRICS]
+    table = pd.DataFrame(rows, columns=group + ["metric"] + CI_COLUMNS)
+    layer_rows = [(*key, m, *with_ci(frame, m, n_boot, seed))
                   for key, frame in layers.groupby(group + ["layer"]) for m in LAYER_METRICS]
-    curves = pd.DataFrame(layer_rows, columns=group + ["layer", "metric", "mean", "low", "high", "n"])
-    dual_rows_ = [(*key, m, *with_ci(frame[m].to_numpy(float), n_boot, seed), frame[m].max())
+    curves = pd.DataFrame(layer_rows, columns=group + ["layer", "metric"] + CI_COLUMNS)
+    dual_rows_ = [(*key, m, *with_ci(frame, m, n_boot, seed), frame[m].max())
                   for key, frame in duals.groupby(group + ["layer"]) for m in DUAL_METRICS]
-    dual_columns = group + ["layer", "metric", "mean", "low", "high", "n", "max"]  # max: over prompts
+    dual_columns = group + ["layer", "metric"] + CI_COLUMNS + ["max"]  # max: over prompts
     return table, curves, pd.DataFrame(dual_rows_, columns=dual_columns)
 
 

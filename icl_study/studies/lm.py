@@ -24,6 +24,7 @@ from icl_study.config import from_dict
 
 log = logging.getLogger("icl_study.lm")
 PREDICTION_COLUMNS = ["model", "task", "k", "demo_seed", "example", "label", "pred", "correct", "n_classes"]
+N_BOOT = 1000  # bootstrap resamples of the accuracy intervals
 ACCURACY_COLUMNS = ["model", "task", "predictor", "k", "demo_seed", "accuracy", "n_examples", "chance"]
 
 
@@ -116,7 +117,8 @@ def icl_concepts_rule(inputs: list[str], params: dict, outputs: list[str]) -> No
 
 
 def finetune_table(params: dict, model_path: str | None) -> pd.DataFrame:
-    """Accuracy rows of ICL and of finetuning on the same k demonstrations, per demo seed."""
+    """Per-example predictions (PREDICTION_COLUMNS + predictor) of zero-shot (once; demo_seed -1),
+    and of ICL and finetuning on the same k demonstrations, per demo seed."""
     from icl_study.lm import data, icl
     from icl_study.lm.finetune import FinetuneConfig, finetuned, pick_lr
 
@@ -124,22 +126,26 @@ def finetune_table(params: dict, model_path: str | None) -> pd.DataFrame:
     ft = params["finetune"]
     ft_cfg = FinetuneConfig(ft["setting"], ft["lr_grid"][0], ft["steps"], ft["last_layers"])
     label_ids = icl.label_token_ids(lm, task_cfg.label_words)
-    chance, rows = 1 / len(task_cfg.label_words), []
+    zero_shot = lambda m, queries: icl.predict(m, task_cfg, [], queries)[0]  # noqa: E731
+
+    def rows_of(predictor, seed, preds):
+        return [(params["model_name"], params["task_name"], ft["k"], seed, i, e.label, int(p), int(p == e.label),
+                 len(task_cfg.label_words), predictor) for i, (e, p) in enumerate(zip(eval_set, preds.tolist()))]
+
+    preds_zs = zero_shot(lm, eval_set)  # does not depend on the demonstrations: once
+    rows = rows_of("zero-shot", -1, preds_zs)
     for seed in ft["demo_seeds"]:
         demos = data.sample_demos(pool, ft["k"], seed)
         examples = [(lm.encode(data.format_example(task_cfg, d, False)), label_ids[d.label]) for d in demos]
-        zero_shot = lambda m, queries: icl.predict(m, task_cfg, [], queries)[0]  # noqa: E731
         lr, _ = pick_lr(lm, examples, tuple(ft["lr_grid"]), ft_cfg,
                         lambda m: icl.accuracy(zero_shot(m, val_set), val_set))
         with finetuned(lm, examples, FinetuneConfig(ft_cfg.setting, lr, ft_cfg.steps, ft_cfg.last_layers)):
-            acc_ft = icl.accuracy(zero_shot(lm, eval_set), eval_set)
-        acc_icl = icl.accuracy(icl.predict(lm, task_cfg, demos, eval_set)[0], eval_set)
-        acc_zs = icl.accuracy(zero_shot(lm, eval_set), eval_set)
-        log.info("seed %d: zero-shot %.3f, ICL %.3f, finetuned (%s, lr %.3g) %.3f", seed, acc_zs, acc_icl,
-                 ft_cfg.setting, lr, acc_ft)
-        for predictor, acc in (("zero-shot", acc_zs), ("icl", acc_icl), (f"finetune-{ft_cfg.setting}", acc_ft)):
-            rows.append((params["model_name"], params["task_name"], predictor, ft["k"], seed, acc, len(eval_set), chance))
-    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
+            preds_ft = zero_shot(lm, eval_set)
+        preds_icl = icl.predict(lm, task_cfg, demos, eval_set)[0]
+        log.info("seed %d: zero-shot %.3f, ICL %.3f, finetuned (%s, lr %.3g) %.3f", seed, icl.accuracy(preds_zs, eval_set),
+                 icl.accuracy(preds_icl, eval_set), ft_cfg.setting, lr, icl.accuracy(preds_ft, eval_set))
+        rows += rows_of("icl", seed, preds_icl) + rows_of(f"finetune-{ft_cfg.setting}", seed, preds_ft)
+    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS + ["predictor"])
 
 
 def finetune_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
@@ -147,15 +153,18 @@ def finetune_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 
 
 def accuracy_table_from(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Per-example ICL predictions of a text task -> accuracy rows (ACCURACY_COLUMNS)."""
-    grouped = predictions.groupby(["model", "task", "k", "demo_seed"], as_index=False)
+    """Per-example predictions of a text task -> accuracy rows (ACCURACY_COLUMNS); predictor
+    `model` (ICL) unless the table names its predictors (finetuning)."""
+    if "predictor" not in predictions:
+        predictions = predictions.assign(predictor="model")
+    grouped = predictions.groupby(["model", "task", "predictor", "k", "demo_seed"], as_index=False)
     table = grouped.agg(accuracy=("correct", "mean"), n_examples=("correct", "size"), n_classes=("n_classes", "first"))
-    table["predictor"], table["chance"] = "model", 1 / table["n_classes"]
+    table["chance"] = 1 / table["n_classes"]
     return table[ACCURACY_COLUMNS]
 
 
 def accuracy_table(paths: list[str]) -> pd.DataFrame:
-    """Per-example text predictions and accuracy tables (concepts, finetuning) -> one accuracy table."""
+    """Per-example text predictions and accuracy tables (concepts) -> one accuracy table."""
     tables = []
     for path in paths:
         table = pd.read_csv(path)
@@ -163,5 +172,40 @@ def accuracy_table(paths: list[str]) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
+CI_COLUMNS = ["model", "task", "predictor", "k", "mean", "low", "high", "n_examples", "n_demo_sets", "chance"]
+
+
+def accuracy_ci_table(paths: list[str], n_boot: int = N_BOOT) -> pd.DataFrame:
+    """Accuracy per (model, task, predictor, k) over its demonstration sets, with a 95% cluster
+    bootstrap over unique test examples (metrics.cluster_bootstrap_ci). Text: the test examples are
+    the same for every demonstration set, so each keeps its rows of every set. Concepts: every
+    episode is its own test example and demonstration set; a per-seed accuracy fixes the episodes'
+    0/1 outcomes up to order, which is all a bootstrap of a mean uses."""
+    from icl_study import metrics
+    from icl_study.rng import stream_seed
+
+    seed, rows = stream_seed(0, "bootstrap"), []
+    for path in paths:
+        table = pd.read_csv(path)
+        if "correct" not in table:  # per-seed concept accuracies -> per-episode 0/1 outcomes
+            table = pd.DataFrame([(*r[["model", "task", "predictor", "k"]], j * 10**6 + i, r["demo_seed"],
+                                   float(i < round(r["accuracy"] * r["n_examples"])), r["chance"])
+                                  for j, (_, r) in enumerate(table.iterrows()) for i in range(int(r["n_examples"]))],
+                                 columns=["model", "task", "predictor", "k", "example", "demo_seed", "correct", "chance"])
+        else:
+            table = table.assign(chance=1 / table["n_classes"])
+            if "predictor" not in table:
+                table = table.assign(predictor="model")
+        for key, frame in table.groupby(["model", "task", "predictor", "k"]):
+            mean, low, high, n = metrics.cluster_bootstrap_ci(frame["correct"].to_numpy(float),
+                                                              frame["example"].to_numpy(), n_boot, seed=seed)
+            n_sets = int(frame.groupby("example")["demo_seed"].nunique().max())
+            rows.append((*key, mean, low, high, n, n_sets, frame["chance"].iloc[0]))
+    return pd.DataFrame(rows, columns=CI_COLUMNS)
+
+
 def accuracy_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: every ICL / finetuning / concepts table -> accuracy.csv (per demonstration set)
+    and accuracy_ci.csv (per k, with cluster-bootstrap intervals)."""
     accuracy_table(inputs).to_csv(outputs[0], index=False)
+    accuracy_ci_table(inputs).to_csv(outputs[1], index=False)

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -36,7 +37,9 @@ from icl_study.metrics import cosine, kl_divergence, order_spread, parameters_rm
 from icl_study.rng import generator
 
 log = logging.getLogger("icl_study.shen")
-LM_COLUMNS = ["model", "task", "n_demos", "demo_seed", "setting", "comparison", "metric", "value"]
+LM_COLUMNS = ["model", "task", "n_demos", "demo_seed", "example", "setting", "comparison", "metric", "value"]
+# `example`: the test query (text: its index in the evaluation subset, the same for every demo seed;
+# concepts: the episode); -1 on rows that summarise a whole demonstration set (picked lr, order spread, GD loss)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,7 +294,9 @@ def text_episode(lm, task_cfg, demos, queries) -> Episode:
 
 
 def concept_episodes(lm, cfg: LMConfig, n: int, stream: str, count: int) -> list[Episode]:
-    """Fresh-label episodes of pipeline-gpt's concept task: N (class, label) demonstrations, one query."""
+    """Fresh-label episodes of pipeline-gpt's concept task: N (class, label) demonstrations, one query.
+    GD trains on each pair inside its preceding pairs (dai.in_context), not on one-token sequences."""
+    from icl_study.studies.dai import in_context
     from icl_study.tasks.concepts import ConceptsTask
 
     task = ConceptsTask(lm.run_config.task_config, lm.run_config.train.seed)
@@ -299,7 +304,7 @@ def concept_episodes(lm, cfg: LMConfig, n: int, stream: str, count: int) -> list
     episodes = []
     for tokens, candidates, target in zip(batch["tokens"].tolist(), batch["candidates"].tolist(), batch["target"].tolist()):
         pairs = [tokens[2 * i:2 * i + 2] for i in range(n)]
-        episodes.append(Episode(demos=[([c], y) for c, y in pairs], queries=[tokens[-1:]], labels=[target],
+        episodes.append(Episode(demos=in_context(pairs), queries=[tokens[-1:]], labels=[target],
                                 label_ids=candidates, prefix=lambda order, p=pairs: [t for i in order for t in p[i]]))
     return episodes
 
@@ -337,19 +342,49 @@ def label_accuracy(logprobs: torch.Tensor, episode: Episode) -> torch.Tensor:
     return (logprobs[:, episode.label_ids].argmax(-1) == torch.tensor(episode.labels)).float()
 
 
+def label_nll(logprobs: torch.Tensor, episode: Episode) -> torch.Tensor:
+    """(Q,) negative log-probability (over the whole vocabulary) of each query's label word."""
+    return -logprobs[torch.arange(len(episode.labels)), [episode.label_ids[y] for y in episode.labels]]
+
+
 def pick_gd(lm, val_episodes: list[Episode], cfg: LMConfig, last_layers: int) -> tuple[float, int]:
-    """The (lr, steps) of the grids with the best validation accuracy after GD (seed gd_seeds[0]);
-    ties go to fewer steps, then the smaller lr."""
+    """The (lr, steps) of the grids with the lowest mean validation NLL of the label word after GD
+    (seed gd_seeds[0]); the NLL is continuous, so unlike accuracy it does not tie across a grid
+    that barely moves the model. Ties go to fewer steps, then the smaller lr."""
     scores = {}
     for steps in cfg.steps_grid:
         for lr in cfg.lr_grid:
             ft_cfg = gd_config(lr, steps, last_layers, cfg, cfg.gd_seeds[0])
-            scores[lr, steps] = torch.cat([label_accuracy(finetuned_logprobs(lm, ep, ft_cfg), ep)
-                                           for ep in val_episodes]).mean().item()
-    best = max(scores, key=lambda key: (scores[key], -key[1], -key[0]))
-    log.info("GD last_layers=%d: validation %s -> lr %.3g, steps %d", last_layers,
-             {f"{k[0]:g}/{k[1]}": round(v, 3) for k, v in scores.items()}, *best)
+            nll = torch.cat([label_nll(finetuned_logprobs(lm, ep, ft_cfg), ep) for ep in val_episodes]).mean().item()
+            scores[lr, steps] = nll if nll == nll else float("inf")  # NaN (diverged): never picked
+    best = min(scores, key=lambda key: (scores[key], key[1], key[0]))
+    log.info("GD last_layers=%d: validation label NLL %s -> lr %.3g, steps %d", last_layers,
+             {f"{k[0]:g}/{k[1]}": round(v, 4) for k, v in scores.items()}, *best)
     return best
+
+
+def demo_loss(lm, episode: Episode) -> float:
+    """Mean cross-entropy of the label token over the episode's own demonstrations (GD's objective)."""
+    from icl_study.lm.finetune import example_loss
+
+    with torch.no_grad():
+        return float(torch.stack([example_loss(lm, prompt, target) for prompt, target in episode.demos]).mean())
+
+
+def gd_loss_rows(lm, episodes: list[Episode], gd_cfgs: dict) -> list[tuple]:
+    """(setting, "gd_loss", loss_before | loss_after, mean over episodes) for each GD run of seed 0:
+    whether GD fitted its own demonstrations at the picked lr and steps."""
+    from icl_study.lm.finetune import finetuned
+
+    rows = [("-", "gd_loss", "loss_before", sum(demo_loss(lm, ep) for ep in episodes) / len(episodes))]
+    for name, ft_cfg in gd_cfgs.items():
+        if name.endswith("_s0"):
+            after = []
+            for ep in episodes:
+                with finetuned(lm, ep.demos, ft_cfg):
+                    after.append(demo_loss(lm, ep))
+            rows.append((name.rsplit("_s", 1)[0], "gd_loss", "loss_after", sum(after) / len(after)))
+    return rows
 
 
 def episode_distributions(lm, episode: Episode, orders: list[list[int]], gd_cfgs: dict) -> dict[str, torch.Tensor]:
@@ -385,22 +420,30 @@ def true_label_prob(logprobs: torch.Tensor, episode: Episode) -> torch.Tensor:
     return logprobs[:, episode.label_ids].softmax(-1)[torch.arange(len(episode.labels)), episode.labels]
 
 
-def comparison_rows(dists: list[dict], episodes: list[Episode], cfg: LMConfig, settings: list[str]) -> list[tuple]:
-    """(setting, comparison, metric, value) rows from the distributions of every episode."""
-    rows = [(name.rsplit("_s", 1)[0] if name.startswith("gd") else "-", "accuracy", name,
-             pooled(dists, episodes, name, label_accuracy).mean().item()) for name in dists[0]]
+def comparison_rows(dists: list[dict], episodes: list[Episode], cfg: LMConfig, settings: list[str],
+                    examples: list[list[int]]) -> list[tuple]:
+    """(example, setting, comparison, metric, value) rows from the distributions of every episode:
+    per-query accuracy and agreement (examples[e] names episode e's queries), and per-set order spread."""
+    ids = [i for ex in examples for i in ex]
+    rows = []
+    for name in dists[0]:
+        setting = name.rsplit("_s", 1)[0] if name.startswith("gd") else "-"
+        rows += [(i, setting, "accuracy", name, v) for i, v in zip(ids, pooled(dists, episodes, name, label_accuracy).tolist())]
     orders = [f"icl{o}" for o in range(cfg.n_orders)]
     acc = torch.stack([pooled(dists, episodes, o, label_accuracy).mean() for o in orders])  # (orders,)
     p_true = torch.stack([pooled(dists, episodes, o, true_label_prob) for o in orders])  # (orders, Q)
-    rows += [("-", "order", "accuracy_spread", order_spread(acc).item()),
-             ("-", "order", "prob_spread", order_spread(p_true).mean().item())]
-    pairs = [("-", "icl_vs_icl", "icl0", "icl1")]
+    rows += [(-1, "-", "order", "accuracy_spread", order_spread(acc).item()),
+             (-1, "-", "order", "prob_spread", order_spread(p_true).mean().item())]
+    # icl_vs_zs, gd_vs_zs: how far each adapted distribution moved from zero-shot (KL(a || ZS))
+    pairs = [("-", "icl_vs_icl", "icl0", "icl1"), ("-", "icl_vs_zs", "icl0", "zs")]
     for setting in settings:
-        pairs += [(setting, "icl_vs_gd", "icl0", f"{setting}_s0"), (setting, "gd_vs_gd", f"{setting}_s0", f"{setting}_s1")]
+        pairs += [(setting, "icl_vs_gd", "icl0", f"{setting}_s0"), (setting, "gd_vs_gd", f"{setting}_s0", f"{setting}_s1"),
+                  (setting, "gd_vs_zs", f"{setting}_s0", "zs")]
     for setting, comparison, a, b in pairs:
         per_query = [distribution_metrics(d[a], d[b], d["zs"], ep.label_ids, cfg.top_k) for d, ep in zip(dists, episodes)]
-        rows += [(setting, comparison, metric, torch.cat([m[metric] for m in per_query]).mean().item())
-                 for metric in per_query[0]]
+        for metric in per_query[0]:
+            values = torch.cat([m[metric] for m in per_query]).tolist()
+            rows += [(i, setting, comparison, metric, v) for i, v in zip(ids, values)]
     return rows
 
 
@@ -412,14 +455,15 @@ def lm_table(inputs: list[str], params: dict) -> pd.DataFrame:
     if len(cfg.gd_seeds) != 2 or cfg.n_orders < 2:
         raise ConfigError("shen.lm: gd_seeds needs exactly two seeds and n_orders at least 2 (the noise floors)")
     test, val = build(n)
-    groups = [(i, [t], [v]) for i, (t, v) in enumerate(zip(test, val))] if params["spec"] != "pipeline-gpt" else [(0, test, val)]
+    text = params["spec"] != "pipeline-gpt"
+    groups = [(i, [t], [v]) for i, (t, v) in enumerate(zip(test, val))] if text else [(0, test, val)]
     rows = []
     for group, episodes, val_episodes in groups:
         gd_cfgs, picked = {}, []
         for last in cfg.last_layers:
             lr, steps = pick_gd(lm, val_episodes, cfg, last)
             setting = f"gd_last{last}" if last else "gd_all"
-            picked += [(setting, "picked", "lr", lr), (setting, "picked", "steps", float(steps))]
+            picked += [(-1, setting, "picked", "lr", lr), (-1, setting, "picked", "steps", float(steps))]
             for s, seed in enumerate(cfg.gd_seeds):
                 gd_cfgs[f"{setting}_s{s}"] = gd_config(lr, steps, last, cfg, seed)
             if same_schedule(n, steps, cfg):  # the two seeds' runs are the same computation: run it once
@@ -427,12 +471,59 @@ def lm_table(inputs: list[str], params: dict) -> pd.DataFrame:
         gen = generator(cfg.seed, "demo", n)
         dists = [episode_distributions(lm, ep, demo_orders(n, cfg.n_orders, gen), gd_cfgs) for ep in episodes]
         settings = sorted({name.rsplit("_s", 1)[0] for name in gd_cfgs})
-        seed = cfg.demo_seeds[group] if params["spec"] != "pipeline-gpt" else 0
-        rows += [(params["model_name"], params["task_name"], n, seed, *row)
-                 for row in picked + comparison_rows(dists, episodes, cfg, settings)]
-        log.info("N=%d seed %d: %s (%.0f s)", n, seed, {r[-2]: round(r[-1], 3) for r in rows if r[-3] == "accuracy"},
-                 time.perf_counter() - started)
+        seed = cfg.demo_seeds[group] if text else 0
+        # text: query i of the evaluation subset, the same under every seed; concepts: one query per episode
+        examples = [list(range(len(ep.queries))) for ep in episodes] if text else [[e] for e in range(len(episodes))]
+        losses = [(-1, *row) for row in gd_loss_rows(lm, episodes, gd_cfgs)]
+        new = picked + losses + comparison_rows(dists, episodes, cfg, settings, examples)
+        rows += [(params["model_name"], params["task_name"], n, seed, *row) for row in new]
+        summary = pd.DataFrame(new, columns=LM_COLUMNS[4:]).groupby(["comparison", "metric"])["value"].mean()
+        log.info("N=%d seed %d: accuracy %s; GD loss %s; KL(GD || ZS) %s (%.0f s)", n, seed,
+                 summary["accuracy"].round(3).to_dict(), summary["gd_loss"].round(4).to_dict(),
+                 summary["gd_vs_zs"]["kl_vocab"] if "gd_vs_zs" in summary else None, time.perf_counter() - started)
     return pd.DataFrame(rows, columns=LM_COLUMNS)
+
+
+def icl_vs_gd_verdicts(lm: pd.DataFrame, n_boot: int) -> pd.DataFrame:
+    """One row per (model, task, N, GD setting) of LM_COLUMNS rows: accuracies, their differences
+    and the KL divergences (over the vocabulary), each mean with a 95% cluster-bootstrap interval
+    over unique test queries (metrics.cluster_bootstrap_ci), n_examples, n_demo_sets, and a verdict:
+    'GD did not move the model' unless KL(GD || ZS) is above the GD-GD floor (interval above
+    interval); otherwise whether KL(ICL || GD) exceeds, per query, the larger of the two noise
+    floors (ICL in another order, GD with another seed)."""
+    from icl_study.metrics import cluster_bootstrap_ci
+    from icl_study.rng import stream_seed
+
+    seed, out = stream_seed(0, "bootstrap"), []
+    per_query = lm[lm["example"] >= 0]
+    for (model, task, n, setting), _ in per_query[per_query["setting"] != "-"].groupby(["model", "task", "n_demos", "setting"]):
+        rows = per_query[(per_query["model"] == model) & (per_query["task"] == task) & (per_query["n_demos"] == n)
+                         & per_query["setting"].isin(["-", setting])]
+        wide = rows.pivot_table(index=["demo_seed", "example"], columns=["comparison", "metric"], values="value")
+        examples = wide.index.get_level_values("example").to_numpy()
+        columns = {"acc_zs": wide["accuracy", "zs"], "acc_icl": wide["accuracy", "icl0"],
+                   "acc_gd": wide["accuracy", f"{setting}_s0"],
+                   "kl_icl_zs": wide["icl_vs_zs", "kl_vocab"], "kl_gd_zs": wide["gd_vs_zs", "kl_vocab"],
+                   "kl_gd_gd_floor": wide["gd_vs_gd", "kl_vocab"], "kl_icl_icl_floor": wide["icl_vs_icl", "kl_vocab"],
+                   "kl_icl_gd": wide["icl_vs_gd", "kl_vocab"]}
+        columns.update(acc_icl_minus_zs=columns["acc_icl"] - columns["acc_zs"],
+                       acc_gd_minus_zs=columns["acc_gd"] - columns["acc_zs"],
+                       acc_icl_minus_gd=columns["acc_icl"] - columns["acc_gd"],
+                       # paired per query, against the larger of the two noise floors
+                       kl_icl_gd_minus_floor=columns["kl_icl_gd"] - np.maximum(columns["kl_icl_icl_floor"],
+                                                                               columns["kl_gd_gd_floor"]))
+        row = {"model": model, "task": task, "n_demos": n, "setting": setting}
+        for name, values in columns.items():
+            mean, low, high, n_examples = cluster_bootstrap_ci(values.to_numpy(float), examples, n_boot, seed=seed)
+            row.update({name: mean, f"{name}_low": low, f"{name}_high": high})
+        row["n_examples"], row["n_demo_sets"] = n_examples, int(wide.reset_index().groupby("example")["demo_seed"].nunique().max())
+        moved = row["kl_gd_zs_low"] > row["kl_gd_gd_floor_high"]
+        row["verdict"] = ("GD did not move the model" if not moved
+                          else "ICL and GD differ beyond the noise floors" if row["kl_icl_gd_minus_floor_low"] > 0
+                          else "ICL and GD closer than the noise floors" if row["kl_icl_gd_minus_floor_high"] < 0
+                          else "ICL-GD within the noise floors")
+        out.append(row)
+    return pd.DataFrame(out)
 
 
 def lm_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:

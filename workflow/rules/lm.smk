@@ -127,6 +127,7 @@ rule lm_accuracy:
         lm_accuracy_inputs(),
     output:
         "results/lm/accuracy.csv",
+        "results/lm/accuracy_ci.csv",
     log:
         "logs/lm/accuracy.log",
     benchmark:

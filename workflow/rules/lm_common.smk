@@ -49,7 +49,8 @@ LM_TASKS = lm_text_tasks()
 
 
 def lm_targets():
-    return ["results/figures/lm_icl_vs_k.png", "results/figures/lm_icl_vs_k.pdf", "results/lm/accuracy.csv"]
+    return ["results/figures/lm_icl_vs_k.png", "results/figures/lm_icl_vs_k.pdf", "results/lm/accuracy.csv",
+            "results/lm/accuracy_ci.csv"]
 
 
 def lm_accuracy_inputs():

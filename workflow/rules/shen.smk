@@ -192,6 +192,7 @@ rule shen_table:
     output:
         csv="results/shen/table.csv",
         md="results/shen/table.md",
+        verdicts="results/shen/icl_vs_gd.csv",
     log:
         "logs/shen/table.log",
     localrule: True
@@ -199,4 +200,4 @@ rule shen_table:
         "../envs/icl_study.yaml"
     shell:
         "python -m icl_study plots.shen:table_rule {input.lm} {input.sparsity} {input.order}"
-        " --out {output.csv} {output.md} > {log} 2>&1"
+        " --out {output.csv} {output.md} {output.verdicts} > {log} 2>&1"

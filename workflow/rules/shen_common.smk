@@ -10,7 +10,7 @@ SHEN_LMS = [(model, task) for model in LM_MODELS for task in SHEN_TEXT_TASKS] + 
 SHEN_LINREG_INPUTS = ["results/linreg/gd/lsa/model.pt"] + [f"results/linreg/{run}/model.pt" for run in SHEN["linreg_runs"]]
 SHEN_FIGURES = ["shen_order", "shen_perturbation", "shen_icl_vs_gd"]
 SHEN_TARGETS = [f"results/figures/{name}.{ext}" for name in SHEN_FIGURES for ext in ("png", "pdf")] + [
-    "results/shen/table.csv", "results/shen/table.md"]
+    "results/shen/table.csv", "results/shen/table.md", "results/shen/icl_vs_gd.csv"]
 
 
 def shen_lm_tables(name):
