@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from test_lm import gpt2_dir  # noqa: F401  (a fixture: a tiny random GPT-2 saved to disk)
 from workflow_helpers import REPO, TINY, snakemake
 
 pytestmark = pytest.mark.workflow
