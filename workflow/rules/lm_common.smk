@@ -63,7 +63,7 @@ def lm_accuracy_inputs():
 def lm_model_input(wildcards):
     """The converted SmolLM2 directory, or an hf:<dir> model's files (read where they are), plus
     the task's user file if it has one (wildcards.task, when the rule has it). SmolLM2's directory
-    stays first: rule entries read inputs[0] as it (load_lm ignores the path of hf: specs)."""
+    stays first: the package reads inputs[0] as it (load_lm ignores the path of hf specs)."""
     smollm2 = [LM_SMOLLM2_DIR] if LM_MODELS[wildcards.model] == "smollm2" else []
     return smollm2 + lm_user_files(wildcards.model, getattr(wildcards, "task", None))
 
