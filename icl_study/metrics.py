@@ -189,7 +189,7 @@ def kendall_tau(x: Tensor, y: Tensor) -> Tensor:
     return concordant_minus_discordant / denom if denom > 0 else torch.tensor(float("nan"), dtype=x.dtype)
 
 
-# --- Issue 17: one noise scale per model; intervals over training seeds -----------------------
+# --- One noise scale per model (intervals over seeds: icl_study/intervals.py) -----------------
 
 
 def parameters_rms(tensors) -> Tensor:
@@ -198,15 +198,3 @@ def parameters_rms(tensors) -> Tensor:
     total = sum((t.detach().double() ** 2).sum() for t in tensors)
     return (total / sum(t.numel() for t in tensors)).sqrt().to(tensors[0].dtype)
 
-
-def seed_interval(values, alpha: float = 0.05) -> tuple[float, float, float]:
-    """(mean, low, high) over training seeds: a Student-t (1 − alpha) interval of the mean,
-    mean ± t_{n−1} s / sqrt(n). One seed: (value, NaN, NaN), since no spread can be estimated."""
-    from scipy import stats
-
-    values = np.asarray(values, dtype=float)
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, float("nan"), float("nan")
-    half = stats.t.ppf(1 - alpha / 2, len(values) - 1) * values.std(ddof=1) / len(values) ** 0.5
-    return mean, mean - half, mean + half

@@ -48,12 +48,12 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from scipy import stats
 
 from icl_study import dual, metrics
 from icl_study.checkpoint import load_model
 from icl_study.config import ConfigError, from_dict
 from icl_study.hooks import run_with_cache
+from icl_study.intervals import seed_interval
 from icl_study.rng import generator, stream_seed
 
 log = logging.getLogger("icl_study.lenses")
@@ -424,9 +424,7 @@ def pool_members(members: pd.DataFrame) -> pd.DataFrame:
             low, high = group["ci_low"].iloc[0], group["ci_high"].iloc[0]
             mean = values.mean() if len(values) else np.nan
         else:
-            mean = values.mean()
-            half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / len(values) ** 0.5
-            low, high = mean - half, mean + half
+            mean, low, high = seed_interval(values)
         rows.append((*key, mean, low, high, n))
     return pd.DataFrame(rows, columns=["family", "step", "lens", "metric", "value", "ci_low", "ci_high", "n_seeds"])[COLUMNS]
 
@@ -458,15 +456,13 @@ def correlations(table: pd.DataFrame, members: pd.DataFrame | None = None) -> pd
             rho = paired["value"].corr(paired["icl"], method="spearman") if len(paired) > 2 else np.nan
             per_seed = [p["value"].corr(p["icl"], method="spearman") for _, p in paired.groupby(level="member") if len(p) > 2]
             per_seed = np.array([r for r in per_seed if np.isfinite(r)])
-            seed_mean = per_seed.mean() if len(per_seed) else np.nan
-            half = (stats.t.ppf(0.975, len(per_seed) - 1) * per_seed.std(ddof=1) / len(per_seed) ** 0.5
-                    if len(per_seed) > 1 else np.nan)
+            seed_mean, seed_low, seed_high = seed_interval(per_seed) if len(per_seed) else (np.nan,) * 3
             rise = _direction(g.loc[first], g.loc[best]) if {first, best} <= set(g.index) and best != first else 0
             fall = _direction(g.loc[best], g.loc[last]) if {best, last} <= set(g.index) and best != last else 0
             out.append({"family": family, "lens": lens, "metric": metric, "icl_metric": ICL_METRIC[family],
                         "n_seeds": m["member"].nunique(), "n_checkpoints": len(g), "spearman": rho,
-                        "spearman_seed_mean": seed_mean, "spearman_seed_low": seed_mean - half,
-                        "spearman_seed_high": seed_mean + half, "icl_best_step": int(best),
+                        "spearman_seed_mean": seed_mean, "spearman_seed_low": seed_low,
+                        "spearman_seed_high": seed_high, "icl_best_step": int(best),
                         "value_first": g["value"].iloc[0], "value_at_icl_best": g["value"].get(best, np.nan),
                         "value_last": g["value"].iloc[-1], "rise_direction": rise, "fall_direction": fall})
     return pd.DataFrame(out)

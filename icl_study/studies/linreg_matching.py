@@ -29,7 +29,8 @@ import torch
 from icl_study.baselines import make_predictor
 from icl_study.checkpoint import load_model
 from icl_study.config import from_dict
-from icl_study.metrics import bootstrap_ci, fit_implicit_weights, ilwd, seed_interval, spd, squared_error
+from icl_study.intervals import seed_interval
+from icl_study.metrics import bootstrap_ci, fit_implicit_weights, ilwd, spd, squared_error
 from icl_study.rng import generator, stream_seed
 from icl_study.studies.linreg import ErrorEvalConfig, reference_predictors
 from icl_study.tasks.regression import RegressionTask, predict

@@ -95,9 +95,9 @@ def settings_summary(summary):
     """One row per setting (dataset, size, weight_decay) over its seeds: n_seeds, and the mean with a
     95% Student-t interval over seeds (NaN with one seed) of peak ICL, final ICL and the drop;
     `fades`: "yes" if every seed's drop exceeds FADE_THRESHOLD, "no" if none does, else "mixed"."""
-    import numpy as np
     import pandas as pd
-    from scipy import stats
+
+    from icl_study.intervals import seed_interval
 
     rows = []
     for key, group in summary.groupby(["dataset", "size", "weight_decay"]):
@@ -105,9 +105,8 @@ def settings_summary(summary):
         for column in ("peak_icl", "final_icl", "icl_drop", "final_iwl", "min_fresh_error", "final_fresh_error", "fresh_rise"):
             if column not in group or group[column].isna().all():
                 continue
-            values = group[column].to_numpy(dtype=float)
-            half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / len(values) ** 0.5 if len(values) > 1 else np.nan
-            row.update({column: values.mean(), f"{column}_low": values.mean() - half, f"{column}_high": values.mean() + half})
+            mean, low, high = seed_interval(group[column].to_numpy(dtype=float))
+            row.update({column: mean, f"{column}_low": low, f"{column}_high": high})
         if "icl_drop" in group and group["icl_drop"].notna().all():
             fading = group["icl_drop"] > FADE_THRESHOLD
             row["fades"] = "yes" if fading.all() else "no" if not fading.any() else "mixed"
