@@ -58,6 +58,9 @@ class Claim:
     compute: Callable[[dict], Measurement]
     threshold: float = 0.0
     margin: float = 0.0
+    # The tables `compute` reads, as paths relative to the results folder (e.g. "dai/summary.csv");
+    # the ledger rule takes their union as its inputs, and `compute` gets {path: DataFrame}.
+    tables: tuple[str, ...] = ()
 
     def rule(self) -> str:
         """The decision rule in words, as the ledger prints it."""
