@@ -187,3 +187,81 @@ def runs(section: dict) -> list[tuple[str, str, float, int]]:
     reg_seeds = section.get("regression_seeds", section["seeds"])
     out += [("regression", "pool", wd, seed) for wd in section["regression_weight_decays"] for seed in reg_seeds]
     return out
+
+
+# --- claims: Singh et al. 2023, measured on settings.csv (intervals over training seeds) -----------
+
+SINGH = "Singh et al. 2023"
+SETTINGS_TABLE = "transience/settings.csv"
+
+
+def _setting(tables: dict, dataset: str, size: str, weight_decay: float, column: str):
+    """(mean, low, high, n_seeds) of one settings.csv column for one setting; None if absent."""
+    frame = tables[SETTINGS_TABLE]
+    row = frame[(frame["dataset"] == dataset) & (frame["size"] == size) & (frame["weight_decay"] == weight_decay)]
+    if row.empty or column not in row or row[column].isna().all():
+        return None
+    row = row.iloc[0]
+    return float(row[column]), float(row[f"{column}_low"]), float(row[f"{column}_high"]), int(row["n_seeds"])
+
+
+def _seed_measurement(tables, dataset, size, weight_decay, column):
+    from icl_study.claims import NO_DATA, Measurement
+
+    found = _setting(tables, dataset, size, weight_decay, column)
+    return NO_DATA if found is None else Measurement(*found[:3], n_seeds=found[3])
+
+
+def claims(config: dict) -> list:
+    """Singh et al.'s claims: ICL fades after it emerges (in each bursty arm, and in the p_bursty < 1
+    sweep); weight decay keeps it; a finite task pool makes fresh-task generalisation transient."""
+    from icl_study.claims import Claim, interval_difference
+
+    section = config["transience"]
+    decays, base = section["weight_decays"], section["base_size"]
+    curves, regression = "results/figures/transience_curves.png", "results/figures/transience_regression.png"
+    fade = f"ICL drop from its peak to the last step (peak − final holdout ICL accuracy), mean over seeds"
+    out = []
+    for arm, spec in section.get("arms", {}).items():
+        wd = spec["weight_decays"][0]
+        overrides = ", ".join(f"{key} {value}" for key, value in spec.get("task", {}).items())
+        out.append(Claim(
+            study="transience", paper=SINGH, claim_id=f"transience.fades.{arm}",
+            claim="Emergent in-context learning is transient: it fades with more training while the loss keeps falling.",
+            measure=f"{fade}, arm {arm} ({overrides or 'no task overrides'}), weight decay {wd:g}; the drop is ≥ 0 by "
+                    f"construction, so it must exceed {FADE_THRESHOLD:g}",
+            direction="greater", threshold=FADE_THRESHOLD, figure=curves, tables=(SETTINGS_TABLE,),
+            compute=lambda t, arm=arm, wd=wd: _seed_measurement(t, "bursty", arm, wd, "icl_drop")))
+    out.append(Claim(
+        study="transience", paper=SINGH, claim_id="transience.fades.sweep",
+        claim="Emergent in-context learning is transient: it fades with more training while the loss keeps falling.",
+        measure=f"{fade}, the weight-decay sweep's data (bursty.task.p_bursty "
+                f"{section['bursty']['task'].get('p_bursty', 1):g}), size {base}, weight decay {decays[0]:g}",
+        direction="greater", threshold=FADE_THRESHOLD, figure=curves, tables=(SETTINGS_TABLE,),
+        compute=lambda t: _seed_measurement(t, "bursty", base, decays[0], "icl_drop")))
+    if len(decays) > 1:
+        def l2_effect(t):
+            from icl_study.claims import NO_DATA
+
+            low, high = (_setting(t, "bursty", base, wd, "icl_drop") for wd in (decays[0], max(decays)))
+            if low is None or high is None:
+                return NO_DATA
+            return interval_difference(low[:3], high[:3], n_seeds=min(low[3], high[3]))
+
+        out.append(Claim(
+            study="transience", paper=SINGH, claim_id="transience.l2_keeps_icl",
+            claim="L2 regularisation (weight decay) makes in-context learning persist.",
+            measure=f"ICL drop at weight decay {decays[0]:g} minus at {max(decays):g} (size {base}); interval from "
+                    "the two seed intervals (conservative)",
+            direction="greater", figure="results/figures/transience_peak_final.png", tables=(SETTINGS_TABLE,),
+            compute=l2_effect))
+    for wd in section["regression_weight_decays"][:1]:
+        out.append(Claim(
+            study="transience", paper="Singh et al. 2023 (after Raventós et al. 2023)",
+            claim_id="transience.regression_transient",
+            claim="With a finite pool of regression tasks, generalisation to fresh tasks is transient.",
+            measure=f"rise of the fresh-task error from its minimum to the last step, mean over seeds, weight decay "
+                    f"{wd:g}; ≥ 0 by construction, so it must exceed {FADE_THRESHOLD:g}",
+            direction="greater", threshold=FADE_THRESHOLD, figure=regression, tables=(SETTINGS_TABLE,),
+            compute=lambda t, wd=wd: _seed_measurement(t, "regression", "pool", wd, "fresh_rise")))
+    return out

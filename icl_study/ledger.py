@@ -1,0 +1,97 @@
+"""The claims ledger of a run: every study's claims, measured on the tables the run wrote.
+
+`STUDIES` is the registry: one (config section, module) pair per study module that declares
+claims; adding a study's claims is one line there. Each module has `claims(config) -> list[Claim]`
+next to the code that measures them (icl_study/claims.py says how a verdict is decided). A study
+whose config section is absent is skipped; a module leaves out the claims whose tables its config
+does not produce (e.g. text-model claims when `lm.models` is empty).
+
+Torch-free at import: the study modules (most import torch) are imported only when claims are
+asked for, so reading `COLUMNS` or the registry costs nothing.
+
+`python -m icl_study ledger:ledger_rule <tables ...> --params '{"config": ..., "results_dir": ...}'
+--out results/claims.csv` is the rule's entry; `python -m icl_study ledger:main [results_dir
+[configfile ...]]` prints the ledger of a finished run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from icl_study.claims import COLUMNS, Claim, ledger_rows
+
+# (config section, module under icl_study) of every study that declares claims, in ledger order.
+STUDIES: list[tuple[str, str]] = [
+    ("linreg", "studies.linreg"),
+    ("linreg", "studies.linreg_matching"),
+    ("linreg", "studies.linreg_probes"),
+    ("linreg", "studies.linreg_gd"),
+    ("lm", "studies.lm"),
+    ("dai", "studies.dai"),
+    ("ren", "studies.ren"),
+    ("shen", "studies.shen"),
+    ("transience", "studies.transience"),
+    ("lenses", "studies.lenses"),
+]
+
+
+def all_claims(config: dict) -> list[Claim]:
+    """Every claim of every study the config enables, in registry order (claim ids unique)."""
+    claims = []
+    for section, module in STUDIES:
+        if section in config:
+            claims += importlib.import_module(f"icl_study.{module}").claims(config)
+    ids = [c.claim_id for c in claims]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"claim ids declared twice: {duplicates}")
+    return claims
+
+
+def claim_tables(claims: list[Claim]) -> list[str]:
+    """The union of the claims' tables (paths under the results folder), sorted: the rule's inputs."""
+    return sorted({path for claim in claims for path in claim.tables})
+
+
+def build_ledger(results_dir: str | Path, config: dict, claims: list[Claim] | None = None) -> pd.DataFrame:
+    """One row per claim (columns `claims.COLUMNS`), every number computed from the CSV tables
+    under `results_dir`. A missing table is an error: the ledger never drops a claim silently."""
+    claims = all_claims(config) if claims is None else claims
+    tables = {path: pd.read_csv(Path(results_dir) / path) for path in claim_tables(claims)}
+    return pd.DataFrame(ledger_rows(claims, tables), columns=list(COLUMNS))
+
+
+def ledger_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: the claims' tables (as inputs, so Snakemake orders the jobs) -> claims.csv.
+    params: {"config": the workflow config, "results_dir": the folder the tables' paths start in}."""
+    ledger = build_ledger(params.get("results_dir", "results"), params["config"])
+    Path(outputs[0]).parent.mkdir(parents=True, exist_ok=True)
+    ledger.to_csv(outputs[0], index=False)
+
+
+def load_config(paths: list[str]) -> dict:
+    """config.yaml (or the given files), later files merged over earlier ones as Snakemake does."""
+    import yaml
+
+    from icl_study.config import deep_merge
+
+    config: dict = {}
+    for path in paths:
+        config = deep_merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    return config
+
+
+def main(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """CLI entry: inputs [results_dir [configfile ...]] (default: results, config.yaml) -> the ledger
+    as CSV on stdout, or into outputs[0]."""
+    results_dir = inputs[0] if inputs else "results"
+    config = load_config(inputs[1:] or ["config.yaml"])
+    ledger = build_ledger(results_dir, config)
+    if outputs:
+        ledger.to_csv(outputs[0], index=False)
+    else:
+        ledger.to_csv(sys.stdout, index=False)
