@@ -62,7 +62,8 @@ def build_ledger(results_dir: str | Path, config: dict, claims: list[Claim] | No
     under `results_dir`. A missing table is an error: the ledger never drops a claim silently."""
     claims = all_claims(config) if claims is None else claims
     tables = {path: pd.read_csv(Path(results_dir) / path) for path in claim_tables(claims)}
-    return pd.DataFrame(ledger_rows(claims, tables), columns=list(COLUMNS))
+    ledger = pd.DataFrame(ledger_rows(claims, tables), columns=list(COLUMNS))
+    return ledger.astype({"n_examples": "Int64", "n_seeds": "Int64"})  # counts, blank where not known
 
 
 def ledger_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:

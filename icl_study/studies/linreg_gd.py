@@ -107,3 +107,40 @@ def compare_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     tables = compare(inputs[0], from_dict(GDCompareConfig, params, "linreg.gd"))
     for name, path in zip(("summary", "interpolation", "predictions", "exactness"), outputs):
         tables[name].to_csv(path, index=False)
+
+
+# --- claims (von Oswald et al. 2023), measured on the comparison's tables ---------------------------
+
+
+def claims(config: dict) -> list:
+    """von Oswald et al.: the hand-built layer is one GD step (an identity of the construction), and
+    a trained 1-layer linear self-attention matches it (sensitivity cosine ≥ 0.95, their criterion)."""
+    from icl_study.claims import Claim, Measurement
+    from icl_study.metrics import bootstrap_ci
+
+    if "gd" not in config["linreg"]:
+        return []
+    figure = "results/figures/linreg_gd.png"
+
+    def exactness(tables):
+        worst = float(tables["linreg/gd/exactness.csv"]["max_abs_diff"].max())
+        return Measurement(worst, worst, worst)
+
+    def cosine(tables):
+        values = tables["linreg/gd/predictions.csv"]["sensitivity_cosine"].to_numpy(float)
+        mean, low, high = bootstrap_ci(values, n_boot=1000, seed=0)
+        return Measurement(float(mean), float(low), float(high), n_examples=len(values), n_seeds=1)
+
+    return [
+        Claim(study="linreg", paper="von Oswald et al. 2023", claim_id="linreg.gd_construction",
+              claim="A linear self-attention layer with constructed weights performs one step of gradient descent.",
+              measure="largest |construction − GD| at the query in float64, over the 1-layer construction and "
+                      "stacks of 1..max_steps GD layers",
+              direction="identity", figure=figure, tables=("linreg/gd/exactness.csv",), compute=exactness),
+        Claim(study="linreg", paper="von Oswald et al. 2023", claim_id="linreg.trained_lsa_is_gd",
+              claim="A trained one-layer linear self-attention matches one step of GD at the optimal step size.",
+              measure="cosine between the query sensitivities ∂ŷ/∂x_q of the trained LSA and of GD at η*, mean over "
+                      "fresh tasks; task-bootstrap interval",
+              direction="greater", threshold=0.95, figure=figure, tables=("linreg/gd/predictions.csv",),
+              compute=cosine),
+    ]

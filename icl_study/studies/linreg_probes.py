@@ -182,3 +182,50 @@ def probes_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: one checkpoint -> its probe table (CSV)."""
     cfg = from_dict(ProbeConfig, params, "linreg.probe")
     probe_table(inputs[0], cfg).to_csv(outputs[0], index=False)
+
+
+# --- claims (Akyürek et al. 2022), measured on the probe tables of the deepest noise-free cell ------
+
+
+def _deepest_cell_runs(sweep: dict) -> list[str]:
+    """Run names of the sweep's deepest cell at the lowest noise, every seed (as common.smk names them)."""
+    n_layer, noise = max(sweep["n_layer"]), min(sweep["noise_std"])
+    seeds = sweep.get("seeds", [0])
+    seeded = noise in sweep.get("seeded_noise_std", sweep["noise_std"])
+    cell = f"L{n_layer}_noise{noise:g}"
+    return [cell] + ([f"{cell}_s{seed}" for seed in seeds[1:]] if seeded else [])
+
+
+def claims(config: dict) -> list:
+    """Akyürek et al.'s probing claim, made strict: the last layer at the query encodes the
+    least-squares weights w_OLS beyond what the moment vector Xᵀy predicts (partial R², smallest k)."""
+    from icl_study.claims import NO_DATA, Claim, Measurement
+    from icl_study.intervals import seed_interval
+
+    sweep = config["linreg"].get("sweep")
+    if not sweep:
+        return []
+    runs = _deepest_cell_runs(sweep)
+    paths = tuple(f"linreg/{run}/probes.csv" for run in runs)
+    n_test = from_dict(ProbeConfig, config["linreg"].get("probe", {}), "linreg.probe").n_test
+
+    def partial_wols(tables):
+        values = []
+        for path in paths:
+            frame = tables[path]
+            frame = frame[(frame["model"] == "trained") & (frame["target"] == "w_ols")
+                          & (frame["probe"] == "ridge, partial given the other target")]
+            if frame.empty:
+                continue
+            frame = frame[(frame["layer"] == frame["layer"].max()) & (frame["k"] == frame["k"].min())]
+            values.append(float(frame["r2"].iloc[0]))
+        if not values:
+            return NO_DATA
+        return Measurement(*seed_interval(values), n_examples=n_test, n_seeds=len(values))
+
+    return [Claim(
+        study="linreg", paper="Akyürek et al. 2022", claim_id="linreg.probe_wols",
+        claim="The hidden states of a trained transformer encode the least-squares weights of its context.",
+        measure=f"partial R² of w_OLS given Xᵀy, ridge probe on the last layer at the smallest probed k, cell "
+                f"{runs[0]} (deepest, lowest noise); t-interval over training seeds",
+        direction="greater", figure="results/figures/linreg_probes.png", tables=paths, compute=partial_wols)]
