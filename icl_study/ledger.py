@@ -1,13 +1,13 @@
 """The claims ledger of a run: every study's claims, measured on the tables the run wrote.
 
-`STUDIES` is the registry: one (config section, module) pair per study module that declares
-claims; adding a study's claims is one line there. Each module has `claims(config) -> list[Claim]`
-next to the code that measures them (icl_study/claims.py says how a verdict is decided). A study
-whose config section is absent is skipped; a module leaves out the claims whose tables its config
-does not produce (e.g. text-model claims when `lm.models` is empty).
-
-Torch-free at import: the study modules (most import torch) are imported only when claims are
-asked for, so reading `COLUMNS` or the registry costs nothing.
+`STUDIES` is the registry: one (config section, module) pair per study; adding a study's claims
+is one line there. Each module has `claims(config) -> list[Claim]` beside the study's code, in a
+torch-free `<study>_claims.py` next to the torch-importing study module (or in the study module
+itself where that is torch-free, as transience.py is): Snakemake imports them when it parses the
+workflow, to know the ledger rule's inputs, and a dry run must stay fast. icl_study/claims.py says
+how a verdict is decided. A study whose config section is absent is skipped; a module leaves out
+the claims whose tables its config does not produce (e.g. text-model claims when `lm.models` is
+empty).
 
 `python -m icl_study ledger:ledger_rule <tables ...> --params '{"config": ..., "results_dir": ...}'
 --out results/claims.csv` is the rule's entry; `python -m icl_study ledger:main [results_dir
@@ -20,22 +20,17 @@ import importlib
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from icl_study.claims import COLUMNS, Claim, ledger_rows
 
 # (config section, module under icl_study) of every study that declares claims, in ledger order.
 STUDIES: list[tuple[str, str]] = [
-    ("linreg", "studies.linreg"),
-    ("linreg", "studies.linreg_matching"),
-    ("linreg", "studies.linreg_probes"),
-    ("linreg", "studies.linreg_gd"),
-    ("lm", "studies.lm"),
-    ("dai", "studies.dai"),
-    ("ren", "studies.ren"),
-    ("shen", "studies.shen"),
+    ("linreg", "studies.linreg_claims"),
+    ("lm", "studies.lm_claims"),
+    ("dai", "studies.dai_claims"),
+    ("ren", "studies.ren_claims"),
+    ("shen", "studies.shen_claims"),
     ("transience", "studies.transience"),
-    ("lenses", "studies.lenses"),
+    ("lenses", "studies.lenses_claims"),
 ]
 
 
@@ -57,9 +52,12 @@ def claim_tables(claims: list[Claim]) -> list[str]:
     return sorted({path for claim in claims for path in claim.tables})
 
 
-def build_ledger(results_dir: str | Path, config: dict, claims: list[Claim] | None = None) -> pd.DataFrame:
+def build_ledger(results_dir: str | Path, config: dict, claims: list[Claim] | None = None):
     """One row per claim (columns `claims.COLUMNS`), every number computed from the CSV tables
-    under `results_dir`. A missing table is an error: the ledger never drops a claim silently."""
+    under `results_dir`. A missing table is an error: the ledger never drops a claim silently.
+    Returns a pandas DataFrame (pandas imported here: parsing the workflow does not need it)."""
+    import pandas as pd
+
     claims = all_claims(config) if claims is None else claims
     tables = {path: pd.read_csv(Path(results_dir) / path) for path in claim_tables(claims)}
     ledger = pd.DataFrame(ledger_rows(claims, tables), columns=list(COLUMNS))

@@ -99,36 +99,3 @@ def error_table(checkpoints: list[str], params: dict) -> pd.DataFrame:
 def errors_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: checkpoints -> the error-vs-k table (CSV)."""
     error_table(inputs, params).to_csv(outputs[0], index=False)
-
-
-# --- claims (Garg et al. 2022), measured on errors.csv ----------------------------------------------
-
-ERRORS_TABLE = "linreg/errors.csv"
-
-
-def claims(config: dict) -> list:
-    """Garg et al.'s headline: a trained transformer learns linear functions in context better than
-    one step of (tuned) gradient descent, on the first named run at the largest k."""
-    from icl_study.claims import NO_DATA, Claim, interval_difference
-
-    run = next(iter(config["linreg"]["runs"]), None)
-    if run is None:
-        return []
-    n_tasks = from_dict(ErrorEvalConfig, config["linreg"].get("eval", {}), "linreg.eval").n_tasks
-
-    def gd_minus_model(tables):
-        frame = tables[ERRORS_TABLE]
-        frame = frame[(frame["run"] == run) & (frame["metric"] == "normalized_error")]
-        last = frame[frame["k"] == frame["k"].max()].set_index("predictor")
-        if not {"model", "gd_1"} <= set(last.index):
-            return NO_DATA
-        interval = lambda p: tuple(float(last.loc[p, c]) for c in ("value", "ci_low", "ci_high"))  # noqa: E731
-        return interval_difference(interval("gd_1"), interval("model"), n_examples=n_tasks, n_seeds=1)
-
-    return [Claim(
-        study="linreg", paper="Garg et al. 2022", claim_id="linreg.beats_gd1",
-        claim="A transformer trained on linear functions learns them in context, better than one step of gradient descent.",
-        measure=f"normalized error of one-step GD (lr tuned on held-out tasks) minus the transformer's, run {run}, at "
-                "the largest k; interval from the two task-bootstrap 95% intervals (conservative)",
-        direction="greater", figure="results/figures/linreg_error_vs_k.png", tables=(ERRORS_TABLE,),
-        compute=gd_minus_model)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -211,47 +211,3 @@ def sweep_summary(tables: list[pd.DataFrame]) -> pd.DataFrame:
 def sweep_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: the sweep's matching tables -> the depth x noise summary (CSV)."""
     sweep_summary([pd.read_csv(path) for path in inputs]).to_csv(outputs[0], index=False)
-
-
-# --- claims (Akyürek et al. 2022, von Oswald et al. 2023), measured on sweep_summary.csv ------------
-
-SWEEP_TABLE = "linreg/sweep_summary.csv"
-
-
-def _gap(tables: dict, deepest: bool):
-    """log10 SPD(GD 1)/SPD(Bayes) of the deepest (or shallowest) cell at the lowest noise, over seeds."""
-    from icl_study.claims import NO_DATA, Measurement
-
-    frame = tables[SWEEP_TABLE]
-    frame = frame[frame["noise_std"] == frame["noise_std"].min()]
-    if frame.empty:
-        return NO_DATA
-    row = frame.loc[frame["n_layer"].idxmax() if deepest else frame["n_layer"].idxmin()]
-    return Measurement(float(row["spd_gap_log10"]), float(row["spd_gap_low"]), float(row["spd_gap_high"]),
-                       n_seeds=int(row["n_seeds"]))
-
-
-def claims(config: dict) -> list:
-    """Which algorithm a trained model matches, from the sweep's lowest-noise column: the deepest
-    model closer to the Bayes-optimal predictor than to one GD step, the shallowest the other way."""
-    from icl_study.claims import Claim
-
-    if not config["linreg"].get("sweep"):
-        return []
-    n_tasks = from_dict(MatchingConfig, config["linreg"].get("matching", {}), "linreg.matching").n_tasks
-    gap = "log10 SPD(model, one-step GD) / SPD(model, Bayes-optimal: OLS at σ = 0, else ridge σ²/τ²), mean over k ≥ 1"
-    figure = "results/figures/linreg_depth_noise.png"
-
-    def measured(deepest):
-        return lambda tables: replace(_gap(tables, deepest), n_examples=n_tasks)
-
-    return [
-        Claim(study="linreg", paper="Akyürek et al. 2022", claim_id="linreg.deep_matches_bayes",
-              claim="Trained transformers implement the Bayes-optimal least-squares (ridge) predictor, not one step of GD.",
-              measure=f"{gap}, deepest sweep cell at the lowest noise; t-interval over training seeds",
-              direction="greater", figure=figure, tables=(SWEEP_TABLE,), compute=measured(True)),
-        Claim(study="linreg", paper="von Oswald et al. 2023", claim_id="linreg.shallow_matches_gd",
-              claim="A one-layer transformer trained on linear regression implements one step of gradient descent.",
-              measure=f"{gap}, shallowest sweep cell at the lowest noise; t-interval over training seeds",
-              direction="less", figure=figure, tables=(SWEEP_TABLE,), compute=measured(False)),
-    ]

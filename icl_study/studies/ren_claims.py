@@ -1,0 +1,104 @@
+"""Study 3's claims (Ren & Liu 2024), measured on studies/ren.py's lens and variant tables.
+Torch-free, unlike ren.py: the ledger rule's inputs are resolved when Snakemake parses the workflow.
+"""
+
+from __future__ import annotations
+
+# --- claims (Ren & Liu 2024), measured on the lens and variant tables ------------------------------
+
+REN = "Ren & Liu 2024"
+KERNEL, IDENTITY, FIT = "ren/lens/kernel.csv", "ren/lens/dual_identity.csv", "ren/lens/generalisation_fit.csv"
+VARIANTS, CORPUS = "ren/variants/errors.csv", "ren/corpus_variants/errors.csv"
+VARIANT_KINDS = ("regularized", "augmented", "negative")
+
+
+def _kernel_fall(tables):
+    """Trained layers' kernel relative error at the smallest minus the largest m (> 0: it falls),
+    each a t-interval over feature draws (pooled over layers); conservative difference."""
+    from icl_study.claims import NO_DATA, interval_difference
+    from icl_study.intervals import seed_interval
+
+    frame = tables[KERNEL]
+    frame = frame[frame["source"].str.startswith("trained") & (frame["quantity"] == "kernel") & (frame["n_features"] > 0)]
+    if frame["n_features"].nunique() < 2:
+        return NO_DATA
+    small, large = (frame[frame["n_features"] == m]["rel_error"].to_numpy(float)
+                    for m in (frame["n_features"].min(), frame["n_features"].max()))
+    return interval_difference(seed_interval(small), seed_interval(large))
+
+
+def _identity(tables):
+    from icl_study.claims import Measurement
+
+    frame = tables[IDENTITY]
+    worst = float(frame[frame["quantity"] == "unnormalised_identity"]["rel_error"].max())
+    return Measurement(worst, worst, worst)
+
+
+def _free_exponent(tables):
+    """The fitted exponent p of error ∝ N^-p, softmax dual model, first trained layer (no interval)."""
+    from icl_study.claims import NO_DATA, Measurement
+
+    frame = tables[FIT]
+    row = frame[frame["source"].str.startswith("trained") & (frame["quantity"] == "softmax")]
+    if row.empty:
+        return NO_DATA
+    p = float(row["p_power"].iloc[0])
+    return Measurement(p, p, p)
+
+
+def _variant_minus_softmax(path: str, column: str, kind: str):
+    """Variant minus softmax error at the largest k, paired by training seed; t-interval over seeds."""
+    def compute(tables):
+        from icl_study.claims import NO_DATA, Measurement
+        from icl_study.intervals import seed_interval
+
+        frame = tables[path]
+        frame = frame[frame["k"] == frame["k"].max()].pivot_table(index="seed", columns="kind", values=column)
+        if not {kind, "softmax"} <= set(frame.columns):
+            return NO_DATA
+        diff = (frame[kind] - frame["softmax"]).dropna().to_numpy()
+        return Measurement(*seed_interval(diff), n_seeds=len(diff)) if len(diff) else NO_DATA
+    return compute
+
+
+def claims(config: dict) -> list:
+    """Ren & Liu: softmax attention as a kernel approximated by random features; ICL as one GD step
+    of a dual model (an identity of the construction); its generalisation error (a CLT rate here, a
+    sanity check); contrastive attention variants that improve ICL (on regression and on tokens)."""
+    from icl_study.claims import Claim
+
+    out = [
+        Claim(study="ren", paper=REN, claim_id="ren.kernel",
+              claim="Softmax attention is a kernel that positive random features approximate, better with more features.",
+              measure="relative error of the random-feature estimate of exp(qᵀk/√Dh) on the trained layers, at the "
+                      "smallest minus the largest number of features m; t-intervals over feature draws (conservative)",
+              direction="greater", figure="results/figures/ren_kernel.png", tables=(KERNEL,), compute=_kernel_fall),
+        Claim(study="ren", paper=REN, claim_id="ren.dual_identity",
+              claim="Kernel attention equals a dual model trained by one gradient step on the demonstrations.",
+              measure="largest relative error between the dual model's prediction and un-normalised kernel attention",
+              direction="identity", figure="results/figures/ren_dual.png", tables=(IDENTITY,), compute=_identity),
+        Claim(study="ren", paper=REN, claim_id="ren.generalisation",
+              claim="The dual model's generalisation error is bounded at O(1/√N) in the number of demonstrations.",
+              measure="fitted exponent p of the dual model's distance to its N → ∞ limit ∝ N^-p (softmax, first trained "
+                      "layer): the sampling error of a mean, O(1/√N) by the central limit theorem, not the paper's bound",
+              direction="identity", figure="results/figures/ren_generalisation.png", tables=(FIT,),
+              compute=_free_exponent),
+    ]
+    for kind in VARIANT_KINDS:
+        out.append(Claim(
+            study="ren", paper=REN, claim_id=f"ren.variant.{kind}",
+            claim="Attention modified as contrastive learning suggests improves in-context learning.",
+            measure=f"normalized regression error at the largest k, {kind} minus softmax attention, paired by training "
+                    "seed; t-interval over seeds",
+            direction="less", figure="results/figures/ren_variants.png", tables=(VARIANTS,),
+            compute=_variant_minus_softmax(VARIANTS, "normalized_error", kind)))
+    for kind in VARIANT_KINDS:
+        out.append(Claim(
+            study="ren", paper=REN, claim_id=f"ren.corpus_variant.{kind}",
+            claim="Attention modified as contrastive learning suggests improves in-context learning.",
+            measure=f"ICL error on fresh-label episodes at the largest k, {kind} minus softmax attention (token corpus), "
+                    "paired by training seed; t-interval over seeds",
+            direction="less", figure="results/figures/ren_variants_corpus.png", tables=(CORPUS,),
+            compute=_variant_minus_softmax(CORPUS, "icl_error", kind)))
+    return out
