@@ -5,7 +5,10 @@ the workflow.
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
+from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference
+from icl_study.studies.lm_claims import text_model_names, text_task_names
 
 # --- claims (Dai et al. 2022), measured on the summary tables and the momentum comparison ----------
 
@@ -18,7 +21,7 @@ def _metric(tables: dict, model: str, task: str, variant: str, metric: str):
     frame = tables[TABLE]
     row = frame[(frame["model"] == model) & (frame["task"] == task) & (frame["variant"] == variant)
                 & (frame["metric"] == metric)]
-    if row.empty or not np.isfinite(row["mean"].iloc[0]):
+    if row.empty or not math.isfinite(row["mean"].iloc[0]):
         return None
     row = row.iloc[0]
     return float(row["mean"]), float(row["low"]), float(row["high"]), int(row["n_examples"])
@@ -27,7 +30,6 @@ def _metric(tables: dict, model: str, task: str, variant: str, metric: str):
 def _minus(model, task, a: tuple[str, str], b: tuple[str, str]):
     """(variant, metric) a minus b on the same model and task, from their two intervals."""
     def compute(tables):
-        from icl_study.claims import NO_DATA, interval_difference
 
         x, y = _metric(tables, model, task, *a), _metric(tables, model, task, *b)
         if x is None or y is None:
@@ -38,7 +40,6 @@ def _minus(model, task, a: tuple[str, str], b: tuple[str, str]):
 
 def _single(model, task, metric):
     def compute(tables):
-        from icl_study.claims import NO_DATA, Measurement
 
         x = _metric(tables, model, task, "trained", metric)
         return NO_DATA if x is None else Measurement(*x[:3], n_examples=x[3])
@@ -49,7 +50,6 @@ def _dual(model, task, metric, identity):
     """Over the trained model's layers: the identity's largest error over prompts, or the per-layer
     cluster-bootstrap intervals' envelope [lowest low, highest high] (every layer must agree)."""
     def compute(tables):
-        from icl_study.claims import NO_DATA, Measurement
 
         frame = tables[DUAL_TABLE]
         frame = frame[(frame["model"] == model) & (frame["task"] == task) & (frame["variant"] == "trained")
@@ -67,7 +67,6 @@ def _dual(model, task, metric, identity):
 
 def _momentum_gain(tables):
     """Momentum minus softmax ICL accuracy on fresh labels at the largest k, paired by training seed."""
-    from icl_study.claims import NO_DATA, Measurement
     from icl_study.intervals import seed_interval
 
     frame = tables[MOMENTUM_TABLE]
@@ -84,8 +83,6 @@ def claims(config: dict) -> list:
     """Dai et al.'s claims per model: pipeline-gpt on fresh-label episodes, and each text model on
     the first of dai.text_tasks that lm runs. Differences between two metrics use the summary's
     two cluster-bootstrap intervals (conservative)."""
-    from icl_study.claims import Claim
-    from icl_study.studies.lm_claims import text_model_names, text_task_names
 
     settings = [("pipeline-gpt", config["dai"]["concepts_tasks"][0])] if config["dai"]["concepts_tasks"] else []
     text_tasks = [t for t in config["dai"]["text_tasks"] if t in text_task_names(config)]

@@ -5,6 +5,8 @@ resolved when Snakemake parses the workflow.
 
 from __future__ import annotations
 
+from icl_study.claims import NO_DATA, Claim, Measurement
+
 # --- claims: does each paper's measure track ICL over training? (correlations.csv) -----------------
 
 CORRELATIONS = "lenses/correlations.csv"
@@ -14,7 +16,6 @@ def _rho(family: str, metric_prefix: str):
     """Mean over training seeds of Spearman ρ(metric, ICL) across checkpoints, with its t-interval;
     the last layer's metric where the lens has one per layer."""
     def compute(tables):
-        from icl_study.claims import NO_DATA, Measurement
 
         frame = tables[CORRELATIONS]
         frame = frame[(frame["family"] == family) & frame["metric"].str.match(rf"{metric_prefix}(_l\d+)?$")]
@@ -29,7 +30,6 @@ def _rho(family: str, metric_prefix: str):
 def claims(config: dict) -> list:
     """Each paper's mechanism measured across one family's checkpoints: if it explains ICL, it
     should move with ICL (bursty: ICL accuracy; regression: fresh-task error, lower is better)."""
-    from icl_study.claims import Claim
 
     figure = "results/figures/lenses_correlations.png"
     rho = "Spearman ρ across kept checkpoints with {icl}, mean of per-seed ρ with a t-interval over training seeds"

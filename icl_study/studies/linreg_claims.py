@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference
+
+
 # --- claims (Garg et al. 2022), measured on errors.csv ----------------------------------------------
 
 ERRORS_TABLE = "linreg/errors.csv"
@@ -16,7 +19,6 @@ ERRORS_TABLE = "linreg/errors.csv"
 def linreg_claims(config: dict) -> list:
     """Garg et al.'s headline: a trained transformer learns linear functions in context better than
     one step of (tuned) gradient descent, on the first named run at the largest k."""
-    from icl_study.claims import NO_DATA, Claim, interval_difference
 
     run = next(iter(config["linreg"]["runs"]), None)
     if run is None:
@@ -49,7 +51,6 @@ SWEEP_TABLE = "linreg/sweep_summary.csv"
 
 def _gap(tables: dict, deepest: bool):
     """log10 SPD(GD 1)/SPD(Bayes) of the deepest (or shallowest) cell at the lowest noise, over seeds."""
-    from icl_study.claims import NO_DATA, Measurement
 
     frame = tables[SWEEP_TABLE]
     frame = frame[frame["noise_std"] == frame["noise_std"].min()]
@@ -63,7 +64,6 @@ def _gap(tables: dict, deepest: bool):
 def linreg_matching_claims(config: dict) -> list:
     """Which algorithm a trained model matches, from the sweep's lowest-noise column: the deepest
     model closer to the Bayes-optimal predictor than to one GD step, the shallowest the other way."""
-    from icl_study.claims import Claim
 
     if not config["linreg"].get("sweep"):
         return []
@@ -102,8 +102,6 @@ def _deepest_cell_runs(sweep: dict) -> list[str]:
 def linreg_probes_claims(config: dict) -> list:
     """Akyürek et al.'s probing claim, made strict: the last layer at the query encodes the
     least-squares weights w_OLS beyond what the moment vector Xᵀy predicts (partial R², smallest k)."""
-    from icl_study.claims import NO_DATA, Claim, Measurement
-    from icl_study.intervals import seed_interval
 
     sweep = config["linreg"].get("sweep")
     if not sweep:
@@ -113,6 +111,8 @@ def linreg_probes_claims(config: dict) -> list:
     n_test = config["linreg"].get("probe", {}).get("n_test")
 
     def partial_wols(tables):
+        from icl_study.intervals import seed_interval  # scipy: only when measuring, not when parsing
+
         values = []
         for path in paths:
             frame = tables[path]
@@ -141,8 +141,6 @@ def linreg_probes_claims(config: dict) -> list:
 def linreg_gd_claims(config: dict) -> list:
     """von Oswald et al.: the hand-built layer is one GD step (an identity of the construction), and
     a trained 1-layer linear self-attention matches it (sensitivity cosine ≥ 0.95, their criterion)."""
-    from icl_study.claims import Claim, Measurement
-    from icl_study.intervals import bootstrap_ci
 
     if "gd" not in config["linreg"]:
         return []
@@ -153,6 +151,8 @@ def linreg_gd_claims(config: dict) -> list:
         return Measurement(worst, worst, worst)
 
     def cosine(tables):
+        from icl_study.intervals import bootstrap_ci  # scipy: only when measuring, not when parsing
+
         values = tables["linreg/gd/predictions.csv"]["sensitivity_cosine"].to_numpy(float)
         mean, low, high = bootstrap_ci(values, n_boot=1000, seed=0)
         return Measurement(float(mean), float(low), float(high), n_examples=len(values), n_seeds=1)

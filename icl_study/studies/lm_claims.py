@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from icl_study.claims import NO_DATA, Claim, interval_difference
+
 # --- claims (the substrate: does ICL work here at all?), measured on accuracy_ci.csv ----------------
 
 ACCURACY_CI_TABLE = "lm/accuracy_ci.csv"
@@ -33,7 +35,6 @@ def text_task_names(config: dict) -> list[str]:
 def _icl_gain(model: str, task: str):
     """Accuracy at the largest k minus zero-shot (k = 0), from two cluster-bootstrap intervals."""
     def compute(tables):
-        from icl_study.claims import NO_DATA, interval_difference
 
         frame = tables[ACCURACY_CI_TABLE]
         frame = frame[(frame["model"] == model) & (frame["task"] == task) & (frame["predictor"] == "model")]
@@ -49,7 +50,6 @@ def _icl_gain(model: str, task: str):
 def claims(config: dict) -> list:
     """ICL works on the substrate: accuracy with the most demonstrations above zero-shot, for
     pipeline-gpt on fresh labels (Chan et al.'s bursty data) and each text model and task."""
-    from icl_study.claims import Claim
 
     figure = "results/figures/lm_icl_vs_k.png"
     gain = ("accuracy at the largest k minus zero-shot (k = 0), mean over demonstration sets; interval from the "

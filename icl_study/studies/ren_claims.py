@@ -4,6 +4,8 @@ Torch-free, unlike ren.py: the ledger rule's inputs are resolved when Snakemake 
 
 from __future__ import annotations
 
+from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference
+
 # --- claims (Ren & Liu 2024), measured on the lens and variant tables ------------------------------
 
 REN = "Ren & Liu 2024"
@@ -15,7 +17,6 @@ VARIANT_KINDS = ("regularized", "augmented", "negative")
 def _kernel_fall(tables):
     """Trained layers' kernel relative error at the smallest minus the largest m (> 0: it falls),
     each a t-interval over feature draws (pooled over layers); conservative difference."""
-    from icl_study.claims import NO_DATA, interval_difference
     from icl_study.intervals import seed_interval
 
     frame = tables[KERNEL]
@@ -28,7 +29,6 @@ def _kernel_fall(tables):
 
 
 def _identity(tables):
-    from icl_study.claims import Measurement
 
     frame = tables[IDENTITY]
     worst = float(frame[frame["quantity"] == "unnormalised_identity"]["rel_error"].max())
@@ -37,7 +37,6 @@ def _identity(tables):
 
 def _free_exponent(tables):
     """The fitted exponent p of error ∝ N^-p, softmax dual model, first trained layer (no interval)."""
-    from icl_study.claims import NO_DATA, Measurement
 
     frame = tables[FIT]
     row = frame[frame["source"].str.startswith("trained") & (frame["quantity"] == "softmax")]
@@ -50,7 +49,6 @@ def _free_exponent(tables):
 def _variant_minus_softmax(path: str, column: str, kind: str):
     """Variant minus softmax error at the largest k, paired by training seed; t-interval over seeds."""
     def compute(tables):
-        from icl_study.claims import NO_DATA, Measurement
         from icl_study.intervals import seed_interval
 
         frame = tables[path]
@@ -66,7 +64,6 @@ def claims(config: dict) -> list:
     """Ren & Liu: softmax attention as a kernel approximated by random features; ICL as one GD step
     of a dual model (an identity of the construction); its generalisation error (a CLT rate here, a
     sanity check); contrastive attention variants that improve ICL (on regression and on tokens)."""
-    from icl_study.claims import Claim
 
     out = [
         Claim(study="ren", paper=REN, claim_id="ren.kernel",

@@ -5,6 +5,9 @@ parses the workflow.
 
 from __future__ import annotations
 
+from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference
+from icl_study.studies.lm_claims import text_model_names
+
 # --- claims (Shen et al. 2023), measured on the order, perturbation and ICL-vs-GD tables -----------
 
 SHEN_PAPER = "Shen et al. 2023"
@@ -12,7 +15,6 @@ ORDER, PERTURBATION, ICL_VS_GD = "shen/regression/order.csv", "shen/perturbation
 
 
 def _batch_gd_order(tables):
-    from icl_study.claims import Measurement
 
     frame = tables[ORDER]
     worst = float(frame[frame["predictor"] == "batch GD"]["pred_spread"].max())
@@ -22,7 +24,6 @@ def _batch_gd_order(tables):
 def _fragility(tables):
     """ΔL at the largest noise scale: the deepest construction minus the trained regression models,
     each a t-interval over noise draws (trained: pooled over models); conservative difference."""
-    from icl_study.claims import NO_DATA, interval_difference
     from icl_study.intervals import seed_interval
 
     frame = tables[PERTURBATION]
@@ -38,7 +39,6 @@ def _fragility(tables):
 def _icl_gd_gap(model: str):
     """KL(ICL‖GD) minus the larger noise floor at the largest N, the first GD setting."""
     def compute(tables):
-        from icl_study.claims import NO_DATA, Measurement
 
         frame = tables[ICL_VS_GD]
         frame = frame[frame["model"] == model]
@@ -55,8 +55,6 @@ def claims(config: dict) -> list:
     """Shen et al.: batch GD is order-free (a property of the algorithm: a sanity check); hand-built GD
     weights are fragile under weight noise; ICL and GD change the output distribution differently
     (per LM, at the largest N)."""
-    from icl_study.claims import Claim
-    from icl_study.studies.lm_claims import text_model_names
 
     out = [
         Claim(study="shen", paper=SHEN_PAPER, claim_id="shen.batch_gd_order_free",

@@ -1,0 +1,32 @@
+"""The claims ledger: one row per claim of every study, its verdict decided by code from the tables.
+
+Each study declares its claims (icl_study/studies/*_claims.py, registered in icl_study/ledger.py);
+their tables are this rule's inputs, so the ledger is rebuilt whenever a table changes. Importing
+the claims is torch-free, so parsing the workflow stays fast.
+"""
+
+from icl_study import ledger as claims_ledger
+
+CLAIMS = claims_ledger.all_claims(config)
+CLAIMS_TARGETS = ["results/claims.csv"]
+
+
+rule claims_ledger:
+    input:
+        [f"results/{path}" for path in claims_ledger.claim_tables(CLAIMS)],
+    output:
+        report(
+            "results/claims.csv",
+            caption="../report/claims.rst",
+            category="0. Claims ledger",
+        ),
+    log:
+        "logs/claims.log",
+    params:
+        # a function: the config holds prompt templates such as "{text}", not wildcards
+        ledger=lambda wildcards: as_json({"config": config, "results_dir": "results"}),
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study ledger:ledger_rule {input} --params {params.ledger:q} --out {output} > {log} 2>&1"
