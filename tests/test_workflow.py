@@ -54,7 +54,7 @@ def test_changed_eval_value_reruns_only_evaluation_and_figure(run_dir, tmp_path)
     override.write_text("linreg:\n  eval:\n    n_tasks: 32\n")
     configs = (REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml", override)
     planned = jobs_planned(snakemake(run_dir, "-n", configfiles=configs).stdout)
-    assert planned == {"linreg_errors", "fig_linreg_error_vs_k", "all"}
+    assert planned == {"linreg_errors", "fig_linreg_error_vs_k", "claims_ledger", "all"}  # the ledger reads errors.csv
 
 
 def test_changed_train_value_retrains(run_dir, tmp_path):
@@ -72,7 +72,24 @@ def test_changed_variant_parameter_retrains_only_that_variant(run_dir, tmp_path)
     configs = (REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml", override)
     stdout = snakemake(run_dir, "-n", configfiles=configs).stdout
     assert set(re.findall(r"wildcards: group=(\w+)", stdout)) == {"negative"}
-    assert jobs_planned(stdout) == {"ren_train", "ren_variants", "fig_ren_variants", "all"}
+    assert jobs_planned(stdout) == {"ren_train", "ren_variants", "fig_ren_variants", "claims_ledger", "all"}
+
+
+def test_ledger_has_one_row_per_claim(run_dir):
+    """The run's claims.csv: every declared claim's tables exist, one row per claim, verdicts by code."""
+    from icl_study.claims import COLUMNS, VERDICTS
+    from icl_study.ledger import all_claims, build_ledger, claim_tables, load_config
+
+    config = load_config([str(REPO / "config.yaml"), str(REPO / "tests" / "configs" / "tiny.yaml")])
+    claims = all_claims(config)
+    for path in claim_tables(claims):
+        assert (run_dir / "results" / path).is_file(), path
+    ledger = pd.read_csv(run_dir / "results" / "claims.csv")
+    assert tuple(ledger.columns) == COLUMNS
+    assert list(ledger["claim_id"]) == [c.claim_id for c in claims]
+    assert set(ledger["verdict"]) <= set(VERDICTS)
+    rebuilt = build_ledger(run_dir / "results", config)
+    pd.testing.assert_series_equal(rebuilt["verdict"], ledger["verdict"])
 
 
 def test_lint_is_clean(tmp_path):
