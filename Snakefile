@@ -1,7 +1,8 @@
 """icl_study: a reproducible study of in-context learning in transformers.
 
-This file is the table of contents: the default config, its validation (in common.smk), one rule
-file per study, and the targets of a full run. Heavier tiers: `--configfile configs/paper.yaml`.
+This file is the table of contents: the default config, its validation and the plan of runs and
+jobs (common.smk; icl_study/plan.py), every training rule (train.smk), one rule file of analyses
+and figures per study, and the targets of a full run (from the plan). Heavier tiers: `--configfile configs/paper.yaml`.
 """
 
 from snakemake.utils import min_version
@@ -16,6 +17,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/linreg.smk"
 include: "workflow/rules/transience.smk"
 include: "workflow/rules/ren.smk"
@@ -29,11 +31,4 @@ include: "workflow/rules/claims.smk"
 rule all:
     default_target: True
     input:
-        LINREG_TARGETS,
-        transience_targets(),
-        REN_TARGETS,
-        lm_targets(),
-        DAI_TARGETS,
-        SHEN_TARGETS,
-        LENSES_TARGETS,
-        CLAIMS_TARGETS,
+        PLAN.all_targets,

@@ -1,6 +1,6 @@
 """Load-time checks of the whole workflow config that the JSON schema cannot express (no torch).
 
-`common.smk` calls `check_workflow_config(config)` right after the schema check, so each of these
+The workflow (`common.smk`) calls `check_workflow_config(config)` right after the schema check, so each of these
 stops `snakemake` (also `-n`) with one line naming the key, instead of a failing job or an
 InputFunctionException traceback later:
 
@@ -20,6 +20,7 @@ import math
 from pathlib import Path
 
 from icl_study.config import ConfigError, deep_merge
+from icl_study.plan import sweep_runs
 
 MAX_STEPS = 10**10  # more training steps than any tier can run: a typo such as 1e21
 
@@ -79,16 +80,9 @@ def check_training_section(section: dict, path: str) -> None:
 
 
 def linreg_run_names(section: dict) -> dict[str, dict]:
-    """{run name: overrides} of the linreg study: its `runs` plus the sweep's cells, named as
-    common.smk's sweep_runs names them (L{n_layer}_noise{noise_std:g})."""
-    runs = dict(section.get("runs") or {})
-    sweep = section.get("sweep")
-    if sweep:
-        for n_layer in sweep["n_layer"]:
-            for noise_std in sweep["noise_std"]:
-                runs[f"L{n_layer}_noise{noise_std:g}"] = deep_merge(
-                    sweep["overrides"], {"model": {"n_layer": n_layer}, "task": {"noise_std": noise_std}})
-    return runs
+    """{run name: overrides} of the linreg study: its `runs` plus the sweep's cells (every seed),
+    named as the plan names them (L{n_layer}_noise{noise_std:g}[_s{seed}])."""
+    return {**(section.get("runs") or {}), **sweep_runs(section.get("sweep"))}
 
 
 def check_linreg(section: dict) -> None:

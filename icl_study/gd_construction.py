@@ -24,6 +24,7 @@ import torch
 
 from icl_study.config import ModelConfig
 from icl_study.model import GPT
+from icl_study.plan import lsa_model
 from icl_study.tasks.regression import pair_tokens
 
 
@@ -33,9 +34,7 @@ def lsa_config(n_dims: int, n_points: int, d_model: int | None = None) -> ModelC
     d_model defaults to the token width d + 1 (von Oswald et al.); a wider residual stream only
     adds unused coordinates to the construction.
     """
-    return ModelConfig(n_layer=1, n_head=1, d_model=d_model or n_dims + 1, d_mlp=0, n_positions=n_points,
-                       attention="linear", layer_norm=False, n_dims_in=n_dims + 1, n_dims_out=1,
-                       positions="none")
+    return ModelConfig(**lsa_model(n_dims, n_points, d_model))
 
 
 def _zeroed(cfg: ModelConfig, dtype: torch.dtype) -> GPT:

@@ -7,7 +7,8 @@ train_metrics.csv; this module only reads those tables (no torch), so it is chea
   metric, value) and a summary table with one row per run: peak and final ICL, the step of the
   peak, the drop from the peak, whether training loss kept falling after the peak, and for the
   finite-pool regression runs the minimum and final fresh-task error.
-- `log_steps`: the log-spaced evaluation / checkpoint steps the rules pass to training.
+
+The runs themselves (`runs`, `run_params`, `run_tag`, `log_steps`) are declared in icl_study/plan.py.
 """
 
 from __future__ import annotations
@@ -15,24 +16,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from icl_study.plan import log_steps, run_tag  # noqa: F401 (the runs' names, declared in the plan)
+from icl_study.plan import transience_run_params as run_params  # noqa: F401
+from icl_study.plan import transience_runs as runs  # noqa: F401
+
 log = logging.getLogger("icl_study.studies.transience")
 
 ICL_METRIC = "icl"  # the headline evaluator: few-shot on holdout classes (chance 0.5)
-
-
-def log_steps(total: int, n: int, first: int = 10) -> list[int]:
-    """About `n` distinct integer steps spaced evenly in log between `first` and `total`."""
-    import numpy as np
-
-    if total <= first:
-        return [total]
-    steps = np.unique(np.round(np.geomspace(first, total, n)).astype(int))
-    return [int(s) for s in steps]
-
-
-def run_tag(size: str, weight_decay: float, seed: int) -> str:
-    """The directory name of one run: `<size>/wd<weight_decay>/seed<seed>`."""
-    return f"{size}/wd{weight_decay:g}/seed{seed}"
 
 
 def parse_run_path(path: str) -> dict:
@@ -130,63 +120,6 @@ def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
         log.info("%s %s wd=%g seed=%d: ICL peak %.3f at step %d, final %.3f; IWL final %.3f",
                  row.dataset, row["size"], row.weight_decay, row.seed, row.peak_icl, row.peak_step,
                  row.final_icl, row.final_iwl)
-
-
-def run_params(section: dict, dataset: str, size: str, weight_decay: float, seed: int) -> dict:
-    """The `train:train_rule` params of one run of the study's config section.
-
-    `dataset` is `bursty` or `regression`; the model size's overrides, the weight decay and the
-    seed are merged into that dataset's task/model/train, and log-spaced `eval_steps` (evaluators)
-    and `keep_steps` (checkpoints) are filled in from `n_eval_points` / `n_keep_checkpoints`.
-    """
-    from icl_study.config import ConfigError, deep_merge
-
-    base = section[dataset]
-    arm = section.get("arms", {}).get(size) if dataset == "bursty" else None
-    if arm is not None:  # an arm: its size's model and budget, with its own task overrides
-        base = {**base, "task": deep_merge(base["task"], arm.get("task", {}))}
-        size = arm["size"]
-    if dataset == "regression":  # one model for the regression runs: size sweeps are bursty-only
-        model = base["model"]
-    elif size in section["sizes"]:
-        model = deep_merge(base["model"], section["sizes"][size])
-    else:
-        raise ConfigError(f"transience.sizes: unknown size {size!r}")
-    train = deep_merge(base["train"], {"weight_decay": weight_decay, "seed": seed})
-    steps = train["steps"]
-    task = {**base["task"], "eval_steps": log_steps(steps, section["n_eval_points"])}
-    train["keep_steps"] = log_steps(steps, section["n_keep_checkpoints"], first=100)
-    if dataset == "bursty":
-        _check_bursty_model(task, model)
-    return {"task": "bursty" if dataset == "bursty" else "pool_regression", "task_config": task,
-            "model": model, "train": train}
-
-
-def _check_bursty_model(task: dict, model: dict) -> None:
-    """The model's read-in / read-out / positions must match the bursty token layout."""
-    from icl_study.config import ConfigError
-
-    want = {"n_dims_in": task["emb_dim"] + task["n_labels"], "n_dims_out": task["n_labels"],
-            "n_positions": 2 * task["context_len"] + 1}
-    for key, value in want.items():
-        if model[key] != value:
-            raise ConfigError(f"transience.bursty.model.{key}: must be {value} for the bursty task, got {model[key]}")
-
-
-def runs(section: dict) -> list[tuple[str, str, float, int]]:
-    """(dataset, size, weight_decay, seed) of every run: the weight-decay sweep at the base size and
-    the size sweep at the first weight decay (`full_grid`: every combination), for each seed; each
-    arm's weight decays x its own seeds (the arm's name stands in the size's place); plus the
-    regression runs (size "pool": their own model; `regression_seeds`, default `seeds`)."""
-    decays, sizes, base = section["weight_decays"], list(section["sizes"]), section["base_size"]
-    pairs = [(s, wd) for s in sizes for wd in decays] if section["full_grid"] else \
-        [(base, wd) for wd in decays] + [(s, decays[0]) for s in sizes if s != base]
-    out = [("bursty", s, wd, seed) for s, wd in pairs for seed in section["seeds"]]
-    for name, arm in section.get("arms", {}).items():
-        out += [("bursty", name, wd, seed) for wd in arm["weight_decays"] for seed in arm["seeds"]]
-    reg_seeds = section.get("regression_seeds", section["seeds"])
-    out += [("regression", "pool", wd, seed) for wd in section["regression_weight_decays"] for seed in reg_seeds]
-    return out
 
 
 # --- claims: Singh et al. 2023, measured on settings.csv (intervals over training seeds) -----------

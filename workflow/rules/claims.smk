@@ -8,7 +8,6 @@ the claims is torch-free, so parsing the workflow stays fast.
 from icl_study import ledger as claims_ledger
 
 CLAIMS = claims_ledger.all_claims(config)
-CLAIMS_TARGETS = ["results/claims.csv"]
 
 
 rule claims_ledger:
@@ -18,7 +17,7 @@ rule claims_ledger:
         report(
             "results/claims.csv",
             caption="../report/claims.rst",
-            category="0. Claims ledger",
+            category=REPORT_CATEGORIES["claims"],
         ),
     log:
         "logs/claims.log",

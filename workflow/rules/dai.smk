@@ -4,50 +4,13 @@ Per model x task x variant (trained | untrained copy): ZS / ICL / FT on the same
 per-layer SimAOU, SimAM, Kendall and the dual form -> one summary (bootstrap intervals) -> the
 Dai-layout table, per-layer curves, dual-form errors. Momentum attention: pipeline-gpt pretrained
 with vanilla and momentum attention per seed -> validation loss and ICL accuracy vs k.
-Text models and tasks come from the `lm` section (lm_common.smk); pipeline-gpt is lm's checkpoint.
+Text models and tasks come from the `lm` section; pipeline-gpt is lm's checkpoint. The jobs and the
+momentum runs (trained by train.smk) are declared in icl_study/plan.py.
 """
-
-from types import SimpleNamespace as Namespace
-
-DAI = config["dai"]
-DAI_VARIANTS = ["trained", "untrained"]
-DAI_TEXT_TASKS = [t for t in DAI["text_tasks"] if t in LM_TASKS]
-DAI_JOBS = [f"{m}/{t}/{v}" for m in LM_MODELS for t in DAI_TEXT_TASKS for v in DAI_VARIANTS]
-DAI_JOBS += [f"pipeline-gpt/{t}/{v}" for t in DAI["concepts_tasks"] for v in DAI_VARIANTS]
-DAI_TABLES = ["examples", "layers", "dual"]
-# Momentum comparison: one pretraining run per attention kind and seed, "{kind}_s{seed}".
-DAI_MOMENTUM = DAI["momentum"]
-DAI_MOMENTUM_RUNS = {
-    f"{kind}_s{seed}": as_json(
-        {"task": "concepts", "task_config": DAI_MOMENTUM["task"],
-         "model": model_for_kind({**DAI_MOMENTUM["model"], "momentum_eta": DAI_MOMENTUM["eta"]}, kind),
-         "train": {**DAI_MOMENTUM["train"], "seed": seed}}
-    )
-    for kind in ("softmax", "momentum")
-    for seed in DAI_MOMENTUM["seeds"]
-}
-# Wildcard patterns of the generated jobs; one that matches nothing when a list is empty (tiny tier:
-# no text models), so a rule never claims another rule's output such as results/dai/summary/dual.csv.
-DAI_NO_MATCH = "(?!x)x"
-DAI_FIGURES = ["dai_table", "dai_layers", "dai_dual", "dai_momentum"]
-DAI_TARGETS = [f"results/figures/{name}.{ext}" for name in DAI_FIGURES for ext in ("png", "pdf")]
-DAI_TEXT_PARAMS = {
-    f"{m}/{t}/{v}": as_json({"spec": LM_MODELS[m], "model_name": m, "task_name": t, "task": LM["tasks"][t],
-                             "variant": v, "untrained_seed": DAI["untrained_seed"], "analysis": DAI["text"]})
-    for m in LM_MODELS for t in DAI_TEXT_TASKS for v in DAI_VARIANTS
-}
-DAI_TEXT_INPUTS = {job: lm_model_input(Namespace(**dict(zip(("model", "task"), job.split("/")))))
-                   for job in DAI_TEXT_PARAMS}
-DAI_CONCEPTS_PARAMS = {
-    f"{t}/{v}": as_json({"task_name": t, "variant": v, "untrained_seed": DAI["untrained_seed"],
-                         "analysis": DAI["concepts"]})
-    for t in DAI["concepts_tasks"] for v in DAI_VARIANTS
-}
-
 
 rule dai_text:
     input:
-        lookup(DAI_TEXT_INPUTS, "job"),
+        lambda wildcards: PLAN.dai_text_jobs[wildcards.job]["input"],
     output:
         [f"results/dai/{{job}}/{name}.csv" for name in DAI_TABLES],
     log:
@@ -55,9 +18,9 @@ rule dai_text:
     benchmark:
         "benchmarks/dai_text/{job}.tsv"
     wildcard_constraints:
-        job="|".join(DAI_TEXT_PARAMS) or DAI_NO_MATCH,
+        job=pattern(PLAN.dai_text_jobs),
     params:
-        run=lookup(DAI_TEXT_PARAMS, "job"),
+        run=lambda wildcards: PLAN.dai_text_jobs[wildcards.job]["params"],
     threads: 1
     resources:
         runtime=30,
@@ -79,9 +42,9 @@ rule dai_concepts:
     benchmark:
         "benchmarks/dai_concepts/{job}.tsv"
     wildcard_constraints:
-        job="|".join(DAI_CONCEPTS_PARAMS) or DAI_NO_MATCH,
+        job=pattern(PLAN.dai_concepts_jobs),
     params:
-        run=lookup(DAI_CONCEPTS_PARAMS, "job"),
+        run=lookup(PLAN.dai_concepts_jobs, "job"),
     threads: 1
     resources:
         runtime=20,
@@ -95,7 +58,7 @@ rule dai_concepts:
 
 rule dai_summary:
     input:
-        [f"results/dai/{job}/{name}.csv" for job in DAI_JOBS for name in DAI_TABLES],
+        PLAN.dai_tables,
     output:
         table="results/dai/summary/table.csv",
         curves="results/dai/summary/layers.csv",
@@ -105,7 +68,7 @@ rule dai_summary:
     benchmark:
         "benchmarks/dai_summary.tsv"
     params:
-        summary=as_json({"n_boot": DAI["n_boot"]}),
+        summary=as_json({"n_boot": config["dai"]["n_boot"]}),
     threads: 1
     resources:
         runtime=10,
@@ -117,33 +80,9 @@ rule dai_summary:
         " --threads {threads} > {log} 2>&1"
 
 
-rule dai_momentum_train:
-    output:
-        model="results/dai/momentum/{run}/model.pt",
-        metrics="results/dai/momentum/{run}/train_metrics.csv",
-    log:
-        "logs/dai/momentum/{run}/train.log",
-    benchmark:
-        "benchmarks/dai_momentum_train/{run}.tsv"
-    wildcard_constraints:
-        run="|".join(DAI_MOMENTUM_RUNS) or DAI_NO_MATCH,
-    params:
-        run=lookup(DAI_MOMENTUM_RUNS),
-    threads: 1
-    resources:
-        runtime=20,
-        mem_mb=2000,
-        gpu=run_gpus(lookup(DAI_MOMENTUM_RUNS)),
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study train:train_rule --params {params.run:q} --out {output.model}"
-        " --threads {threads} > {log} 2>&1"
-
-
 rule dai_momentum_eval:
     input:
-        [f"results/dai/momentum/{run}/model.pt" for run in DAI_MOMENTUM_RUNS],
+        [f"{PLAN.run_dir('dai', run)}/model.pt" for run in PLAN.training("dai", group=False)],
     output:
         "results/dai/momentum/comparison.csv",
     log:
@@ -151,7 +90,7 @@ rule dai_momentum_eval:
     benchmark:
         "benchmarks/dai_momentum_eval.tsv"
     params:
-        eval=as_json(DAI_MOMENTUM["eval"]),
+        eval=as_json(config["dai"]["momentum"]["eval"]),
     threads: 1
     resources:
         runtime=10,
@@ -170,14 +109,13 @@ rule fig_dai:
         dual="results/dai/summary/dual.csv",
         momentum="results/dai/momentum/comparison.csv",
     output:
-        table=report("results/figures/dai_table.png", caption="../report/dai_table.rst", category="ICL as finetuning"),
+        table=report("results/figures/dai_table.png", caption="../report/dai_table.rst", category=REPORT_CATEGORIES["dai"]),
         table_pdf="results/figures/dai_table.pdf",
-        layers=report("results/figures/dai_layers.png", caption="../report/dai_layers.rst", category="ICL as finetuning"),
+        layers=report("results/figures/dai_layers.png", caption="../report/dai_layers.rst", category=REPORT_CATEGORIES["dai"]),
         layers_pdf="results/figures/dai_layers.pdf",
-        dual=report("results/figures/dai_dual.png", caption="../report/dai_dual.rst", category="ICL as finetuning"),
+        dual=report("results/figures/dai_dual.png", caption="../report/dai_dual.rst", category=REPORT_CATEGORIES["dai"]),
         dual_pdf="results/figures/dai_dual.pdf",
-        momentum=report("results/figures/dai_momentum.png", caption="../report/dai_momentum.rst",
-                        category="ICL as finetuning"),
+        momentum=report("results/figures/dai_momentum.png", caption="../report/dai_momentum.rst", category=REPORT_CATEGORIES["dai"]),
         momentum_pdf="results/figures/dai_momentum.pdf",
     log:
         "logs/figures/dai.log",

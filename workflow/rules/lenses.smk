@@ -6,12 +6,9 @@ and the rank correlations with ICL; two figures read those tables only.
 """
 
 
-include: "lenses_common.smk"
-
-
 rule lenses_cell:
     input:
-        lenses_model,
+        lambda wildcards: f"{PLAN.lenses_run_dir(wildcards.family, int(wildcards.seed))}/model.pt",
     output:
         "results/lenses/{family}/seed{seed}/{lens}.csv",
     log:
@@ -19,11 +16,11 @@ rule lenses_cell:
     benchmark:
         "benchmarks/lenses_cell/{family}/seed{seed}/{lens}.tsv"
     wildcard_constraints:
-        family="bursty|regression",
-        seed=r"\d+",
-        lens="evaluators|spd|probe|dai|dual|order",
+        family=pattern(sorted({family for family, _, _ in PLAN.lenses_cells})),
+        seed=pattern(sorted({seed for _, seed, _ in PLAN.lenses_cells})),
+        lens=pattern(sorted({lens for _, _, lens in PLAN.lenses_cells})),
     params:
-        cell=lenses_cell_params,
+        cell=lambda wildcards: PLAN.lenses_cell_params(wildcards.family, wildcards.seed, wildcards.lens),
     threads: 1
     resources:
         runtime=10,
@@ -37,7 +34,7 @@ rule lenses_cell:
 
 rule lenses_collect:
     input:
-        lenses_cells(),
+        PLAN.lenses_tables,
     output:
         table="results/lenses/table.csv",
         correlations="results/lenses/correlations.csv",
@@ -60,12 +57,12 @@ rule lenses_collect:
 rule fig_lenses_over_training:
     input:
         table="results/lenses/table.csv",
-        curves=[f"{run}/train_metrics.csv" for run in lenses_run_dirs()],
+        curves=[f"{run}/train_metrics.csv" for run in PLAN.lenses_run_dirs],
     output:
         png=report(
             "results/figures/lenses_over_training.png",
             caption="../report/lenses_over_training.rst",
-            category="6. Across papers",
+            category=REPORT_CATEGORIES["lenses"],
         ),
         pdf="results/figures/lenses_over_training.pdf",
     log:
@@ -85,7 +82,7 @@ rule fig_lenses_correlations:
         png=report(
             "results/figures/lenses_correlations.png",
             caption="../report/lenses_correlations.rst",
-            category="6. Across papers",
+            category=REPORT_CATEGORIES["lenses"],
         ),
         pdf="results/figures/lenses_correlations.pdf",
     log:

@@ -1,33 +1,8 @@
-"""Study 1: in-context linear regression. Train -> error table -> figure."""
+"""Study 1: in-context linear regression. Trained runs (train.smk) -> error table -> figure.
 
-
-# Final outputs of the study, requested by `rule all`.
-LINREG_TARGETS = [
-    "results/figures/linreg_error_vs_k.png",
-    "results/figures/linreg_error_vs_k.pdf",
-]
-
-
-rule linreg_train:
-    output:
-        model="results/linreg/{run}/model.pt",
-        metrics="results/linreg/{run}/train_metrics.csv",
-    log:
-        "logs/linreg/{run}/train.log",
-    benchmark:
-        "benchmarks/linreg_train/{run}.tsv"
-    params:
-        run=run_params("linreg", "regression"),
-    threads: 1
-    resources:
-        runtime=60,
-        mem_mb=2000,
-        gpu=train_gpus("linreg"),
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study train:train_rule --params {params.run:q} --out {output.model}"
-        " --threads {threads} > {log} 2>&1"
+Which learning algorithm?: predictor matching, the depth x noise sweep (runs "L{n_layer}_noise{noise_std}",
+declared in icl_study/plan.py), probes, the hand-built GD transformer against the trained LSA ("gd/lsa").
+"""
 
 
 rule linreg_errors:
@@ -59,7 +34,7 @@ rule fig_linreg_error_vs_k:
         png=report(
             "results/figures/linreg_error_vs_k.png",
             caption="../report/linreg_error_vs_k.rst",
-            category="1. Linear regression",
+            category=REPORT_CATEGORIES["linreg"],
         ),
         pdf="results/figures/linreg_error_vs_k.pdf",
     log:
@@ -74,38 +49,6 @@ rule fig_linreg_error_vs_k:
     shell:
         "python -m icl_study plots.linreg:error_vs_k_rule {input} --params {params.figure:q}"
         " --out {output.png} {output.pdf} > {log} 2>&1"
-
-
-# ---------------------------------------------------------------------------------------------
-# Which learning algorithm? (issue 3): predictor matching, depth x noise sweep, probes, hand-built GD.
-# The sweep's runs ("L{n_layer}_noise{noise_std}", see sweep_runs in common.smk) are trained by
-# linreg_train like any other run.
-# ---------------------------------------------------------------------------------------------
-LINREG_SWEEP_RUNS = list(sweep_runs(config["linreg"]["sweep"]))
-LINREG_ALGORITHM_FIGURES = ["linreg_matching", "linreg_depth_noise", "linreg_probes", "linreg_gd"]
-LINREG_TARGETS += [f"results/figures/{name}.{ext}" for name in LINREG_ALGORITHM_FIGURES for ext in ("png", "pdf")]
-
-
-# The matching figure shows every named run, then the sweep's lowest-noise column.
-LINREG_MATCHING_RUNS = list(config["linreg"]["runs"]) + [
-    run for run in LINREG_SWEEP_RUNS
-    if run.rsplit("_s", 1)[0].endswith(f"_noise{min(config['linreg']['sweep']['noise_std']):g}")  # every seed of the cell
-]
-
-# The 1-layer linear self-attention run: von Oswald et al.'s shape on pair tokens (d + 1 wide).
-LINREG_LSA_TASK = deep_merge(config["linreg"]["task"], config["linreg"]["gd"]["task"])
-LINREG_LSA_RUN = {
-    "task": "regression_pairs",
-    "task_config": LINREG_LSA_TASK,
-    "model": {
-        "n_layer": 1, "n_head": 1, "d_model": config["linreg"]["gd"]["d_model"], "d_mlp": 0,
-        "n_positions": LINREG_LSA_TASK["n_points"], "attention": "linear", "layer_norm": False,
-        "n_dims_in": LINREG_LSA_TASK["n_dims"] + 1, "n_dims_out": 1, "vocab_size": 0, "positions": "none",
-        "init": "torch",  # at GPT-2's N(0, 0.02) the product of six small matrices barely moves
-    },
-    "train": deep_merge(config["linreg"]["train"], config["linreg"]["gd"]["train"]),
-}
-LINREG_GD_COMPARE = {key: config["linreg"]["gd"][key] for key in ("n_tasks", "max_steps", "n_alphas", "seed")}
 
 
 rule linreg_matching:
@@ -132,7 +75,7 @@ rule linreg_matching:
 
 rule linreg_sweep_summary:
     input:
-        expand("results/linreg/{run}/matching.csv", run=LINREG_SWEEP_RUNS),
+        expand("results/linreg/{run}/matching.csv", run=PLAN.linreg_sweep_runs),
     output:
         "results/linreg/sweep_summary.csv",
     log:
@@ -172,28 +115,6 @@ rule linreg_probes:
         " --out {output} --threads {threads} > {log} 2>&1"
 
 
-rule linreg_lsa_train:
-    output:
-        model="results/linreg/gd/lsa/model.pt",
-        metrics="results/linreg/gd/lsa/train_metrics.csv",
-    log:
-        "logs/linreg/gd/lsa_train.log",
-    benchmark:
-        "benchmarks/linreg_lsa_train.tsv"
-    params:
-        run=as_json(LINREG_LSA_RUN),
-    threads: 1
-    resources:
-        runtime=30,
-        mem_mb=2000,
-        gpu=run_gpus(as_json(LINREG_LSA_RUN)),
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study train:train_rule --params {params.run:q} --out {output.model}"
-        " --threads {threads} > {log} 2>&1"
-
-
 rule linreg_gd_compare:
     input:
         "results/linreg/gd/lsa/model.pt",
@@ -207,7 +128,7 @@ rule linreg_gd_compare:
     benchmark:
         "benchmarks/linreg_gd_compare.tsv"
     params:
-        gd=as_json(LINREG_GD_COMPARE),
+        gd=as_json({key: config["linreg"]["gd"][key] for key in ("n_tasks", "max_steps", "n_alphas", "seed")}),
     threads: 1
     resources:
         runtime=10,
@@ -222,12 +143,12 @@ rule linreg_gd_compare:
 
 rule fig_linreg_matching:
     input:
-        expand("results/linreg/{run}/matching.csv", run=LINREG_MATCHING_RUNS),
+        expand("results/linreg/{run}/matching.csv", run=PLAN.linreg_matching_runs),
     output:
         png=report(
             "results/figures/linreg_matching.png",
             caption="../report/linreg_matching.rst",
-            category="1. Linear regression",
+            category=REPORT_CATEGORIES["linreg"],
         ),
         pdf="results/figures/linreg_matching.pdf",
     log:
@@ -247,7 +168,7 @@ rule fig_linreg_depth_noise:
         png=report(
             "results/figures/linreg_depth_noise.png",
             caption="../report/linreg_depth_noise.rst",
-            category="1. Linear regression",
+            category=REPORT_CATEGORIES["linreg"],
         ),
         pdf="results/figures/linreg_depth_noise.pdf",
     log:
@@ -262,12 +183,12 @@ rule fig_linreg_depth_noise:
 
 rule fig_linreg_probes:
     input:
-        expand("results/linreg/{run}/probes.csv", run=LINREG_MATCHING_RUNS),  # named runs + the sweep's σ = 0 cells, every seed
+        expand("results/linreg/{run}/probes.csv", run=PLAN.linreg_matching_runs),  # named runs + the sweep's σ = 0 cells, every seed
     output:
         png=report(
             "results/figures/linreg_probes.png",
             caption="../report/linreg_probes.rst",
-            category="1. Linear regression",
+            category=REPORT_CATEGORIES["linreg"],
         ),
         pdf="results/figures/linreg_probes.pdf",
     log:
@@ -290,7 +211,7 @@ rule fig_linreg_gd:
         png=report(
             "results/figures/linreg_gd.png",
             caption="../report/linreg_gd.rst",
-            category="1. Linear regression",
+            category=REPORT_CATEGORIES["linreg"],
         ),
         pdf="results/figures/linreg_gd.pdf",
     log:

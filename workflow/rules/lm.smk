@@ -1,4 +1,4 @@
-"""LM substrate: SmolLM2 from PyPI -> local HF directory; pipeline-gpt pretraining; ICL vs k.
+"""LM substrate: SmolLM2 from PyPI -> local HF directory; pipeline-gpt (trained by train.smk); ICL vs k.
 
 Text models are `lm.models` (`smollm2` or `hf:<dir>`), named {model} in paths: `smollm2-135m` or
 `hf-<dir name>`. User files (csv/jsonl tasks, hf: directories) are inputs of the jobs that read
@@ -6,18 +6,15 @@ them; a missing one stops the workflow at load time unless marked optional (then
 """
 
 
-include: "lm_common.smk"
-
-
 rule lm_convert_smollm2:
     output:
-        directory(LM_SMOLLM2_DIR),
+        directory(SMOLLM2_DIR),
     log:
         "logs/lm/convert_smollm2.log",
     benchmark:
         "benchmarks/lm_convert_smollm2.tsv"
     params:
-        smollm2=as_json(LM["smollm2"]),
+        smollm2=as_json(config["lm"]["smollm2"]),
     threads: 1
     resources:
         runtime=15,
@@ -26,29 +23,6 @@ rule lm_convert_smollm2:
         "../envs/icl_study.yaml"
     shell:
         "python -m icl_study studies.lm:convert_rule --params {params.smollm2:q} --out {output}"
-        " --threads {threads} > {log} 2>&1"
-
-
-rule lm_pretrain_pipeline_gpt:
-    output:
-        model="results/lm/pipeline-gpt/model.pt",
-        metrics="results/lm/pipeline-gpt/train_metrics.csv",
-    log:
-        "logs/lm/pipeline-gpt/train.log",
-    benchmark:
-        "benchmarks/lm_pretrain_pipeline_gpt.tsv"
-    params:
-        run=as_json({"task": "concepts", "task_config": LM["pipeline_gpt"]["task"],
-                     "model": LM["pipeline_gpt"]["model"], "train": LM["pipeline_gpt"]["train"]}),
-    threads: 1
-    resources:
-        runtime=30,
-        mem_mb=2000,
-        gpu=run_gpus(as_json({"train": LM["pipeline_gpt"]["train"]})),
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study train:train_rule --params {params.run:q} --out {output.model}"
         " --threads {threads} > {log} 2>&1"
 
 
@@ -62,7 +36,7 @@ rule lm_icl_concepts:
     benchmark:
         "benchmarks/lm_icl_concepts.tsv"
     params:
-        eval=as_json(LM["pipeline_gpt"]["eval"]),
+        eval=as_json(config["lm"]["pipeline_gpt"]["eval"]),
     threads: 1
     resources:
         runtime=10,
@@ -76,7 +50,7 @@ rule lm_icl_concepts:
 
 rule lm_icl_text:
     input:
-        lm_model_input,
+        lambda wildcards: PLAN.lm_model_input(wildcards.model, wildcards.task),
     output:
         "results/lm/icl/{model}/{task}.csv",
     log:
@@ -84,9 +58,9 @@ rule lm_icl_text:
     benchmark:
         "benchmarks/lm_icl_text/{model}/{task}.tsv"
     wildcard_constraints:
-        model="smollm2-135m|hf-[^/]+",
+        model=pattern(PLAN.lm_models),
     params:
-        run=lm_text_params,
+        run=lambda wildcards: PLAN.lm_text_params(wildcards.model, wildcards.task),
     threads: 1
     resources:
         runtime=60,
@@ -100,7 +74,7 @@ rule lm_icl_text:
 
 rule lm_finetune:
     input:
-        lm_model_input,
+        lambda wildcards: PLAN.lm_model_input(wildcards.model, wildcards.task),
     output:
         "results/lm/finetune/{model}/{task}.csv",
     log:
@@ -108,9 +82,9 @@ rule lm_finetune:
     benchmark:
         "benchmarks/lm_finetune/{model}/{task}.tsv"
     wildcard_constraints:
-        model="smollm2-135m|hf-[^/]+",
+        model=pattern(PLAN.lm_models),
     params:
-        run=lm_finetune_params,
+        run=lambda wildcards: PLAN.lm_text_params(wildcards.model, wildcards.task, finetune=True),
     threads: 1
     resources:
         runtime=60,
@@ -124,7 +98,7 @@ rule lm_finetune:
 
 rule lm_accuracy:
     input:
-        lm_accuracy_inputs(),
+        PLAN.lm_accuracy_inputs,
     output:
         "results/lm/accuracy.csv",
         "results/lm/accuracy_ci.csv",
@@ -149,7 +123,7 @@ rule fig_lm_icl_vs_k:
         png=report(
             "results/figures/lm_icl_vs_k.png",
             caption="../report/lm_icl_vs_k.rst",
-            category="LM substrate",
+            category=REPORT_CATEGORIES["lm"],
         ),
         pdf="results/figures/lm_icl_vs_k.pdf",
     log:

@@ -1,60 +1,13 @@
 """Study 3: ICL through a representation-learning lens (Ren & Liu 2024).
 
-Train the attention variants (kind x seed) on the regression task and on pipeline-gpt's token
-corpus -> ICL errors and curves; the vanilla model's layers -> kernel approximation, dual model,
+The attention variants (kind x seed) on the regression task and on pipeline-gpt's token corpus,
+seed groups declared in icl_study/plan.py and trained by train.smk -> ICL errors and curves; the vanilla model's layers -> kernel approximation, dual model,
 generalisation tables -> five figures.
 """
 
-REN = config["ren"]
-REN_VARIANTS = REN["variants"]
-REN_CORPUS = REN["corpus"]
-REN_SEEDS = REN_VARIANTS["seeds"]
-# One run config per attention kind and task, trained once per seed in one job ("group"): the runs
-# "{kind}_s{seed}" on the regression task and "corpus_{kind}_s{seed}" on pipeline-gpt's token
-# corpus, all of a task on the same budget. A job per group, not per seed, pays for torch's import
-# once: on the 2-core default machine that is ~5 s of a ~20 s run.
-REN_GROUPS = {}
-for kind in REN_VARIANTS["kinds"]:
-    REN_GROUPS[kind] = {"task": "regression", "task_config": REN_VARIANTS["task"],
-                        "model": model_for_kind(REN_VARIANTS["model"], kind), "train": REN_VARIANTS["train"]}
-    REN_GROUPS[f"corpus_{kind}"] = {"task": "concepts", "task_config": REN_CORPUS["task"],
-                                    "model": model_for_kind(REN_CORPUS["model"], kind), "train": REN_CORPUS["train"]}
-REN_GROUP_JOBS = {group: as_json({"run": run, "seeds": REN_SEEDS}) for group, run in REN_GROUPS.items()}
-REN_REGRESSION_RUNS = [f"{kind}_s{seed}" for kind in REN_VARIANTS["kinds"] for seed in REN_SEEDS]
-REN_CORPUS_RUNS = [f"corpus_{run}" for run in REN_REGRESSION_RUNS]
-REN_LENS_RUN = REN_REGRESSION_RUNS[0]  # the first kind's first seed: vanilla softmax
-REN_LENS_TABLES = ["kernel", "dual_identity", "dual_steps", "generalisation", "generalisation_fit"]
-REN_FIGURES = ["ren_kernel", "ren_dual", "ren_generalisation", "ren_variants", "ren_variants_corpus"]
-REN_TARGETS = [f"results/figures/{name}.{ext}" for name in REN_FIGURES for ext in ("png", "pdf")]
-
-
-rule ren_train:
-    output:
-        models=[f"results/ren/{{group}}_s{seed}/model.pt" for seed in REN_SEEDS],
-        metrics=[f"results/ren/{{group}}_s{seed}/train_metrics.csv" for seed in REN_SEEDS],
-    log:
-        "logs/ren/{group}/train.log",
-    benchmark:
-        "benchmarks/ren_train/{group}.tsv"
-    wildcard_constraints:
-        group="|".join(REN_GROUPS),
-    params:
-        job=lookup(REN_GROUP_JOBS, "group"),
-    threads: 1
-    resources:
-        runtime=60,
-        mem_mb=2000,
-        gpu=run_gpus(lookup(REN_GROUP_JOBS, "group")),
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study train:train_seeds_rule --params {params.job:q} --out {output.models}"
-        " --threads {threads} > {log} 2>&1"
-
-
 rule ren_lens:
     input:
-        f"results/ren/{REN_LENS_RUN}/model.pt",
+        f"results/ren/{PLAN.ren_lens_run}/model.pt",
     output:
         [f"results/ren/lens/{name}.csv" for name in REN_LENS_TABLES],
     log:
@@ -62,7 +15,7 @@ rule ren_lens:
     benchmark:
         "benchmarks/ren_lens.tsv"
     params:
-        lens=as_json(REN["lens"]),
+        lens=as_json(config["ren"]["lens"]),
     threads: 1
     resources:
         runtime=20,
@@ -76,7 +29,7 @@ rule ren_lens:
 
 rule ren_variants:
     input:
-        [f"results/ren/{run}/model.pt" for run in REN_REGRESSION_RUNS],
+        [f"results/ren/{run}/model.pt" for run in PLAN.ren_regression_runs],
     output:
         errors="results/ren/variants/errors.csv",
         curves="results/ren/variants/curves.csv",
@@ -85,7 +38,7 @@ rule ren_variants:
     benchmark:
         "benchmarks/ren_variants.tsv"
     params:
-        eval=as_json(REN_VARIANTS["eval"]),
+        eval=as_json(config["ren"]["variants"]["eval"]),
     threads: 1
     resources:
         runtime=10,
@@ -99,7 +52,7 @@ rule ren_variants:
 
 rule ren_corpus_variants:
     input:
-        [f"results/ren/{run}/model.pt" for run in REN_CORPUS_RUNS],
+        [f"results/ren/{run}/model.pt" for run in PLAN.ren_corpus_runs],
     output:
         errors="results/ren/corpus_variants/errors.csv",
         curves="results/ren/corpus_variants/curves.csv",
@@ -108,7 +61,7 @@ rule ren_corpus_variants:
     benchmark:
         "benchmarks/ren_corpus_variants.tsv"
     params:
-        eval=as_json(REN_CORPUS["eval"]),
+        eval=as_json(config["ren"]["corpus"]["eval"]),
     threads: 1
     resources:
         runtime=10,
@@ -124,7 +77,7 @@ rule fig_ren_kernel:
     input:
         "results/ren/lens/kernel.csv",
     output:
-        png=report("results/figures/ren_kernel.png", caption="../report/ren_kernel.rst", category="3. Representation lens"),
+        png=report("results/figures/ren_kernel.png", caption="../report/ren_kernel.rst", category=REPORT_CATEGORIES["ren"]),
         pdf="results/figures/ren_kernel.pdf",
     log:
         "logs/figures/ren_kernel.log",
@@ -140,7 +93,7 @@ rule fig_ren_dual:
         identity="results/ren/lens/dual_identity.csv",
         steps="results/ren/lens/dual_steps.csv",
     output:
-        png=report("results/figures/ren_dual.png", caption="../report/ren_dual.rst", category="3. Representation lens"),
+        png=report("results/figures/ren_dual.png", caption="../report/ren_dual.rst", category=REPORT_CATEGORIES["ren"]),
         pdf="results/figures/ren_dual.pdf",
     log:
         "logs/figures/ren_dual.log",
@@ -156,7 +109,7 @@ rule fig_ren_generalisation:
         table="results/ren/lens/generalisation.csv",
         fit="results/ren/lens/generalisation_fit.csv",
     output:
-        png=report("results/figures/ren_generalisation.png", caption="../report/ren_generalisation.rst", category="3. Representation lens"),
+        png=report("results/figures/ren_generalisation.png", caption="../report/ren_generalisation.rst", category=REPORT_CATEGORIES["ren"]),
         pdf="results/figures/ren_generalisation.pdf",
     log:
         "logs/figures/ren_generalisation.log",
@@ -172,7 +125,7 @@ rule fig_ren_variants:
         errors="results/ren/variants/errors.csv",
         curves="results/ren/variants/curves.csv",
     output:
-        png=report("results/figures/ren_variants.png", caption="../report/ren_variants.rst", category="3. Representation lens"),
+        png=report("results/figures/ren_variants.png", caption="../report/ren_variants.rst", category=REPORT_CATEGORIES["ren"]),
         pdf="results/figures/ren_variants.pdf",
     log:
         "logs/figures/ren_variants.log",
@@ -188,7 +141,7 @@ rule fig_ren_variants_corpus:
         errors="results/ren/corpus_variants/errors.csv",
         curves="results/ren/corpus_variants/curves.csv",
     output:
-        png=report("results/figures/ren_variants_corpus.png", caption="../report/ren_variants_corpus.rst", category="3. Representation lens"),
+        png=report("results/figures/ren_variants_corpus.png", caption="../report/ren_variants_corpus.rst", category=REPORT_CATEGORIES["ren"]),
         pdf="results/figures/ren_variants_corpus.pdf",
     log:
         "logs/figures/ren_variants_corpus.log",

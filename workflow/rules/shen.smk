@@ -3,16 +3,15 @@
 Regression (trained linreg checkpoints, the hand-built GD transformers, batch GD, online SGD):
 order sensitivity, sparsity, perturbation. Language models (lm substrate): ICL vs GD on the same
 N demonstrations, one job per model x task x N, and ICL under perturbed weights, one job per
-model x task. Collecting rules join the tables; figures and the table read tables only.
+model x task (every text model of lm.models on each task of shen.tasks, plus pipeline-gpt on its
+fresh-label concept episodes, task name `concepts`; declared in icl_study/plan.py). Collecting rules
+join the tables; figures and the table read tables only.
 """
-
-
-include: "shen_common.smk"
 
 
 rule shen_regression_order:
     input:
-        SHEN_LINREG_INPUTS,
+        PLAN.shen_linreg_inputs,
     output:
         "results/shen/regression/order.csv",
     log:
@@ -20,7 +19,7 @@ rule shen_regression_order:
     benchmark:
         "benchmarks/shen_regression_order.tsv"
     params:
-        regression=as_json(SHEN["regression"]),
+        regression=as_json(config["shen"]["regression"]),
     threads: 1
     resources:
         runtime=10,
@@ -34,7 +33,7 @@ rule shen_regression_order:
 
 rule shen_regression_weights:
     input:
-        SHEN_LINREG_INPUTS,
+        PLAN.shen_linreg_inputs,
     output:
         sparsity="results/shen/regression/sparsity.csv",
         perturbation="results/shen/regression/perturbation.csv",
@@ -43,7 +42,7 @@ rule shen_regression_weights:
     benchmark:
         "benchmarks/shen_regression_weights.tsv"
     params:
-        regression=as_json(SHEN["regression"]),
+        regression=as_json(config["shen"]["regression"]),
     threads: 1
     resources:
         runtime=10,
@@ -57,7 +56,7 @@ rule shen_regression_weights:
 
 rule shen_lm:
     input:
-        shen_model_input,
+        lambda wildcards: PLAN.shen_model_input(wildcards.model, wildcards.task),
     output:
         "results/shen/lm/{model}/{task}/N{n}.csv",
     log:
@@ -65,10 +64,10 @@ rule shen_lm:
     benchmark:
         "benchmarks/shen_lm/{model}/{task}/N{n}.tsv"
     wildcard_constraints:
-        model="smollm2-135m|hf-[^/]+|pipeline-gpt",
+        model=pattern([*PLAN.lm_models, "pipeline-gpt"]),
         n=r"\d+",
     params:
-        run=shen_lm_params,
+        run=lambda wildcards: PLAN.shen_lm_params(wildcards.model, wildcards.task, wildcards.n),
     threads: 1
     resources:
         runtime=30,
@@ -82,7 +81,7 @@ rule shen_lm:
 
 rule shen_lm_perturb:
     input:
-        shen_model_input,
+        lambda wildcards: PLAN.shen_model_input(wildcards.model, wildcards.task),
     output:
         perturbation="results/shen/lm/{model}/{task}/perturbation.csv",
         sparsity="results/shen/lm/{model}/{task}/sparsity.csv",
@@ -91,9 +90,9 @@ rule shen_lm_perturb:
     benchmark:
         "benchmarks/shen_lm_perturb/{model}/{task}.tsv"
     wildcard_constraints:
-        model="smollm2-135m|hf-[^/]+|pipeline-gpt",
+        model=pattern([*PLAN.lm_models, "pipeline-gpt"]),
     params:
-        run=shen_lm_params,
+        run=lambda wildcards: PLAN.shen_lm_params(wildcards.model, wildcards.task),
     threads: 1
     resources:
         runtime=30,
@@ -107,9 +106,9 @@ rule shen_lm_perturb:
 
 rule shen_collect:
     input:
-        lm=shen_lm_tables("N"),
-        perturbation=["results/shen/regression/perturbation.csv"] + shen_lm_tables("perturbation"),
-        sparsity=["results/shen/regression/sparsity.csv"] + shen_lm_tables("sparsity"),
+        lm=PLAN.shen_lm_tables("N"),
+        perturbation=["results/shen/regression/perturbation.csv"] + PLAN.shen_lm_tables("perturbation"),
+        sparsity=["results/shen/regression/sparsity.csv"] + PLAN.shen_lm_tables("sparsity"),
     output:
         lm="results/shen/lm.csv",
         perturbation="results/shen/perturbation.csv",
@@ -133,7 +132,7 @@ rule fig_shen_order:
         png=report(
             "results/figures/shen_order.png",
             caption="../report/shen_order.rst",
-            category="4. Does ICL do GD?",
+            category=REPORT_CATEGORIES["shen"],
         ),
         pdf="results/figures/shen_order.pdf",
     log:
@@ -153,7 +152,7 @@ rule fig_shen_perturbation:
         png=report(
             "results/figures/shen_perturbation.png",
             caption="../report/shen_perturbation.rst",
-            category="4. Does ICL do GD?",
+            category=REPORT_CATEGORIES["shen"],
         ),
         pdf="results/figures/shen_perturbation.pdf",
     log:
@@ -172,7 +171,7 @@ rule fig_shen_icl_vs_gd:
         png=report(
             "results/figures/shen_icl_vs_gd.png",
             caption="../report/shen_icl_vs_gd.rst",
-            category="4. Does ICL do GD?",
+            category=REPORT_CATEGORIES["shen"],
         ),
         pdf="results/figures/shen_icl_vs_gd.pdf",
     log:

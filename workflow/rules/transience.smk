@@ -1,42 +1,13 @@
 """Study 5: transient ICL (Singh et al. 2023 on Chan et al. 2022). Train the sweep -> tables -> figures.
 
-Runs are wildcards {dataset}/{size}/wd{wd}/seed{seed}, generated from the config lists by
-icl_study.studies.transience.runs (weight-decay sweep x model sizes x seeds, plus the finite-pool
-regression runs).
+The runs, results/transience/{dataset}/{size}/wd{wd}/seed{seed}, are declared in icl_study/plan.py
+(weight-decay sweep x model sizes x seeds, plus the finite-pool regression runs) and trained by train.smk.
 """
-
-
-include: "transience_common.smk"
-
-
-rule transience_train:
-    output:
-        model="results/transience/{dataset}/{size}/wd{wd}/seed{seed}/model.pt",
-        metrics="results/transience/{dataset}/{size}/wd{wd}/seed{seed}/train_metrics.csv",
-    log:
-        "logs/transience/{dataset}/{size}/wd{wd}/seed{seed}/train.log",
-    benchmark:
-        "benchmarks/transience_train/{dataset}/{size}/wd{wd}/seed{seed}.tsv"
-    wildcard_constraints:
-        dataset="bursty|regression",
-        seed=r"\d+",
-    params:
-        run=transience_run_params,
-    threads: 1
-    resources:
-        runtime=60,
-        mem_mb=2000,
-        gpu=run_gpus(transience_run_params),
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study train:train_rule --params {params.run:q} --out {output.model}"
-        " --threads {threads} > {log} 2>&1"
 
 
 rule transience_collect:
     input:
-        [f"{run}/train_metrics.csv" for run in transience_run_dirs()],
+        [f"{run}/train_metrics.csv" for run in PLAN.transience_run_dirs],
     output:
         curves="results/transience/curves.csv",
         summary="results/transience/summary.csv",
@@ -63,13 +34,13 @@ rule fig_transience_curves:
         png=report(
             "results/figures/transience_curves.png",
             caption="../report/transience_curves.rst",
-            category="5. Transient ICL",
+            category=REPORT_CATEGORIES["transience"],
         ),
         pdf="results/figures/transience_curves.pdf",
     log:
         "logs/figures/transience_curves.log",
     params:
-        figure=as_json({"size": TRANSIENCE["base_size"], "arms": list(TRANSIENCE.get("arms", {}))}),
+        figure=as_json({"size": config["transience"]["base_size"], "arms": list(config["transience"].get("arms", {}))}),
     localrule: True
     conda:
         "../envs/icl_study.yaml"
@@ -85,7 +56,7 @@ rule fig_transience_peak_final:
         png=report(
             "results/figures/transience_peak_final.png",
             caption="../report/transience_peak_final.rst",
-            category="5. Transient ICL",
+            category=REPORT_CATEGORIES["transience"],
         ),
         pdf="results/figures/transience_peak_final.pdf",
     log:
@@ -105,13 +76,13 @@ rule fig_transience_regression:
         png=report(
             "results/figures/transience_regression.png",
             caption="../report/transience_regression.rst",
-            category="5. Transient ICL",
+            category=REPORT_CATEGORIES["transience"],
         ),
         pdf="results/figures/transience_regression.pdf",
     log:
         "logs/figures/transience_regression.log",
     params:
-        figure=as_json({"pool_size": TRANSIENCE["regression"]["task"]["pool_size"]}),
+        figure=as_json({"pool_size": config["transience"]["regression"]["task"]["pool_size"]}),
     localrule: True
     conda:
         "../envs/icl_study.yaml"
