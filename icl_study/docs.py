@@ -6,6 +6,8 @@ A template (Markdown or reStructuredText) holds placeholders `{{ ... }}` of thre
         table (relative to results/) | filters | column | format spec (optional, default .3g)
     {{ linreg/errors.csv | run=main, predictor=model | min(value) }}
         the column part may aggregate the matching rows: min, max, mean, count (count() takes no column)
+    {{ dai/summary/table.csv? | model=smollm2-135m, metric=acc_icl | mean(mean) }}
+        a trailing ? marks a table or rows that a tier may lack (a model it does not run): n/a then
     {{ config | linreg.task.n_dims }}
         a setup value of the tier that ran (dotted key into the merged config)
     {{ figure | linreg_error_vs_k }}
@@ -47,6 +49,7 @@ class RenderError(ValueError):
 class Placeholder:
     text: str             # as written, for error messages
     source: str           # a table path under results/, "config" or "figure"
+    optional: bool        # "table.csv?": n/a where the tier lacks the table or the rows
     filters: tuple        # ((column, value as written), ...)
     column: str           # the column, the config key or the figure name
     aggregate: str | None
@@ -60,7 +63,9 @@ def parse(text: str) -> Placeholder:
     if source in ("config", "figure"):
         if len(parts) not in (2, 3):
             raise RenderError(f"{{{{{text}}}}}: expected '{source} | name [| format]'")
-        return Placeholder(text, source, (), parts[1], None, parts[2] if len(parts) == 3 else "")
+        return Placeholder(text, source, False, (), parts[1], None, parts[2] if len(parts) == 3 else "")
+    optional = source.endswith("?")
+    source = source.rstrip("?")
     if not source.endswith(".csv") or len(parts) not in (2, 3, 4):
         raise RenderError(f"{{{{{text}}}}}: expected 'table.csv | [filters |] column [| format]'")
     rest = parts[1:]
@@ -75,7 +80,7 @@ def parse(text: str) -> Placeholder:
         aggregate, column = match.groups()
         if aggregate not in AGGREGATES:
             raise RenderError(f"{{{{{text}}}}}: unknown aggregate {aggregate!r} (one of {AGGREGATES})")
-    return Placeholder(text, source, filters, column, aggregate, fmt)
+    return Placeholder(text, source, optional, filters, column, aggregate, fmt)
 
 
 def placeholders(template: str) -> list[Placeholder]:
@@ -146,6 +151,8 @@ def value_of(p: Placeholder, results: Path, config: dict, cache: dict) -> str:
     if p.source not in cache:
         path = results / p.source
         if not path.is_file():
+            if p.optional:
+                return "n/a"
             raise RenderError(f"{{{{{p.text}}}}}: table {path} not found")
         cache[p.source] = pd.read_csv(path)
     rows = select(cache[p.source], p)
@@ -154,6 +161,8 @@ def value_of(p: Placeholder, results: Path, config: dict, cache: dict) -> str:
     if p.column not in rows.columns:
         raise RenderError(f"{{{{{p.text}}}}}: {p.source} has no column {p.column!r}")
     if len(rows) == 0:
+        if p.optional:
+            return "n/a"
         raise RenderError(f"{{{{{p.text}}}}}: no row of {p.source} matches")
     if p.aggregate:
         return fmt(float(getattr(rows[p.column], p.aggregate)()), p.fmt)
