@@ -1,4 +1,4 @@
-"""Across papers (issue 10): every lens on the same checkpoints, over training time.
+"""Across papers: every lens on the same checkpoints, over training time.
 
 One job per (family, training seed, lens) over every kept checkpoint ->
 results/lenses/{family}/seed{seed}/{lens}.csv, so a new lens runs only its own cells; a collect job stacks them into one tidy table

@@ -77,7 +77,7 @@ rule fig_linreg_error_vs_k:
 
 
 # ---------------------------------------------------------------------------------------------
-# Which learning algorithm? (issue 3): predictor matching, depth x noise sweep, probes, hand-built GD.
+# Which learning algorithm?: predictor matching, depth x noise sweep, probes, hand-built GD.
 # The sweep's runs ("L{n_layer}_noise{noise_std}", see sweep_runs in common.smk) are trained by
 # linreg_train like any other run.
 # ---------------------------------------------------------------------------------------------
