@@ -17,7 +17,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/docs.smk"
+include: "workflow/rules/docs_common.smk"
 include: "workflow/rules/linreg.smk"
 include: "workflow/rules/transience.smk"
 include: "workflow/rules/ren.smk"
@@ -25,6 +25,7 @@ include: "workflow/rules/lm.smk"
 include: "workflow/rules/dai.smk"
 include: "workflow/rules/shen.smk"
 include: "workflow/rules/lenses.smk"
+include: "workflow/rules/docs.smk"
 
 
 rule all:
