@@ -170,13 +170,13 @@ rule fig_dai:
         dual="results/dai/summary/dual.csv",
         momentum="results/dai/momentum/comparison.csv",
     output:
-        table=report("results/figures/dai_table.png", caption="../report/dai_table.rst", category="ICL as finetuning"),
+        table=report("results/figures/dai_table.png", caption=caption("dai_table"), category="ICL as finetuning"),
         table_pdf="results/figures/dai_table.pdf",
-        layers=report("results/figures/dai_layers.png", caption="../report/dai_layers.rst", category="ICL as finetuning"),
+        layers=report("results/figures/dai_layers.png", caption=caption("dai_layers"), category="ICL as finetuning"),
         layers_pdf="results/figures/dai_layers.pdf",
-        dual=report("results/figures/dai_dual.png", caption="../report/dai_dual.rst", category="ICL as finetuning"),
+        dual=report("results/figures/dai_dual.png", caption=caption("dai_dual"), category="ICL as finetuning"),
         dual_pdf="results/figures/dai_dual.pdf",
-        momentum=report("results/figures/dai_momentum.png", caption="../report/dai_momentum.rst",
+        momentum=report("results/figures/dai_momentum.png", caption=caption("dai_momentum"),
                         category="ICL as finetuning"),
         momentum_pdf="results/figures/dai_momentum.pdf",
     log:

@@ -58,7 +58,7 @@ rule fig_linreg_error_vs_k:
     output:
         png=report(
             "results/figures/linreg_error_vs_k.png",
-            caption="../report/linreg_error_vs_k.rst",
+            caption=caption("linreg_error_vs_k"),
             category="1. Linear regression",
         ),
         pdf="results/figures/linreg_error_vs_k.pdf",
@@ -77,7 +77,7 @@ rule fig_linreg_error_vs_k:
 
 
 # ---------------------------------------------------------------------------------------------
-# Which learning algorithm? (issue 3): predictor matching, depth x noise sweep, probes, hand-built GD.
+# Which learning algorithm?: predictor matching, depth x noise sweep, probes, hand-built GD.
 # The sweep's runs ("L{n_layer}_noise{noise_std}", see sweep_runs in common.smk) are trained by
 # linreg_train like any other run.
 # ---------------------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ rule fig_linreg_matching:
     output:
         png=report(
             "results/figures/linreg_matching.png",
-            caption="../report/linreg_matching.rst",
+            caption=caption("linreg_matching"),
             category="1. Linear regression",
         ),
         pdf="results/figures/linreg_matching.pdf",
@@ -246,7 +246,7 @@ rule fig_linreg_depth_noise:
     output:
         png=report(
             "results/figures/linreg_depth_noise.png",
-            caption="../report/linreg_depth_noise.rst",
+            caption=caption("linreg_depth_noise"),
             category="1. Linear regression",
         ),
         pdf="results/figures/linreg_depth_noise.pdf",
@@ -266,7 +266,7 @@ rule fig_linreg_probes:
     output:
         png=report(
             "results/figures/linreg_probes.png",
-            caption="../report/linreg_probes.rst",
+            caption=caption("linreg_probes"),
             category="1. Linear regression",
         ),
         pdf="results/figures/linreg_probes.pdf",
@@ -289,7 +289,7 @@ rule fig_linreg_gd:
     output:
         png=report(
             "results/figures/linreg_gd.png",
-            caption="../report/linreg_gd.rst",
+            caption=caption("linreg_gd"),
             category="1. Linear regression",
         ),
         pdf="results/figures/linreg_gd.pdf",

@@ -132,7 +132,7 @@ rule fig_shen_order:
     output:
         png=report(
             "results/figures/shen_order.png",
-            caption="../report/shen_order.rst",
+            caption=caption("shen_order"),
             category="4. Does ICL do GD?",
         ),
         pdf="results/figures/shen_order.pdf",
@@ -152,7 +152,7 @@ rule fig_shen_perturbation:
     output:
         png=report(
             "results/figures/shen_perturbation.png",
-            caption="../report/shen_perturbation.rst",
+            caption=caption("shen_perturbation"),
             category="4. Does ICL do GD?",
         ),
         pdf="results/figures/shen_perturbation.pdf",
@@ -171,7 +171,7 @@ rule fig_shen_icl_vs_gd:
     output:
         png=report(
             "results/figures/shen_icl_vs_gd.png",
-            caption="../report/shen_icl_vs_gd.rst",
+            caption=caption("shen_icl_vs_gd"),
             category="4. Does ICL do GD?",
         ),
         pdf="results/figures/shen_icl_vs_gd.pdf",

@@ -62,7 +62,7 @@ rule fig_transience_curves:
     output:
         png=report(
             "results/figures/transience_curves.png",
-            caption="../report/transience_curves.rst",
+            caption=caption("transience_curves"),
             category="5. Transient ICL",
         ),
         pdf="results/figures/transience_curves.pdf",
@@ -84,7 +84,7 @@ rule fig_transience_peak_final:
     output:
         png=report(
             "results/figures/transience_peak_final.png",
-            caption="../report/transience_peak_final.rst",
+            caption=caption("transience_peak_final"),
             category="5. Transient ICL",
         ),
         pdf="results/figures/transience_peak_final.pdf",
@@ -104,7 +104,7 @@ rule fig_transience_regression:
     output:
         png=report(
             "results/figures/transience_regression.png",
-            caption="../report/transience_regression.rst",
+            caption=caption("transience_regression"),
             category="5. Transient ICL",
         ),
         pdf="results/figures/transience_regression.pdf",
