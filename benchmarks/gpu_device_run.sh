@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Issue 21's device check in one call: the matmul rate, every paper-tier shape's step speed
+# The device check in one call: the matmul rate, every paper-tier shape's step speed
 # (benchmarks/gpu_step.py) and the transience pilot (benchmarks/transience_pilot.py), with results
-# under $OUT. From a session with a device (see docs/measurements/README.md):
+# under $OUT. On a machine with a GPU (see docs/measurements/README.md):
 #     run(command="bash benchmarks/gpu_device_run.sh", timeout_s=590)
 # then copy the returned files into docs/measurements/ and commit them. Without CUDA (a CPU check
 # of this script) both run at tiny sizes for a few seconds.

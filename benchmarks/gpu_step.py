@@ -1,4 +1,4 @@
-"""Training speed of the paper tier's model shapes on this machine's device, measured (issue 21).
+"""Training speed of the paper tier's model shapes on this machine's device, measured.
 
     python benchmarks/gpu_step.py --out docs/measurements/gpu_step.json   # on a GPU machine
     python benchmarks/gpu_step.py --tiny                                  # tiny shapes (tests; automatic without CUDA)
@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 SHAPES = ("akyurek", "garg", "transience", "pipeline_gpt")
 MODES = ("eager", "compiled", "compiled+cudagraphs")
 COMPILE_MODE = {"eager": None, "compiled": "default", "compiled+cudagraphs": "reduce-overhead"}
-GOAL_MFU, GOAL_STACK_SPEEDUP = 0.25, 10.0  # issue 21's goals: Akyurek's MFU; E = 36 transience vs one member
+GOAL_MFU, GOAL_STACK_SPEEDUP = 0.25, 10.0  # goals: Akyurek's MFU; E = 36 transience vs one member
 
 
 def tier_config(tiny: bool) -> dict:

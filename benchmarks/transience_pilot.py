@@ -1,4 +1,4 @@
-"""Pilot (issue 21): does ICL emerge in the paper tier's transience model? As many steps as the
+"""Pilot: does ICL emerge in the paper tier's transience model? As many steps as the
 time allows, with ICL accuracy over steps.
 
     python benchmarks/transience_pilot.py --minutes 5 --out docs/measurements/pilot   # on a GPU

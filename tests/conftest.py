@@ -1,5 +1,6 @@
 """Test-wide settings: one torch thread (tiny models are overhead-bound; two threads are slower),
-and the tiny random GPT-2 the LM tests share."""
+the tiny random GPT-2 the LM tests share, and the one end-to-end run of the tiny tier that the
+workflow and docs tests share."""
 
 import os
 import sys
@@ -34,3 +35,13 @@ def gpt2_dir(tmp_path_factory):
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=2048, n_embd=32, n_layer=2, n_head=2)
     GPT2LMHeadModel(config).save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One end-to-end run of the whole default DAG on the tiny config (a working directory)."""
+    from workflow_helpers import snakemake
+
+    workdir = tmp_path_factory.mktemp("workflow")
+    snakemake(workdir, "--cores", "2")
+    return workdir

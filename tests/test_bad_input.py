@@ -1,4 +1,4 @@
-"""Pins what a user sees on bad input (issues 15 and 22): the default profile loads by itself, a
+"""Pins what a user sees on bad input: the default profile loads by itself, a
 diverging training job fails with one line on the console (the job's log tail, shown by the
 profile's `show-failed-logs`), a bad row of a user's CSV too, a missing --configfile names the file,
 and none of these writes

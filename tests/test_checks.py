@@ -1,4 +1,4 @@
-"""Pins the load-time checks the schema cannot express (issue 22 items 3 and 6): each bad value,
+"""Pins the load-time checks the schema cannot express: each bad value,
 reference or missing user file stops the workflow with one line naming the key, before any job."""
 
 from __future__ import annotations

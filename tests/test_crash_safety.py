@@ -162,7 +162,7 @@ def test_bad_checkpoint_is_refused_with_one_line_naming_it(tmp_path, content, re
 
 
 def test_forced_training_rule_retrains_after_a_code_edit(tmp_path):
-    """Issue 22's reproduction: train, edit the package (a learning rate of 0), rerun with
+    """Reproduction: train, edit the package (a learning rate of 0), rerun with
     `--forcerun linreg_train` as the README says: the job must retrain from step 0 (ending at the
     initial weights), not resume the finished run's last.pt at step N of N and rewrite old weights."""
     import shutil
@@ -190,7 +190,7 @@ def test_forced_training_rule_retrains_after_a_code_edit(tmp_path):
 
 
 def test_rerun_after_snakemake_itself_was_killed_finishes(tmp_path):
-    """Issue 22: with the default profile not loaded, a rerun after SIGKILLing Snakemake itself
+    """With the default profile not loaded, a rerun after SIGKILLing Snakemake itself
     (and its jobs) stopped on IncompleteFilesException; `rerun-incomplete` from profiles/default
     reruns the incomplete job instead (after the `--unlock` the README asks for)."""
     override = tmp_path / "override.yaml"

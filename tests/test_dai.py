@@ -232,7 +232,7 @@ def test_activations_after_a_cached_prefix_equal_a_full_forward(llama_dir, pipel
 def test_summary_clusters_rows_by_test_example():
     """The Dai table's intervals resample unique test examples (each keeps its rows of every
     demonstration set), zero-shot is counted once per example, and the table says how many
-    examples and demonstration sets stand behind each number (issue 16, defect 3)."""
+    examples and demonstration sets stand behind each number."""
     rng = np.random.default_rng(0)
     n_examples, seeds = 40, (0, 1, 2)
     zs = rng.integers(0, 2, n_examples)  # zero-shot does not depend on the demonstration set
@@ -257,7 +257,7 @@ def test_summary_clusters_rows_by_test_example():
 
 def test_concept_finetuning_gives_the_key_projection_a_gradient(pipeline_checkpoint):
     """Each demonstration is finetuned inside its preceding context, so attention has several keys
-    and the key projection gets a gradient (a one-token sequence gives it none) (issue 16, defect 5)."""
+    and the key projection gets a gradient (a one-token sequence gives it none)."""
     from icl_study.lm.finetune import example_loss
     from icl_study.lm.models import load_lm
     from icl_study.studies import shen
@@ -280,7 +280,7 @@ def test_concept_finetuning_gives_the_key_projection_a_gradient(pipeline_checkpo
 def test_kendall_ft_side_reads_queries_during_finetuning_before_rope(llama_dir):
     """FT's side of Kendall tau, as in the reference (fs_ft.py): each demonstration's queries are
     recorded at the weights of the step that trains on it (the first at the original weights, later
-    ones after earlier steps), and they are pre-RoPE q_proj outputs (issue 16, defect 4)."""
+    ones after earlier steps), and they are pre-RoPE q_proj outputs."""
     from icl_study.lm.activations import last_token_activations
     from icl_study.lm.models import load_lm
 

@@ -69,7 +69,7 @@ Shell command: python -m icl_study train:train_seeds_rule --params '{"run": {"ta
 
 
 def test_gpu_hours_counts_each_seed_of_a_seed_group_job():
-    # Before issue 21 only train_rule jobs were read, so ren's seed groups were missing from the table.
+    # Seed-group jobs (ren's) must count once per seed, not once per job.
     jobs = gpu_hours.parse_training_jobs(DRY_RUN)
     assert [rule for rule, _ in jobs] == ["linreg_train", "ren_train", "ren_train"]
     assert [run["train"]["seed"] for _, run in jobs[1:]] == [0, 1]

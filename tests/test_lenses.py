@@ -1,4 +1,4 @@
-"""Pins the across-papers study (issue 10): the pure pieces of the lenses (pair permutation, the
+"""Pins the across-papers study: the pure pieces of the lenses (pair permutation, the
 key/value-only finetuning, the correlation table) and, on the tiny tier, that the table holds
 exactly one set of rows per configured (family, step, lens) cell and that removing a lens from the
 config removes only its cells and reruns no other cell."""
@@ -67,7 +67,7 @@ def _table(values: dict[tuple[str, str], list[float]], steps=(10, 20, 40, 80)) -
 
 
 def test_order_measure_is_not_a_function_of_accuracy():
-    """Issue 17 (5): with every episode right in every order (accuracy 1, so no label can flip),
+    """With every episode right in every order (accuracy 1, so no label can flip),
     the log-prob spread among always-correct episodes still varies; an episode wrong in one order
     is left out of it."""
     targets, demo = torch.tensor([0, 0, 1]), torch.tensor([[0, 1], [0, 1], [0, 1]])  # 3 episodes, labels 0/1 in context
@@ -83,7 +83,7 @@ def test_order_measure_is_not_a_function_of_accuracy():
 
 
 def test_correlations_pool_training_seeds():
-    """Issue 17 (5): ρ pools every (seed, checkpoint) pair against that seed's own ICL, and the
+    """ρ pools every (seed, checkpoint) pair against that seed's own ICL, and the
     per-seed ρ come with a t-interval over seeds; the pooled table keeps n_seeds."""
     steps = (10, 20, 40, 80)
     icl = {"seed0": [0.5, 0.8, 0.95, 0.7], "seed1": [0.55, 0.85, 0.9, 0.6], "seed2": [0.5, 0.7, 0.99, 0.8]}

@@ -1,4 +1,4 @@
-"""Pins the pieces of the "which learning algorithm?" analyses (issue 3) on tiny inputs.
+"""Pins the pieces of the "which learning algorithm?" analyses on tiny inputs.
 
 What is pinned: probe queries placed after k context pairs get exactly the prediction the shared
 signature gives at position k (for a baseline and for a causal model); linear baselines are fitted
@@ -38,7 +38,7 @@ def test_model_matching_on_a_tiny_model(tmp_path):
     cfg = MatchingConfig(n_tasks=32, n_ilwd_tasks=8, n_probe_queries=6, n_bootstrap=20, gd_lr_grid=(0.1, 0.5))
     table = model_matching(checkpoint, cfg)
     assert set(table["metric"]) == {"spd", "ilwd", "fit_r2"}
-    # Issue 17 (1): the trivial predictors stay candidates, so "matches GD" can be told from "shrinks to 0".
+    # the trivial predictors stay candidates, so "matches GD" can be told from "shrinks to 0".
     assert {"zero", "averaging"} <= set(table.loc[table["metric"] == "spd", "predictor"])
     assert "ridge_bayes" not in set(table["predictor"])  # sigma = 0: OLS is the Bayes-optimal predictor
     linear = table[(table["metric"] == "fit_r2") & table["predictor"].isin(["least_squares", "gd_1", "gd_3"]) & (table["k"] >= 1)]
@@ -65,7 +65,7 @@ def test_sweep_summary_picks_best_and_gap():
 
 
 def test_sweep_summary_pools_seeds_and_states_a_match_only_beyond_zero():
-    """Issue 17 (1, 2): a cell's seeds (runs "<cell>" and "<cell>_s{seed}") are pooled; the best
+    """A cell's seeds (runs "<cell>" and "<cell>_s{seed}") are pooled; the best
     predictor is named a match only where it beats `zero` by more than the seed-to-seed spread."""
     # Cell A: GD-1 beats zero by 0.5 +- 0.1 over 3 seeds -> a match.
     a = [_matching_rows(run, 1, 0.0, {"gd_1": [9, g], "zero": [9, g + m], "least_squares": [9, 2.0]})
@@ -120,7 +120,7 @@ def test_matching_and_depth_noise_figures_pool_seeds(tmp_path):
 
 
 def test_partial_probe_separates_a_target_from_the_other():
-    """Issue 17 (3): features that hold only target B explain nothing of A beyond B (partial ~ 0),
+    """Features that hold only target B explain nothing of A beyond B (partial ~ 0),
     while B itself is recovered from them beyond what A predicts (partial ~ 1)."""
     gen = torch.Generator().manual_seed(3)
     a, b = torch.randn(800, 3, generator=gen), torch.randn(800, 3, generator=gen)
@@ -144,7 +144,7 @@ def test_probe_targets_below_d_are_min_norm_and_not_xty():
 
 
 def test_probe_table_probes_several_k_with_partial_r2(tmp_path):
-    """Issue 17 (3): rows at every k in `ks` (k < d included) with the partial R² of each target."""
+    """Rows at every k in `ks` (k < d included) with the partial R² of each target."""
     run = {"task": "regression", "task_config": {"n_dims": 3, "n_points": 6},
            "model": to_dict(ModelConfig(n_layer=1, n_head=2, d_model=8, d_mlp=8, n_positions=12, n_dims_in=3)),
            "train": {"steps": 2, "batch_size": 4, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 2}}

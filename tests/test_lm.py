@@ -151,7 +151,7 @@ def test_pick_lr_takes_the_best_validation_score(gpt2):
 @pytest.mark.parametrize("source,n_eval,n_val", [("mr", 40, 32), ("vader5", 23, 12)])
 def test_every_prefix_of_a_split_is_balanced_within_one(source, n_eval, n_val):
     """Studies take the first n of a split (Shen's n_queries): every prefix must be balanced to
-    within one example per class, so no prefix is all one class (issue 16, defect 1)."""
+    within one example per class, so no prefix is all one class."""
     task = data.TextTaskConfig(source=source, label_words=MR.label_words if source == "mr" else
                                (" terrible", " bad", " okay", " good", " great"))
     examples = data.load_examples(task)
@@ -165,7 +165,7 @@ def test_every_prefix_of_a_split_is_balanced_within_one(source, n_eval, n_val):
 
 def test_accuracy_intervals_cluster_by_test_example(tmp_path):
     """The LM accuracy table with intervals: per (model, task, predictor, k) over demonstration
-    sets, resampling unique test examples (issue 16, defect 3); concept episodes each count once."""
+    sets, resampling unique test examples; concept episodes each count once."""
     from icl_study import metrics
     from icl_study.rng import stream_seed
 
@@ -201,7 +201,7 @@ def test_finetune_table_scores_zero_shot_once_per_example(gpt2_dir):
 def test_batched_queries_after_one_prefix_equal_one_at_a_time(gpt2, gpt2_dir, tmp_path, mr_splits):
     """Scoring many queries of different lengths in one padded batch after the shared prefix's
     cache gives the log-probs of one-at-a-time scoring (to 1e-4), leaves the cache reusable, and
-    works without a prefix and for pipeline-gpt (issue 16, power)."""
+    works without a prefix and for pipeline-gpt."""
     eval_set, _, pool = mr_splits
     demos = data.sample_demos(pool, 4, seed=1)
     prefix, queries = icl.encode_prompts(gpt2, MR, demos, eval_set)

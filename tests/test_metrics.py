@@ -97,7 +97,7 @@ def test_bootstrap_ci_narrows_with_alpha():
 def test_cluster_bootstrap_counts_each_example_once():
     """Rows of one test example (one per demonstration set) are one cluster: copying every example's
     row 3 times leaves the cluster interval as wide as one row per example, while a bootstrap over
-    the pooled rows would be ~sqrt(3) narrower (issue 16, defect 3)."""
+    the pooled rows would be ~sqrt(3) narrower."""
     values = np.random.default_rng(2).integers(0, 2, size=50).astype(float)  # per-example correctness
     once = cluster_bootstrap_ci(values, np.arange(50), n_boot=2000, seed=0)
     copied = cluster_bootstrap_ci(np.repeat(values, 3), np.repeat(np.arange(50), 3), n_boot=2000, seed=0)

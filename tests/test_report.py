@@ -1,10 +1,12 @@
 """Pins the HTML report's inputs: every figure rule (`fig_*`) registers an output with `report()`
-and a caption file that exists and is not empty (the build itself is tested in test_workflow.py)."""
+and a caption rendered by rule caption from a template that exists and is not empty (the build
+itself is tested in test_workflow.py)."""
 
 import re
 from pathlib import Path
 
 RULES = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+TEMPLATES = RULES.parent / "report" / "templates"
 
 
 def figure_rules() -> dict[str, str]:
@@ -22,8 +24,8 @@ def test_every_figure_rule_has_a_report_output_with_a_caption():
     assert rules, "no figure rules found"
     for name, text in rules.items():
         assert "report(" in text, f"{name}: no output registered with report()"
-        captions = re.findall(r'caption="([^"]+)"', text)
-        assert captions, f"{name}: report() without a caption"
+        captions = re.findall(r'caption=caption\("(\w+)"\)', text)
+        assert captions, f"{name}: report() without a rendered caption, caption(\"<figure>\")"
         for caption in captions:
-            path = RULES / caption
-            assert path.is_file() and path.read_text().strip(), f"{name}: caption {caption} missing or empty"
+            path = TEMPLATES / f"{caption}.rst"
+            assert path.is_file() and path.read_text().strip(), f"{name}: caption template {path} missing or empty"

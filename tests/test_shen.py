@@ -127,7 +127,7 @@ def test_distribution_metrics_of_identical_and_of_shifted_distributions():
 
 
 def test_perturbation_reaches_all_zero_tensors_with_one_scale_per_model():
-    """Issue 17 (4): noise is scaled by ONE RMS over all of a model's parameters, so an all-zero
+    """Noise is scaled by ONE RMS over all of a model's parameters, so an all-zero
     bias (as in the hand-built GD constructions) is perturbed like a trained model's bias."""
     from icl_study.studies.shen import noisy_weights
 
@@ -144,7 +144,7 @@ def test_perturbation_reaches_all_zero_tensors_with_one_scale_per_model():
 
 def test_pick_gd_prefers_the_lowest_validation_nll_not_tied_accuracy(monkeypatch):
     """When every lr gives the same validation accuracy, the lr is picked by the label word's NLL,
-    not by the tie-break towards the smallest lr (issue 16, defect 2)."""
+    not by the tie-break towards the smallest lr."""
     from icl_study.studies import shen
 
     episode = shen.Episode(demos=[], queries=[[0], [1]], labels=[0, 1], label_ids=[0, 1], prefix=lambda order: [])
@@ -161,7 +161,7 @@ def test_pick_gd_prefers_the_lowest_validation_nll_not_tied_accuracy(monkeypatch
 
 def test_shen_lm_table_on_a_tiny_gpt2(gpt2_dir):
     """The text path end to end: per-query rows of balanced queries, ICL and GD each compared with
-    zero-shot, GD's own demonstration loss before and after (issue 16, defects 1 and 2)."""
+    zero-shot, GD's own demonstration loss before and after."""
     import pandas as pd
 
     from icl_study.studies import shen
@@ -205,7 +205,7 @@ def _fake_lm_rows(gd_shift: float, floor: float, n_queries: int = 30):
 
 def test_icl_vs_gd_verdict_says_when_gd_did_not_move_the_model():
     """An ICL-vs-GD difference is reported only where KL(GD || ZS) is above the GD-GD floor;
-    intervals resample unique queries and the rows say how many (issue 16, defects 2 and 3)."""
+    intervals resample unique queries and the rows say how many."""
     from icl_study.studies.shen import icl_vs_gd_verdicts
 
     still = icl_vs_gd_verdicts(_fake_lm_rows(gd_shift=0.0, floor=0.05), n_boot=200).iloc[0]

@@ -93,7 +93,7 @@ def test_seeds_rule_trains_each_seed_as_its_own_run(tmp_path):
 
 
 def test_rerun_of_a_finished_run_retrains(tmp_path, monkeypatch):
-    """Issue 22: a forced rerun (e.g. after a code edit) must not resume a finished run's last.pt
+    """A forced rerun (e.g. after a code edit) must not resume a finished run's last.pt
     (step N of N) and write the old weights again. Here the edit is a learning rate of 0, so a
     real retrain ends at the initial weights."""
     import icl_study.train as training
@@ -130,7 +130,7 @@ def test_partial_checkpoint_of_other_code_is_not_resumed(tmp_path, monkeypatch):
 
 
 def test_diverging_run_stops_with_advice_from_its_settings(tmp_path):
-    """Issue 22: lr 10 without clipping used to finish and write errors of ~1e5; it must stop, and
+    """With lr 10 and no clipping used to finish and write errors of ~1e5; it must stop, and
     the advice must name what is set (clipping is off here), not a generic list."""
     from icl_study.train import TrainingDiverged
 
@@ -150,7 +150,7 @@ def test_non_finite_loss_before_any_update_blames_the_task_not_the_lr(tmp_path):
 
 
 def test_checkpoint_file_mode_follows_the_umask(tmp_path):
-    """Issue 22: checkpoints were 0600 (mkstemp's mode), unreadable by a group on shared storage."""
+    """Checkpoints were 0600 (mkstemp's mode), unreadable by a group on shared storage."""
     import os
 
     from icl_study.checkpoint import save_checkpoint
@@ -164,7 +164,7 @@ def test_checkpoint_file_mode_follows_the_umask(tmp_path):
 
 
 def test_no_console_script_that_lists_nothing_a_user_can_run():
-    """Issue 22: `icl-study --help` showed only the rule-entry interface (module:function, JSON
+    """`icl-study --help` showed only the rule-entry interface (module:function, JSON
     params). Users run `snakemake` (README, "Everyday use"); rules run `python -m icl_study`."""
     from workflow_helpers import REPO
 

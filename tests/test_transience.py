@@ -103,7 +103,7 @@ def test_run_params_merge_size_decay_seed_and_steps():
 
 
 def test_arms_add_runs_with_their_own_task_overrides_and_seeds():
-    """Issue 17 (7): an arm (e.g. Singh et al.'s fully bursty p_bursty = 1) trains its own seeds at the
+    """An arm (e.g. Singh et al.'s fully bursty p_bursty = 1) trains its own seeds at the
     same budget and model as its size, changing only the task keys it names."""
     section = {**SECTION, "arms": {"pb1": {"size": "L2", "task": {"p_bursty": 1.0}, "weight_decays": [0.0],
                                            "seeds": [0, 1, 2]}}}

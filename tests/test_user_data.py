@@ -1,4 +1,4 @@
-"""Pins how a user's labelled text file is read (issue 22 item 4, issue 15): every bad row stops
+"""Pins how a user's labelled text file is read: every bad row stops
 with one line naming the file and the line, instead of a traceback or silent damage (empty text
 read as "nan", label 1.7 read as 1)."""
 

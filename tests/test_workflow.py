@@ -12,12 +12,10 @@ from workflow_helpers import REPO, snakemake
 pytestmark = pytest.mark.workflow
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """One end-to-end run of the whole default DAG on the tiny config."""
-    workdir = tmp_path_factory.mktemp("workflow")
-    snakemake(workdir, "--cores", "2")
-    return workdir
+@pytest.fixture
+def run_dir(tiny_run):
+    """The tiny tier's end-to-end run (conftest.py; shared with the docs tests)."""
+    return tiny_run
 
 
 def jobs_planned(dry_run_stdout: str) -> set[str]:

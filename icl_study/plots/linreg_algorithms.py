@@ -1,4 +1,4 @@
-"""Study 1, issue 3 figures (which learning algorithm?), drawn from tidy tables only (no torch).
+"""Study 1 figures (which learning algorithm?), drawn from tidy tables only (no torch).
 
 - `plot_matching`: SPD, ILWD and implicit-weight fit R² vs k, one column per trained model;
 - `plot_depth_noise`: heatmaps over depth x noise of the best-matching predictor and the SPD gap;

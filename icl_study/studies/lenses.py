@@ -1,4 +1,4 @@
-"""Across papers (issue 10): every lens on the same checkpoints, over training time.
+"""Across papers: every lens on the same checkpoints, over training time.
 
 Two checkpoint families come from the transience study (icl_study/studies/transience.py): the
 bursty few-shot classifier, whose ICL rises and then fades, and the finite-pool regression model.
@@ -28,7 +28,7 @@ The lenses, each reusing its study's code:
   and the median ||q + k||² over the query's keys, which sets the feature estimator's variance.
 - `order` (Study 4): spread (std over P orders of the same demonstrations) of the ICL prediction at
   the query (bursty: probability of the true label; regression: ŷ), and (bursty) the spread of the
-  true label's log-probability among episodes answered correctly in every order (issue 17: the
+  true label's log-probability among episodes answered correctly in every order (the
   earlier fraction of episodes whose label flips is bounded by the error rate).
 
 ICL episodes: bursty holdout-class few-shot episodes (the `icl` evaluator's kind, own draws);
@@ -204,7 +204,7 @@ def spd_lens(model, run_cfg, cfg: SpdConfig, n_boot: int, seed: int) -> list[tup
 
     The query (k = n − 1) only: at k near d min-norm OLS interpolates noise and its SPD explodes.
     On fresh tasks ridge(σ²/τ²) is the posterior mean, so SPD to it equals the model's error minus
-    the Bayes error: it is named `spd_bayes_excess_error` and is a function of accuracy (issue 17);
+    the Bayes error: it is named `spd_bayes_excess_error` and is a function of accuracy;
     OLS (σ > 0) and one-step GD are not the Bayes rule."""
     from icl_study.baselines import gradient_descent, least_squares, ridge
     from icl_study.studies.linreg import tune_gd_lr
@@ -351,7 +351,7 @@ def bursty_order_measures(logits: torch.Tensor, targets: torch.Tensor, demo_targ
     p(true label) (B,); `logp_spread_correct`, the spread of log p(true label) among the episodes
     answered correctly (argmax among the context's labels) in every order, (n_correct,).
 
-    Issue 17: the fraction of episodes whose label flips with order is bounded by the error rate,
+    the fraction of episodes whose label flips with order is bounded by the error rate,
     so it tracks accuracy by construction; the second measure is not a function of accuracy."""
     logp = logits.log_softmax(-1).gather(2, targets[None, :, None].expand(len(logits), -1, 1))[..., 0]  # (P, B)
     in_context = torch.zeros_like(logits[0], dtype=torch.bool).scatter(1, demo_targets, True)  # (B, L)

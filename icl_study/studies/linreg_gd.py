@@ -1,4 +1,4 @@
-"""Study 1, issue 4 of the plan: a trained 1-layer linear self-attention vs hand-built GD.
+"""Study 1: a trained 1-layer linear self-attention vs hand-built GD.
 
 Compares a trained 1-layer LSA (`pair_tokens` layout, query loss) with `one_step_gd_model` at the
 least-squares-optimal step size η* (closed form, on held-out tasks), on fresh tasks:

@@ -1,4 +1,4 @@
-"""Study 1, issue 3: which classical predictor does a trained transformer's prediction match?
+"""Study 1: which classical predictor does a trained transformer's prediction match?
 
 For one trained model and every reference predictor (OLS min-norm, ridge, Bayes-optimal ridge
 λ = σ²/τ², GD with k steps and a tuned learning rate, kNN, averaging), per in-context count k:
@@ -63,7 +63,7 @@ def matching_predictors(task: RegressionTask, cfg: MatchingConfig) -> dict[str, 
     eval_cfg = ErrorEvalConfig(n_tasks=cfg.n_tasks, seed=cfg.seed, ridge_lambdas=cfg.ridge_lambdas,
                                gd_steps=cfg.gd_steps, gd_lr_grid=cfg.gd_lr_grid, knn_k=cfg.knn_k)
     predictors = reference_predictors(task, eval_cfg)
-    # `zero` stays (issue 17): a model that only shrinks its predictions towards 0 must not be read
+    # `zero` stays: a model that only shrinks its predictions towards 0 must not be read
     # as "matching one GD step"; sweep_summary names a match only where the best beats it.
     sigma, tau = task.cfg.noise_std, task.cfg.w_scale
     if sigma > 0:

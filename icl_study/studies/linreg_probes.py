@@ -1,8 +1,8 @@
-"""Study 1, issue 3: what do the hidden states at the query encode? (Akyürek et al. 2022, probes)
+"""Study 1: what do the hidden states at the query encode? (Akyürek et al. 2022, probes)
 
 For a trained model, the residual stream at the x-token after k context pairs (the query) is read
 with `run_with_cache` at `hook_embed` (layer 0) and every `blocks.{i}.hook_resid_post` (layer i+1),
-for each k in `ks` (issue 17: k < d included, where min-norm w_OLS and Xᵀy differ most; at k ≫ d
+for each k in `ks` (k < d included, where min-norm w_OLS and Xᵀy differ most; at k ≫ d
 with σ = 0, w_OLS = w and Xᵀy is itself largely linear in it). Two targets are probed: the moment
 vector Xᵀy and the (min-norm) OLS weights w_OLS of the k context pairs.
 

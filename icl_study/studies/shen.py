@@ -1,6 +1,6 @@
 """Study 4: do pretrained transformers really learn in context by gradient descent? (Shen et al. 2023)
 
-Three analyses (definitions in ../shared/DESIGN.md, "Study 4"):
+Three analyses (definitions in docs/definitions.md):
 
 1. Order sensitivity: the spread (std over permutations of the same demonstrations) of the query
    prediction and of the error/accuracy, for trained regression transformers, the hand-built GD
@@ -58,7 +58,7 @@ def weight_sparsity(named_parameters, taus: tuple[float, ...]) -> dict[float, fl
 @contextlib.contextmanager
 def noisy_weights(named_parameters, scale: float, gen: torch.Generator):
     """Every parameter W replaced by W + s · rms · Z inside the block, rms being ONE RMS entry over
-    all the model's parameters (issue 17: a per-tensor RMS left all-zero biases of the hand-built
+    all the model's parameters (a per-tensor RMS left all-zero biases of the hand-built
     constructions unperturbed while trained models' biases moved). Z is drawn from `gen` in
     parameter order, so one generator seed is one noise direction at every scale; restored on exit."""
     params = [p for _, p in named_parameters]

@@ -109,13 +109,13 @@ rule fig_dai:
         dual="results/dai/summary/dual.csv",
         momentum="results/dai/momentum/comparison.csv",
     output:
-        table=report("results/figures/dai_table.png", caption="../report/dai_table.rst", category=REPORT_CATEGORIES["dai"]),
+        table=report("results/figures/dai_table.png", caption=caption("dai_table"), category=REPORT_CATEGORIES["dai"]),
         table_pdf="results/figures/dai_table.pdf",
-        layers=report("results/figures/dai_layers.png", caption="../report/dai_layers.rst", category=REPORT_CATEGORIES["dai"]),
+        layers=report("results/figures/dai_layers.png", caption=caption("dai_layers"), category=REPORT_CATEGORIES["dai"]),
         layers_pdf="results/figures/dai_layers.pdf",
-        dual=report("results/figures/dai_dual.png", caption="../report/dai_dual.rst", category=REPORT_CATEGORIES["dai"]),
+        dual=report("results/figures/dai_dual.png", caption=caption("dai_dual"), category=REPORT_CATEGORIES["dai"]),
         dual_pdf="results/figures/dai_dual.pdf",
-        momentum=report("results/figures/dai_momentum.png", caption="../report/dai_momentum.rst", category=REPORT_CATEGORIES["dai"]),
+        momentum=report("results/figures/dai_momentum.png", caption=caption("dai_momentum"), category=REPORT_CATEGORIES["dai"]),
         momentum_pdf="results/figures/dai_momentum.pdf",
     log:
         "logs/figures/dai.log",

@@ -1,4 +1,4 @@
-"""Across papers (issue 10): every lens on the same checkpoints, over training time.
+"""Across papers: every lens on the same checkpoints, over training time.
 
 One job per (family, training seed, lens) over every kept checkpoint ->
 results/lenses/{family}/seed{seed}/{lens}.csv, so a new lens runs only its own cells; a collect job stacks them into one tidy table
@@ -61,7 +61,7 @@ rule fig_lenses_over_training:
     output:
         png=report(
             "results/figures/lenses_over_training.png",
-            caption="../report/lenses_over_training.rst",
+            caption=caption("lenses_over_training"),
             category=REPORT_CATEGORIES["lenses"],
         ),
         pdf="results/figures/lenses_over_training.pdf",
@@ -81,7 +81,7 @@ rule fig_lenses_correlations:
     output:
         png=report(
             "results/figures/lenses_correlations.png",
-            caption="../report/lenses_correlations.rst",
+            caption=caption("lenses_correlations"),
             category=REPORT_CATEGORIES["lenses"],
         ),
         pdf="results/figures/lenses_correlations.pdf",

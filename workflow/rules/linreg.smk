@@ -33,7 +33,7 @@ rule fig_linreg_error_vs_k:
     output:
         png=report(
             "results/figures/linreg_error_vs_k.png",
-            caption="../report/linreg_error_vs_k.rst",
+            caption=caption("linreg_error_vs_k"),
             category=REPORT_CATEGORIES["linreg"],
         ),
         pdf="results/figures/linreg_error_vs_k.pdf",
@@ -147,7 +147,7 @@ rule fig_linreg_matching:
     output:
         png=report(
             "results/figures/linreg_matching.png",
-            caption="../report/linreg_matching.rst",
+            caption=caption("linreg_matching"),
             category=REPORT_CATEGORIES["linreg"],
         ),
         pdf="results/figures/linreg_matching.pdf",
@@ -167,7 +167,7 @@ rule fig_linreg_depth_noise:
     output:
         png=report(
             "results/figures/linreg_depth_noise.png",
-            caption="../report/linreg_depth_noise.rst",
+            caption=caption("linreg_depth_noise"),
             category=REPORT_CATEGORIES["linreg"],
         ),
         pdf="results/figures/linreg_depth_noise.pdf",
@@ -187,7 +187,7 @@ rule fig_linreg_probes:
     output:
         png=report(
             "results/figures/linreg_probes.png",
-            caption="../report/linreg_probes.rst",
+            caption=caption("linreg_probes"),
             category=REPORT_CATEGORIES["linreg"],
         ),
         pdf="results/figures/linreg_probes.pdf",
@@ -210,7 +210,7 @@ rule fig_linreg_gd:
     output:
         png=report(
             "results/figures/linreg_gd.png",
-            caption="../report/linreg_gd.rst",
+            caption=caption("linreg_gd"),
             category=REPORT_CATEGORIES["linreg"],
         ),
         pdf="results/figures/linreg_gd.pdf",

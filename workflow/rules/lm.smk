@@ -122,7 +122,7 @@ rule fig_lm_icl_vs_k:
     output:
         png=report(
             "results/figures/lm_icl_vs_k.png",
-            caption="../report/lm_icl_vs_k.rst",
+            caption=caption("lm_icl_vs_k"),
             category=REPORT_CATEGORIES["lm"],
         ),
         pdf="results/figures/lm_icl_vs_k.pdf",

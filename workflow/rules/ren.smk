@@ -77,7 +77,7 @@ rule fig_ren_kernel:
     input:
         "results/ren/lens/kernel.csv",
     output:
-        png=report("results/figures/ren_kernel.png", caption="../report/ren_kernel.rst", category=REPORT_CATEGORIES["ren"]),
+        png=report("results/figures/ren_kernel.png", caption=caption("ren_kernel"), category=REPORT_CATEGORIES["ren"]),
         pdf="results/figures/ren_kernel.pdf",
     log:
         "logs/figures/ren_kernel.log",
@@ -93,7 +93,7 @@ rule fig_ren_dual:
         identity="results/ren/lens/dual_identity.csv",
         steps="results/ren/lens/dual_steps.csv",
     output:
-        png=report("results/figures/ren_dual.png", caption="../report/ren_dual.rst", category=REPORT_CATEGORIES["ren"]),
+        png=report("results/figures/ren_dual.png", caption=caption("ren_dual"), category=REPORT_CATEGORIES["ren"]),
         pdf="results/figures/ren_dual.pdf",
     log:
         "logs/figures/ren_dual.log",
@@ -109,7 +109,7 @@ rule fig_ren_generalisation:
         table="results/ren/lens/generalisation.csv",
         fit="results/ren/lens/generalisation_fit.csv",
     output:
-        png=report("results/figures/ren_generalisation.png", caption="../report/ren_generalisation.rst", category=REPORT_CATEGORIES["ren"]),
+        png=report("results/figures/ren_generalisation.png", caption=caption("ren_generalisation"), category=REPORT_CATEGORIES["ren"]),
         pdf="results/figures/ren_generalisation.pdf",
     log:
         "logs/figures/ren_generalisation.log",
@@ -125,7 +125,7 @@ rule fig_ren_variants:
         errors="results/ren/variants/errors.csv",
         curves="results/ren/variants/curves.csv",
     output:
-        png=report("results/figures/ren_variants.png", caption="../report/ren_variants.rst", category=REPORT_CATEGORIES["ren"]),
+        png=report("results/figures/ren_variants.png", caption=caption("ren_variants"), category=REPORT_CATEGORIES["ren"]),
         pdf="results/figures/ren_variants.pdf",
     log:
         "logs/figures/ren_variants.log",
@@ -141,7 +141,7 @@ rule fig_ren_variants_corpus:
         errors="results/ren/corpus_variants/errors.csv",
         curves="results/ren/corpus_variants/curves.csv",
     output:
-        png=report("results/figures/ren_variants_corpus.png", caption="../report/ren_variants_corpus.rst", category=REPORT_CATEGORIES["ren"]),
+        png=report("results/figures/ren_variants_corpus.png", caption=caption("ren_variants_corpus"), category=REPORT_CATEGORIES["ren"]),
         pdf="results/figures/ren_variants_corpus.pdf",
     log:
         "logs/figures/ren_variants_corpus.log",

