@@ -1,0 +1,88 @@
+"""Pins the plan of runs (icl_study/plan.py): it imports and builds every tier's plan without torch;
+every training run's config is a valid RunConfig and every run name unique; the trained LSA has
+the hand-built construction's shape; config errors that need the plan are one-line ConfigErrors
+naming the key; an empty list's wildcard pattern matches nothing."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from icl_study.config import ConfigError, deep_merge, run_config
+from icl_study.ledger import load_config
+from icl_study.plan import NO_MATCH, Plan, lsa_model, pattern
+from workflow_helpers import REPO, TINY
+
+TIERS = {"default": [REPO / "config.yaml"], "paper": [REPO / "config.yaml", REPO / "configs" / "paper.yaml"],
+         "tiny": [REPO / "config.yaml", TINY]}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_config([str(p) for p in TIERS["tiny"]])
+
+
+def test_plan_builds_every_tier_without_torch():
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ImportError('torch is blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from icl_study.ledger import load_config\n"
+        "from icl_study.plan import Plan\n"
+        f"for files in {[[str(p) for p in files] for files in TIERS.values()]!r}:\n"
+        "    plan = Plan(load_config(files))\n"
+        "    plan.check()\n"
+        "    assert plan.runs and plan.all_targets and plan.lenses_tables\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_every_run_is_a_valid_run_config_with_a_unique_name(tier):
+    plan = Plan(load_config([str(p) for p in TIERS[tier]]))
+    for run in plan.runs:
+        run_config(run.config)  # raises on an unknown key or a wrong type
+    members = [(run.study, m) for run in plan.runs for m in run.members]
+    assert len(members) == len(set(members))
+    assert ("linreg", "gd/lsa") in members and ("lm", "pipeline-gpt") in members
+
+
+def test_trained_lsa_has_the_construction_shape(tiny):
+    from icl_study.gd_construction import lsa_config
+    from icl_study.config import to_dict
+
+    lsa = {run.name: run for run in Plan(tiny).runs if run.study == "linreg"}["gd/lsa"].config
+    task = lsa["task_config"]
+    shape = to_dict(lsa_config(task["n_dims"], task["n_points"], tiny["linreg"]["gd"]["d_model"]))
+    assert {key: shape[key] for key in lsa_model(1, 2)} == {key: lsa["model"][key] for key in lsa_model(1, 2)}
+    assert lsa["model"]["init"] == "torch"
+
+
+def test_groups_train_every_seed_into_named_members(tiny):
+    plan = Plan(tiny)
+    seeds = plan.group_seeds("ren")
+    assert plan.ren_regression_runs == [f"{kind}_s{seed}" for kind in tiny["ren"]["variants"]["kinds"] for seed in seeds]
+
+
+@pytest.mark.parametrize("override, key", [
+    ({"lenses": {"families": {"bursty": {"run": "nosuch/wd0"}}}}, "lenses.families.bursty: 'nosuch/wd0/seed0'"),
+    ({"lenses": {"families": {"bursty": {"steps": [7]}}}}, "lenses.families.bursty.steps: [7] not kept"),
+    ({"lenses": {"families": {"bursty": {"lenses": ["evaluators", "spd"]}}}}, "lenses.families.bursty.lenses: ['spd']"),
+    ({"transience": {"bursty": {"model": {"n_positions": 3}}}}, "transience.bursty.model.n_positions: must be 9"),
+])
+def test_config_errors_name_the_key(tiny, override, key):
+    with pytest.raises(ConfigError) as error:
+        Plan(deep_merge(tiny, override)).check()
+    assert str(error.value).startswith(key) and "\n" not in str(error.value)
+
+
+def test_patterns_match_exactly_the_names():
+    assert re.fullmatch(pattern(["gd/lsa", "L1_noise0.5"]), "L1_noise0.5")
+    assert not re.fullmatch(pattern(["L1_noise0.5"]), "L1_noise0x5")
+    assert pattern([]) == NO_MATCH and not re.fullmatch(NO_MATCH, "x")
