@@ -31,7 +31,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
+# pandas is imported inside the functions that use it: the workflow imports this module when it
+# parses (also `snakemake -n`), and pandas would cost most of a dry run's CPU time.
 
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 AGGREGATES = ("min", "max", "mean", "count")
@@ -131,6 +132,8 @@ def fmt(value, spec: str) -> str:
 
 
 def select(table: pd.DataFrame, p: Placeholder) -> pd.DataFrame:
+    import pandas as pd
+
     rows = table
     for column, wanted in p.filters:
         if column not in rows.columns:
@@ -144,6 +147,8 @@ def select(table: pd.DataFrame, p: Placeholder) -> pd.DataFrame:
 
 
 def value_of(p: Placeholder, results: Path, config: dict, cache: dict) -> str:
+    import pandas as pd
+
     if p.source == "config":
         return fmt(config_value(config, p.column), p.fmt)
     if p.source == "figure":
@@ -182,6 +187,8 @@ def render(template: str, results: Path | str, config: dict) -> str:
 # --- the README's ledger ------------------------------------------------------------------------
 
 def interval(row) -> str:
+    import pandas as pd
+
     value = fmt(row["value"], ".3g")
     if any(pd.isna(row[c]) for c in ("ci_low", "ci_high")):
         return value
@@ -191,6 +198,8 @@ def interval(row) -> str:
 def ledger_markdown(claims: pd.DataFrame) -> str:
     """The ledger as a Markdown table: one row per claim, its verdict, interval, sample sizes and
     links to its study page and figure."""
+    import pandas as pd
+
     if claims.empty:
         return ("No ledger is committed yet: run the default tier, then `snakemake docs` "
                 "(it writes this table from results/claims.csv).")
@@ -220,6 +229,8 @@ def ledger_block(readme: str) -> str:
 
 
 def read_claims(path: Path | str) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_csv(path)
 
 
