@@ -20,7 +20,6 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/docs_common.smk"
 include: "workflow/rules/linreg.smk"
 include: "workflow/rules/transience.smk"
 include: "workflow/rules/ren.smk"
@@ -37,4 +36,4 @@ rule all:
     input:
         PLAN.all_targets,
         # each figure's report caption, rendered from the tables it quotes (docs.smk)
-        captions_for(PLAN.all_targets),
+        PLAN.captions,

@@ -15,6 +15,7 @@ transience runs, kept steps, lenses per family) raise ConfigError here, with one
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -70,6 +71,14 @@ def pattern(names) -> str:
 def lookup(table: dict, wildcard: str = "run"):
     """An input function: `table[wildcards.<wildcard>]`."""
     return lambda wildcards: table[wildcards[wildcard]]
+
+
+def caption(name: str) -> str:
+    """A figure's report caption, rendered into the run's results/report/ by rule caption.
+
+    Absolute, because Snakemake resolves a relative caption against the rule file's folder, while
+    the rendered caption lives in the working directory (they differ under --directory)."""
+    return os.path.abspath(f"results/report/{name}.rst")
 
 
 def figure_paths(names) -> list[str]:
@@ -261,9 +270,11 @@ def lm_runs(section: dict) -> list[Run]:
 
 @dataclass
 class Plan:
-    """Every run and analysis job of one config (built once per workflow parse)."""
+    """Every run and analysis job of one config (built once per workflow parse); `root` is the
+    repository, where the caption and docs templates are."""
 
     config: dict
+    root: Path = Path(".")
 
     # training
 
@@ -525,3 +536,59 @@ class Plan:
         settings = {} if lens == "evaluators" else lenses[lens]
         return as_json({"family": family, "member": f"seed{seed}", "steps": self.lenses_steps(family),
                         "lens": lens, "settings": settings, "n_boot": lenses["n_boot"], "seed": lenses["seed"]})
+
+    # the claims ledger: its inputs are the union of the claims' tables
+
+    @property
+    def claim_tables(self) -> list[str]:
+        from icl_study import ledger
+
+        return [f"results/{path}" for path in ledger.claim_tables(ledger.all_claims(self.config))]
+
+    # report captions and docs pages, rendered from the tables by icl_study/docs.py: `rule all` asks
+    # for the caption of every figure it builds; `snakemake docs` (not in `all`) renders the pages
+
+    def caption_template(self, name: str) -> Path:
+        from icl_study import docs
+
+        return self.root / docs.CAPTION_TEMPLATES / f"{name}.rst"
+
+    def caption_tables(self, name: str) -> list[str]:
+        """The tables a caption quotes (the caption rule's inputs)."""
+        from icl_study import docs
+
+        return [f"results/{table}" for table in docs.tables_of(self.caption_template(name).read_text())]
+
+    def caption_params(self, name: str) -> str:
+        """The config values a caption quotes, so it rerenders when one of them changes."""
+        from icl_study import docs
+
+        keys = docs.config_keys_of(self.caption_template(name).read_text())
+        return as_json({"config": docs.config_subset(self.config, keys)})
+
+    @property
+    def captions(self) -> list[str]:
+        """The rendered captions of the figures `rule all` builds (those with a template)."""
+        names = [Path(path).stem for path in self.all_targets if path.startswith("results/figures/")
+                 and path.endswith(".png")]
+        return [f"results/report/{name}.rst" for name in names if self.caption_template(name).is_file()]
+
+    @property
+    def docs_inputs(self) -> list[str]:
+        """Everything the study pages quote or show, and the ledger."""
+        from icl_study import docs
+
+        paths = ["results/claims.csv"]
+        for template in sorted((self.root / docs.STUDY_TEMPLATES).glob("*.md")):
+            text = template.read_text()
+            paths += [f"results/{table}" for table in docs.tables_of(text)]
+            paths += [f"results/figures/{name}.png" for name in docs.figures_of(text)]
+        return sorted(set(paths))
+
+    @property
+    def docs_params(self) -> str:
+        """The docs rule's params: the repository and every config value a template quotes."""
+        from icl_study import docs
+
+        keys = sorted({key for template in docs.all_templates(self.root) for key in docs.config_keys_of(template.read_text())})
+        return as_json({"root": str(self.root), "config": docs.config_subset(self.config, keys)})

@@ -5,14 +5,9 @@ their tables are this rule's inputs, so the ledger is rebuilt whenever a table c
 the claims is torch-free, so parsing the workflow stays fast.
 """
 
-from icl_study import ledger as claims_ledger
-
-CLAIMS = claims_ledger.all_claims(config)
-
-
 rule claims_ledger:
     input:
-        [f"results/{path}" for path in claims_ledger.claim_tables(CLAIMS)],
+        PLAN.claim_tables,
     output:
         report(
             "results/claims.csv",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from icl_study.checks import check_workflow_config
 from icl_study.config import ConfigError, validate_workflow_config
-from icl_study.plan import DAI_TABLES, REN_LENS_TABLES, REPORT_CATEGORIES, SMOLLM2_DIR, Plan, as_json, lookup, pattern
+from icl_study.plan import DAI_TABLES, REN_LENS_TABLES, REPORT_CATEGORIES, SMOLLM2_DIR, Plan, as_json, caption, lookup, pattern
 
 # The shared schema; each study's part lies in schemas/studies/ beside it.
 SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
@@ -16,7 +16,7 @@ SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml
 try:
     validate_workflow_config(config, str(SCHEMA))
     check_workflow_config(config)  # what the schema cannot express: cross-references, files, finite numbers
-    PLAN = Plan(config)
+    PLAN = Plan(config, root=Path(workflow.basedir))
     PLAN.check()  # every run and job built once: a bad name or step stops the workflow here
 except ConfigError as err:
     raise SystemExit(f"icl_study: config error: {err}")

@@ -1,17 +1,26 @@
-"""The docs rules: rule caption (one report caption) and rule docs (`snakemake docs`); see
-docs_common.smk."""
+"""The docs rules, both rendering templates from the tables (icl_study/docs.py), so no result
+number is typed by hand:
+
+- rule caption: a figure's report caption, workflow/report/templates/<figure>.rst rendered into
+  results/report/<figure>.rst from the tables it quotes. `rule all` asks for the caption of every
+  figure it builds, so `snakemake --report` finds them after a run.
+- `snakemake docs` (not part of `all`), after a finished run, rewrites the ledger table of
+  README.md and docs/claims_default.csv from results/claims.csv, renders docs/studies/<study>.md
+  from docs/templates/studies/ and copies the figures they show into docs/figures/. It writes into
+  the repository, so run it from the repository root after a default-tier run before committing.
+"""
 
 
 rule caption:
     input:
-        template=str(CAPTION_TEMPLATES / "{name}.rst"),
-        tables=caption_tables,
+        template=str(PLAN.caption_template("{name}")),
+        tables=lambda wildcards: PLAN.caption_tables(wildcards.name),
     output:
         "results/report/{name}.rst",
     wildcard_constraints:
         name=r"\w+",
     params:
-        settings=caption_params,
+        settings=lambda wildcards: PLAN.caption_params(wildcards.name),
     log:
         "logs/report/{name}.log",
     localrule: True
@@ -24,9 +33,9 @@ rule caption:
 
 rule docs:
     input:
-        docs_inputs(),
+        PLAN.docs_inputs,
     params:
-        settings=as_json({"root": str(DOCS_ROOT), "config": docs_render.config_subset(config, docs_config_keys())}),
+        settings=PLAN.docs_params,
     log:
         "logs/docs.log",
     localrule: True
