@@ -265,6 +265,30 @@ def lm_runs(section: dict) -> list[Run]:
     return [Run("lm", "pipeline-gpt", run_config("concepts", gpt["task"], gpt["model"], gpt["train"]), runtime=30)]
 
 
+@dataclass(frozen=True)
+class TrainingRule:
+    """The shape of one generated training rule (workflow/rules/train.smk)."""
+
+    study: str
+    group: bool
+    name: str
+    seeds: tuple[int, ...] = ()
+
+    @property
+    def wildcard(self) -> str:
+        return "group" if self.group else "run"
+
+    @property
+    def entry(self) -> str:
+        return "train:train_seeds_rule" if self.group else "train:train_rule"
+
+    def outputs(self, filename: str) -> list[str]:
+        """The files one job writes: results/<study>/{run}/<filename>, or one per seed of a group."""
+        if self.group:
+            return [f"results/{self.study}/{{group}}_s{seed}/{filename}" for seed in self.seeds]
+        return [f"results/{self.study}/{{run}}/{filename}"]
+
+
 # --- the plan ------------------------------------------------------------------------------------
 
 
@@ -301,8 +325,16 @@ class Plan:
         runs, wildcard = self.training(study, group), "group" if group else "run"
         return lambda wildcards: getattr(runs[wildcards[wildcard]], attribute)
 
-    def training_studies(self, group: bool) -> list[str]:
-        return list(dict.fromkeys(run.study for run in self.runs if bool(run.seeds) == group))
+    def training_rules(self) -> list[TrainingRule]:
+        """One training rule per study and form: `<study>_train` for its single runs, and for its
+        seed groups `<study>_train` too, or `<study>_train_seeds` when it has both forms."""
+        rules = []
+        for group in (False, True):
+            for study in dict.fromkeys(run.study for run in self.runs if bool(run.seeds) == group):
+                both = group and self.training(study, group=False)
+                rules.append(TrainingRule(study, group, f"{study}_train_seeds" if both else f"{study}_train",
+                                          tuple(self.group_seeds(study)) if group else ()))
+        return rules
 
     def group_seeds(self, study: str) -> list[int]:
         """The seeds of a study's groups: one list per study (its rule's outputs name every seed)."""
