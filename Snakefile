@@ -23,6 +23,7 @@ include: "workflow/rules/lm.smk"
 include: "workflow/rules/dai.smk"
 include: "workflow/rules/shen.smk"
 include: "workflow/rules/lenses.smk"
+include: "workflow/rules/diversity.smk"
 
 
 rule all:
@@ -35,3 +36,4 @@ rule all:
         DAI_TARGETS,
         SHEN_TARGETS,
         LENSES_TARGETS,
+        DIVERSITY_TARGETS,
