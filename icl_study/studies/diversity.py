@@ -334,7 +334,7 @@ def summarize_matches(rows, errors, member, condition, gd_lr, max_steps) -> list
     out = []
     for layer, error in enumerate(errors):
         row = {"member": member, "condition": condition, "layer": layer, "readout_error": error, "gd_lr": gd_lr}
-        for name in ("newton", "gd"):
+        for name in max_steps:  # the algorithms compared
             mine = [r for r in rows if r["layer"] == layer and r["algorithm"] == name]
             best = min(mine, key=lambda r: r["spd"])
             row.update({f"{name}_steps": best["steps"], f"{name}_spd": best["spd"],
