@@ -19,10 +19,7 @@ DIVERSITY_FIGURES = ["diversity_threshold", "diversity_transient", "diversity_la
 DIVERSITY_TARGETS = [f"results/figures/{name}.{ext}" for name in DIVERSITY_FIGURES for ext in ("png", "pdf")] + [
     "results/diversity/claims.csv"
 ]
-
-
-def diversity_metrics(pool_sizes):
-    return [f"{diversity_study.run_dir(m, s)}/train_metrics.csv" for m in pool_sizes for s in DIVERSITY_SEEDS]
+DIVERSITY_METRICS = [f"{diversity_study.run_dir(m, s)}/train_metrics.csv" for m in DIVERSITY_M for s in DIVERSITY_SEEDS]
 
 
 rule diversity_train:
@@ -51,7 +48,7 @@ rule diversity_train:
 
 rule diversity_collect:
     input:
-        diversity_metrics(DIVERSITY_M),
+        DIVERSITY_METRICS,
     output:
         sweep=DIVERSITY_TABLES["sweep"],
         threshold=DIVERSITY_TABLES["threshold"],
