@@ -25,6 +25,7 @@ include: "workflow/rules/lm.smk"
 include: "workflow/rules/dai.smk"
 include: "workflow/rules/shen.smk"
 include: "workflow/rules/lenses.smk"
+include: "workflow/rules/diversity.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/docs.smk"
 
@@ -39,6 +40,7 @@ rule all:
         DAI_TARGETS,
         SHEN_TARGETS,
         LENSES_TARGETS,
+        DIVERSITY_TARGETS,
         CLAIMS_TARGETS,
         # each figure's report caption, rendered from the tables it quotes (docs.smk)
         captions_for(LINREG_TARGETS, transience_targets(), REN_TARGETS, lm_targets(), DAI_TARGETS,
