@@ -27,6 +27,7 @@ include: "workflow/rules/lm.smk"
 include: "workflow/rules/dai.smk"
 include: "workflow/rules/shen.smk"
 include: "workflow/rules/lenses.smk"
+include: "workflow/rules/diversity.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/docs.smk"
 

@@ -34,7 +34,8 @@ REPORT_CATEGORIES = {
     "shen": "4. Does ICL do GD?",
     "transience": "5. Transient ICL",
     "lenses": "6. Across papers",
-    "lm": "7. LM substrate",
+    "diversity": "7. Beyond the papers",
+    "lm": "8. LM substrate",
 }
 FIGURES = {  # every figure (results/figures/<name>.png and .pdf) per study
     "linreg": ["linreg_error_vs_k", "linreg_matching", "linreg_depth_noise", "linreg_probes", "linreg_gd"],
@@ -43,11 +44,13 @@ FIGURES = {  # every figure (results/figures/<name>.png and .pdf) per study
     "shen": ["shen_order", "shen_perturbation", "shen_icl_vs_gd"],
     "transience": ["transience_curves", "transience_peak_final", "transience_regression"],
     "lenses": ["lenses_over_training", "lenses_correlations"],
+    "diversity": ["diversity_threshold", "diversity_transient", "diversity_layers"],
     "lm": ["lm_icl_vs_k"],
 }
 TABLE_TARGETS = {  # tables `rule all` asks for beside the figures (those no figure reads)
     "claims": ["results/claims.csv"],
     "shen": ["results/shen/table.csv", "results/shen/table.md", "results/shen/icl_vs_gd.csv"],
+    "diversity": ["results/diversity/claims.csv"],
     "lm": ["results/lm/accuracy.csv", "results/lm/accuracy_ci.csv"],
 }
 NO_MATCH = "(?!x)x"  # a wildcard pattern for an empty list: the rule then claims no file
@@ -91,13 +94,14 @@ def figure_paths(names) -> list[str]:
 @dataclass(frozen=True)
 class Run:
     """One training job: `config` ({task, task_config, model, train}) trained once, or, for a group
-    (`seeds` non-empty), once per seed with train.seed set, into `<name>_s<seed>`."""
+    (`seeds` non-empty), once per seed with train.seed set, into `member` (`<name>_s<seed>`)."""
 
     study: str
     name: str
     config: dict
     seeds: tuple[int, ...] = ()
     runtime: int = 60  # minutes a job may take (SLURM)
+    member: str = "{name}_s{seed}"  # a group member's run name
 
     @property
     def params(self) -> str:
@@ -112,7 +116,7 @@ class Run:
     @property
     def members(self) -> list[str]:
         """Run names whose results/<study>/<name>/model.pt this job writes."""
-        return [f"{self.name}_s{seed}" for seed in self.seeds] if self.seeds else [self.name]
+        return [self.member.format(name=self.name, seed=seed) for seed in self.seeds] if self.seeds else [self.name]
 
 
 def run_config(task: str, task_config: dict, model: dict, train: dict) -> dict:
@@ -273,6 +277,7 @@ class TrainingRule:
     group: bool
     name: str
     seeds: tuple[int, ...] = ()
+    member: str = "{name}_s{seed}"
 
     @property
     def wildcard(self) -> str:
@@ -285,8 +290,25 @@ class TrainingRule:
     def outputs(self, filename: str) -> list[str]:
         """The files one job writes: results/<study>/{run}/<filename>, or one per seed of a group."""
         if self.group:
-            return [f"results/{self.study}/{{group}}_s{seed}/{filename}" for seed in self.seeds]
+            return [f"results/{self.study}/{self.member.format(name='{group}', seed=seed)}/{filename}" for seed in self.seeds]
         return [f"results/{self.study}/{{run}}/{filename}"]
+
+
+def diversity_runs(section: dict) -> list[Run]:
+    """One seed group per pool size M, all at one budget, into M<M>/seed<seed>; log-spaced
+    evaluator steps, and kept checkpoints for the transient-ridge runs (M = transient_pool_size).
+    The section's defaults live in studies/diversity.py's DiversityConfig (torch-free import)."""
+    from icl_study.studies.diversity import settings
+
+    cfg = settings(section)
+    steps = cfg.train["steps"]
+    runs = []
+    for pool_size in cfg.pool_sizes:
+        task = {**cfg.task, "pool_size": pool_size, "eval_steps": log_steps(steps, cfg.n_eval_points)}
+        keep = log_steps(steps, cfg.n_keep_checkpoints, first=20) if pool_size == cfg.transient_pool_size else []
+        config = run_config("pool_regression", task, cfg.model, {**cfg.train, "keep_steps": keep})
+        runs.append(Run("diversity", f"M{pool_size}", config, tuple(cfg.seeds), runtime=30, member="{name}/seed{seed}"))
+    return runs
 
 
 # --- the plan ------------------------------------------------------------------------------------
@@ -307,6 +329,7 @@ class Plan:
         """Every training job, grouped by study in REPORT_CATEGORIES order."""
         c = self.config
         runs = linreg_runs(c["linreg"]) + lm_runs(c["lm"]) + dai_runs(c["dai"]) + ren_runs(c["ren"])
+        runs += diversity_runs(c.get("diversity"))
         runs += [Run("transience", f"{dataset}/{run_tag(size, wd, seed)}",
                      transience_run_params(c["transience"], dataset, size, wd, seed))
                  for dataset, size, wd, seed in transience_runs(c["transience"])]
@@ -332,8 +355,14 @@ class Plan:
         for group in (False, True):
             for study in dict.fromkeys(run.study for run in self.runs if bool(run.seeds) == group):
                 both = group and self.training(study, group=False)
-                rules.append(TrainingRule(study, group, f"{study}_train_seeds" if both else f"{study}_train",
-                                          tuple(self.group_seeds(study)) if group else ()))
+                name = f"{study}_train_seeds" if both else f"{study}_train"
+                if group:
+                    members = {run.member for run in self.training(study, group=True).values()}
+                    if len(members) != 1:
+                        raise ConfigError(f"{study}: its seed groups name their members differently {sorted(members)}")
+                    rules.append(TrainingRule(study, group, name, tuple(self.group_seeds(study)), members.pop()))
+                else:
+                    rules.append(TrainingRule(study, group, name))
         return rules
 
     def group_seeds(self, study: str) -> list[int]:
@@ -517,6 +546,24 @@ class Plan:
     @property
     def transience_run_dirs(self) -> list[str]:
         return [self.run_dir("transience", run) for run in self.training("transience", group=False)]
+
+    # diversity
+
+    @cached_property
+    def diversity_settings(self):
+        from icl_study.studies.diversity import settings
+
+        return settings(self.config.get("diversity"))
+
+    @property
+    def diversity_metrics(self) -> list[str]:
+        return [f"{self.run_dir('diversity', m)}/train_metrics.csv" for m in self.run_names("diversity")]
+
+    @property
+    def diversity_layers_models(self) -> list[str]:
+        """The models whose layers are read out: every seed at layers.pool_size."""
+        run = self.training("diversity", group=True)[f"M{self.diversity_settings.layers.pool_size}"]
+        return [f"{self.run_dir('diversity', m)}/model.pt" for m in run.members]
 
     # lenses: every lens on the kept checkpoints of transience runs, one job per (family, seed, lens)
 

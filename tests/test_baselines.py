@@ -3,7 +3,7 @@
 What is pinned: OLS = numpy.linalg.lstsq on every prefix (including underdetermined ones, where
 the minimum-norm solution matters); ridge = numpy's normal equations; one GD step = the hand
 formula lr (1/i) Xᵀy · x_i = lr * averaging; k-step GD = a numpy loop; kNN = a brute-force numpy
-loop; causality (out[:, i] never reads ys[:, i] or any later token); the zero predictor; noiseless
+loop; dMMSE = Bayes' rule over a tiny pool, one likelihood product at a time; causality (out[:, i] never reads ys[:, i] or any later token); the zero predictor; noiseless
 OLS being exact once the prefix is longer than d; and the registry.
 """
 
@@ -14,6 +14,7 @@ import torch
 from icl_study.baselines import (
     BASELINES,
     averaging,
+    discrete_mmse,
     gd_plus_plus,
     gradient_descent,
     iterative_newton,
@@ -224,3 +225,22 @@ def test_gd_plus_plus_whitens_isotropic_inputs_so_one_step_is_ols():
     gdpp = gd_plus_plus(xs, ys, lr=1.0, gamma=gamma, steps=1)[0, i]
     torch.testing.assert_close(gdpp, least_squares(xs, ys)[0, i], rtol=1e-10, atol=1e-10)
     assert not torch.allclose(gradient_descent(xs, ys, lr=1.0)[0, i], least_squares(xs, ys)[0, i], rtol=1e-3)
+
+
+def test_discrete_mmse_is_the_brute_force_pool_posterior_mean():
+    """Bayes' rule by hand on a pool of 3 vectors: p(t_m | D_i) ∝ Π_{j<i} N(y_j; x_j·t_m, σ²) (uniform
+    prior), prediction Σ_m p_m x_i·t_m; at i = 0 the prior mean x_0·mean(pool)."""
+    xs, _ = sample(seed=5)
+    gen = torch.Generator().manual_seed(6)
+    pool = torch.randn(3, N_DIMS, generator=gen, dtype=torch.float64)
+    ys = torch.einsum("bnd,bd->bn", xs, pool[[0, 2, 1]]) + 0.5 * torch.randn(BATCH_SIZE, N_POINTS, generator=gen, dtype=torch.float64)
+    sigma = 0.7
+    got = discrete_mmse(xs, ys, pool, sigma).numpy()
+    x_np, y_np, t_np = xs.numpy(), ys.numpy(), pool.numpy()
+    for b in range(BATCH_SIZE):
+        for i in range(N_POINTS):
+            likelihood = np.ones(len(t_np))
+            for j in range(i):
+                likelihood *= np.exp(-((y_np[b, j] - x_np[b, j] @ t_np.T) ** 2) / (2 * sigma**2))
+            posterior = likelihood / likelihood.sum()
+            assert got[b, i] == pytest.approx(posterior @ (t_np @ x_np[b, i]), rel=1e-9, abs=1e-12)

@@ -1,0 +1,519 @@
+"""Beyond the five papers: task diversity, transient ridge, and which optimizer each layer matches.
+
+Three experiments on the finite-pool regression task (`tasks/pool_regression.py`), one model shape:
+
+1. Task-diversity threshold (Raventós et al. 2023). One training job per pool size M (a log-2 grid)
+   trains every seed at the same budget. The task's own evaluators (logged by `train.py` at
+   log-spaced steps) give in-pool and fresh-task error and the SPD (mean squared prediction
+   difference / d, over every position) to dMMSE (the pool posterior mean) and to ridge
+   (λ = σ²/τ², the posterior mean under the Gaussian prior). `collect_rule` writes one row per
+   (M, seed) at the last step and each seed's threshold M*: the first M at which fresh-task SPD to
+   ridge falls below SPD to dMMSE, interpolated linearly on log2 M between the two grid points
+   around the first sign change (NaN, with a note, when the grid does not bracket it).
+2. Transient ridge (Panwar et al. 2024; Carroll et al. 2025). The runs at `transient_pool_size`
+   (just below the threshold) keep log-spaced checkpoints; their curves (SPD to ridge and dMMSE on
+   fresh tasks, training loss) over steps are written to transient.csv.
+3. Which optimizer does each layer match? (Fu et al. 2024; von Oswald et al. 2023). For the models
+   at `layers.pool_size`, the residual stream at the query's x-token after each block (layer 0: the
+   embedding) gets a linear read-out (least squares with bias) fitted to y on held-out sequences.
+   On test sequences its prediction is compared with iterative Newton (Newton-Schulz on XᵀX) after
+   s = 0..S steps and with gradient descent after s = 0..S' steps. A read-out fitted to y is a
+   calibrated predictor, while a few-step algorithm's prediction is shrunk towards 0; comparing the
+   two directly would favour later steps only because of scale. So each algorithm's prediction is
+   calibrated the same way (a·p + b fitted to y on the same fit sequences) before the SPD, and the
+   matched step count is the argmin of that SPD. Done on isotropic inputs and on inputs whose
+   covariance eigenvalues spread over `condition_spread` (×100; the models were trained on
+   isotropic inputs, so this condition is also out of distribution).
+
+Every claim in `claims()` reads only this study's tables and returns a t-interval over seeds.
+This module imports torch only inside the functions that need it (the Snakefile imports it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("icl_study.studies.diversity")
+STUDY = "diversity"
+CONDITIONS = ("isotropic", "ill_conditioned")
+FINAL_METRICS = ("pool_error", "fresh_error", "pool_to_ridge", "pool_to_dmmse", "fresh_to_ridge", "fresh_to_dmmse",
+                 "pool_error_ridge", "pool_error_dmmse", "fresh_error_ridge", "fresh_error_dmmse")
+TRANSIENT_METRICS = ("loss", "fresh_to_ridge", "fresh_to_dmmse", "fresh_error", "pool_error")
+
+
+# ---------------------------------------------------------------------------------------------
+# Config (every key of config.yaml's `diversity:` section, with its default)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayersConfig:
+    pool_size: int = 1024  # the runs whose layers are read out (the largest M: a fresh-task learner)
+    n_fit: int = 2048  # held-out sequences the read-outs (and the algorithms' calibrations) are fitted on
+    n_test: int = 1024  # sequences the SPDs are measured on
+    max_newton_steps: int = 16  # Newton-Schulz iterations compared (0..max)
+    max_gd_steps: int = 256  # gradient-descent steps compared (0..max)
+    gd_lr_grid: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)  # the fastest-converging stable one is used
+    condition_spread: float = 100.0  # ill-conditioned inputs: covariance eigenvalues from 1 to this (then mean 1)
+    readout_ridge: float = 1e-6  # ridge on the read-out's normal equations (relative to the mean feature power)
+    seed: int = 7  # fit / test sequences (never a training batch)
+
+
+@dataclass(frozen=True)
+class DiversityConfig:
+    pool_sizes: tuple[int, ...] = (4, 8, 16, 32, 64, 256, 1024)  # M grid (log 2)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    transient_pool_size: int = 16  # M of the transient-ridge runs (in pool_sizes)
+    n_eval_points: int = 16  # log-spaced steps at which the task's evaluators are logged
+    n_keep_checkpoints: int = 6  # log-spaced checkpoints kept by the transient-ridge runs
+    task: dict = field(default_factory=lambda: {"n_dims": 4, "n_points": 10, "noise_std": 0.5, "w_scale": 1.0,
+                                                "eval_size": 256})
+    model: dict = field(default_factory=lambda: {"n_layer": 3, "n_head": 2, "d_model": 32, "d_mlp": 64,
+                                                 "n_positions": 20, "attention": "softmax", "layer_norm": True,
+                                                 "n_dims_in": 4, "n_dims_out": 1, "vocab_size": 0, "init": "torch"})
+    train: dict = field(default_factory=lambda: {"steps": 2000, "batch_size": 32, "lr": 0.002, "warmup_steps": 100,
+                                                 "min_lr_ratio": 1.0, "weight_decay": 0.0, "grad_clip": 1.0,
+                                                 "seed": 0, "checkpoint_every": 1000, "keep_steps": [],
+                                                 "log_every": 1000, "device": "auto"})
+    layers: LayersConfig = LayersConfig()
+
+
+def layers_settings(section: dict | None) -> LayersConfig:
+    """The `layers` sub-section as a LayersConfig (lists become tuples; missing keys: defaults)."""
+    from icl_study.config import from_dict
+
+    return from_dict(LayersConfig, section or {}, "diversity.layers")
+
+
+def settings(section: dict | None) -> DiversityConfig:
+    """The config section as a DiversityConfig; missing keys take the dataclass defaults."""
+    from icl_study.config import ConfigError, deep_merge
+
+    section = dict(section or {})
+    base = DiversityConfig()
+    layers = layers_settings(section.pop("layers", {}))
+    merged = {key: deep_merge(getattr(base, key), section.pop(key, {})) for key in ("task", "model", "train")}
+    lists = {key: tuple(section.pop(key)) for key in ("pool_sizes", "seeds") if key in section}
+    cfg = DiversityConfig(**{**section, **lists, **merged, "layers": layers})
+    if cfg.transient_pool_size not in cfg.pool_sizes:
+        raise ConfigError(f"diversity.transient_pool_size: {cfg.transient_pool_size} is not in pool_sizes {list(cfg.pool_sizes)}")
+    if cfg.layers.pool_size not in cfg.pool_sizes:
+        raise ConfigError(f"diversity.layers.pool_size: {cfg.layers.pool_size} is not in pool_sizes {list(cfg.pool_sizes)}")
+    return cfg
+
+
+def run_job(section: dict, pool_size: int) -> dict:
+    """`train:train_seeds_rule` params of one pool size: its run config and every seed (the runs
+    are declared in icl_study/plan.py)."""
+    from icl_study.plan import diversity_runs
+
+    run = {run.name: run for run in diversity_runs(section)}[f"M{pool_size}"]
+    return {"run": run.config, "seeds": list(run.seeds)}
+
+
+def run_dir(pool_size: int, seed: int) -> str:
+    return f"results/{STUDY}/M{pool_size}/seed{seed}"
+
+
+def parse_run_path(path: str) -> tuple[int, int]:
+    """(M, seed) from results/diversity/M<M>/seed<seed>/..."""
+    parts = Path(path).parts
+    i = parts.index(STUDY)
+    return int(parts[i + 1][1:]), int(parts[i + 2][4:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Experiments 1 and 2: tables from the training logs (no torch)
+# ---------------------------------------------------------------------------------------------
+
+
+def tidy_curves(paths: list[str]):
+    """Every run's train_metrics.csv stacked: pool_size, seed, step, metric, value."""
+    import pandas as pd
+
+    frames = []
+    for path in paths:
+        frame = pd.read_csv(path)
+        frame["pool_size"], frame["seed"] = parse_run_path(path)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)[["pool_size", "seed", "step", "metric", "value"]]
+
+
+def final_table(curves):
+    """One row per (M, seed): every evaluator at the run's last step."""
+    last = curves[curves["step"] == curves.groupby(["pool_size", "seed"])["step"].transform("max")]
+    wide = last.pivot_table(index=["pool_size", "seed"], columns="metric", values="value").reset_index()
+    wide["log2_pool_size"] = wide["pool_size"].map(math.log2)
+    wide["spd_gap"] = wide["fresh_to_ridge"] - wide["fresh_to_dmmse"]  # < 0: closer to ridge than to dMMSE
+    return wide[["pool_size", "log2_pool_size", "seed", *FINAL_METRICS, "spd_gap", "loss"]]
+
+
+def crossing(log2_m, gap) -> tuple[float, str]:
+    """(log2 M*, note): the first sign change of `gap` from >= 0 to < 0 along increasing M, linearly
+    interpolated on log2 M; NaN with a note when the first grid point is already < 0 or none is."""
+    if gap[0] < 0:
+        return float("nan"), "below grid (SPD to ridge < SPD to dMMSE at the smallest M)"
+    for i in range(1, len(gap)):
+        if gap[i] < 0:
+            frac = gap[i - 1] / (gap[i - 1] - gap[i])
+            return float(log2_m[i - 1] + frac * (log2_m[i] - log2_m[i - 1])), "bracketed"
+    return float("nan"), "above grid (SPD to ridge >= SPD to dMMSE at every M)"
+
+
+def threshold_table(final):
+    """One row per seed: log2 M*, M* and whether the grid brackets it."""
+    import pandas as pd
+
+    rows = []
+    for seed, group in final.sort_values("pool_size").groupby("seed"):
+        log2_star, note = crossing(group["log2_pool_size"].to_numpy(), group["spd_gap"].to_numpy())
+        rows.append({"seed": seed, "log2_threshold": log2_star, "threshold": 2**log2_star, "note": note})
+    return pd.DataFrame(rows)
+
+
+def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: train_metrics.csv of every run -> outputs sweep.csv (one row per M and seed at
+    the last step), threshold.csv (M* per seed), transient.csv (the transient M's curves)."""
+    curves = tidy_curves(inputs)
+    final = final_table(curves)
+    transient = curves[(curves["pool_size"] == params["transient_pool_size"]) & curves["metric"].isin(TRANSIENT_METRICS)]
+    for frame, path in zip((final, threshold_table(final), transient), outputs):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+    log.info("collected %d runs; thresholds: %s", len(final), threshold_table(final).to_dict("records"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Experiment 3: per-layer read-outs matched to Newton and GD steps
+# ---------------------------------------------------------------------------------------------
+
+
+def sample_sequences(n_seq: int, n_points: int, n_dims: int, noise_std: float, w_scale: float, seed: int, step: int,
+                     spread: float = 1.0):
+    """Fresh-task sequences {xs (B, n, d), ys (B, n)}; x ~ N(0, diag(λ)) with λ from 1 to `spread`
+    (geometric) rescaled to mean 1, so E||x||² = d in either condition. Stream "probe", `step`
+    telling the draws apart (never a training batch)."""
+    import torch
+
+    from icl_study.rng import generator
+
+    gen = generator(seed, "probe", step)
+    eig = torch.logspace(0.0, math.log10(spread), n_dims) if spread > 1 else torch.ones(n_dims)
+    eig = eig / eig.mean()
+    xs = torch.randn(n_seq, n_points, n_dims, generator=gen) * eig.sqrt()
+    ws = w_scale * torch.randn(n_seq, n_dims, generator=gen)
+    ys = torch.einsum("bnd,bd->bn", xs, ws) + noise_std * torch.randn(n_seq, n_points, generator=gen)
+    return {"xs": xs, "ys": ys}
+
+
+def gd_path(xs, ys, lr: float, steps: int):
+    """Query predictions (steps + 1, B) of 0..steps GD steps from w = 0 on the first n − 1 pairs,
+    with `baselines.gradient_descent`'s normalisation (mean loss): one pass, not one call per s."""
+    import torch
+
+    X, y, q = xs[:, :-1], ys[:, :-1], xs[:, -1]  # (B, N, d), (B, N), (B, d)
+    w, out = torch.zeros_like(q), [torch.zeros_like(q[:, 0])]
+    for _ in range(steps):
+        residual = (X @ w.unsqueeze(-1)).squeeze(-1) - y  # (B, N)
+        w = w - lr * (X.mT @ residual.unsqueeze(-1)).squeeze(-1) / X.shape[1]
+        out.append((q * w).sum(-1))
+    return torch.stack(out)
+
+
+def newton_path(xs, ys, steps: int):
+    """Query predictions (steps + 1, B) of 0..steps Newton-Schulz iterations, as
+    `baselines.iterative_newton` (M_0 = S/||S||₂², M <- 2M − MSM, w = M Xᵀy), in one pass."""
+    import torch
+
+    X, y, q = xs[:, :-1], ys[:, :-1], xs[:, -1]
+    cov = X.mT @ X  # (B, d, d)
+    alpha = 1.0 / torch.linalg.matrix_norm(cov, ord=2).clamp_min(torch.finfo(xs.dtype).tiny) ** 2
+    inverse, moment = alpha[:, None, None] * cov, X.mT @ y.unsqueeze(-1)  # (B, d, d), (B, d, 1)
+    out = []
+    for s in range(steps + 1):
+        if s:
+            inverse = 2 * inverse - inverse @ cov @ inverse
+        out.append((q * (inverse @ moment).squeeze(-1)).sum(-1))
+    return torch.stack(out)
+
+
+def fit_linear(features, target, ridge: float = 1e-6):
+    """Least squares with bias: returns `predict(features (B, C)) -> (B,)`. `ridge` is relative to
+    the mean feature power, so the fit is scale-free and never singular."""
+    import torch
+
+    def design(f):
+        return torch.cat([f, torch.ones_like(f[:, :1])], dim=1)  # (B, C + 1)
+
+    A = design(features.double())
+    gram = A.T @ A
+    gram = gram + ridge * gram.diagonal().mean() * torch.eye(A.shape[1], dtype=A.dtype)
+    coef = torch.linalg.solve(gram, A.T @ target.double())
+
+    def predict(f):
+        return (design(f.double()) @ coef).to(f.dtype)
+
+    return predict
+
+
+def layer_features(model, tokens, position: int) -> list:
+    """The residual stream (B, C) at `position` before block 0 (layer 0) and after each block."""
+    import torch
+
+    from icl_study.hooks import run_with_cache
+
+    n = model.cfg.n_layer
+    names = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(n)]
+    with torch.no_grad():
+        _, cache = run_with_cache(model, tokens, names=names)
+    return [cache[name][:, position] for name in names]
+
+
+def match_layers(fit_layers: list, test_layers: list, fit: dict, test: dict, paths: dict, ridge: float):
+    """For each layer: its read-out (fitted to y on `fit`) vs each algorithm's calibrated step-s
+    prediction on `test`. `paths[name] = (fit path (S+1, B), test path (S+1, B))`. Returns rows
+    (layer, algorithm, steps, spd) and per layer the read-out's normalized error."""
+    rows, errors = [], []
+    d = fit["xs"].shape[-1]
+    calibrated = {}
+    for name, (fit_path, test_path) in paths.items():
+        calibrated[name] = [fit_linear(fit_path[s][:, None], fit["ys"][:, -1], ridge)(test_path[s][:, None])
+                            for s in range(len(fit_path))]
+    for layer, (f_fit, f_test) in enumerate(zip(fit_layers, test_layers)):
+        readout = fit_linear(f_fit, fit["ys"][:, -1], ridge)(f_test)  # (B,)
+        errors.append(((readout - test["ys"][:, -1]) ** 2).mean().item() / d)
+        for name, preds in calibrated.items():
+            rows += [{"layer": layer, "algorithm": name, "steps": s, "spd": ((readout - p) ** 2).mean().item() / d}
+                     for s, p in enumerate(preds)]
+    return rows, errors
+
+
+def choose_gd_lr(data: dict, grid, steps: int) -> float:
+    """The GD learning rate of `grid` whose path gets closest to OLS fastest (smallest mean over
+    s = 1..steps of the query SPD to least squares): GD at its best, as Fu et al. compare it."""
+    import torch
+
+    X, y, q = data["xs"][:, :-1], data["ys"][:, :-1], data["xs"][:, -1]
+    ols = (q * (torch.linalg.pinv(X) @ y.unsqueeze(-1)).squeeze(-1)).sum(-1)  # (B,)
+    score = {lr: ((gd_path(data["xs"], data["ys"], lr, steps)[1:] - ols) ** 2).mean().nan_to_num(float("inf")).item()
+             for lr in grid}
+    return min(score, key=score.get)
+
+
+def layer_match_tables(model, predict_tokens, position: int, lcfg: LayersConfig, task: dict, member: str):
+    """Both conditions for one model: (spd rows, summary rows). `predict_tokens(xs, ys)` lays out
+    the model's tokens; `position` is the query's token index."""
+    spd_rows, summary = [], []
+    for c, condition in enumerate(CONDITIONS):
+        spread = lcfg.condition_spread if condition == "ill_conditioned" else 1.0
+        data = {split: sample_sequences(n, task["n_points"], task["n_dims"], task["noise_std"], task.get("w_scale", 1.0),
+                                        lcfg.seed, 2 * c + i, spread)
+                for i, (split, n) in enumerate((("fit", lcfg.n_fit), ("test", lcfg.n_test)))}
+        lr = choose_gd_lr(data["fit"], lcfg.gd_lr_grid, lcfg.max_gd_steps)
+        paths = {"newton": tuple(newton_path(data[s]["xs"], data[s]["ys"], lcfg.max_newton_steps) for s in ("fit", "test")),
+                 "gd": tuple(gd_path(data[s]["xs"], data[s]["ys"], lr, lcfg.max_gd_steps) for s in ("fit", "test"))}
+        layers = {s: layer_features(model, predict_tokens(data[s]["xs"], data[s]["ys"]), position) for s in ("fit", "test")}
+        rows, errors = match_layers(layers["fit"], layers["test"], data["fit"], data["test"], paths, lcfg.readout_ridge)
+        for row in rows:
+            row.update(member=member, condition=condition)
+        spd_rows += rows
+        summary += summarize_matches(rows, errors, member, condition, lr,
+                                     {"newton": lcfg.max_newton_steps, "gd": lcfg.max_gd_steps})
+    return spd_rows, summary
+
+
+def summarize_matches(rows, errors, member, condition, gd_lr, max_steps) -> list[dict]:
+    """One row per layer: the matched (argmin SPD) Newton and GD step counts, their SPDs, and
+    whether the match sits at the largest step compared (then it is a lower bound)."""
+    out = []
+    for layer, error in enumerate(errors):
+        row = {"member": member, "condition": condition, "layer": layer, "readout_error": error, "gd_lr": gd_lr}
+        for name in max_steps:  # the algorithms compared
+            mine = [r for r in rows if r["layer"] == layer and r["algorithm"] == name]
+            best = min(mine, key=lambda r: r["spd"])
+            row.update({f"{name}_steps": best["steps"], f"{name}_spd": best["spd"],
+                        f"{name}_at_max": best["steps"] == max_steps[name]})
+        out.append(row)
+    return out
+
+
+def layers_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: the model.pt of every seed at layers.pool_size -> outputs layers.csv (matched
+    steps per seed, condition and layer) and layers_spd.csv (every SPD)."""
+    import pandas as pd
+
+    from icl_study.checkpoint import load_model
+    from icl_study.tasks.regression import interleave
+
+    lcfg = layers_settings(params["layers"])
+    spd_rows, summary = [], []
+    for path in inputs:
+        model, run_cfg = load_model(path)
+        n = run_cfg.task_config["n_points"]
+        _, seed = parse_run_path(path)
+        rows, summ = layer_match_tables(model, interleave, 2 * (n - 1), lcfg, run_cfg.task_config, f"seed{seed}")
+        spd_rows += rows
+        summary += summ
+        log.info("%s: %s", path, [(r["condition"], r["layer"], r["newton_steps"], r["gd_steps"]) for r in summ])
+    for frame, path in zip((pd.DataFrame(summary), pd.DataFrame(spd_rows)), outputs):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims: each measure reads only this study's tables and gives a t-interval over seeds
+# ---------------------------------------------------------------------------------------------
+
+SWEEP, THRESHOLD, TRANSIENT, LAYERS = (f"{STUDY}/{name}.csv" for name in ("sweep", "threshold", "transient", "layers"))
+RAVENTOS = "Raventós et al. 2023"
+TRANSIENT_PAPERS = "Panwar et al. 2024; Carroll et al. 2025"
+FU = "Fu et al. 2024"
+
+
+def _interval(values, n_examples: int | None = None):
+    import numpy as np
+
+    from icl_study.claims import Measurement
+    from icl_study.intervals import seed_interval
+
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return Measurement(float("nan"), float("nan"), float("nan"), n_examples, 0)
+    return Measurement(*seed_interval(values), n_examples=n_examples, n_seeds=len(values))
+
+
+def _at_pool_size(tables, which: str):
+    sweep = tables[SWEEP]
+    m = sweep["pool_size"].max() if which == "largest" else sweep["pool_size"].min()
+    return sweep[sweep["pool_size"] == m].sort_values("seed")
+
+
+def measure_generalises_at_large_m(tables):
+    rows = _at_pool_size(tables, "largest")
+    return _interval(rows["fresh_to_ridge"] - rows["fresh_to_dmmse"])
+
+
+def measure_memorises_at_small_m(tables):
+    rows = _at_pool_size(tables, "smallest")
+    return _interval(rows["fresh_to_dmmse"] - rows["fresh_to_ridge"])
+
+
+def measure_fresh_error_falls(tables):
+    big, small = _at_pool_size(tables, "largest"), _at_pool_size(tables, "smallest")
+    return _interval(big["fresh_error"].to_numpy() - small["fresh_error"].to_numpy())
+
+
+def transient_points(transient):
+    """Per seed: the ridge-like step, chosen leave-one-seed-out (the argmin of the other seeds'
+    mean SPD-to-ridge curve, so no seed picks its own minimum and the rise can be negative), and
+    the seed's own values there and at the last step."""
+    wide = transient.pivot_table(index=["seed", "step"], columns="metric", values="value").reset_index()
+    out = []
+    for seed in sorted(wide["seed"].unique()):
+        others = wide[wide["seed"] != seed].groupby("step")["fresh_to_ridge"].mean()
+        own = wide[wide["seed"] == seed].set_index("step").sort_index()
+        step = int(others.idxmin()) if len(others) else int(own["fresh_to_ridge"].idxmin())
+        loss = own["loss"].dropna()
+        out.append({"seed": seed, "step": step, "final_step": int(own.index.max()),
+                    "ridge_at": own.loc[step, "fresh_to_ridge"], "ridge_final": own["fresh_to_ridge"].iloc[-1],
+                    "gap_at": own.loc[step, "fresh_to_dmmse"] - own.loc[step, "fresh_to_ridge"],
+                    "gap_final": own["fresh_to_dmmse"].iloc[-1] - own["fresh_to_ridge"].iloc[-1],
+                    "loss_at": loss[loss.index >= step].iloc[0], "loss_final": loss.iloc[-1]})
+    return out
+
+
+def measure_ridge_rises(tables):
+    return _interval([p["ridge_final"] - p["ridge_at"] for p in transient_points(tables[TRANSIENT])])
+
+
+def measure_specialises(tables):
+    return _interval([p["gap_final"] - p["gap_at"] for p in transient_points(tables[TRANSIENT])])
+
+
+def measure_loss_falls(tables):
+    return _interval([p["loss_final"] - p["loss_at"] for p in transient_points(tables[TRANSIENT])])
+
+
+def _layers(tables, condition: str):
+    layers = tables[LAYERS]
+    return layers[layers["condition"] == condition]
+
+
+def measure_newton_slope(tables):
+    import numpy as np
+
+    slopes = [np.polyfit(g["layer"], g["newton_steps"], 1)[0] for _, g in _layers(tables, "isotropic").groupby("member")]
+    return _interval(slopes)
+
+
+def _last_layer_gap(tables, condition: str):
+    rows = _layers(tables, condition)
+    last = rows[rows["layer"] == rows["layer"].max()].sort_values("member")
+    return (last["gd_steps"] - last["newton_steps"]).to_numpy(dtype=float)
+
+
+def measure_gd_exceeds_newton(tables):
+    return _interval(_last_layer_gap(tables, "isotropic"))
+
+
+def measure_gap_widens(tables):
+    return _interval(_last_layer_gap(tables, "ill_conditioned") - _last_layer_gap(tables, "isotropic"))
+
+
+def claims() -> list:
+    """The study's claims (icl_study.claims.Claim), each measured from results/diversity/*.csv."""
+    from icl_study.claims import Claim
+
+    fig1, fig2, fig3 = (f"results/figures/diversity_{n}.png" for n in ("threshold", "transient", "layers"))
+    return [
+        Claim(STUDY, RAVENTOS, "diversity_generalises", "Above the task-diversity threshold the model's fresh-task "
+              "predictions are closer to ridge than to dMMSE", "SPD to ridge − SPD to dMMSE on fresh tasks at the "
+              "largest M, per seed", "less", fig1, measure_generalises_at_large_m, tables=(SWEEP,)),
+        Claim(STUDY, RAVENTOS, "diversity_memorises", "Below the threshold the model behaves like dMMSE (the pool "
+              "posterior) on fresh tasks", "SPD to dMMSE − SPD to ridge on fresh tasks at the smallest M, per seed",
+              "less", fig1, measure_memorises_at_small_m, tables=(SWEEP,)),
+        Claim(STUDY, RAVENTOS, "diversity_fresh_error", "More task diversity lowers the fresh-task error",
+              "fresh-task error at the largest M − at the smallest M, per seed", "less", fig1,
+              measure_fresh_error_falls, tables=(SWEEP,)),
+        Claim(STUDY, TRANSIENT_PAPERS, "transient_ridge_rises", "Below the threshold the model is ridge-like early "
+              "and moves away from ridge later (transient ridge)", "fresh-task SPD to ridge at the last step − at the "
+              "ridge-like step (argmin of the other seeds' mean curve), per seed", "greater", fig2,
+              measure_ridge_rises, tables=(TRANSIENT,)),
+        Claim(STUDY, TRANSIENT_PAPERS, "transient_specialises", "After the ridge-like phase the model specialises "
+              "towards dMMSE", "(SPD to dMMSE − SPD to ridge) at the last step − at the ridge-like step, per seed",
+              "less", fig2, measure_specialises, tables=(TRANSIENT,)),
+        Claim(STUDY, TRANSIENT_PAPERS, "transient_loss_falls", "Training loss keeps falling while the model leaves "
+              "ridge", "training loss at the last step − at the ridge-like step, per seed", "less", fig2,
+              measure_loss_falls, tables=(TRANSIENT,)),
+        Claim(STUDY, FU, "layers_newton_slope", "The number of Newton steps a layer matches grows with depth",
+              "least-squares slope of matched Newton steps over layer (isotropic inputs), per seed", "greater",
+              fig3, measure_newton_slope, tables=(LAYERS,)),
+        Claim(STUDY, FU, "layers_gd_slower", "GD needs more steps than Newton to match the last layer",
+              "matched GD steps − matched Newton steps at the last layer (isotropic), per seed", "greater", fig3,
+              measure_gd_exceeds_newton, tables=(LAYERS,)),
+        Claim(STUDY, FU, "layers_gap_widens", "On ill-conditioned inputs the GD–Newton gap widens",
+              "(GD − Newton matched steps at the last layer) ill-conditioned − isotropic, per seed", "greater", fig3,
+              measure_gap_widens, tables=(LAYERS,)),
+    ]
+
+
+def claims_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: this study's tables (results/diversity/*.csv) -> outputs[0], the study's ledger
+    rows (claims.ledger_rows: measured interval and verdict per claim)."""
+    import pandas as pd
+
+    from icl_study.claims import COLUMNS, ledger_rows
+
+    tables = {}
+    for path in inputs:
+        parts = Path(path).parts
+        tables["/".join(parts[parts.index(STUDY):])] = pd.read_csv(path)
+    rows = ledger_rows(claims(), tables)
+    Path(outputs[0]).parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(outputs[0], index=False)
+    for row in rows:
+        log.info("%s: %.4g [%.4g, %.4g] -> %s", row["claim_id"], row["value"], row["ci_low"], row["ci_high"], row["verdict"])

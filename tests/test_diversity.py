@@ -1,0 +1,142 @@
+"""The diversity study: threshold interpolation, the transient measure, the Newton / GD query paths,
+and the per-layer read-out on models whose layers are known.
+
+Why not the hand-built multi-step GD stack (icl_study/gd_construction.py) for the read-out test:
+its query token carries the iterate w_l, and the prediction w_l·x_q is bilinear in the residual
+stream (w_l and x_q both live there), so no linear read-out of a layer can give it; only its last
+(read-out) layer holds the prediction linearly. Instead: von Oswald et al.'s one-layer LSA, whose
+y-slot after the block holds exactly one GD step (layer 0: nothing, layer 1: one step), run through
+the real model and hooks; and synthetic layers that each hold GD_l linearly behind a rotation with
+distractor features, where layer l must match l GD steps.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from icl_study.baselines import gradient_descent, iterative_newton
+from icl_study.claims import verdict
+from icl_study.config import ConfigError
+from icl_study.gd_construction import one_step_gd_model
+from icl_study.studies import diversity as dv
+from icl_study.tasks.regression import pair_tokens
+
+
+def data(n_seq=512, n=9, d=3, seed=0, step=0, spread=1.0):
+    return dv.sample_sequences(n_seq, n, d, 0.3, 1.0, seed, step, spread)
+
+
+def test_paths_equal_the_baselines_at_the_query():
+    batch = {k: v.double() for k, v in data(n_seq=8).items()}
+    xs, ys = batch["xs"], batch["ys"]
+    gd, newton = dv.gd_path(xs, ys, 0.3, 5), dv.newton_path(xs, ys, 5)
+    for s in range(6):
+        torch.testing.assert_close(gd[s], gradient_descent(xs, ys, lr=0.3, steps=s)[:, -1])
+        torch.testing.assert_close(newton[s], iterative_newton(xs, ys, steps=s)[:, -1])
+
+
+def test_ill_conditioned_inputs_have_the_asked_spread():
+    xs = data(n_seq=4000, n=2, d=4, spread=100.0)["xs"].reshape(-1, 4)
+    var = xs.var(0)
+    assert var.max() / var.min() == pytest.approx(100.0, rel=0.15)
+    assert var.mean() == pytest.approx(1.0, rel=0.1)
+
+
+def test_readout_of_the_one_step_lsa_matches_zero_then_one_gd_step():
+    d, n, lr = 3, 9, 0.5
+    model = one_step_gd_model(d, n, lr)
+    fit, test = data(n=n, d=d, step=0), data(n_seq=256, n=n, d=d, step=1)
+    layers = {name: dv.layer_features(model, pair_tokens(b["xs"], b["ys"]), -1) for name, b in (("fit", fit), ("test", test))}
+    paths = {"gd": (dv.gd_path(fit["xs"], fit["ys"], lr, 6), dv.gd_path(test["xs"], test["ys"], lr, 6))}
+    rows, errors = dv.match_layers(layers["fit"], layers["test"], fit, test, paths, 1e-9)
+    summary = dv.summarize_matches(rows, errors, "lsa", "isotropic", lr, {"gd": 6})
+    assert [r["gd_steps"] for r in summary] == [0, 1]
+    # The layer holds the one-step prediction exactly: only the fit's finite-sample error on the
+    # other (useless) coordinates separates them, far less than the gap to any other step count.
+    others = sorted(r["spd"] for r in rows if r["layer"] == 1 and r["steps"] != 1)
+    assert summary[1]["gd_spd"] < 0.1 * others[0]
+    assert errors[1] < errors[0]
+
+
+def test_readout_of_known_synthetic_layers_matches_their_step_counts():
+    fit, test = data(step=2), data(n_seq=256, step=3)
+    lr, n_layers = 0.3, 5
+    gen = torch.Generator().manual_seed(0)
+    rotation = torch.linalg.qr(torch.randn(8, 8, generator=gen))[0]
+
+    def layers(batch):
+        path = dv.gd_path(batch["xs"], batch["ys"], lr, n_layers)  # (L + 1, B)
+        noise = torch.randn(len(batch["ys"]), 4, generator=gen)  # distractors unrelated to y
+        return [torch.cat([path[l][:, None], batch["xs"][:, -1], noise], 1) @ rotation for l in range(n_layers)]
+
+    paths = {"gd": (dv.gd_path(fit["xs"], fit["ys"], lr, 12), dv.gd_path(test["xs"], test["ys"], lr, 12)),
+             "newton": (dv.newton_path(fit["xs"], fit["ys"], 4), dv.newton_path(test["xs"], test["ys"], 4))}
+    rows, errors = dv.match_layers(layers(fit), layers(test), fit, test, paths, 1e-9)
+    summary = dv.summarize_matches(rows, errors, "synthetic", "isotropic", lr, {"gd": 12, "newton": 4})
+    assert [r["gd_steps"] for r in summary] == list(range(n_layers))
+
+
+def test_crossing_interpolates_on_log2_m_and_flags_an_unbracketed_grid():
+    log2_m = np.array([2.0, 3.0, 4.0, 5.0])
+    assert dv.crossing(log2_m, np.array([0.3, 0.1, -0.3, -0.5]))[0] == pytest.approx(3.25)
+    assert math.isnan(dv.crossing(log2_m, np.array([-0.1, -0.2, -0.3, -0.4]))[0])
+    assert math.isnan(dv.crossing(log2_m, np.array([0.1, 0.2, 0.3, 0.4]))[0])
+
+
+def _transient(shape):
+    """Three seeds of curves over 6 steps; `shape(step index) -> SPD to ridge`."""
+    rows = []
+    for seed in range(3):
+        for i, step in enumerate([10, 20, 40, 80, 160, 320]):
+            ridge = shape(i) + 0.01 * seed
+            values = {"fresh_to_ridge": ridge, "fresh_to_dmmse": 1.0 - ridge, "loss": 2.0 - 0.1 * i}
+            rows += [{"pool_size": 16, "seed": seed, "step": step, "metric": m, "value": v} for m, v in values.items()]
+    return {dv.TRANSIENT: pd.DataFrame(rows)}
+
+
+def _claim(claim_id):
+    return next(c for c in dv.claims() if c.claim_id == claim_id)
+
+
+def test_transient_claims_can_go_either_way():
+    dip = _transient(lambda i: [0.8, 0.4, 0.2, 0.3, 0.5, 0.6][i])
+    falling = _transient(lambda i: [0.8, 0.6, 0.5, 0.4, 0.3, 0.2][i])
+    rises, specialises = _claim("transient_ridge_rises"), _claim("transient_specialises")
+    assert verdict(rises, rises.compute(dip)) == "reproduced"
+    assert verdict(specialises, specialises.compute(dip)) == "reproduced"
+    # A monotone approach to ridge: the leave-one-seed-out step is the last, so no rise at all.
+    assert rises.compute(falling).value == pytest.approx(0.0)
+    assert verdict(rises, rises.compute(falling)) != "reproduced"
+
+
+def test_sweep_and_layer_claims_read_only_their_tables():
+    sweep = pd.DataFrame({"pool_size": [4, 4, 4, 1024, 1024, 1024], "seed": [0, 1, 2] * 2,
+                          "fresh_to_ridge": [0.9, 0.8, 0.85, 0.10, 0.12, 0.11],
+                          "fresh_to_dmmse": [0.2, 0.25, 0.22, 0.30, 0.28, 0.33],
+                          "fresh_error": [1.2, 1.1, 1.15, 0.5, 0.55, 0.52]})
+    tables = {dv.SWEEP: sweep}
+    for claim_id in ("diversity_generalises", "diversity_memorises", "diversity_fresh_error"):
+        claim = _claim(claim_id)
+        assert claim.tables == (dv.SWEEP,)
+        assert verdict(claim, claim.compute(tables)) == "reproduced"
+    flipped = {dv.SWEEP: sweep.assign(fresh_to_ridge=sweep["fresh_to_dmmse"], fresh_to_dmmse=sweep["fresh_to_ridge"])}
+    assert verdict(_claim("diversity_generalises"), _claim("diversity_generalises").compute(flipped)) == "contradicted"
+    layers = pd.DataFrame([{"member": f"seed{s}", "condition": c, "layer": layer, "newton_steps": layer + s % 2,
+                            "gd_steps": (4 if c == "isotropic" else 9) * layer + s}
+                           for s in range(3) for c in dv.CONDITIONS for layer in range(4)])
+    for claim_id in ("layers_newton_slope", "layers_gd_slower", "layers_gap_widens"):
+        claim = _claim(claim_id)
+        assert verdict(claim, claim.compute({dv.LAYERS: layers})) == "reproduced"
+
+
+def test_settings_fill_defaults_and_reject_a_transient_m_off_the_grid():
+    cfg = dv.settings({"pool_sizes": [2, 16], "layers": {"pool_size": 16}})
+    assert cfg.seeds == (0, 1, 2) and cfg.model["n_layer"] == 3 and cfg.layers.n_fit == 2048
+    with pytest.raises(ConfigError, match="transient_pool_size"):
+        dv.settings({"pool_sizes": [2, 4], "layers": {"pool_size": 4}})
+    job = dv.run_job({"pool_sizes": [2, 16], "layers": {"pool_size": 16}}, 16)
+    assert job["run"]["task_config"]["pool_size"] == 16 and job["run"]["train"]["keep_steps"]
+    assert job["seeds"] == [0, 1, 2]

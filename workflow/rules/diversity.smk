@@ -1,0 +1,101 @@
+"""Beyond the five papers: task diversity (Raventós et al. 2023), transient ridge (Panwar et al.
+2024; Carroll et al. 2025), and which optimizer each layer matches (Fu et al. 2024).
+
+One training job per pool size M trains every seed (one torch import per job; declared in
+icl_study/plan.py, trained by train.smk) -> results/diversity/M{M}/seed{seed}/; a collect job turns the training logs into the sweep,
+threshold and transient tables; a layers job reads out the largest-M models layer by layer; a
+claims job writes the study's ledger rows; three figures read the tables only.
+"""
+
+DIVERSITY_TABLES = {name: f"results/diversity/{name}.csv" for name in ("sweep", "threshold", "transient", "layers")}
+
+
+rule diversity_collect:
+    input:
+        PLAN.diversity_metrics,
+    output:
+        sweep=DIVERSITY_TABLES["sweep"],
+        threshold=DIVERSITY_TABLES["threshold"],
+        transient=DIVERSITY_TABLES["transient"],
+    log:
+        "logs/diversity/collect.log",
+    benchmark:
+        "benchmarks/diversity_collect.tsv"
+    params:
+        collect=as_json({"transient_pool_size": PLAN.diversity_settings.transient_pool_size}),
+    threads: 1
+    resources:
+        runtime=5,
+        mem_mb=1000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.diversity:collect_rule {input} --params {params.collect:q}"
+        " --out {output.sweep} {output.threshold} {output.transient} --threads {threads} > {log} 2>&1"
+
+
+rule diversity_layers:
+    input:
+        PLAN.diversity_layers_models,
+    output:
+        layers=DIVERSITY_TABLES["layers"],
+        spd="results/diversity/layers_spd.csv",
+    log:
+        "logs/diversity/layers.log",
+    benchmark:
+        "benchmarks/diversity_layers.tsv"
+    params:
+        section=as_json({"layers": config["diversity"].get("layers", {})}),
+    threads: 1
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.diversity:layers_rule {input} --params {params.section:q}"
+        " --out {output.layers} {output.spd} --threads {threads} > {log} 2>&1"
+
+
+rule diversity_claims:
+    input:
+        list(DIVERSITY_TABLES.values()),
+    output:
+        "results/diversity/claims.csv",
+    log:
+        "logs/diversity/claims.log",
+    benchmark:
+        "benchmarks/diversity_claims.tsv"
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.diversity:claims_rule {input} --out {output} > {log} 2>&1"
+
+
+rule fig_diversity:
+    input:
+        sweep=DIVERSITY_TABLES["sweep"],
+        threshold=DIVERSITY_TABLES["threshold"],
+        transient=DIVERSITY_TABLES["transient"],
+        layers=DIVERSITY_TABLES["layers"],
+        spd="results/diversity/layers_spd.csv",
+    output:
+        png=report(
+            "results/figures/diversity_{name}.png",
+            caption="../report/diversity_{name}.rst",
+            category=REPORT_CATEGORIES["diversity"],
+        ),
+        pdf="results/figures/diversity_{name}.pdf",
+    log:
+        "logs/figures/diversity_{name}.log",
+    benchmark:
+        "benchmarks/fig_diversity/{name}.tsv"
+    wildcard_constraints:
+        name="threshold|transient|layers",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study plots.diversity:{wildcards.name}_rule {input.sweep} {input.threshold} {input.transient}"
+        " {input.layers} {input.spd} --out {output.png} {output.pdf} > {log} 2>&1"
