@@ -72,13 +72,19 @@ def test_missing_or_colliding_hf_models_are_refused(tmp_path):
 
 
 @pytest.mark.workflow
-def test_dry_run_stops_on_a_bad_reference_with_one_line(tmp_path):
-    """Was an InputFunctionException traceback; now the load-time line, and no job is planned."""
+@pytest.mark.parametrize("override, message", [
+    ("shen:\n  linreg_runs: [nosuchrun]\n", "shen.linreg_runs: 'nosuchrun' is not a linreg run"),
+    # checked by the plan (icl_study/plan.py), which needs the transience runs it refers to
+    ("lenses:\n  families:\n    bursty: {run: nosuch/wd0}\n", "lenses.families.bursty: 'nosuch/wd0/seed0' is not a transience run"),
+])
+def test_dry_run_stops_on_a_bad_reference_with_one_line(tmp_path, override, message):
+    """Was an InputFunctionException traceback (or a bare SystemExit from a rule file); now the
+    load-time line, and no job is planned."""
     bad = tmp_path / "bad.yaml"
-    bad.write_text("shen:\n  linreg_runs: [nosuchrun]\n")
+    bad.write_text(override)
     result = snakemake(tmp_path / "run", "-n", configfiles=(REPO / "config.yaml", TINY, bad), check=False)
     assert result.returncode != 0
-    assert "icl_study: config error: shen.linreg_runs: 'nosuchrun' is not a linreg run" in result.stderr
+    assert f"icl_study: config error: {message}" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout and "Exception" not in result.stderr
 
 
