@@ -88,6 +88,40 @@ def figure_paths(names) -> list[str]:
     return [f"results/figures/{name}.{ext}" for name in names for ext in ("png", "pdf")]
 
 
+# --- the text models and tasks of the LM studies ---------------------------------------------------
+
+
+def text_models(lm: dict, log: bool = False) -> dict[str, str]:
+    """{name: spec} of the text models used (`smollm2` or `hf:<dir>`, named smollm2-135m or
+    hf-<dir name>). A missing hf: directory stopped the workflow at load time (icl_study.checks)
+    unless its entry is {spec: hf:<dir>, optional: true}: skipped (`log`: said on stderr)."""
+    from icl_study.checks import lm_model_name
+
+    models = {}
+    for entry in lm.get("models") or []:
+        spec = entry["spec"] if isinstance(entry, dict) else entry
+        if spec.startswith("hf:") and not Path(spec[3:]).is_dir():
+            if log:
+                print(f"lm: skipping optional model {spec}: directory {spec[3:]} does not exist", file=sys.stderr)
+            continue
+        models[lm_model_name(spec)] = spec
+    return models
+
+
+def text_tasks(lm: dict, log: bool = False) -> list[str]:
+    """Names of the text tasks used. A csv/jsonl task without its file stopped the workflow at
+    load time unless it is marked `optional: true`: skipped (`log`: said on stderr)."""
+    tasks = []
+    for name, task in lm["tasks"].items():
+        if task["source"] in ("csv", "jsonl") and not (task.get("path") and Path(task["path"]).is_file()):
+            if log:
+                print(f"lm: skipping optional task {name}: source {task['source']} needs a user file, "
+                      f"and path {task.get('path')!r} does not exist", file=sys.stderr)
+            continue
+        tasks.append(name)
+    return tasks
+
+
 # --- training runs -------------------------------------------------------------------------------
 
 
@@ -380,7 +414,10 @@ class Plan:
         return [member for run in self.runs if run.study == study for member in run.members]
 
     def check(self) -> None:
-        """Build everything once, so a config error stops the workflow at load time."""
+        """Build everything once, so a config error stops the workflow at load time; say which
+        optional text models and tasks are skipped."""
+        text_models(self.config["lm"], log=True)
+        text_tasks(self.config["lm"], log=True)
         self.runs
         self.lenses_cells
         for family in self.config["lenses"]["families"]:
@@ -412,31 +449,11 @@ class Plan:
 
     @cached_property
     def lm_models(self) -> dict[str, str]:
-        """{name: spec} of the text models used. A missing hf: directory stopped the workflow at
-        load time (icl_study.checks) unless its entry is {spec: hf:<dir>, optional: true}: skipped, logged."""
-        from icl_study.checks import lm_model_name
-
-        models = {}
-        for entry in self.config["lm"]["models"]:
-            spec = entry["spec"] if isinstance(entry, dict) else entry
-            if spec.startswith("hf:") and not Path(spec[3:]).is_dir():
-                print(f"lm: skipping optional model {spec}: directory {spec[3:]} does not exist", file=sys.stderr)
-                continue
-            models[lm_model_name(spec)] = spec
-        return models
+        return text_models(self.config["lm"])
 
     @cached_property
     def lm_tasks(self) -> list[str]:
-        """Names of the text tasks used. A csv/jsonl task without its file stopped the workflow at
-        load time unless it is marked `optional: true`: skipped, logged."""
-        tasks = []
-        for name, task in self.config["lm"]["tasks"].items():
-            if task["source"] in ("csv", "jsonl") and not (task["path"] and Path(task["path"]).is_file()):
-                print(f"lm: skipping optional task {name}: source {task['source']} needs a user file, "
-                      f"and path {task['path']!r} does not exist", file=sys.stderr)
-                continue
-            tasks.append(name)
-        return tasks
+        return text_tasks(self.config["lm"])
 
     def lm_model_input(self, model: str, task: str | None = None) -> list[str]:
         """The converted SmolLM2 directory, or an hf:<dir> model's files (read where they are), plus

@@ -91,12 +91,11 @@ def linreg_matching_claims(config: dict) -> list:
 
 
 def _deepest_cell_runs(sweep: dict) -> list[str]:
-    """Run names of the sweep's deepest cell at the lowest noise, every seed (as common.smk names them)."""
-    n_layer, noise = max(sweep["n_layer"]), min(sweep["noise_std"])
-    seeds = sweep.get("seeds", [0])
-    seeded = noise in sweep.get("seeded_noise_std", sweep["noise_std"])
-    cell = f"L{n_layer}_noise{noise:g}"
-    return [cell] + ([f"{cell}_s{seed}" for seed in seeds[1:]] if seeded else [])
+    """Run names of the sweep's deepest cell at the lowest noise, every seed (as the plan names them)."""
+    from icl_study.plan import sweep_runs
+
+    cell = f"L{max(sweep['n_layer'])}_noise{min(sweep['noise_std']):g}"
+    return [run for run in sweep_runs(sweep) if run.rsplit("_s", 1)[0] == cell]
 
 
 def linreg_probes_claims(config: dict) -> list:

@@ -4,8 +4,6 @@ Torch-free, unlike lm.py: the ledger rule's inputs are resolved when Snakemake p
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from icl_study.claims import NO_DATA, Claim, interval_difference
 
 # --- claims (the substrate: does ICL work here at all?), measured on accuracy_ci.csv ----------------
@@ -14,22 +12,17 @@ ACCURACY_CI_TABLE = "lm/accuracy_ci.csv"
 
 
 def text_model_names(config: dict) -> list[str]:
-    """Result names of the configured text models (lm_common.smk skips an optional hf: directory
-    that is missing; so does this)."""
-    from icl_study.checks import lm_model_name
+    """Result names of the text models the workflow runs (an optional, missing hf: directory is skipped)."""
+    from icl_study.plan import text_models
 
-    names = []
-    for entry in config["lm"].get("models") or []:
-        spec = entry["spec"] if isinstance(entry, dict) else entry
-        if not (spec.startswith("hf:") and not Path(spec[3:]).is_dir()):
-            names.append(lm_model_name(spec))
-    return names
+    return list(text_models(config["lm"]))
 
 
 def text_task_names(config: dict) -> list[str]:
-    """The text tasks lm runs: a csv/jsonl task without its file is skipped, as lm_common.smk does."""
-    return [name for name, task in config["lm"]["tasks"].items()
-            if task["source"] not in ("csv", "jsonl") or (task.get("path") and Path(task["path"]).is_file())]
+    """The text tasks lm runs: a csv/jsonl task without its file is skipped."""
+    from icl_study.plan import text_tasks
+
+    return text_tasks(config["lm"])
 
 
 def _icl_gain(model: str, task: str):
