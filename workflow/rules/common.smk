@@ -21,6 +21,3 @@ try:
 except ConfigError as err:
     raise SystemExit(f"icl_study: config error: {err}")
 
-
-wildcard_constraints:
-    run=r"[A-Za-z0-9][A-Za-z0-9_.-]*",

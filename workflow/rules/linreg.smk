@@ -60,6 +60,8 @@ rule linreg_matching:
         "logs/linreg/{run}/matching.log",
     benchmark:
         "benchmarks/linreg_matching/{run}.tsv"
+    wildcard_constraints:
+        run=pattern(PLAN.run_names("linreg")),
     params:
         matching=as_json(config["linreg"]["matching"]),
     threads: 1
@@ -102,6 +104,8 @@ rule linreg_probes:
         "logs/linreg/{run}/probes.log",
     benchmark:
         "benchmarks/linreg_probes/{run}.tsv"
+    wildcard_constraints:
+        run=pattern(PLAN.run_names("linreg")),
     params:
         probe=as_json(config["linreg"]["probe"]),
     threads: 1
