@@ -425,6 +425,9 @@ class Plan:
 
     # report and targets
 
+    def figures(self, study: str) -> list[str]:
+        return FIGURES.get(study, [])
+
     def targets(self, study: str) -> list[str]:
         return figure_paths(FIGURES.get(study, [])) + TABLE_TARGETS.get(study, [])
 

@@ -92,7 +92,7 @@ rule fig_diversity:
     benchmark:
         "benchmarks/fig_diversity/{name}.tsv"
     wildcard_constraints:
-        name="threshold|transient|layers",
+        name=pattern(figure.removeprefix("diversity_") for figure in PLAN.figures("diversity")),
     localrule: True
     conda:
         "../envs/icl_study.yaml"
