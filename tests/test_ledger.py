@@ -2,15 +2,13 @@
 the ledger has one row per claim with the columns the report explains, and it imports without torch."""
 
 import math
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
 from icl_study.claims import COLUMNS
 from icl_study.ledger import STUDIES, all_claims, build_ledger, claim_tables, load_config
-from workflow_helpers import REPO, TINY
+from workflow_helpers import REPO, TINY, run_without_torch
 
 
 @pytest.fixture(scope="module")
@@ -114,17 +112,9 @@ def test_text_model_claims_follow_the_config(config):
 
 def test_ledger_imports_and_declares_claims_without_torch():
     """Snakemake imports the ledger and every study's claims when it parses the workflow."""
-    code = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'torch' or name.startswith('torch.'):\n"
-        "            raise ImportError('torch is blocked')\n"
-        "sys.meta_path.insert(0, Block())\n"
+    result = run_without_torch(
         "from icl_study.ledger import all_claims, claim_tables, load_config\n"
         f"claims = all_claims(load_config([{str(REPO / 'config.yaml')!r}]))\n"
         "assert claims and claim_tables(claims)\n"
-        "assert 'torch' not in sys.modules\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr

@@ -4,15 +4,13 @@ the hand-built construction's shape; config errors that need the plan are one-li
 naming the key; an empty list's wildcard pattern matches nothing."""
 
 import re
-import subprocess
-import sys
 
 import pytest
 
 from icl_study.config import ConfigError, deep_merge, run_config
 from icl_study.ledger import load_config
 from icl_study.plan import NO_MATCH, Plan, lsa_model, pattern
-from workflow_helpers import REPO, TINY
+from workflow_helpers import REPO, TINY, run_without_torch
 
 TIERS = {"default": [REPO / "config.yaml"], "paper": [REPO / "config.yaml", REPO / "configs" / "paper.yaml"],
          "tiny": [REPO / "config.yaml", TINY]}
@@ -24,22 +22,14 @@ def tiny():
 
 
 def test_plan_builds_every_tier_without_torch():
-    code = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'torch' or name.startswith('torch.'):\n"
-        "            raise ImportError('torch is blocked')\n"
-        "sys.meta_path.insert(0, Block())\n"
+    result = run_without_torch(
         "from icl_study.ledger import load_config\n"
         "from icl_study.plan import Plan\n"
         f"for files in {[[str(p) for p in files] for files in TIERS.values()]!r}:\n"
         "    plan = Plan(load_config(files))\n"
         "    plan.check()\n"
         "    assert plan.runs and plan.all_targets and plan.lenses_tables\n"
-        "assert 'torch' not in sys.modules\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
 
 
