@@ -8,7 +8,18 @@ from pathlib import Path
 
 from icl_study.checks import check_workflow_config
 from icl_study.config import ConfigError, validate_workflow_config
-from icl_study.plan import DAI_TABLES, REN_LENS_TABLES, REPORT_CATEGORIES, SMOLLM2_DIR, Plan, as_json, caption, lookup, pattern
+from icl_study.plan import (
+    DAI_TABLES,
+    NO_MATCH,
+    REN_LENS_TABLES,
+    REPORT_CATEGORIES,
+    SMOLLM2_DIR,
+    Plan,
+    as_json,
+    caption,
+    lookup,
+    pattern,
+)
 
 # The shared schema; each study's part lies in schemas/studies/ beside it.
 SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
@@ -21,3 +32,25 @@ try:
 except ConfigError as err:
     raise SystemExit(f"icl_study: config error: {err}")
 
+
+
+# The template of every figure rule, which reuses it with `use rule figure as fig_<name> with:`,
+# naming its input, its output (the report entry: caption and category), its log and its plotting
+# entry (params.entry; params.figure: its settings, if any). Figures read tables only, so they run
+# locally. The template itself matches no file.
+rule figure:
+    output:
+        png="results/figures/{figure}.png",
+        pdf="results/figures/{figure}.pdf",
+    log:
+        "logs/figures/{figure}.log",
+    wildcard_constraints:
+        figure=NO_MATCH,
+    params:
+        entry="",
+        figure="{}",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study {params.entry} {input} --params {params.figure:q} --out {output} > {log} 2>&1"

@@ -102,7 +102,7 @@ rule dai_momentum_eval:
         " --threads {threads} > {log} 2>&1"
 
 
-rule fig_dai:
+use rule figure as fig_dai with:
     input:
         table="results/dai/summary/table.csv",
         curves="results/dai/summary/layers.csv",
@@ -119,8 +119,5 @@ rule fig_dai:
         momentum_pdf="results/figures/dai_momentum.pdf",
     log:
         "logs/figures/dai.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.dai:figures_rule {input} --out {output} > {log} 2>&1"
+    params:
+        entry="plots.dai:figures_rule",

@@ -73,7 +73,7 @@ rule diversity_claims:
         "python -m icl_study studies.diversity:claims_rule {input} --out {output} > {log} 2>&1"
 
 
-rule fig_diversity:
+use rule figure as fig_diversity_threshold with:
     input:
         sweep=DIVERSITY_TABLES["sweep"],
         threshold=DIVERSITY_TABLES["threshold"],
@@ -81,21 +81,44 @@ rule fig_diversity:
         layers=DIVERSITY_TABLES["layers"],
         spd="results/diversity/layers_spd.csv",
     output:
-        png=report(
-            "results/figures/diversity_{name}.png",
-            caption="../report/diversity_{name}.rst",
-            category=REPORT_CATEGORIES["diversity"],
-        ),
-        pdf="results/figures/diversity_{name}.pdf",
+        png=report("results/figures/diversity_threshold.png", caption="../report/diversity_threshold.rst",
+                   category=REPORT_CATEGORIES["diversity"]),
+        pdf="results/figures/diversity_threshold.pdf",
     log:
-        "logs/figures/diversity_{name}.log",
-    benchmark:
-        "benchmarks/fig_diversity/{name}.tsv"
-    wildcard_constraints:
-        name=pattern(figure.removeprefix("diversity_") for figure in PLAN.figures("diversity")),
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.diversity:{wildcards.name}_rule {input.sweep} {input.threshold} {input.transient}"
-        " {input.layers} {input.spd} --out {output.png} {output.pdf} > {log} 2>&1"
+        "logs/figures/diversity_threshold.log",
+    params:
+        entry="plots.diversity:threshold_rule",
+
+
+use rule figure as fig_diversity_transient with:
+    input:
+        sweep=DIVERSITY_TABLES["sweep"],
+        threshold=DIVERSITY_TABLES["threshold"],
+        transient=DIVERSITY_TABLES["transient"],
+        layers=DIVERSITY_TABLES["layers"],
+        spd="results/diversity/layers_spd.csv",
+    output:
+        png=report("results/figures/diversity_transient.png", caption="../report/diversity_transient.rst",
+                   category=REPORT_CATEGORIES["diversity"]),
+        pdf="results/figures/diversity_transient.pdf",
+    log:
+        "logs/figures/diversity_transient.log",
+    params:
+        entry="plots.diversity:transient_rule",
+
+
+use rule figure as fig_diversity_layers with:
+    input:
+        sweep=DIVERSITY_TABLES["sweep"],
+        threshold=DIVERSITY_TABLES["threshold"],
+        transient=DIVERSITY_TABLES["transient"],
+        layers=DIVERSITY_TABLES["layers"],
+        spd="results/diversity/layers_spd.csv",
+    output:
+        png=report("results/figures/diversity_layers.png", caption="../report/diversity_layers.rst",
+                   category=REPORT_CATEGORIES["diversity"]),
+        pdf="results/figures/diversity_layers.pdf",
+    log:
+        "logs/figures/diversity_layers.log",
+    params:
+        entry="plots.diversity:layers_rule",

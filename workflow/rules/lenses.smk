@@ -54,42 +54,27 @@ rule lenses_collect:
         " --out {output.table} {output.correlations} {output.members} --threads {threads} > {log} 2>&1"
 
 
-rule fig_lenses_over_training:
+use rule figure as fig_lenses_over_training with:
     input:
         table="results/lenses/table.csv",
         curves=[f"{run}/train_metrics.csv" for run in PLAN.lenses_run_dirs],
     output:
-        png=report(
-            "results/figures/lenses_over_training.png",
-            caption=caption("lenses_over_training"),
-            category=REPORT_CATEGORIES["lenses"],
-        ),
+        png=report("results/figures/lenses_over_training.png", caption=caption("lenses_over_training"), category=REPORT_CATEGORIES["lenses"]),
         pdf="results/figures/lenses_over_training.pdf",
     log:
         "logs/figures/lenses_over_training.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.lenses:over_training_rule {input.table} {input.curves}"
-        " --out {output.png} {output.pdf} > {log} 2>&1"
+    params:
+        entry="plots.lenses:over_training_rule",
 
 
-rule fig_lenses_correlations:
+use rule figure as fig_lenses_correlations with:
     input:
         "results/lenses/correlations.csv",
     output:
-        png=report(
-            "results/figures/lenses_correlations.png",
-            caption=caption("lenses_correlations"),
-            category=REPORT_CATEGORIES["lenses"],
-        ),
+        png=report("results/figures/lenses_correlations.png", caption=caption("lenses_correlations"), category=REPORT_CATEGORIES["lenses"]),
         pdf="results/figures/lenses_correlations.pdf",
     log:
         "logs/figures/lenses_correlations.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.lenses:correlations_rule {input}"
-        " --out {output.png} {output.pdf} > {log} 2>&1"
+    params:
+        entry="plots.lenses:correlations_rule",
+

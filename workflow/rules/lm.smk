@@ -116,20 +116,14 @@ rule lm_accuracy:
         "python -m icl_study studies.lm:accuracy_rule {input} --out {output} --threads {threads} > {log} 2>&1"
 
 
-rule fig_lm_icl_vs_k:
+use rule figure as fig_lm_icl_vs_k with:
     input:
         "results/lm/accuracy.csv",
     output:
-        png=report(
-            "results/figures/lm_icl_vs_k.png",
-            caption=caption("lm_icl_vs_k"),
-            category=REPORT_CATEGORIES["lm"],
-        ),
+        png=report("results/figures/lm_icl_vs_k.png", caption=caption("lm_icl_vs_k"), category=REPORT_CATEGORIES["lm"]),
         pdf="results/figures/lm_icl_vs_k.pdf",
     log:
         "logs/figures/lm_icl_vs_k.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.lm:icl_vs_k_rule {input} --out {output.png} {output.pdf} > {log} 2>&1"
+    params:
+        entry="plots.lm:icl_vs_k_rule",
+

@@ -73,7 +73,7 @@ rule ren_corpus_variants:
         " --out {output.errors} {output.curves} --threads {threads} > {log} 2>&1"
 
 
-rule fig_ren_kernel:
+use rule figure as fig_ren_kernel with:
     input:
         "results/ren/lens/kernel.csv",
     output:
@@ -81,14 +81,11 @@ rule fig_ren_kernel:
         pdf="results/figures/ren_kernel.pdf",
     log:
         "logs/figures/ren_kernel.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.ren:kernel_rule {input} --out {output.png} {output.pdf} > {log} 2>&1"
+    params:
+        entry="plots.ren:kernel_rule",
 
 
-rule fig_ren_dual:
+use rule figure as fig_ren_dual with:
     input:
         identity="results/ren/lens/dual_identity.csv",
         steps="results/ren/lens/dual_steps.csv",
@@ -97,14 +94,11 @@ rule fig_ren_dual:
         pdf="results/figures/ren_dual.pdf",
     log:
         "logs/figures/ren_dual.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.ren:dual_rule {input.identity} {input.steps} --out {output.png} {output.pdf} > {log} 2>&1"
+    params:
+        entry="plots.ren:dual_rule",
 
 
-rule fig_ren_generalisation:
+use rule figure as fig_ren_generalisation with:
     input:
         table="results/ren/lens/generalisation.csv",
         fit="results/ren/lens/generalisation_fit.csv",
@@ -113,14 +107,11 @@ rule fig_ren_generalisation:
         pdf="results/figures/ren_generalisation.pdf",
     log:
         "logs/figures/ren_generalisation.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.ren:generalisation_rule {input.table} {input.fit} --out {output.png} {output.pdf} > {log} 2>&1"
+    params:
+        entry="plots.ren:generalisation_rule",
 
 
-rule fig_ren_variants:
+use rule figure as fig_ren_variants with:
     input:
         errors="results/ren/variants/errors.csv",
         curves="results/ren/variants/curves.csv",
@@ -129,14 +120,11 @@ rule fig_ren_variants:
         pdf="results/figures/ren_variants.pdf",
     log:
         "logs/figures/ren_variants.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.ren:variants_rule {input.errors} {input.curves} --out {output.png} {output.pdf} > {log} 2>&1"
+    params:
+        entry="plots.ren:variants_rule",
 
 
-rule fig_ren_variants_corpus:
+use rule figure as fig_ren_variants_corpus with:
     input:
         errors="results/ren/corpus_variants/errors.csv",
         curves="results/ren/corpus_variants/curves.csv",
@@ -145,8 +133,6 @@ rule fig_ren_variants_corpus:
         pdf="results/figures/ren_variants_corpus.pdf",
     log:
         "logs/figures/ren_variants_corpus.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.ren:corpus_variants_rule {input.errors} {input.curves} --out {output.png} {output.pdf} > {log} 2>&1"
+    params:
+        entry="plots.ren:corpus_variants_rule",
+

@@ -124,63 +124,41 @@ rule shen_collect:
         " && python -m icl_study studies.shen:collect_rule {input.sparsity} --out {output.sparsity}) > {log} 2>&1"
 
 
-rule fig_shen_order:
+use rule figure as fig_shen_order with:
     input:
         regression="results/shen/regression/order.csv",
         lm="results/shen/lm.csv",
     output:
-        png=report(
-            "results/figures/shen_order.png",
-            caption=caption("shen_order"),
-            category=REPORT_CATEGORIES["shen"],
-        ),
+        png=report("results/figures/shen_order.png", caption=caption("shen_order"), category=REPORT_CATEGORIES["shen"]),
         pdf="results/figures/shen_order.pdf",
     log:
         "logs/figures/shen_order.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.shen:order_rule {input.regression} {input.lm} --out {output.png} {output.pdf}"
-        " > {log} 2>&1"
+    params:
+        entry="plots.shen:order_rule",
 
 
-rule fig_shen_perturbation:
+use rule figure as fig_shen_perturbation with:
     input:
         "results/shen/perturbation.csv",
     output:
-        png=report(
-            "results/figures/shen_perturbation.png",
-            caption=caption("shen_perturbation"),
-            category=REPORT_CATEGORIES["shen"],
-        ),
+        png=report("results/figures/shen_perturbation.png", caption=caption("shen_perturbation"), category=REPORT_CATEGORIES["shen"]),
         pdf="results/figures/shen_perturbation.pdf",
     log:
         "logs/figures/shen_perturbation.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.shen:perturbation_rule {input} --out {output.png} {output.pdf} > {log} 2>&1"
+    params:
+        entry="plots.shen:perturbation_rule",
 
 
-rule fig_shen_icl_vs_gd:
+use rule figure as fig_shen_icl_vs_gd with:
     input:
         "results/shen/lm.csv",
     output:
-        png=report(
-            "results/figures/shen_icl_vs_gd.png",
-            caption=caption("shen_icl_vs_gd"),
-            category=REPORT_CATEGORIES["shen"],
-        ),
+        png=report("results/figures/shen_icl_vs_gd.png", caption=caption("shen_icl_vs_gd"), category=REPORT_CATEGORIES["shen"]),
         pdf="results/figures/shen_icl_vs_gd.pdf",
     log:
         "logs/figures/shen_icl_vs_gd.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.shen:icl_vs_gd_rule {input} --out {output.png} {output.pdf} > {log} 2>&1"
+    params:
+        entry="plots.shen:icl_vs_gd_rule",
 
 
 rule shen_table:

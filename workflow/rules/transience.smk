@@ -27,65 +27,40 @@ rule transience_collect:
         " --out {output.curves} {output.summary} {output.settings} --threads {threads} > {log} 2>&1"
 
 
-rule fig_transience_curves:
+use rule figure as fig_transience_curves with:
     input:
         "results/transience/curves.csv",
     output:
-        png=report(
-            "results/figures/transience_curves.png",
-            caption=caption("transience_curves"),
-            category=REPORT_CATEGORIES["transience"],
-        ),
+        png=report("results/figures/transience_curves.png", caption=caption("transience_curves"), category=REPORT_CATEGORIES["transience"]),
         pdf="results/figures/transience_curves.pdf",
     log:
         "logs/figures/transience_curves.log",
     params:
+        entry="plots.transience:curves_rule",
         figure=as_json({"size": config["transience"]["base_size"], "arms": list(config["transience"].get("arms", {}))}),
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.transience:curves_rule {input} --params {params.figure:q}"
-        " --out {output.png} {output.pdf} > {log} 2>&1"
 
 
-rule fig_transience_peak_final:
+use rule figure as fig_transience_peak_final with:
     input:
         "results/transience/summary.csv",
     output:
-        png=report(
-            "results/figures/transience_peak_final.png",
-            caption=caption("transience_peak_final"),
-            category=REPORT_CATEGORIES["transience"],
-        ),
+        png=report("results/figures/transience_peak_final.png", caption=caption("transience_peak_final"), category=REPORT_CATEGORIES["transience"]),
         pdf="results/figures/transience_peak_final.pdf",
     log:
         "logs/figures/transience_peak_final.log",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.transience:peak_final_rule {input}"
-        " --out {output.png} {output.pdf} > {log} 2>&1"
+    params:
+        entry="plots.transience:peak_final_rule",
 
 
-rule fig_transience_regression:
+use rule figure as fig_transience_regression with:
     input:
         "results/transience/curves.csv",
     output:
-        png=report(
-            "results/figures/transience_regression.png",
-            caption=caption("transience_regression"),
-            category=REPORT_CATEGORIES["transience"],
-        ),
+        png=report("results/figures/transience_regression.png", caption=caption("transience_regression"), category=REPORT_CATEGORIES["transience"]),
         pdf="results/figures/transience_regression.pdf",
     log:
         "logs/figures/transience_regression.log",
     params:
+        entry="plots.transience:regression_rule",
         figure=as_json({"pool_size": config["transience"]["regression"]["task"]["pool_size"]}),
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study plots.transience:regression_rule {input} --params {params.figure:q}"
-        " --out {output.png} {output.pdf} > {log} 2>&1"
+
