@@ -3,8 +3,9 @@
 
 One training job per pool size M trains every seed (one torch import per job) ->
 results/diversity/M{M}/seed{seed}/; a collect job turns the training logs into the sweep,
-threshold and transient tables; a layers job reads out the largest-M models layer by layer; a
-claims job writes the study's ledger rows; three figures read the tables only.
+threshold and transient tables; a layers job reads out the largest-M models layer by layer; three
+figures read the tables only. The study's claims (studies/diversity.py, `claims`) are rows of the
+run's ledger (claims.smk).
 """
 
 import icl_study.studies.diversity as diversity_study
@@ -16,9 +17,7 @@ DIVERSITY_SEEDS = list(DIVERSITY_SETTINGS.seeds)
 DIVERSITY_JOBS = {str(m): as_json(diversity_study.run_job(DIVERSITY, m)) for m in DIVERSITY_M}
 DIVERSITY_TABLES = {name: f"results/diversity/{name}.csv" for name in ("sweep", "threshold", "transient", "layers")}
 DIVERSITY_FIGURES = ["diversity_threshold", "diversity_transient", "diversity_layers"]
-DIVERSITY_TARGETS = [f"results/figures/{name}.{ext}" for name in DIVERSITY_FIGURES for ext in ("png", "pdf")] + [
-    "results/diversity/claims.csv"
-]
+DIVERSITY_TARGETS = [f"results/figures/{name}.{ext}" for name in DIVERSITY_FIGURES for ext in ("png", "pdf")]
 DIVERSITY_METRICS = [f"{diversity_study.run_dir(m, s)}/train_metrics.csv" for m in DIVERSITY_M for s in DIVERSITY_SEEDS]
 
 
@@ -93,23 +92,7 @@ rule diversity_layers:
         " --out {output.layers} {output.spd} --threads {threads} > {log} 2>&1"
 
 
-rule diversity_claims:
-    input:
-        list(DIVERSITY_TABLES.values()),
-    output:
-        "results/diversity/claims.csv",
-    log:
-        "logs/diversity/claims.log",
-    benchmark:
-        "benchmarks/diversity_claims.tsv"
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.diversity:claims_rule {input} --out {output} > {log} 2>&1"
-
-
-rule fig_diversity:
+rule fig_diversity_threshold:
     input:
         sweep=DIVERSITY_TABLES["sweep"],
         threshold=DIVERSITY_TABLES["threshold"],
@@ -118,20 +101,46 @@ rule fig_diversity:
         spd="results/diversity/layers_spd.csv",
     output:
         png=report(
-            "results/figures/diversity_{name}.png",
-            caption="../report/diversity_{name}.rst",
+            "results/figures/diversity_threshold.png",
+            caption=caption("diversity_threshold"),
             category="7. Beyond the papers",
         ),
-        pdf="results/figures/diversity_{name}.pdf",
+        pdf="results/figures/diversity_threshold.pdf",
     log:
-        "logs/figures/diversity_{name}.log",
-    benchmark:
-        "benchmarks/fig_diversity/{name}.tsv"
-    wildcard_constraints:
-        name="threshold|transient|layers",
+        "logs/figures/diversity_threshold.log",
+    params:
+        plot="threshold_rule",
     localrule: True
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study plots.diversity:{wildcards.name}_rule {input.sweep} {input.threshold} {input.transient}"
+        "python -m icl_study plots.diversity:{params.plot} {input.sweep} {input.threshold} {input.transient}"
         " {input.layers} {input.spd} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+use rule fig_diversity_threshold as fig_diversity_transient with:
+    output:
+        png=report(
+            "results/figures/diversity_transient.png",
+            caption=caption("diversity_transient"),
+            category="7. Beyond the papers",
+        ),
+        pdf="results/figures/diversity_transient.pdf",
+    log:
+        "logs/figures/diversity_transient.log",
+    params:
+        plot="transient_rule",
+
+
+use rule fig_diversity_threshold as fig_diversity_layers with:
+    output:
+        png=report(
+            "results/figures/diversity_layers.png",
+            caption=caption("diversity_layers"),
+            category="7. Beyond the papers",
+        ),
+        pdf="results/figures/diversity_layers.pdf",
+    log:
+        "logs/figures/diversity_layers.log",
+    params:
+        plot="layers_rule",
