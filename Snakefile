@@ -44,4 +44,4 @@ rule all:
         CLAIMS_TARGETS,
         # each figure's report caption, rendered from the tables it quotes (docs.smk)
         captions_for(LINREG_TARGETS, transience_targets(), REN_TARGETS, lm_targets(), DAI_TARGETS,
-                     SHEN_TARGETS, LENSES_TARGETS),
+                     SHEN_TARGETS, LENSES_TARGETS, DIVERSITY_TARGETS),
