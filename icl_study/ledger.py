@@ -31,6 +31,7 @@ STUDIES: list[tuple[str, str]] = [
     ("shen", "studies.shen_claims"),
     ("transience", "studies.transience"),
     ("lenses", "studies.lenses_claims"),
+    ("diversity", "studies.diversity"),
 ]
 
 

@@ -50,7 +50,6 @@ FIGURES = {  # every figure (results/figures/<name>.png and .pdf) per study
 TABLE_TARGETS = {  # tables `rule all` asks for beside the figures (those no figure reads)
     "claims": ["results/claims.csv"],
     "shen": ["results/shen/table.csv", "results/shen/table.md", "results/shen/icl_vs_gd.csv"],
-    "diversity": ["results/diversity/claims.csv"],
     "lm": ["results/lm/accuracy.csv", "results/lm/accuracy_ci.csv"],
 }
 NO_MATCH = "(?!x)x"  # a wildcard pattern for an empty list: the rule then claims no file

@@ -1,4 +1,5 @@
-"""Pins the HTML report's inputs: every figure rule (`fig_*`) registers an output with `report()`
+"""Pins the HTML report's inputs: every figure rule (`fig_*`, a reuse of the template `rule figure`)
+registers an output with `report()`
 and a caption rendered by rule caption from a template that exists and is not empty (the build
 itself is tested in test_workflow.py)."""
 
@@ -10,11 +11,11 @@ TEMPLATES = RULES.parent / "report" / "templates"
 
 
 def figure_rules() -> dict[str, str]:
-    """{rule name: its text} for every `rule fig_*` in workflow/rules/*.smk."""
+    """{rule name: its text} for every figure rule (`use rule figure as fig_*`) in workflow/rules/*.smk."""
     found = {}
     for smk in sorted(RULES.glob("*.smk")):
         # a rule's text runs from its header to the next top-level statement
-        for match in re.finditer(r"^rule (fig_\w+):\n((?:[ \t]+.*\n|\n)*)", smk.read_text(), re.M):
+        for match in re.finditer(r"^(?:rule|use rule figure as) (fig_\w+)(?::| with:)\n((?:[ \t]+.*\n|\n)*)", smk.read_text(), re.M):
             found[match.group(1)] = match.group(2)
     return found
 

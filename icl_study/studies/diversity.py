@@ -148,7 +148,11 @@ def final_table(curves):
     wide = last.pivot_table(index=["pool_size", "seed"], columns="metric", values="value").reset_index()
     wide["log2_pool_size"] = wide["pool_size"].map(math.log2)
     wide["spd_gap"] = wide["fresh_to_ridge"] - wide["fresh_to_dmmse"]  # < 0: closer to ridge than to dMMSE
-    return wide[["pool_size", "log2_pool_size", "seed", *FINAL_METRICS, "spd_gap", "loss"]]
+    # the grid's ends by name, so that docs can quote them whatever the tier's grid is
+    wide["grid_end"] = ""
+    wide.loc[wide["pool_size"] == wide["pool_size"].min(), "grid_end"] = "smallest"
+    wide.loc[wide["pool_size"] == wide["pool_size"].max(), "grid_end"] = "largest"
+    return wide[["pool_size", "log2_pool_size", "seed", "grid_end", *FINAL_METRICS, "spd_gap", "loss"]]
 
 
 def crossing(log2_m, gap) -> tuple[float, str]:
@@ -330,7 +334,8 @@ def summarize_matches(rows, errors, member, condition, gd_lr, max_steps) -> list
     whether the match sits at the largest step compared (then it is a lower bound)."""
     out = []
     for layer, error in enumerate(errors):
-        row = {"member": member, "condition": condition, "layer": layer, "readout_error": error, "gd_lr": gd_lr}
+        row = {"member": member, "condition": condition, "layer": layer, "last_layer": layer == len(errors) - 1,
+               "readout_error": error, "gd_lr": gd_lr}
         for name in max_steps:  # the algorithms compared
             mine = [r for r in rows if r["layer"] == layer and r["algorithm"] == name]
             best = min(mine, key=lambda r: r["spd"])
@@ -464,8 +469,9 @@ def measure_gap_widens(tables):
     return _interval(_last_layer_gap(tables, "ill_conditioned") - _last_layer_gap(tables, "isotropic"))
 
 
-def claims() -> list:
-    """The study's claims (icl_study.claims.Claim), each measured from results/diversity/*.csv."""
+def claims(config: dict | None = None) -> list:
+    """The study's claims (icl_study.claims.Claim), each measured from results/diversity/*.csv; the
+    ledger (icl_study/ledger.py) calls it with the run's config, which every claim here ignores."""
     from icl_study.claims import Claim
 
     fig1, fig2, fig3 = (f"results/figures/diversity_{n}.png" for n in ("threshold", "transient", "layers"))
@@ -499,21 +505,3 @@ def claims() -> list:
               "(GD − Newton matched steps at the last layer) ill-conditioned − isotropic, per seed", "greater", fig3,
               measure_gap_widens, tables=(LAYERS,)),
     ]
-
-
-def claims_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """Rule entry: this study's tables (results/diversity/*.csv) -> outputs[0], the study's ledger
-    rows (claims.ledger_rows: measured interval and verdict per claim)."""
-    import pandas as pd
-
-    from icl_study.claims import COLUMNS, ledger_rows
-
-    tables = {}
-    for path in inputs:
-        parts = Path(path).parts
-        tables["/".join(parts[parts.index(STUDY):])] = pd.read_csv(path)
-    rows = ledger_rows(claims(), tables)
-    Path(outputs[0]).parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(outputs[0], index=False)
-    for row in rows:
-        log.info("%s: %.4g [%.4g, %.4g] -> %s", row["claim_id"], row["value"], row["ci_low"], row["ci_high"], row["verdict"])

@@ -2,9 +2,10 @@
 2024; Carroll et al. 2025), and which optimizer each layer matches (Fu et al. 2024).
 
 One training job per pool size M trains every seed (one torch import per job; declared in
-icl_study/plan.py, trained by train.smk) -> results/diversity/M{M}/seed{seed}/; a collect job turns the training logs into the sweep,
-threshold and transient tables; a layers job reads out the largest-M models layer by layer; a
-claims job writes the study's ledger rows; three figures read the tables only.
+icl_study/plan.py, trained by train.smk) -> results/diversity/M{M}/seed{seed}/; a collect job
+turns the training logs into the sweep, threshold and transient tables; a layers job reads out the
+largest-M models layer by layer; three figures read the tables only. The study's claims (studies/diversity.py, `claims`) are rows of the
+run's ledger (claims.smk).
 """
 
 DIVERSITY_TABLES = {name: f"results/diversity/{name}.csv" for name in ("sweep", "threshold", "transient", "layers")}
@@ -57,22 +58,6 @@ rule diversity_layers:
         " --out {output.layers} {output.spd} --threads {threads} > {log} 2>&1"
 
 
-rule diversity_claims:
-    input:
-        list(DIVERSITY_TABLES.values()),
-    output:
-        "results/diversity/claims.csv",
-    log:
-        "logs/diversity/claims.log",
-    benchmark:
-        "benchmarks/diversity_claims.tsv"
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.diversity:claims_rule {input} --out {output} > {log} 2>&1"
-
-
 use rule figure as fig_diversity_threshold with:
     input:
         sweep=DIVERSITY_TABLES["sweep"],
@@ -81,8 +66,7 @@ use rule figure as fig_diversity_threshold with:
         layers=DIVERSITY_TABLES["layers"],
         spd="results/diversity/layers_spd.csv",
     output:
-        png=report("results/figures/diversity_threshold.png", caption="../report/diversity_threshold.rst",
-                   category=REPORT_CATEGORIES["diversity"]),
+        png=report("results/figures/diversity_threshold.png", caption=caption("diversity_threshold"), category=REPORT_CATEGORIES["diversity"]),
         pdf="results/figures/diversity_threshold.pdf",
     log:
         "logs/figures/diversity_threshold.log",
@@ -98,8 +82,7 @@ use rule figure as fig_diversity_transient with:
         layers=DIVERSITY_TABLES["layers"],
         spd="results/diversity/layers_spd.csv",
     output:
-        png=report("results/figures/diversity_transient.png", caption="../report/diversity_transient.rst",
-                   category=REPORT_CATEGORIES["diversity"]),
+        png=report("results/figures/diversity_transient.png", caption=caption("diversity_transient"), category=REPORT_CATEGORIES["diversity"]),
         pdf="results/figures/diversity_transient.pdf",
     log:
         "logs/figures/diversity_transient.log",
@@ -115,8 +98,7 @@ use rule figure as fig_diversity_layers with:
         layers=DIVERSITY_TABLES["layers"],
         spd="results/diversity/layers_spd.csv",
     output:
-        png=report("results/figures/diversity_layers.png", caption="../report/diversity_layers.rst",
-                   category=REPORT_CATEGORIES["diversity"]),
+        png=report("results/figures/diversity_layers.png", caption=caption("diversity_layers"), category=REPORT_CATEGORIES["diversity"]),
         pdf="results/figures/diversity_layers.pdf",
     log:
         "logs/figures/diversity_layers.log",
