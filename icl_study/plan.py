@@ -302,6 +302,23 @@ def lm_runs(section: dict) -> list[Run]:
     return [Run("lm", "pipeline-gpt", run_config("concepts", gpt["task"], gpt["model"], gpt["train"]), runtime=30)]
 
 
+def diversity_runs(section: dict) -> list[Run]:
+    """One seed group per pool size M, all at one budget, into M<M>/seed<seed>; log-spaced
+    evaluator steps, and kept checkpoints for the transient-ridge runs (M = transient_pool_size).
+    The section's defaults live in studies/diversity.py's DiversityConfig (torch-free import)."""
+    from icl_study.studies.diversity import settings
+
+    cfg = settings(section)
+    steps = cfg.train["steps"]
+    runs = []
+    for pool_size in cfg.pool_sizes:
+        task = {**cfg.task, "pool_size": pool_size, "eval_steps": log_steps(steps, cfg.n_eval_points)}
+        keep = log_steps(steps, cfg.n_keep_checkpoints, first=20) if pool_size == cfg.transient_pool_size else []
+        config = run_config("pool_regression", task, cfg.model, {**cfg.train, "keep_steps": keep})
+        runs.append(Run("diversity", f"M{pool_size}", config, tuple(cfg.seeds), runtime=30, member="{name}/seed{seed}"))
+    return runs
+
+
 @dataclass(frozen=True)
 class TrainingRule:
     """The shape of one generated training rule (workflow/rules/train.smk)."""
@@ -327,23 +344,6 @@ class TrainingRule:
         return [f"results/{self.study}/{{run}}/{filename}"]
 
 
-def diversity_runs(section: dict) -> list[Run]:
-    """One seed group per pool size M, all at one budget, into M<M>/seed<seed>; log-spaced
-    evaluator steps, and kept checkpoints for the transient-ridge runs (M = transient_pool_size).
-    The section's defaults live in studies/diversity.py's DiversityConfig (torch-free import)."""
-    from icl_study.studies.diversity import settings
-
-    cfg = settings(section)
-    steps = cfg.train["steps"]
-    runs = []
-    for pool_size in cfg.pool_sizes:
-        task = {**cfg.task, "pool_size": pool_size, "eval_steps": log_steps(steps, cfg.n_eval_points)}
-        keep = log_steps(steps, cfg.n_keep_checkpoints, first=20) if pool_size == cfg.transient_pool_size else []
-        config = run_config("pool_regression", task, cfg.model, {**cfg.train, "keep_steps": keep})
-        runs.append(Run("diversity", f"M{pool_size}", config, tuple(cfg.seeds), runtime=30, member="{name}/seed{seed}"))
-    return runs
-
-
 # --- the plan ------------------------------------------------------------------------------------
 
 
@@ -359,7 +359,7 @@ class Plan:
 
     @cached_property
     def runs(self) -> list[Run]:
-        """Every training job, grouped by study in REPORT_CATEGORIES order."""
+        """Every training job of every study; a run name (a group's member names) is unique."""
         c = self.config
         runs = linreg_runs(c["linreg"]) + lm_runs(c["lm"]) + dai_runs(c["dai"]) + ren_runs(c["ren"])
         runs += diversity_runs(c.get("diversity"))
