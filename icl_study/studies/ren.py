@@ -28,9 +28,10 @@ import torch
 from icl_study import dual
 from icl_study.checkpoint import load_model
 from icl_study.config import ConfigError, from_dict
-from icl_study.hooks import run_with_cache
+from icl_study.measures.dual_fit import layer_qkv
 from icl_study.metrics import normalized_error
 from icl_study.rng import generator
+from icl_study.tasks.concepts import ConceptsTask, episode_predictions
 from icl_study.tasks.regression import RegressionTask, interleave, predict
 
 log = logging.getLogger("icl_study.ren")
@@ -58,17 +59,6 @@ def _sequences(run_cfg, n: int, seed: int) -> torch.Tensor:
     """(n, 2 n_points, d) evaluation token sequences of the model's own task (never a training batch)."""
     batch = RegressionTask(run_cfg.task_config, seed).sample(0, n, "eval")
     return interleave(batch["xs"], batch["ys"])
-
-
-def layer_qkv(model, tokens: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-    """Per block: q, k (scaled by Dh^-1/4 each), v as float64 (B, H, T, Dh), and the layer's pattern."""
-    _, cache = run_with_cache(model, tokens, names=lambda n: ".attn.hook_" in n)
-    layers = []
-    for i in range(len(model.blocks)):
-        q, k = dual.scale_qk(cache[f"blocks.{i}.attn.hook_q"].double(), cache[f"blocks.{i}.attn.hook_k"].double())
-        layers.append({"q": q, "k": k, "v": cache[f"blocks.{i}.attn.hook_v"].double(),
-                       "pattern": cache[f"blocks.{i}.attn.hook_pattern"].double()})
-    return layers
 
 
 def random_qkv(shape: tuple[int, ...], scale: float, seed: int) -> dict[str, torch.Tensor]:
@@ -278,8 +268,6 @@ def corpus_variant_errors(checkpoint: str, cfg: CorpusEvalConfig) -> pd.DataFram
     Episodes are k-shot `ways`-way on training classes with labels assigned afresh per episode,
     so the label can only come from the context (chance error 1 - 1/ways).
     """
-    from icl_study.tasks.concepts import ConceptsTask, episode_predictions
-
     model, run_cfg = load_model(checkpoint)
     task = ConceptsTask(run_cfg.task_config, run_cfg.train.seed)
     rows = []
