@@ -53,5 +53,3 @@ def perturbation_rows(name: str, model, loss_fn: Callable[[], dict[str, float]],
             rows += [(name, scale, draw, m, v, v - clean[m]) for m, v in noisy.items()]
     return rows
 
-
-PERTURB_COLUMNS = ["model", "scale", "draw", "metric", "value", "delta"]

@@ -32,6 +32,10 @@ import torch
 
 from icl_study import metrics
 from icl_study.checkpoint import load_model
+from icl_study.columns import DAI_CI_COLUMNS as CI_COLUMNS
+from icl_study.columns import DAI_DUAL_METRICS as DUAL_METRICS
+from icl_study.columns import DAI_KEYS as KEYS
+from icl_study.columns import DAI_LAYER_METRICS as LAYER_METRICS
 from icl_study.config import from_dict
 from icl_study.episodes import concept_episodes, encode_queries, text_episode
 from icl_study.lm import data, icl
@@ -44,10 +48,6 @@ from icl_study.rng import generator, stream_seed
 from icl_study.tasks.concepts import ConceptsTask
 
 log = logging.getLogger("icl_study.dai")
-KEYS = ["model", "task", "variant", "demo_seed", "example"]
-LAYER_METRICS = ["simaou", "simaou_random", "simam_ft", "simam_zs", "kendall_token", "kendall_token_random",
-                 "kendall_example", "kendall_example_random"]
-DUAL_METRICS = ["relaxed_rel_error", "relaxed_cosine", "exact_max_abs_error", "exact_output_max_abs"]
 
 
 @dataclass(frozen=True)
@@ -172,9 +172,6 @@ def with_ci(frame: pd.DataFrame, column: str, n_boot: int, seed: int) -> tuple[f
                                                       n_boot, seed=seed)
     n_sets = int(frame.groupby("example")["demo_seed"].nunique().max()) if n else 0
     return mean, low, high, n, n_sets
-
-
-CI_COLUMNS = ["mean", "low", "high", "n_examples", "n_demo_sets"]
 
 
 def summary_tables(examples: pd.DataFrame, layers: pd.DataFrame, duals: pd.DataFrame, n_boot: int

@@ -51,6 +51,12 @@ import torch
 from icl_study import metrics
 from icl_study.baselines import gradient_descent, least_squares, ridge
 from icl_study.checkpoint import load_model
+from icl_study.columns import LENS_COLUMNS as COLUMNS
+from icl_study.columns import LENS_ICL_HIGHER_IS_BETTER as ICL_HIGHER_IS_BETTER
+from icl_study.columns import LENS_ICL_METRIC as ICL_METRIC
+from icl_study.columns import LENS_MEMBER_COLUMNS as MEMBER_COLUMNS
+from icl_study.columns import LENS_REGRESSION_ONLY as REGRESSION_ONLY
+from icl_study.columns import LENSES
 from icl_study.config import ConfigError, from_dict
 from icl_study.episodes import episode_batch, fresh_task, readout
 from icl_study.intervals import seed_interval
@@ -65,12 +71,6 @@ from icl_study.tasks.regression import predict
 from icl_study.train import build_model
 
 log = logging.getLogger("icl_study.lenses")
-COLUMNS = ["family", "step", "lens", "metric", "value", "ci_low", "ci_high", "n_seeds"]  # table.csv: pooled over seeds
-MEMBER_COLUMNS = ["family", "member", "step", "lens", "metric", "value", "ci_low", "ci_high"]  # members.csv: per seed
-LENSES = ("evaluators", "spd", "probe", "dai", "dual", "order")
-REGRESSION_ONLY = ("spd", "probe")
-ICL_METRIC = {"bursty": "icl", "regression": "fresh_error"}  # the evaluators lens's ICL curve per family
-ICL_HIGHER_IS_BETTER = {"bursty": True, "regression": False}
 
 
 @dataclass(frozen=True)

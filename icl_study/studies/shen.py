@@ -32,6 +32,8 @@ import torch
 
 from icl_study.baselines import gradient_descent, online_sgd
 from icl_study.checkpoint import load_model
+from icl_study.columns import PERTURB_COLUMNS
+from icl_study.columns import SHEN_LM_COLUMNS as LM_COLUMNS
 from icl_study.config import ConfigError, from_dict
 from icl_study.episodes import Episode, concept_episodes, text_episode
 from icl_study.gd_construction import multi_step_gd_model, one_step_gd_model, predict_stack
@@ -42,16 +44,13 @@ from icl_study.lm.models import load_lm
 from icl_study.measures.icl_vs_gd import (comparison_rows, episode_distributions, gd_config, gd_loss_rows, label_accuracy,
                                          pick_gd, same_schedule)
 from icl_study.measures.order import demo_orders, permuted_contexts
-from icl_study.measures.perturbation import PERTURB_COLUMNS, perturbation_rows, weight_sparsity
+from icl_study.measures.perturbation import perturbation_rows, weight_sparsity
 from icl_study.metrics import order_spread
 from icl_study.rng import generator
 from icl_study.tasks.concepts import ConceptsTask
 from icl_study.tasks.regression import RegressionTask, predict, predict_query
 
 log = logging.getLogger("icl_study.shen")
-LM_COLUMNS = ["model", "task", "n_demos", "demo_seed", "example", "setting", "comparison", "metric", "value"]
-# `example`: the test query (text: its index in the evaluation subset, the same for every demo seed;
-# concepts: the episode); -1 on rows that summarise a whole demonstration set (picked lr, order spread, GD loss)
 
 
 # ---------------------------------------------------------------------------------------------
