@@ -29,7 +29,7 @@ from icl_study.hooks import run_with_cache, stack_blocks
 @contextlib.contextmanager
 def _capture_hf(lm, store: dict, full: bool = False):
     """Wrap the sdpa attention function and hook every attention module, then undo both."""
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS  # lazy: transformers takes seconds; pipeline-gpt never needs it
 
     original = ALL_ATTENTION_FUNCTIONS["sdpa"]
 
