@@ -8,7 +8,7 @@ family, one rule job per (family, step, lens), each writing rows of the tidy tab
     family, step, lens, metric, value, ci_low, ci_high
 
 (a 95% percentile bootstrap over episodes or tasks; NaN where a lens has no per-episode values).
-The lenses, each reusing its study's code:
+The lenses, each reusing its study's measurement (icl_study/measures):
 
 - `evaluators` (Study 5): the task's own fixed evaluator batches: ICL and IWL accuracy (bursty),
   in-pool and fresh-task error (regression); equal to the training log at the same step.
