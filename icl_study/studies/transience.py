@@ -16,6 +16,8 @@ import logging
 from pathlib import Path
 
 log = logging.getLogger("icl_study.studies.transience")
+# numpy, pandas and the package's own modules are imported inside the functions: the workflow
+# imports this module while it parses the rules, where every import adds to `snakemake -n`'s time.
 
 ICL_METRIC = "icl"  # the headline evaluator: few-shot on holdout classes (chance 0.5)
 
