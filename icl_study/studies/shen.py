@@ -1,6 +1,6 @@
 """Study 4: do pretrained transformers really learn in context by gradient descent? (Shen et al. 2023)
 
-Three analyses (definitions in ../shared/DESIGN.md, "Study 4"):
+Three analyses (definitions in docs/definitions.md):
 
 1. Order sensitivity: the spread (std over permutations of the same demonstrations) of the query
    prediction and of the error/accuracy, for trained regression transformers, the hand-built GD
