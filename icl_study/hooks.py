@@ -80,3 +80,11 @@ def run_with_cache(model: nn.Module, *args, names: Iterable[str] | Callable[[str
     with hooks(model, [(n, store) for n in selected]):
         out = model(*args, **kwargs)
     return out, cache
+
+
+def stack_blocks(cache: dict[str, torch.Tensor], name: str, layers: Iterable[int],
+                 select: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """(L, ...) the cached `blocks.{i}.{name}` of each block i in `layers`, each passed through
+    `select` first (e.g. `lambda t: t[:, -1]` keeps the last position)."""
+    return torch.stack([cache[f"blocks.{i}.{name}"] if select is None else select(cache[f"blocks.{i}.{name}"])
+                        for i in layers])

@@ -13,6 +13,8 @@ from icl_study import dual, metrics
 from icl_study.config import ConfigError, ModelConfig
 from icl_study.model import GPT
 from icl_study.rng import stream_seed
+from icl_study.episodes import Episode, concept_episode
+from icl_study.measures import matched_finetuning
 from icl_study.studies import dai
 
 
@@ -121,8 +123,8 @@ def test_untrained_copy_keeps_shapes_and_is_seeded():
 
     a, b = Wrapped(), Wrapped()
     before = {n: p.clone() for n, p in a.named_parameters()}
-    dai.reinit_(a, seed=3)
-    dai.reinit_(b, seed=3)
+    matched_finetuning.reinit_(a, seed=3)
+    matched_finetuning.reinit_(b, seed=3)
     for name, p in a.named_parameters():
         assert p.shape == before[name].shape
         torch.testing.assert_close(p, dict(b.named_parameters())[name])  # same seed, same weights
@@ -264,13 +266,13 @@ def test_concept_finetuning_gives_the_key_projection_a_gradient(pipeline_checkpo
 
     lm = load_lm("pipeline-gpt", pipeline_checkpoint)
     tokens = torch.tensor([1, 17, 2, 18, 1, 17, 2])  # c1 l1 c2 l2 c1 l1 | query c2
-    demo_set = dai.episode_demo_set(tokens, torch.tensor([17, 18]), torch.tensor(1), k=3)
+    demo_set = concept_episode(tokens.tolist(), [17, 18], 1, k=3)
     assert [len(prompt) for prompt, _ in demo_set.train] == [1, 3, 5]  # c_i after the pairs before it
     cfg = shen.LMConfig(ns=(3,), n_episodes=2, ways=2)
-    episodes = shen.concept_episodes(lm, cfg, 3, "eval", 2)
-    assert [len(prompt) for prompt, _ in episodes[0].demos] == [1, 3, 5]
+    episodes = shen.fresh_label_episodes(lm, cfg, 3, "eval", 2)
+    assert [len(prompt) for prompt, _ in episodes[0].train] == [1, 3, 5]
     qkv = lm.model.blocks[0].attn.qkv.weight
-    for train in (demo_set.train, episodes[0].demos):
+    for train in (demo_set.train, episodes[0].train):
         qkv.grad = None
         sum(example_loss(lm, prompt, target) for prompt, target in train).backward()
         d = qkv.shape[0] // 3
@@ -286,9 +288,9 @@ def test_kendall_ft_side_reads_queries_during_finetuning_before_rope(llama_dir):
 
     lm = load_lm(f"hf:{llama_dir}")
     demos = [[5, 9, 17], [3, 40, 8, 2], [11, 12]]
-    demo_set = dai.DemoSet(demos, [(d[:-1], d[-1]) for d in demos], [[7, 8, 2]], [[17, 40]], [0],
-                           record=[(d, len(d)) for d in demos])
-    before = [dai.pre_rope_queries(lm, last_token_activations(lm, d, full=True)["x"]) for d in demos]
+    demo_set = Episode(demos, [(d[:-1], d[-1]) for d in demos], [[7, 8, 2]], [[17, 40]], [0],
+                          record=[(d, len(d)) for d in demos])
+    before = [matched_finetuning.pre_rope_queries(lm, last_token_activations(lm, d, full=True)["x"]) for d in demos]
     q_proj = {}
     handle = lm.model.model.layers[1].self_attn.q_proj.register_forward_hook(
         lambda m, i, o: q_proj.setdefault("out", o[0].detach()))
@@ -296,7 +298,7 @@ def test_kendall_ft_side_reads_queries_during_finetuning_before_rope(llama_dir):
     handle.remove()
     n_head = lm.model.config.num_attention_heads
     torch.testing.assert_close(before[1][1], q_proj["out"].view(len(demos[1]), n_head, -1).transpose(0, 1))  # pre-RoPE
-    _, q_ft, train_q = dai.ft_side(lm, demo_set, lr=0.5)
+    _, q_ft, train_q = matched_finetuning.ft_side(lm, demo_set, lr=0.5)
     assert train_q.shape[2] == sum(map(len, demos)) and q_ft.shape == (1, *train_q.shape[:2], train_q.shape[-1])
     torch.testing.assert_close(train_q[:, :, :3], before[0])  # demonstration 0: recorded before any step
     assert not torch.allclose(train_q[:, :, 3:7], before[1])  # demonstration 1: after step 0 moved K/V

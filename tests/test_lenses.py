@@ -10,6 +10,10 @@ import pytest
 import torch
 
 from icl_study.config import ModelConfig
+from icl_study.episodes import EpisodeBatch
+from icl_study.lm.finetune import FinetuneConfig, trainable
+from icl_study.measures.matched_finetuning import finetuned_query_states, small_model_measures
+from icl_study.measures.order import bursty_order_measures, permute_pairs
 from icl_study.model import GPT
 from icl_study.studies import lenses
 from workflow_helpers import REPO, TINY, snakemake
@@ -19,20 +23,20 @@ def test_permute_pairs_moves_each_pair_whole_and_keeps_the_query_last():
     B, N, D = 3, 4, 2
     tokens = torch.arange(B * (2 * N + 1) * D, dtype=torch.float32).view(B, 2 * N + 1, D)
     perm = torch.stack([torch.randperm(N, generator=torch.Generator().manual_seed(b)) for b in range(B)])
-    out = lenses.permute_pairs(tokens, perm)
+    out = permute_pairs(tokens, perm)
     for b in range(B):
         for j in range(N):  # slot j now holds pair perm[b, j]: its x-token and its target token together
             assert torch.equal(out[b, 2 * j], tokens[b, 2 * perm[b, j]])
             assert torch.equal(out[b, 2 * j + 1], tokens[b, 2 * perm[b, j] + 1])
         assert torch.equal(out[b, -1], tokens[b, -1])
     identity = torch.arange(N).expand(B, N)
-    assert torch.equal(lenses.permute_pairs(tokens, identity), tokens)
+    assert torch.equal(permute_pairs(tokens, identity), tokens)
 
 
 def _regression_episodes(n_episodes=2, n_demos=3, d=2):
     gen = torch.Generator().manual_seed(0)
     tokens = torch.randn(n_episodes, 2 * n_demos + 1, d, generator=gen)
-    return lenses.Episodes(tokens, torch.randn(n_episodes, generator=gen), torch.randn(n_episodes, n_demos, generator=gen))
+    return EpisodeBatch(tokens, torch.randn(n_episodes, generator=gen), torch.randn(n_episodes, n_demos, generator=gen))
 
 
 def test_matched_finetuning_moves_only_keys_and_values_and_restores_the_weights():
@@ -42,20 +46,20 @@ def test_matched_finetuning_moves_only_keys_and_values_and_restores_the_weights(
     model = GPT(ModelConfig(n_layer=2, n_head=2, d_model=8, d_mlp=0, n_positions=7, n_dims_in=2, n_dims_out=1))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     episodes = _regression_episodes()
-    out0, q0 = lenses.finetuned_query_states(model, episodes, "regression", lr=0.0)
-    out1, q1 = lenses.finetuned_query_states(model, episodes, "regression", lr=0.5)
+    out0, q0 = finetuned_query_states(model, episodes, "regression", lr=0.0)
+    out1, q1 = finetuned_query_states(model, episodes, "regression", lr=0.5)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # restored
     assert out0.shape == (2, 2, 8) and q0.shape == (2, 2, 2, 4)  # (L, B, C), (L, B, H, Dh)
     assert not torch.allclose(out0, out1)  # values moved
     assert torch.allclose(q0[0], q1[0])  # layer 0's query: frozen projection of an unchanged input
-    masks = [mask for _, mask in lenses.kv_parameters(model)]
+    masks = [mask for _, mask in trainable(model, FinetuneConfig("dai")).values()]
     assert all(m[: len(m) // 3].sum() == 0 and m[len(m) // 3 :].min() == 1 for m in masks)
 
 
-def test_dai_measures_are_bounded_per_layer_and_episode():
+def test_small_model_measures_are_bounded_per_layer_and_episode():
     torch.manual_seed(1)
     model = GPT(ModelConfig(n_layer=2, n_head=2, d_model=8, d_mlp=0, n_positions=7, n_dims_in=2, n_dims_out=1))
-    simaou, tau = lenses.dai_measures(model, _regression_episodes(), "regression", lr=0.1)
+    simaou, tau = small_model_measures(model, _regression_episodes(), "regression", lr=0.1)
     assert simaou.shape == tau.shape == (2, 2)
     assert (simaou.abs() <= 1 + 1e-6).all() and (tau.abs() <= 1 + 1e-6).all()
 
@@ -75,7 +79,7 @@ def test_order_measure_is_not_a_function_of_accuracy():
     logits[:, 0, 0] = torch.tensor([1.0, 1.0])  # episode 0: right both times, same confidence -> spread 0
     logits[:, 1, 0] = torch.tensor([1.0, 3.0])  # episode 1: right both times, confidence changes -> spread > 0
     logits[:, 2, 1] = torch.tensor([1.0, -1.0])  # episode 2: wrong in order 2 -> excluded
-    out = lenses.bursty_order_measures(logits, targets, demo)
+    out = bursty_order_measures(logits, targets, demo)
     assert out["pred_spread"].shape == (3,) and out["logp_spread_correct"].shape == (2,)
     logp = logits.log_softmax(-1)
     expected = (logp[0, 1, 0] - logp[1, 1, 0]).abs() / 2  # population std of two values

@@ -14,7 +14,8 @@ from icl_study.baselines import least_squares
 from icl_study.config import ModelConfig, to_dict
 from icl_study.model import GPT
 from icl_study.studies.linreg_matching import MatchingConfig, model_matching, query_predictions, sweep_summary
-from icl_study.studies.linreg_probes import ProbeConfig, partial_probe, probe_table, probe_targets, r2_score, ridge_probe
+from icl_study.measures.probes import partial_probe, probe_targets, r2_score, ridge_probe
+from icl_study.studies.linreg_probes import ProbeConfig, probe_table
 from icl_study.tasks.regression import predict
 from icl_study.train import train
 

@@ -9,7 +9,9 @@ from icl_study.baselines import gradient_descent, online_sgd
 from icl_study.gd_construction import one_step_gd_model
 from icl_study.lm.finetune import minibatches
 from icl_study.metrics import kl_divergence, order_spread, perturbed, sparsity, topk_overlap
-from icl_study.studies.shen import distribution_metrics, permuted_contexts, weight_sparsity
+from icl_study.measures.icl_vs_gd import distribution_metrics
+from icl_study.measures.order import permuted_contexts
+from icl_study.measures.perturbation import weight_sparsity
 from icl_study.tasks.regression import predict_query
 
 # Dyadic values: every sum and product below is exact in float64, so "equal" means bit-equal.
@@ -129,7 +131,7 @@ def test_distribution_metrics_of_identical_and_of_shifted_distributions():
 def test_perturbation_reaches_all_zero_tensors_with_one_scale_per_model():
     """Noise is scaled by ONE RMS over all of a model's parameters, so an all-zero
     bias (as in the hand-built GD constructions) is perturbed like a trained model's bias."""
-    from icl_study.studies.shen import noisy_weights
+    from icl_study.measures.perturbation import noisy_weights
 
     w0 = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
     w, bias = torch.nn.Parameter(w0.clone()), torch.nn.Parameter(torch.zeros(2))
@@ -145,18 +147,20 @@ def test_perturbation_reaches_all_zero_tensors_with_one_scale_per_model():
 def test_pick_gd_prefers_the_lowest_validation_nll_not_tied_accuracy(monkeypatch):
     """When every lr gives the same validation accuracy, the lr is picked by the label word's NLL,
     not by the tie-break towards the smallest lr."""
+    from icl_study.episodes import Episode
+    from icl_study.measures import icl_vs_gd
     from icl_study.studies import shen
 
-    episode = shen.Episode(demos=[], queries=[[0], [1]], labels=[0, 1], label_ids=[0, 1], prefix=lambda order: [])
+    episode = Episode(demos=[], train=[], queries=[[0], [1]], candidates=[[0, 1], [0, 1]], targets=[0, 1])
     margin = {1e-5: 0.01, 1e-3: 2.0, 1e-2: 0.5}  # every lr is right on both queries; 1e-3 is the most confident
 
     def fake_logprobs(lm, ep, ft_cfg):
         m = margin[ft_cfg.lr]
         return torch.tensor([[m, 0.0], [0.0, m]]).log_softmax(-1)
 
-    monkeypatch.setattr(shen, "finetuned_logprobs", fake_logprobs)
+    monkeypatch.setattr(icl_vs_gd, "finetuned_logprobs", fake_logprobs)
     cfg = shen.LMConfig(lr_grid=tuple(margin), steps_grid=(1,))
-    assert shen.pick_gd(None, [episode], cfg, 0) == (1e-3, 1)
+    assert icl_vs_gd.pick_gd(None, [episode], cfg, 0) == (1e-3, 1)
 
 
 def test_shen_lm_table_on_a_tiny_gpt2(gpt2_dir):
@@ -206,7 +210,7 @@ def _fake_lm_rows(gd_shift: float, floor: float, n_queries: int = 30):
 def test_icl_vs_gd_verdict_says_when_gd_did_not_move_the_model():
     """An ICL-vs-GD difference is reported only where KL(GD || ZS) is above the GD-GD floor;
     intervals resample unique queries and the rows say how many."""
-    from icl_study.studies.shen import icl_vs_gd_verdicts
+    from icl_study.measures.icl_vs_gd import icl_vs_gd_verdicts
 
     still = icl_vs_gd_verdicts(_fake_lm_rows(gd_shift=0.0, floor=0.05), n_boot=200).iloc[0]
     assert still["verdict"] == "GD did not move the model"
@@ -221,7 +225,7 @@ def test_icl_vs_gd_verdict_says_when_gd_did_not_move_the_model():
 def test_icl_vs_gd_figure_and_verdict_markdown(tmp_path):
     """The figure draws the new gd_vs_zs / icl_vs_zs rows; the Markdown verdict table has one row per setting."""
     from icl_study.plots import shen as plots
-    from icl_study.studies.shen import icl_vs_gd_verdicts
+    from icl_study.measures.icl_vs_gd import icl_vs_gd_verdicts
 
     rows = _fake_lm_rows(gd_shift=0.3, floor=0.0)
     rows.to_csv(tmp_path / "lm.csv", index=False)

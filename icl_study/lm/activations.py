@@ -23,11 +23,13 @@ import contextlib
 
 import torch
 
+from icl_study.hooks import run_with_cache, stack_blocks
+
 
 @contextlib.contextmanager
 def _capture_hf(lm, store: dict, full: bool = False):
     """Wrap the sdpa attention function and hook every attention module, then undo both."""
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS  # lazy: transformers takes seconds; pipeline-gpt never needs it
 
     original = ALL_ATTENTION_FUNCTIONS["sdpa"]
 
@@ -66,13 +68,11 @@ def _capture_hf(lm, store: dict, full: bool = False):
 
 
 def _pipeline(lm, ids: torch.Tensor, full: bool) -> dict[str, torch.Tensor]:
-    from icl_study.hooks import run_with_cache
-
     wanted = ("attn.hook_q", "attn.hook_scores", "hook_attn_out")
     wanted += ("attn.hook_k", "attn.hook_v", "hook_resid_pre") if full else ()
     logits, cache = run_with_cache(lm.model, ids, names=lambda n: n.endswith(wanted))
     layers = range(lm.n_layer)
-    per_layer = lambda name, index: torch.stack([cache[f"blocks.{i}.{name}"][index] for i in layers])  # noqa: E731
+    per_layer = lambda name, index: stack_blocks(cache, name, layers, lambda t: t[index])  # noqa: E731
     acts = {"attn_out": per_layer("hook_attn_out", (0, -1)), "q": per_layer("attn.hook_q", (0, slice(None), -1)),
             "scores": per_layer("attn.hook_scores", (0, slice(None), -1)), "logits": logits[0, -1]}
     if full:

@@ -238,3 +238,15 @@ def format_example(cfg: TextTaskConfig, example: Example, with_label: bool) -> s
 def prefix_text(cfg: TextTaskConfig, demos: list[Example]) -> str:
     """The demonstrations, each followed by the separator ('' for zero-shot)."""
     return "".join(format_example(cfg, d, True) + cfg.separator for d in demos)
+
+
+@dataclass(frozen=True)
+class TextEvalConfig:
+    """The lm study's `eval` section: prompts per k and demo seed on a fixed evaluation subset
+    (Shen's and the lm study's finetuning reuse its evaluation/validation split)."""
+
+    ks: tuple[int, ...] = (0, 1, 2, 4, 8, 16)  # demonstrations per prompt
+    demo_seeds: tuple[int, ...] = (0, 1, 2)  # one demonstration set per seed (k = 0 runs once)
+    n_eval: int = 40  # fixed evaluation subset, balanced over classes
+    n_val: int = 32  # validation split (finetuning lr), balanced over classes
+    eval_seed: int = 0  # draws the evaluation subset and validation split

@@ -78,10 +78,12 @@ def minibatches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int
 
 
 @contextlib.contextmanager
-def finetuned(lm, examples: list[tuple[list[int], int]], cfg: FinetuneConfig, before_step=None):
+def finetuned(lm, examples: list[tuple], cfg: FinetuneConfig, before_step=None, loss=example_loss):
     """Finetune in place on (prompt, target) examples; restore every weight on exit.
     dai: `before_step(i)`, if given, runs before example i's forward pass, at the weights that
-    example is trained with (Dai's reference records the training examples' queries there)."""
+    example is trained with (Dai's reference records the training examples' queries there).
+    `loss(lm, prompt, target)` is one example's loss: by default the LM's next-token
+    cross-entropy; a small model passes its task's loss on its own (token, target) examples."""
     weights = trainable(lm, cfg)
     saved = {name: p.detach().clone() for name, (p, _) in weights.items()}
     others = [p for n, p in lm.named_parameters() if n not in weights]
@@ -94,14 +96,14 @@ def finetuned(lm, examples: list[tuple[list[int], int]], cfg: FinetuneConfig, be
                 for i, (prompt, target) in enumerate(examples):  # batch 1, one epoch, in demonstration order
                     if before_step is not None:
                         before_step(i)
-                    example_loss(lm, prompt, target).backward()
+                    loss(lm, prompt, target).backward()
                     _sgd_step(weights, cfg.lr)
             else:
                 for epoch in range(cfg.steps):  # full-batch GD (or one epoch of minibatch SGD) on the mean loss
                     for batch in minibatches(len(examples), cfg.batch_size, cfg.seed, epoch):
                         for i in batch:
                             prompt, target = examples[i]
-                            (example_loss(lm, prompt, target) / len(batch)).backward()
+                            (loss(lm, prompt, target) / len(batch)).backward()
                         _sgd_step(weights, cfg.lr)
         yield lm
     finally:
@@ -118,10 +120,17 @@ def pick_lr(lm, examples, lr_grid: tuple[float, ...], cfg: FinetuneConfig, evalu
 
     Ties go to the smaller lr. Returns (lr, {lr: score}).
     """
-    scores = {}
-    for lr in sorted(lr_grid):
+    def score(lr: float) -> float:
         with finetuned(lm, examples, dataclasses.replace(cfg, lr=lr)):
-            scores[lr] = evaluate(lm)
-        log.info("finetune %s lr %.3g: validation score %.4f", cfg.setting, lr, scores[lr])
-    best = max(scores, key=lambda lr: (scores[lr], -lr))
-    return best, scores
+            value = evaluate(lm)
+        log.info("finetune %s lr %.3g: validation score %.4f", cfg.setting, lr, value)
+        return value
+
+    return choose_lr(lr_grid, score)
+
+
+def choose_lr(lr_grid: tuple[float, ...], score) -> tuple[float, dict]:
+    """The lr of `lr_grid` with the best `score(lr)`, trying them in increasing order; ties go to
+    the smaller lr. Returns (lr, {lr: score})."""
+    scores = {lr: score(lr) for lr in sorted(lr_grid)}
+    return max(scores, key=lambda lr: (scores[lr], -lr)), scores

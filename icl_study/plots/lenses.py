@@ -15,12 +15,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from icl_study.columns import LENS_ICL_METRIC as ICL_METRIC
 from icl_study.plots import style
 
 LENS_TITLES = {"evaluators": "evaluators (Study 5)", "spd": "SPD at the query (Study 1)",
                "probe": "probe R², best layer (Study 1)", "dai": "SimAOU / Kendall τ (Study 2)",
                "dual": "dual model vs attention (Study 3)", "order": "order sensitivity (Study 4)"}
-ICL_METRIC = {"bursty": "icl", "regression": "fresh_error"}  # as studies.lenses.ICL_METRIC
 ICL_LABEL = {"bursty": "ICL accuracy", "regression": "fresh-task error"}
 LOG_Y_LENSES = ("spd", "dual")
 

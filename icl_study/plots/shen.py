@@ -180,7 +180,7 @@ def verdicts_markdown(verdicts: pd.DataFrame) -> str:
 
 def table_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: lm.csv, sparsity.csv, regression order.csv -> table.csv, table.md, icl_vs_gd.csv."""
-    from icl_study.studies.shen import icl_vs_gd_verdicts
+    from icl_study.measures.icl_vs_gd import icl_vs_gd_verdicts  # torch: imported only when this figure is drawn
 
     table = summary_table(*inputs)
     table.to_csv(outputs[0], index=False)

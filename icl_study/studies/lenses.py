@@ -8,7 +8,7 @@ family, one rule job per (family, step, lens), each writing rows of the tidy tab
     family, step, lens, metric, value, ci_low, ci_high
 
 (a 95% percentile bootstrap over episodes or tasks; NaN where a lens has no per-episode values).
-The lenses, each reusing its study's code:
+The lenses, each reusing its study's measurement (icl_study/measures):
 
 - `evaluators` (Study 5): the task's own fixed evaluator batches: ICL and IWL accuracy (bursty),
   in-pool and fresh-task error (regression); equal to the training log at the same step.
@@ -47,22 +47,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
-from icl_study import dual, metrics
+from icl_study import metrics
+from icl_study.baselines import gradient_descent, least_squares, ridge
 from icl_study.checkpoint import load_model
+from icl_study.columns import LENS_COLUMNS as COLUMNS
+from icl_study.columns import LENS_ICL_HIGHER_IS_BETTER as ICL_HIGHER_IS_BETTER
+from icl_study.columns import LENS_ICL_METRIC as ICL_METRIC
+from icl_study.columns import LENS_MEMBER_COLUMNS as MEMBER_COLUMNS
+from icl_study.columns import LENS_REGRESSION_ONLY as REGRESSION_ONLY
+from icl_study.columns import LENSES
 from icl_study.config import ConfigError, from_dict
-from icl_study.hooks import run_with_cache
+from icl_study.episodes import episode_batch, fresh_task, readout
 from icl_study.intervals import seed_interval
+from icl_study.measures.dual_fit import query_dual_error
+from icl_study.measures.matched_finetuning import small_model_measures
+from icl_study.measures.order import bursty_order_measures, permute_pairs
+from icl_study.measures.probes import layer_features, probe_targets, ridge_probe
+from icl_study.measures.spd import query_spd, tune_gd_lr
 from icl_study.rng import generator, stream_seed
+from icl_study.tasks import make_task as build_task
+from icl_study.tasks.regression import predict
+from icl_study.train import build_model
 
 log = logging.getLogger("icl_study.lenses")
-COLUMNS = ["family", "step", "lens", "metric", "value", "ci_low", "ci_high", "n_seeds"]  # table.csv: pooled over seeds
-MEMBER_COLUMNS = ["family", "member", "step", "lens", "metric", "value", "ci_low", "ci_high"]  # members.csv: per seed
-LENSES = ("evaluators", "spd", "probe", "dai", "dual", "order")
-REGRESSION_ONLY = ("spd", "probe")
-ICL_METRIC = {"bursty": "icl", "regression": "fresh_error"}  # the evaluators lens's ICL curve per family
-ICL_HIGHER_IS_BETTER = {"bursty": True, "regression": False}
 
 
 @dataclass(frozen=True)
@@ -112,53 +120,7 @@ def family_of(run_cfg) -> str:
 
 def make_task(run_cfg):
     """The run's own task (same seed: the same class tables or task pool as in training)."""
-    from icl_study.tasks import make_task as build
-
-    return build(run_cfg.task, run_cfg.task_config, run_cfg.train.seed)
-
-
-def fresh_task(task):
-    """A plain RegressionTask with the pool task's d, n, σ, τ but w ~ N(0, τ² I) always."""
-    from icl_study.tasks.regression import RegressionTask
-
-    c = task.cfg
-    return RegressionTask({"n_dims": c.n_dims, "n_points": c.n_points, "noise_std": c.noise_std,
-                           "w_scale": c.w_scale}, task.seed)
-
-
-@dataclass
-class Episodes:
-    """ICL prompts (B, 2N + 1, D) of N (x-token, target-token) pairs then the query x-token."""
-
-    tokens: torch.Tensor
-    targets: torch.Tensor  # (B,) query label (long) or y (float)
-    demo_targets: torch.Tensor  # (B, N) each demonstration's label or y
-
-    @property
-    def demo_tokens(self) -> torch.Tensor:
-        return self.tokens[:, 0:-1:2]  # (B, N, D): the demonstrations' x-tokens
-
-
-def icl_episodes(task, family: str, n: int, seed: int) -> Episodes:
-    """Bursty: few-shot episodes on holdout classes with random labels; regression: fresh tasks."""
-    from icl_study.tasks.regression import interleave
-
-    if family == "bursty":
-        batch = task.eval_batch("icl", generator(seed, "demo", 0), n)
-        return Episodes(batch["tokens"], batch["query_label"], batch["ctx_labels"])
-    batch = fresh_task(task).sample(seed, n, "demo")
-    return Episodes(interleave(batch["xs"], batch["ys"])[:, :-1], batch["ys"][:, -1], batch["ys"][:, :-1])
-
-
-def readout(family: str, out: torch.Tensor) -> torch.Tensor:
-    """The prediction at the last position: logits (B, L) or ŷ (B,)."""
-    return out[:, -1] if family == "bursty" else out[:, -1, 0]
-
-
-def query_loss(family: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The task's training loss at the last position: cross-entropy or squared error."""
-    pred = readout(family, out)
-    return F.cross_entropy(pred, target) if family == "bursty" else (pred - target).pow(2).mean()
+    return build_task(run_cfg.task, run_cfg.task_config, run_cfg.train.seed)
 
 
 def ci_rows(metric: str, values, n_boot: int, seed: int) -> tuple:
@@ -178,8 +140,6 @@ def ci_rows(metric: str, values, n_boot: int, seed: int) -> tuple:
 
 def evaluators_lens(model, run_cfg, cfg, n_boot: int, seed: int) -> list[tuple]:
     """The transience evaluators on the task's fixed evaluation batches, per episode/task."""
-    from icl_study.tasks.regression import predict
-
     task, family = make_task(run_cfg), family_of(run_cfg)
     if family == "bursty":
         names, rows = list(task.EVALUATORS), []
@@ -206,10 +166,6 @@ def spd_lens(model, run_cfg, cfg: SpdConfig, n_boot: int, seed: int) -> list[tup
     On fresh tasks ridge(σ²/τ²) is the posterior mean, so SPD to it equals the model's error minus
     the Bayes error: it is named `spd_bayes_excess_error` and is a function of accuracy;
     OLS (σ > 0) and one-step GD are not the Bayes rule."""
-    from icl_study.baselines import gradient_descent, least_squares, ridge
-    from icl_study.studies.linreg import tune_gd_lr
-    from icl_study.tasks.regression import predict
-
     fresh = fresh_task(make_task(run_cfg))
     batch = fresh.sample(seed, cfg.n_tasks, "demo")
     xs, ys = batch["xs"], batch["ys"]
@@ -217,14 +173,11 @@ def spd_lens(model, run_cfg, cfg: SpdConfig, n_boot: int, seed: int) -> list[tup
     references = {"ols": least_squares(xs, ys), "gd1": gradient_descent(xs, ys, lr, 1),
                   "bayes_excess_error": ridge(xs, ys, lam=fresh.cfg.noise_std**2 / fresh.cfg.w_scale**2)}
     pred = predict(model, xs, ys)
-    return [ci_rows(f"spd_{name}", metrics.squared_error(pred, ref)[:, -1], n_boot, seed)
-            for name, ref in references.items()]
+    return [ci_rows(f"spd_{name}", values, n_boot, seed) for name, values in query_spd(pred, references).items()]
 
 
 def probe_lens(model, run_cfg, cfg: ProbeConfig, n_boot: int, seed: int) -> list[tuple]:
     """Held-out R² of the ridge probe for Xᵀy and w_OLS at the query, best layer (no CI)."""
-    from icl_study.studies.linreg_probes import layer_features, probe_targets, ridge_probe
-
     fresh = fresh_task(make_task(run_cfg))
     data = [fresh.sample(step, n, "probe") for step, n in ((2 * seed, cfg.n_train), (2 * seed + 1, cfg.n_test))]
     feats = [layer_features(model, b["xs"], b["ys"]) for b in data]
@@ -237,67 +190,14 @@ def probe_lens(model, run_cfg, cfg: ProbeConfig, n_boot: int, seed: int) -> list
     return rows
 
 
-def kv_parameters(model) -> list[tuple[torch.nn.Parameter, torch.Tensor]]:
-    """(parameter, mask) of every fused qkv weight and bias: mask 0 on the query third, 1 on k, v."""
-    params = dict(model.named_parameters())
-    return [(params[name], mask) for name, mask in model.kv_masks().items()]
-
-
-def finetuned_query_states(model, episodes: Episodes, family: str, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per episode, SGD on the key/value projections (batch 1, one epoch, demonstration order) on
-    the demonstrations shown alone, then the query alone: attention outputs (L, B, C) and queries
-    (L, B, H, Dh) at the query. Weights are restored after each episode."""
-    kv = kv_parameters(model)
-    saved = [p.detach().clone() for p, _ in kv]
-    names = lambda n: n.endswith("hook_attn_out") or n.endswith("attn.hook_q")  # noqa: E731
-    outs, qs = [], []
-    for b in range(len(episodes.tokens)):
-        for x, target in zip(episodes.demo_tokens[b], episodes.demo_targets[b]):
-            with torch.enable_grad():
-                loss = query_loss(family, model(x[None, None]), target[None])
-                grads = torch.autograd.grad(loss, [p for p, _ in kv])
-            with torch.no_grad():
-                for (p, mask), g in zip(kv, grads):
-                    p -= lr * mask * g
-        with torch.no_grad():
-            _, cache = run_with_cache(model, episodes.tokens[b : b + 1, -1:], names=names)
-            for (p, _), original in zip(kv, saved):
-                p.copy_(original)
-        outs.append(torch.stack([cache[f"blocks.{i}.hook_attn_out"][0, 0] for i in range(len(model.blocks))]))
-        qs.append(torch.stack([cache[f"blocks.{i}.attn.hook_q"][0, :, 0] for i in range(len(model.blocks))]))
-    return torch.stack(outs, 1), torch.stack(qs, 1)
-
-
-def dai_measures(model, episodes: Episodes, family: str, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """SimAOU (L, B) and Kendall τ (L, B) between ICL and matched finetuning at the query."""
-    n_layer = len(model.blocks)
-    with torch.no_grad():
-        _, icl = run_with_cache(model, episodes.tokens, names=lambda n: ".attn.hook_" in n or n.endswith("attn_out"))
-        _, zs = run_with_cache(model, episodes.tokens[:, -1:], names=lambda n: n.endswith("hook_attn_out"))
-    ft_out, ft_q = finetuned_query_states(model, episodes, family, lr)
-    icl_out = torch.stack([icl[f"blocks.{i}.hook_attn_out"][:, -1] for i in range(n_layer)])  # (L, B, C)
-    zs_out = torch.stack([zs[f"blocks.{i}.hook_attn_out"][:, 0] for i in range(n_layer)])  # (L, B, C)
-    simaou = metrics.simaou(icl_out, zs_out, ft_out)  # (L, B)
-    # Attention over the demonstration tokens (all but the query), head-summed logits; Kendall's τ is
-    # rank-based, so the softmax over them would not change it.
-    icl_att = torch.stack([icl[f"blocks.{i}.attn.hook_scores"][:, :, -1, :-1].sum(1) for i in range(n_layer)])  # (L, B, P)
-    prefix_q = torch.stack([icl[f"blocks.{i}.attn.hook_q"][:, :, :-1] for i in range(n_layer)])  # (L, B, H, P, Dh)
-    ft_att = (prefix_q @ ft_q.unsqueeze(-1)).squeeze(-1).sum(2)  # (L, B, P): sum over heads of q_FT . q_i
-    tau = torch.tensor([[float(metrics.kendall_tau(icl_att[i, b], ft_att[i, b])) for b in range(icl_att.shape[1])]
-                        for i in range(n_layer)])
-    return simaou, tau
-
-
 def dai_lens(model, run_cfg, cfg: DaiConfig, n_boot: int, seed: int) -> list[tuple]:
     """Per layer: SimAOU and Kendall τ of the checkpoint and of an untrained model of its shape."""
-    from icl_study.train import build_model
-
     family = family_of(run_cfg)
-    episodes = icl_episodes(make_task(run_cfg), family, cfg.n_episodes, seed)
+    episodes = episode_batch(make_task(run_cfg), family, cfg.n_episodes, seed)
     untrained = build_model(replace(run_cfg, train=replace(run_cfg.train, seed=cfg.untrained_seed))).eval()
     rows = []
     for suffix, subject in (("", model), ("_untrained", untrained)):
-        simaou, tau = dai_measures(subject, episodes, family, cfg.lr)
+        simaou, tau = small_model_measures(subject, episodes, family, cfg.lr)
         for i in range(len(simaou)):
             rows += [ci_rows(f"simaou_l{i}{suffix}", simaou[i], n_boot, seed),
                      ci_rows(f"kendall_l{i}{suffix}", tau[i], n_boot, seed)]
@@ -306,35 +206,17 @@ def dai_lens(model, run_cfg, cfg: DaiConfig, n_boot: int, seed: int) -> list[tup
 
 def dual_lens(model, run_cfg, cfg: DualConfig, n_boot: int, seed: int) -> list[tuple]:
     """Per layer: ||dual − attention|| / ||attention|| at the query (over heads), and median ||q + k||²."""
-    from icl_study.studies.ren import layer_qkv
-
-    episodes = icl_episodes(make_task(run_cfg), family_of(run_cfg), cfg.n_sequences, seed)
-    with torch.no_grad():
-        layers = layer_qkv(model, episodes.tokens)
+    episodes = episode_batch(make_task(run_cfg), family_of(run_cfg), cfg.n_sequences, seed)
     rows = []
-    for i, s in enumerate(layers):
-        q, k, v = s["q"][..., -1, :], s["k"], s["v"]  # the query (B, H, Dh) over every token up to it
-        exact = (s["pattern"][..., -1:, :] @ v).squeeze(-2)  # (B, H, 1, T) @ (B, H, T, Dh) -> (B, H, Dh)
-        proj = dual.draw_features(cfg.n_features, q.shape[-1], generator(seed, "misc", i))
-        approx = dual.dual_softmax_output(q, k, v, proj)
-        rel = (approx - exact).flatten(1).norm(dim=1) / exact.flatten(1).norm(dim=1)  # (B,)
-        spread = (q.unsqueeze(-2) + k).pow(2).sum(-1).flatten(1).median(dim=1).values  # (B,)
+    for i, (rel, spread) in enumerate(query_dual_error(model, episodes.tokens, cfg.n_features, seed)):
         rows += [ci_rows(f"rel_error_l{i}", rel, n_boot, seed), ci_rows(f"sq_norm_q_plus_k_l{i}", spread, n_boot, seed)]
     return rows
-
-
-def permute_pairs(tokens: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
-    """Reorder the N (x, target) token pairs of (B, 2N + 1, D) prompts by perm (B, N); query stays last."""
-    B, T, D = tokens.shape
-    pairs = torch.stack((2 * perm, 2 * perm + 1), dim=-1).view(B, T - 1)  # (B, N, 2) -> (B, 2N) positions
-    index = torch.cat([pairs, torch.full((B, 1), T - 1)], dim=1)  # (B, 2N + 1)
-    return tokens.gather(1, index.unsqueeze(-1).expand(B, T, D))
 
 
 def order_lens(model, run_cfg, cfg: OrderConfig, n_boot: int, seed: int) -> list[tuple]:
     """Spread over demonstration orders of the query prediction (and of the predicted label)."""
     family = family_of(run_cfg)
-    episodes = icl_episodes(make_task(run_cfg), family, cfg.n_episodes, seed)
+    episodes = episode_batch(make_task(run_cfg), family, cfg.n_episodes, seed)
     B, N = episodes.demo_targets.shape
     perms = torch.rand(cfg.n_perms, B, N, generator=generator(seed, "misc", 100)).argsort(-1)  # (P, B, N)
     perms[0] = torch.arange(N)  # the drawn order first
@@ -344,21 +226,6 @@ def order_lens(model, run_cfg, cfg: OrderConfig, n_boot: int, seed: int) -> list
         return [ci_rows("pred_spread", metrics.order_spread(torch.stack(outs)), n_boot, seed)]  # (P, B) -> (B,)
     per_episode = bursty_order_measures(torch.stack(outs), episodes.targets, episodes.demo_targets)
     return [ci_rows(name, values, n_boot, seed) for name, values in per_episode.items()]
-
-
-def bursty_order_measures(logits: torch.Tensor, targets: torch.Tensor, demo_targets: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-episode order measures from logits (P, B, L) over P orders: `pred_spread`, the spread of
-    p(true label) (B,); `logp_spread_correct`, the spread of log p(true label) among the episodes
-    answered correctly (argmax among the context's labels) in every order, (n_correct,).
-
-    the fraction of episodes whose label flips with order is bounded by the error rate,
-    so it tracks accuracy by construction; the second measure is not a function of accuracy."""
-    logp = logits.log_softmax(-1).gather(2, targets[None, :, None].expand(len(logits), -1, 1))[..., 0]  # (P, B)
-    in_context = torch.zeros_like(logits[0], dtype=torch.bool).scatter(1, demo_targets, True)  # (B, L)
-    labels = logits.masked_fill(~in_context, float("-inf")).argmax(-1)  # (P, B)
-    correct_always = (labels == targets).all(0)  # (B,)
-    return {"pred_spread": metrics.order_spread(logp.exp()),
-            "logp_spread_correct": metrics.order_spread(logp)[correct_always]}
 
 
 LENS_FUNCTIONS = {"evaluators": evaluators_lens, "spd": spd_lens, "probe": probe_lens, "dai": dai_lens,

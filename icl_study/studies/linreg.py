@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from icl_study.baselines import make_predictor
 from icl_study.checkpoint import load_model
 from icl_study.config import from_dict
+from icl_study.measures.spd import reference_predictors
 from icl_study.metrics import bootstrap_ci, normalized_error
 from icl_study.tasks.regression import RegressionTask, predict
 
@@ -37,32 +37,6 @@ class ErrorEvalConfig:
     gd_steps: tuple[int, ...] = (1,)
     gd_lr_grid: tuple[float, ...] = (0.03, 0.1, 0.3, 0.5, 1.0)
     knn_k: int = 3
-
-
-def tune_gd_lr(task: RegressionTask, steps: int, grid: tuple[float, ...], n_tasks: int) -> float:
-    """The GD learning rate with the lowest mean error over all k, on held-out ("probe") tasks."""
-    batch = task.sample(0, n_tasks, "probe")
-    errors = [normalized_error(make_predictor("gd", lr=lr, steps=steps)(batch["xs"], batch["ys"]),
-                               batch["ys"], task.cfg.n_dims).mean().item() for lr in grid]
-    best = grid[int(np.argmin(errors))]
-    if best in (grid[0], grid[-1]):
-        log.warning("tuned GD lr %.3g for %d step(s) lies on the edge of the grid %s", best, steps, grid)
-    return best
-
-
-def reference_predictors(task: RegressionTask, cfg: ErrorEvalConfig) -> dict[str, tuple[str, object]]:
-    """{predictor id: (display label, predictor)} for every baseline in the comparison."""
-    preds = {"least_squares": ("OLS (min-norm)", make_predictor("least_squares")),
-             "averaging": ("averaging", make_predictor("averaging")),
-             f"knn_{cfg.knn_k}": (f"{cfg.knn_k}-NN", make_predictor("knn", k=cfg.knn_k)),
-             "zero": ("zero", make_predictor("zero"))}
-    for lam in cfg.ridge_lambdas:
-        preds[f"ridge_{lam:g}"] = (f"ridge (λ={lam:g})", make_predictor("ridge", lam=lam))
-    for steps in cfg.gd_steps:
-        lr = tune_gd_lr(task, steps, cfg.gd_lr_grid, min(cfg.n_tasks, 1000))
-        preds[f"gd_{steps}"] = (f"GD, {steps} step{'s' if steps > 1 else ''} (η={lr:g})",
-                                make_predictor("gd", lr=lr, steps=steps))
-    return preds
 
 
 def model_errors(checkpoint: str | Path, cfg: ErrorEvalConfig) -> pd.DataFrame:

@@ -30,9 +30,9 @@ from icl_study.baselines import make_predictor
 from icl_study.checkpoint import load_model
 from icl_study.config import from_dict
 from icl_study.intervals import seed_interval
+from icl_study.measures.spd import reference_predictors
 from icl_study.metrics import bootstrap_ci, fit_implicit_weights, ilwd, spd, squared_error
 from icl_study.rng import generator, stream_seed
-from icl_study.studies.linreg import ErrorEvalConfig, reference_predictors
 from icl_study.tasks.regression import RegressionTask, predict
 
 log = logging.getLogger("icl_study.linreg_matching")
@@ -60,9 +60,7 @@ def bayes_predictor_id(noise_std: float) -> str:
 def matching_predictors(task: RegressionTask, cfg: MatchingConfig) -> dict[str, tuple[str, object]]:
     """{id: (label, predictor)}: the error study's baselines (GD lr tuned; `zero` and `averaging`
     included), plus ridge(σ²/τ²) when σ > 0."""
-    eval_cfg = ErrorEvalConfig(n_tasks=cfg.n_tasks, seed=cfg.seed, ridge_lambdas=cfg.ridge_lambdas,
-                               gd_steps=cfg.gd_steps, gd_lr_grid=cfg.gd_lr_grid, knn_k=cfg.knn_k)
-    predictors = reference_predictors(task, eval_cfg)
+    predictors = reference_predictors(task, cfg)
     # `zero` stays: a model that only shrinks its predictions towards 0 must not be read
     # as "matching one GD step"; sweep_summary names a match only where the best beats it.
     sigma, tau = task.cfg.noise_std, task.cfg.w_scale

@@ -14,50 +14,31 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
-import torch
 
+from icl_study import metrics
 from icl_study.config import from_dict
+from icl_study.lm import data, icl
+from icl_study.lm.data import TextEvalConfig
+from icl_study.lm.finetune import FinetuneConfig, finetuned, pick_lr
+from icl_study.lm.models import convert_gguf, load_lm, smollm2_gguf_path
+from icl_study.measures.concept_accuracy import ACCURACY_COLUMNS, ConceptsEvalConfig, concept_accuracy_table  # noqa: F401 (its config)
+from icl_study.rng import stream_seed
 
 log = logging.getLogger("icl_study.lm")
 PREDICTION_COLUMNS = ["model", "task", "k", "demo_seed", "example", "label", "pred", "correct", "n_classes"]
 N_BOOT = 1000  # bootstrap resamples of the accuracy intervals
-ACCURACY_COLUMNS = ["model", "task", "predictor", "k", "demo_seed", "accuracy", "n_examples", "chance"]
-
-
-@dataclass(frozen=True)
-class TextEvalConfig:
-    ks: tuple[int, ...] = (0, 1, 2, 4, 8, 16)  # demonstrations per prompt
-    demo_seeds: tuple[int, ...] = (0, 1, 2)  # one demonstration set per seed (k = 0 runs once)
-    n_eval: int = 40  # fixed evaluation subset, balanced over classes
-    n_val: int = 32  # validation split (finetuning lr), balanced over classes
-    eval_seed: int = 0  # draws the evaluation subset and validation split
-
-
-@dataclass(frozen=True)
-class ConceptsEvalConfig:
-    ks: tuple[int, ...] = (0, 1, 2, 4, 8, 16)
-    demo_seeds: tuple[int, ...] = (0, 1, 2)  # one batch of episodes per seed
-    n_prompts: int = 512  # episodes per (task, k, seed)
-    ways: int = 2  # candidate labels per episode
 
 
 def convert_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: params {gguf_path, sha256, dtype}; outputs[0] is the model directory."""
-    from icl_study.lm.models import convert_gguf, smollm2_gguf_path
-
     started = time.perf_counter()
     convert_gguf(smollm2_gguf_path(params["gguf_path"]), outputs[0], params["sha256"], params["dtype"])
     log.info("converted in %.1f s", time.perf_counter() - started)
 
 
 def _text_setup(params: dict, model_path: str | None):
-    from icl_study.lm import data
-    from icl_study.lm.models import load_lm
-
     task_cfg = data.task_config(params["task"], f"lm.tasks.{params['task_name']}")
     eval_cfg = from_dict(TextEvalConfig, params["eval"], "lm.eval")
     examples = data.load_examples(task_cfg)
@@ -70,8 +51,6 @@ def _text_setup(params: dict, model_path: str | None):
 
 def icl_text_table(params: dict, model_path: str | None) -> pd.DataFrame:
     """Per-example rows (PREDICTION_COLUMNS) for every k and demonstration seed."""
-    from icl_study.lm import data, icl
-
     lm, task_cfg, eval_cfg, (eval_set, _, pool) = _text_setup(params, model_path)
     rows, started = [], time.perf_counter()
     for k in eval_cfg.ks:
@@ -90,38 +69,13 @@ def icl_text_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     icl_text_table(params, inputs[0] if inputs else None).to_csv(outputs[0], index=False)
 
 
-def icl_concepts_table(checkpoint: str, params: dict) -> pd.DataFrame:
-    """Accuracy rows of pipeline-gpt and of the Bayes-optimal predictor on the concept tasks."""
-    from icl_study.checkpoint import load_model
-    from icl_study.rng import generator
-    from icl_study.tasks.concepts import ConceptsTask, episode_predictions
-
-    cfg = from_dict(ConceptsEvalConfig, params, "lm.pipeline_gpt.eval")
-    model, run_cfg = load_model(checkpoint)
-    task = ConceptsTask(run_cfg.task_config, run_cfg.train.seed)
-    rows = []
-    for name, fresh in (("concepts-fresh", True), ("concepts-iwl", False)):
-        for k in cfg.ks:
-            for seed in cfg.demo_seeds:
-                episodes = task.fewshot_prompts(generator(seed, "demo", k), cfg.n_prompts, k, cfg.ways, fresh)
-                with torch.no_grad():
-                    correct = episode_predictions(model, episodes, "cpu") == episodes["target"]
-                for predictor, acc in (("model", correct.float().mean()), ("bayes", episodes["bayes"].mean())):
-                    rows.append(("pipeline-gpt", name, predictor, k, seed, acc.item(), cfg.n_prompts, 1 / cfg.ways))
-            log.info("%s k=%d: accuracy %.3f (last seed)", name, k, rows[-2][5])
-    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
-
-
 def icl_concepts_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    icl_concepts_table(inputs[0], params).to_csv(outputs[0], index=False)
+    concept_accuracy_table(inputs[0], params).to_csv(outputs[0], index=False)
 
 
 def finetune_table(params: dict, model_path: str | None) -> pd.DataFrame:
     """Per-example predictions (PREDICTION_COLUMNS + predictor) of zero-shot (once; demo_seed -1),
     and of ICL and finetuning on the same k demonstrations, per demo seed."""
-    from icl_study.lm import data, icl
-    from icl_study.lm.finetune import FinetuneConfig, finetuned, pick_lr
-
     lm, task_cfg, eval_cfg, (eval_set, val_set, pool) = _text_setup(params, model_path)
     ft = params["finetune"]
     ft_cfg = FinetuneConfig(ft["setting"], ft["lr_grid"][0], ft["steps"], ft["last_layers"])
@@ -181,9 +135,6 @@ def accuracy_ci_table(paths: list[str], n_boot: int = N_BOOT) -> pd.DataFrame:
     the same for every demonstration set, so each keeps its rows of every set. Concepts: every
     episode is its own test example and demonstration set; a per-seed accuracy fixes the episodes'
     0/1 outcomes up to order, which is all a bootstrap of a mean uses."""
-    from icl_study import metrics
-    from icl_study.rng import stream_seed
-
     seed, rows = stream_seed(0, "bootstrap"), []
     for path in paths:
         table = pd.read_csv(path)

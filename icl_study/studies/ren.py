@@ -27,10 +27,11 @@ import torch
 
 from icl_study import dual
 from icl_study.checkpoint import load_model
-from icl_study.config import ConfigError, from_dict
-from icl_study.hooks import run_with_cache
+from icl_study.config import from_dict
+from icl_study.measures.dual_fit import gd_rows, generalisation_rows, identity_rows, layer_qkv, rel_err
 from icl_study.metrics import normalized_error
 from icl_study.rng import generator
+from icl_study.tasks.concepts import ConceptsTask, episode_predictions
 from icl_study.tasks.regression import RegressionTask, interleave, predict
 
 log = logging.getLogger("icl_study.ren")
@@ -60,17 +61,6 @@ def _sequences(run_cfg, n: int, seed: int) -> torch.Tensor:
     return interleave(batch["xs"], batch["ys"])
 
 
-def layer_qkv(model, tokens: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-    """Per block: q, k (scaled by Dh^-1/4 each), v as float64 (B, H, T, Dh), and the layer's pattern."""
-    _, cache = run_with_cache(model, tokens, names=lambda n: ".attn.hook_" in n)
-    layers = []
-    for i in range(len(model.blocks)):
-        q, k = dual.scale_qk(cache[f"blocks.{i}.attn.hook_q"].double(), cache[f"blocks.{i}.attn.hook_k"].double())
-        layers.append({"q": q, "k": k, "v": cache[f"blocks.{i}.attn.hook_v"].double(),
-                       "pattern": cache[f"blocks.{i}.attn.hook_pattern"].double()})
-    return layers
-
-
 def random_qkv(shape: tuple[int, ...], scale: float, seed: int) -> dict[str, torch.Tensor]:
     """Random tokens (..., Dh): q, k ~ N(0, scale^2 I) (then scaled like a layer's), v ~ N(0, I)."""
     gen = generator(seed, "misc")
@@ -94,11 +84,6 @@ def sources(checkpoint: str, cfg: LensConfig) -> dict[str, dict[str, torch.Tenso
     return named
 
 
-def rel_err(estimate: torch.Tensor, exact: torch.Tensor) -> float:
-    """||estimate - exact||_F / ||exact||_F over all entries."""
-    return float((estimate - exact).norm() / exact.norm())
-
-
 def kernel_table(named: dict, cfg: LensConfig) -> pd.DataFrame:
     """Relative errors of kernel, pattern and output per source, m and feature draw."""
     rows = []
@@ -120,45 +105,6 @@ def kernel_table(named: dict, cfg: LensConfig) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["source", "n_features", "draw", "quantity", "rel_error"])
 
 
-def identity_rows(named: dict, cfg: LensConfig) -> list[tuple]:
-    """The dual prediction W_t phi(q_t) vs un-normalised kernel attention with the same features
-    (exact up to rounding), and the softmax dual (value model / normaliser) at the last x-token vs
-    the layer's softmax output there, per m and draw."""
-    rows = []
-    for source, s in named.items():
-        proj = dual.draw_features(cfg.identity_features, s["q"].shape[-1], generator(cfg.seed, "misc", 7))
-        attention = dual.approx_kernel(s["q"], s["k"], proj) @ s["v"]  # (B, H, T, Dh)
-        predicted = dual.dual_predict(dual.dual_weights(s["k"], s["v"], proj), s["q"], proj)
-        rows.append((source, cfg.identity_features, 0, "unnormalised_identity", rel_err(predicted, attention)))
-        t = s["q"].shape[-2] - 2  # the last x-token: where the model predicts y
-        exact = (s["pattern"][..., t : t + 1, :] @ s["v"]).squeeze(-2)  # (B, H, 1, T) @ (B, H, T, Dh): output at t
-        q, k, v = s["q"][..., t, :], s["k"][..., : t + 1, :], s["v"][..., : t + 1, :]
-        for m in cfg.n_features:
-            for draw in range(cfg.n_draws):
-                proj = dual.draw_features(m, s["q"].shape[-1], generator(cfg.seed, "misc", 1000 * m + draw))
-                rows.append((source, m, draw, "softmax_dual", rel_err(dual.dual_softmax_output(q, k, v, proj), exact)))
-    return rows
-
-
-def gd_rows(named: dict, cfg: LensConfig) -> list[tuple]:
-    """GD on the dual loss over the demonstrations i < t (t: last x-token), from W_0 = the query's
-    own pair; both dual models (values and normaliser) stacked as W (B, H, Dh + 1, m)."""
-    rows = []
-    for source, s in named.items():
-        t = s["q"].shape[-2] - 2  # the last x-token: where the model predicts y
-        values = torch.cat([s["v"], torch.ones_like(s["v"][..., :1])], -1)  # (B, H, T, Dh + 1)
-        proj = dual.draw_features(cfg.gd_features, s["q"].shape[-1], generator(cfg.seed, "misc", 8))
-        phi_q = dual.positive_features(s["q"][..., t, :], proj)  # (B, H, m)
-        w0 = values[..., t, :, None] * dual.positive_features(s["k"][..., t, :], proj)[..., None, :]
-        target = (s["pattern"][..., t : t + 1, :] @ s["v"]).squeeze(-2)  # (B, H, 1, T) @ (B, H, T, Dh): output at t
-        for lr, alpha in cfg.gd_settings:
-            path = dual.gd_trajectory(w0, s["k"][..., :t, :], values[..., :t, :], proj, cfg.gd_steps, lr, alpha)
-            for step, weight in enumerate(path):
-                both = (weight @ phi_q.unsqueeze(-1)).squeeze(-1)  # (B, H, Dh + 1)
-                rows.append((source, f"lr={lr:g}, α={alpha:g}", step, rel_err(both[..., :-1] / both[..., -1:], target)))
-    return rows
-
-
 def dual_tables(named: dict, cfg: LensConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     identity = pd.DataFrame(identity_rows(named, cfg), columns=["source", "n_features", "draw", "quantity", "rel_error"])
     steps = pd.DataFrame(gd_rows(named, cfg), columns=["source", "setting", "step", "rel_error"])
@@ -175,45 +121,6 @@ def token_pools(checkpoint: str, cfg: LensConfig) -> dict[str, dict[str, torch.T
     trained = {key: layer[key].transpose(0, 1).flatten(1, 2) for key in ("q", "k", "v")}
     # Tokens only: their (P, P) attention pattern would be ~1 GB and is never used here.
     return {"trained layer 0": trained, "random tokens": random_qkv(tuple(trained["q"].shape), cfg.random_scale, cfg.seed + 1)}
-
-
-def generalisation_rows(source: str, pool: dict[str, torch.Tensor], cfg: LensConfig) -> list[tuple]:
-    """Held-out error of the dual model trained on N random tokens vs its infinite-data limit.
-
-    W_N = (1/N) sum_{i<=N} [v_i; 1] phi(k_i)^T (one GD step, learning rate 1/N); W_inf: the same
-    mean over the whole pool (minus the held-out tokens). RMS over held-out queries of the
-    prediction's distance to the limit's, in units of the values' RMS norm (the limit itself can be
-    ~0 for zero-mean values): softmax (value rows / normaliser row) and un-normalised (W phi(q),
-    further divided by the RMS of the limit's normaliser, the kernel's scale).
-    """
-    gen = generator(cfg.seed, "misc", 9)
-    n_heads, n_tokens, d_head = pool["q"].shape
-    proj = dual.draw_features(cfg.gen_features, d_head, gen)
-    if cfg.gen_test_tokens + max(cfg.gen_ns) > n_tokens:
-        raise ConfigError(f"ren.lens.gen_test_tokens + max(gen_ns) exceeds the {n_tokens} pooled tokens: raise gen_pool_sequences")
-    rows = []
-    for head in range(n_heads):
-        order = torch.randperm(n_tokens, generator=gen)
-        test, train = order[: cfg.gen_test_tokens], order[cfg.gen_test_tokens:]
-        values = torch.cat([pool["v"][head], torch.ones(n_tokens, 1, dtype=torch.float64)], -1)[train]  # (P', Dh + 1)
-        phi_k = dual.positive_features(pool["k"][head][train], proj)  # (P', m)
-        phi_test = dual.positive_features(pool["q"][head][test], proj)  # (Q, m)
-        limit = (values.T @ phi_k / len(train)) @ phi_test.T  # (Dh + 1, Q): W_inf phi(q)
-        v_scale = values[:, :-1].pow(2).sum(-1).mean().sqrt()
-        k_scale = limit[-1].pow(2).mean().sqrt()
-        for n in cfg.gen_ns:
-            picks = torch.stack([torch.randperm(len(train), generator=gen)[:n] for _ in range(cfg.gen_repeats)])  # (R, N)
-            preds = (values[picks].transpose(1, 2) @ phi_k[picks] / n) @ phi_test.T  # (R, Dh + 1, m) -> (R, Dh + 1, Q)
-            for repeat, pred in enumerate(preds):
-                softmax_gap = pred[:-1] / pred[-1:] - limit[:-1] / limit[-1:]  # (Dh, Q)
-                rows += [(source, head, n, repeat, "unnormalised", float(_rms(pred[:-1] - limit[:-1]) / (v_scale * k_scale))),
-                         (source, head, n, repeat, "softmax", float(_rms(softmax_gap) / v_scale))]
-    return rows
-
-
-def _rms(columns: torch.Tensor) -> torch.Tensor:
-    """RMS over columns (queries) of the column vectors' norms: (D, Q) -> scalar."""
-    return columns.pow(2).sum(0).mean().sqrt()
 
 
 def generalisation_tables(checkpoint: str, cfg: LensConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -278,8 +185,6 @@ def corpus_variant_errors(checkpoint: str, cfg: CorpusEvalConfig) -> pd.DataFram
     Episodes are k-shot `ways`-way on training classes with labels assigned afresh per episode,
     so the label can only come from the context (chance error 1 - 1/ways).
     """
-    from icl_study.tasks.concepts import ConceptsTask, episode_predictions
-
     model, run_cfg = load_model(checkpoint)
     task = ConceptsTask(run_cfg.task_config, run_cfg.train.seed)
     rows = []

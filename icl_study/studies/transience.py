@@ -21,6 +21,8 @@ from icl_study.plan import transience_run_params as run_params  # noqa: F401
 from icl_study.plan import transience_runs as runs  # noqa: F401
 
 log = logging.getLogger("icl_study.studies.transience")
+# numpy, pandas and the package's own modules are imported inside the functions: the workflow
+# imports this module while it parses the rules, where every import adds to `snakemake -n`'s time.
 
 ICL_METRIC = "icl"  # the headline evaluator: few-shot on holdout classes (chance 0.5)
 

@@ -1,0 +1,180 @@
+"""ICL against finetuning on the same demonstrations (Dai et al. 2022): zero-shot (ZS), ICL and
+finetuned (FT) activations at the query, compared per layer.
+
+- Language models (`analyse_episode`): per query, correctness of ZS, ICL, FT (and FT without the
+  query's pair), SimAOU, SimAM and Kendall τ of ICL's attention to the demonstrations vs FT's
+  implied attention (each also against a U[0,1) random baseline), and the dual-form rows of
+  measures/dual_fit.py. FT: Dai's key/value SGD of icl_study/lm/finetune.py.
+- Small models (`small_model_measures`): SimAOU and Kendall τ at the query of a batch of episodes,
+  FT being the same key/value SGD on each demonstration shown alone with the task's loss.
+Metric definitions: icl_study/metrics.py. `reinit_` draws the untrained control of a language model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from icl_study import metrics
+from icl_study.episodes import Episode, EpisodeBatch, query_loss
+from icl_study.hooks import run_with_cache, stack_blocks
+from icl_study.lm.activations import last_token_activations
+from icl_study.lm.finetune import FinetuneConfig, finetuned
+from icl_study.measures.dual_fit import dual_rows, projections
+from icl_study.rng import generator
+
+
+def reinit_(lm, seed: int, std: float = 0.02) -> None:
+    """Redraw every weight in place: matrices N(0, std) (GPT-2 / Llama scale), norm gains 1, biases 0."""
+    gen = generator(seed, "init")
+    with torch.no_grad():
+        for name, p in lm.named_parameters():
+            if p.dim() >= 2:
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+            else:
+                p.fill_(1.0 if name.endswith("weight") else 0.0)  # LayerNorm / RMSNorm gains, biases
+
+
+def predictions(logits: torch.Tensor, candidates: list[int]) -> int:
+    return int(logits[candidates].argmax())
+
+
+def attention_to_demos(scores: torch.Tensor, n_prefix: int, spans: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L, H, S) scores -> token-level (L, P) softmax over the prefix of head-summed scores, and its
+    example-level sum over each demonstration's tokens (L, k)."""
+    token = scores[:, :, :n_prefix].sum(1).softmax(-1)  # (L, P)
+    return token, torch.stack([part.sum(-1) for part in token.split(spans, dim=-1)], -1)
+
+
+def layer_metrics(zs: dict, icl: dict, ft: dict, q_ft: torch.Tensor, train_q: torch.Tensor, spans: list[int], gen
+                  ) -> np.ndarray:
+    """(L, len(LAYER_METRICS)) for one query; q_ft (L, H, Dh) its pre-RoPE query after FT, train_q
+    (L, H, P, Dh) the demonstration tokens' pre-RoPE queries recorded during finetuning."""
+    n_prefix = sum(spans)
+    n_layer, width = icl["attn_out"].shape
+    simaou = metrics.simaou(icl["attn_out"], zs["attn_out"], ft["attn_out"])  # (L,)
+    unit = lambda h: h / h.norm(dim=-1, keepdim=True)  # noqa: E731
+    noise = torch.rand(n_layer, width, generator=gen)  # U[0,1) update in place of FT's
+    simaou_random = metrics.cosine(unit(icl["attn_out"]) - unit(zs["attn_out"]), noise)
+    icl_zs_span = icl["scores"][:, :, n_prefix:]  # (L, H, Tq): ICL's scores over the zero-shot tokens
+    short = icl_zs_span.shape[-1] < 2  # a one-token query: every cosine of scalars is +-1, so undefined
+    nan = torch.full((n_layer,), float("nan"))
+    simam_ft = nan if short else metrics.simam(icl_zs_span, ft["scores"])
+    simam_zs = nan if short else metrics.simam(icl_zs_span, zs["scores"])
+    icl_token, icl_example = attention_to_demos(icl["scores"], n_prefix, spans)
+    # FT's implied attention: softmax over training tokens of q_FT . q_i (pre-RoPE), summed over heads
+    ft_scores = (train_q @ q_ft[..., None])[..., 0]  # (L, H, P)
+    ft_token, ft_example = attention_to_demos(ft_scores, n_prefix, spans)
+    rand_token, rand_example = torch.rand(n_prefix, generator=gen), torch.rand(len(spans), generator=gen)
+    rows = []
+    for layer in range(n_layer):
+        rows.append([simaou[layer], simaou_random[layer], simam_ft[layer], simam_zs[layer],
+                     metrics.kendall_tau(icl_token[layer], ft_token[layer]),
+                     metrics.kendall_tau(icl_token[layer], rand_token),
+                     metrics.kendall_tau(icl_example[layer], ft_example[layer]),
+                     metrics.kendall_tau(icl_example[layer], rand_example)])
+    return np.array([[float(v) for v in row] for row in rows])
+
+
+def pre_rope_queries(lm, x: torch.Tensor) -> torch.Tensor:
+    """(L, T, C) attention-input states -> (L, H, T, Dh) queries before RoPE (the q projection's
+    output), so that q.q products carry no relative-position term."""
+    n_head = lm.model.cfg.n_head if lm.kind == "pipeline" else lm.model.config.num_attention_heads
+    out = []
+    for layer in range(x.shape[0]):
+        (wq, bq), _, _ = projections(lm, layer)
+        q = x[layer].double() @ wq.T + bq  # (T, H * Dh)
+        out.append(q.view(len(q), n_head, -1).transpose(0, 1))  # (H, T, Dh)
+    return torch.stack(out).float()
+
+
+def ft_side(lm, episode: Episode, lr: float) -> tuple[list[dict], torch.Tensor, torch.Tensor]:
+    """Dai's finetuning on the demonstrations, read as the reference does (understand_icl fs_ft.py):
+    each demonstration's pre-RoPE queries are recorded during finetuning, at the weights of the step
+    that trains on it. Returns the queries' FT activations, their pre-RoPE queries (N, L, H, Dh),
+    and the demonstrations' recorded queries (L, H, P, Dh) over the ICL prefix's tokens."""
+    recorded = {}
+
+    def record(i):  # demonstration i as it stands in the ICL prefix (with its label), run at step i's weights
+        ids, keep = episode.record[i]
+        recorded[i] = pre_rope_queries(lm, last_token_activations(lm, ids, full=True)["x"][:, -keep:])
+
+    with finetuned(lm, episode.train, FinetuneConfig("dai", lr), before_step=record):
+        ft = [last_token_activations(lm, q, full=True) for q in episode.queries]
+    q_ft = torch.stack([pre_rope_queries(lm, acts["x"][:, -1:])[:, :, 0] for acts in ft])  # (N, L, H, Dh)
+    return ft, q_ft, torch.cat([recorded[i] for i in range(len(episode.train))], dim=2)
+
+
+def analyse_episode(lm, episode: Episode, lr: float, n_dual: int, seed: int, step: int = 0, zs: list | None = None):
+    """Per-query correctness (N, 4: zs, icl, ft, ft on held-out pairs or NaN), per-layer metrics (N, L, M) and dual rows (n_dual, L, D).
+    zs: the queries' zero-shot activations when already computed (they do not depend on the demonstrations)."""
+    prefix = episode.joined()
+    spans = [len(demo) for demo in episode.demos]
+    prefix_acts = last_token_activations(lm, prefix, full=True)
+    cache = lm.prefix_cache(prefix)
+    zs = zs if zs is not None else [last_token_activations(lm, q) for q in episode.queries]
+    icl = [last_token_activations(lm, q, cache=cache, full=i < n_dual) for i, q in enumerate(episode.queries)]
+    ft, q_ft, train_q = ft_side(lm, episode, lr)
+    heldout = [float("nan")] * len(episode.queries)  # text: every query is held out already
+    if episode.heldout_train:  # concepts: FT without the query's pair among its inputs
+        with finetuned(lm, episode.heldout_train, FinetuneConfig("dai", lr)), torch.no_grad():
+            heldout = [float(predictions(lm.logits(torch.tensor([q]))[0, -1], c) == t)
+                       for q, c, t in zip(episode.queries, episode.candidates, episode.targets)]
+    gen = generator(seed, "perturb", step)  # the random baselines' draws
+    correct, layers = [], []
+    for i, cands in enumerate(episode.candidates):
+        target = episode.targets[i]
+        correct.append([predictions(run[i]["logits"], cands) == target for run in (zs, icl, ft)] + [heldout[i]])
+        layers.append(layer_metrics(zs[i], icl[i], ft[i], q_ft[i], train_q, spans, gen))
+    duals = [dual_rows(lm, icl[i], prefix_acts["x"]) for i in range(min(n_dual, len(icl)))]
+    return np.array(correct), np.stack(layers), np.stack(duals) if duals else None
+
+
+# --- small models: a batch of episodes -----------------------------------------------------------
+
+
+def finetuned_query_states(model, episodes: EpisodeBatch, family: str, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per episode, Dai's key/value SGD (batch 1, one epoch, demonstration order) on the
+    demonstrations shown alone with the task's loss, then the query alone: attention outputs
+    (L, B, C) and queries (L, B, H, Dh) at the query. Weights are restored after each episode."""
+    names = lambda n: n.endswith("hook_attn_out") or n.endswith("attn.hook_q")  # noqa: E731
+    loss = lambda m, x, target: query_loss(family, m(x[None, None]), target[None])  # noqa: E731
+    layers = range(len(model.blocks))
+    outs, qs = [], []
+    for b in range(len(episodes.tokens)):
+        examples = list(zip(episodes.demo_tokens[b], episodes.demo_targets[b]))
+        with finetuned(model, examples, FinetuneConfig("dai", lr), loss=loss), torch.no_grad():
+            _, cache = run_with_cache(model, episodes.tokens[b : b + 1, -1:], names=names)
+        outs.append(stack_blocks(cache, "hook_attn_out", layers, lambda t: t[0, 0]))
+        qs.append(stack_blocks(cache, "attn.hook_q", layers, lambda t: t[0, :, 0]))
+    return torch.stack(outs, 1), torch.stack(qs, 1)
+
+
+def small_model_measures(model, episodes: EpisodeBatch, family: str, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """SimAOU (L, B) and Kendall τ (L, B) between ICL and matched finetuning at the query."""
+    layers = range(len(model.blocks))
+    with torch.no_grad():
+        _, icl = run_with_cache(model, episodes.tokens, names=lambda n: ".attn.hook_" in n or n.endswith("attn_out"))
+        _, zs = run_with_cache(model, episodes.tokens[:, -1:], names=lambda n: n.endswith("hook_attn_out"))
+    ft_out, ft_q = finetuned_query_states(model, episodes, family, lr)
+    icl_out = stack_blocks(icl, "hook_attn_out", layers, lambda t: t[:, -1])  # (L, B, C)
+    zs_out = stack_blocks(zs, "hook_attn_out", layers, lambda t: t[:, 0])  # (L, B, C)
+    simaou = metrics.simaou(icl_out, zs_out, ft_out)  # (L, B)
+    # Attention over the demonstration tokens (all but the query), head-summed logits; Kendall's τ is
+    # rank-based, so the softmax over them would not change it.
+    icl_att = stack_blocks(icl, "attn.hook_scores", layers, lambda t: t[:, :, -1, :-1].sum(1))  # (L, B, P)
+    prefix_q = stack_blocks(icl, "attn.hook_q", layers, lambda t: t[:, :, :-1])  # (L, B, H, P, Dh)
+    ft_att = (prefix_q @ ft_q.unsqueeze(-1)).squeeze(-1).sum(2)  # (L, B, P): sum over heads of q_FT . q_i
+    tau = torch.tensor([[float(metrics.kendall_tau(icl_att[i, b], ft_att[i, b])) for b in range(icl_att.shape[1])]
+                        for i in layers])
+    return simaou, tau
+
+
+def ft_accuracy(lm, episodes: list[Episode], lr: float) -> float:
+    """Mean accuracy of each episode's first query after Dai's finetuning on its own demonstrations
+    (validation episodes: what picks the finetuning lr)."""
+    hits = 0
+    for episode in episodes:
+        with finetuned(lm, episode.train, FinetuneConfig("dai", lr)), torch.no_grad():
+            hits += predictions(lm.logits(torch.tensor([episode.queries[0]]))[0, -1], episode.candidates[0]) == episode.targets[0]
+    return hits / len(episodes)
