@@ -15,7 +15,7 @@ def figure_rules() -> dict[str, str]:
     found = {}
     for smk in sorted(RULES.glob("*.smk")):
         # a rule's text runs from its header to the next top-level statement
-        for match in re.finditer(r"^(?:rule|use rule figure as) (fig_\w+)(?::| with:)\n((?:[ \t]+.*\n|\n)*)", smk.read_text(), re.M):
+        for match in re.finditer(r"^(?:rule|use rule \w+ as) (fig_\w+)(?::| with:)\n((?:[ \t]+.*\n|\n)*)", smk.read_text(), re.M):
             found[match.group(1)] = match.group(2)
     return found
 

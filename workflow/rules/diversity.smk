@@ -74,13 +74,8 @@ use rule figure as fig_diversity_threshold with:
         entry="plots.diversity:threshold_rule",
 
 
-use rule figure as fig_diversity_transient with:
-    input:
-        sweep=DIVERSITY_TABLES["sweep"],
-        threshold=DIVERSITY_TABLES["threshold"],
-        transient=DIVERSITY_TABLES["transient"],
-        layers=DIVERSITY_TABLES["layers"],
-        spd="results/diversity/layers_spd.csv",
+# the same tables as fig_diversity_threshold
+use rule fig_diversity_threshold as fig_diversity_transient with:
     output:
         png=report("results/figures/diversity_transient.png", caption=caption("diversity_transient"), category=REPORT_CATEGORIES["diversity"]),
         pdf="results/figures/diversity_transient.pdf",
@@ -90,13 +85,8 @@ use rule figure as fig_diversity_transient with:
         entry="plots.diversity:transient_rule",
 
 
-use rule figure as fig_diversity_layers with:
-    input:
-        sweep=DIVERSITY_TABLES["sweep"],
-        threshold=DIVERSITY_TABLES["threshold"],
-        transient=DIVERSITY_TABLES["transient"],
-        layers=DIVERSITY_TABLES["layers"],
-        spd="results/diversity/layers_spd.csv",
+# the same tables as fig_diversity_threshold
+use rule fig_diversity_threshold as fig_diversity_layers with:
     output:
         png=report("results/figures/diversity_layers.png", caption=caption("diversity_layers"), category=REPORT_CATEGORIES["diversity"]),
         pdf="results/figures/diversity_layers.pdf",
