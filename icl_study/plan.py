@@ -334,14 +334,28 @@ class TrainingRule:
         return "group" if self.group else "run"
 
     @property
-    def entry(self) -> str:
-        return "train:train_seeds_rule" if self.group else "train:train_rule"
+    def param(self) -> str:
+        """The name of the params the rule passes: a run config (`run`), or a group job (`job`)."""
+        return "job" if self.group else "run"
 
-    def outputs(self, filename: str) -> list[str]:
-        """The files one job writes: results/<study>/{run}/<filename>, or one per seed of a group."""
+    def outputs(self) -> dict:
+        """The rule's named outputs: model and metrics of a run, or models and metrics (one per seed)
+        of a group."""
         if self.group:
-            return [f"results/{self.study}/{self.member.format(name='{group}', seed=seed)}/{filename}" for seed in self.seeds]
-        return [f"results/{self.study}/{{run}}/{filename}"]
+            members = [self.member.format(name="{group}", seed=seed) for seed in self.seeds]
+            return {"models": [f"results/{self.study}/{m}/model.pt" for m in members],
+                    "metrics": [f"results/{self.study}/{m}/train_metrics.csv" for m in members]}
+        return {"model": f"results/{self.study}/{{run}}/model.pt",
+                "metrics": f"results/{self.study}/{{run}}/train_metrics.csv"}
+
+    @property
+    def shell(self) -> str:
+        """The command, one text per form: Snakemake reruns a job whose rule's command text changed."""
+        if self.group:
+            return ("python -m icl_study train:train_seeds_rule --params {params.job:q} --out {output.models}"
+                    " --threads {threads} > {log} 2>&1")
+        return ("python -m icl_study train:train_rule --params {params.run:q} --out {output.model}"
+                " --threads {threads} > {log} 2>&1")
 
 
 # --- the plan ------------------------------------------------------------------------------------

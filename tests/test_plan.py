@@ -59,10 +59,10 @@ def test_groups_train_every_seed_into_named_members(tiny):
     seeds = plan.group_seeds("ren")
     assert plan.ren_regression_runs == [f"{kind}_s{seed}" for kind in tiny["ren"]["variants"]["kinds"] for seed in seeds]
     rules = {rule.name: rule for rule in plan.training_rules()}
-    assert rules["ren_train"].outputs("model.pt")[0] == "results/ren/{group}_s%d/model.pt" % seeds[0]
+    assert rules["ren_train"].outputs()["models"][0] == "results/ren/{group}_s%d/model.pt" % seeds[0]
     diversity = tiny["diversity"]
     assert plan.run_names("diversity")[0] == f"M{diversity['pool_sizes'][0]}/seed{diversity['seeds'][0]}"
-    assert rules["diversity_train"].outputs("model.pt")[0] == "results/diversity/{group}/seed%d/model.pt" % diversity["seeds"][0]
+    assert rules["diversity_train"].outputs()["models"][0] == "results/diversity/{group}/seed%d/model.pt" % diversity["seeds"][0]
 
 
 @pytest.mark.parametrize("override, key", [

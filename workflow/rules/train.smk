@@ -12,8 +12,7 @@ for training in PLAN.training_rules():
         name:
             training.name
         output:
-            models=training.outputs("model.pt"),
-            metrics=training.outputs("train_metrics.csv"),
+            **training.outputs(),
         log:
             f"logs/{training.study}/{{{training.wildcard}}}/train.log",
         benchmark:
@@ -21,8 +20,7 @@ for training in PLAN.training_rules():
         wildcard_constraints:
             **{training.wildcard: pattern(PLAN.training(training.study, training.group))},
         params:
-            entry=training.entry,
-            run=PLAN.training_lookup(training.study, training.group, "params"),
+            **{training.param: PLAN.training_lookup(training.study, training.group, "params")},
         threads: 1
         resources:
             runtime=PLAN.training_lookup(training.study, training.group, "runtime"),
@@ -31,5 +29,4 @@ for training in PLAN.training_rules():
         conda:
             "../envs/icl_study.yaml"
         shell:
-            "python -m icl_study {params.entry} --params {params.run:q} --out {output.models}"
-            " --threads {threads} > {log} 2>&1"
+            training.shell
