@@ -348,15 +348,6 @@ class TrainingRule:
         return {"model": f"results/{self.study}/{{run}}/model.pt",
                 "metrics": f"results/{self.study}/{{run}}/train_metrics.csv"}
 
-    @property
-    def shell(self) -> str:
-        """The command, one text per form: Snakemake reruns a job whose rule's command text changed."""
-        if self.group:
-            return ("python -m icl_study train:train_seeds_rule --params {params.job:q} --out {output.models}"
-                    " --threads {threads} > {log} 2>&1")
-        return ("python -m icl_study train:train_rule --params {params.run:q} --out {output.model}"
-                " --threads {threads} > {log} 2>&1")
-
 
 # --- the plan ------------------------------------------------------------------------------------
 

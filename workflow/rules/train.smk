@@ -6,7 +6,12 @@ run config once per seed, into results/<study>/<group>_s<seed>/ (one torch impor
 """
 
 
+# The shell text is a literal in each loop: Snakemake evaluates a rule's `shell:` expression when the
+# job runs, so an expression naming the loop variable would see its last value (every rule would
+# get the last rule's command). Every other directive is evaluated here, at definition.
 for training in PLAN.training_rules():
+    if training.group:  # seed groups: the next loop
+        continue
 
     rule:
         name:
@@ -29,4 +34,34 @@ for training in PLAN.training_rules():
         conda:
             "../envs/icl_study.yaml"
         shell:
-            training.shell
+            "python -m icl_study train:train_rule --params {params.run:q} --out {output.model}"
+            " --threads {threads} > {log} 2>&1"
+
+
+for training in PLAN.training_rules():
+    if not training.group:
+        continue
+
+    rule:
+        name:
+            training.name
+        output:
+            **training.outputs(),
+        log:
+            f"logs/{training.study}/{{{training.wildcard}}}/train.log",
+        benchmark:
+            f"benchmarks/{training.study}_train/{{{training.wildcard}}}.tsv"
+        wildcard_constraints:
+            **{training.wildcard: pattern(PLAN.training(training.study, training.group))},
+        params:
+            **{training.param: PLAN.training_lookup(training.study, training.group, "params")},
+        threads: 1
+        resources:
+            runtime=PLAN.training_lookup(training.study, training.group, "runtime"),
+            mem_mb=2000,
+            gpu=PLAN.training_lookup(training.study, training.group, "gpus"),
+        conda:
+            "../envs/icl_study.yaml"
+        shell:
+            "python -m icl_study train:train_seeds_rule --params {params.job:q} --out {output.models}"
+            " --threads {threads} > {log} 2>&1"
