@@ -104,7 +104,7 @@ def _claim(claim_id):
 def test_transient_claims_can_go_either_way():
     dip = _transient(lambda i: [0.8, 0.4, 0.2, 0.3, 0.5, 0.6][i])
     falling = _transient(lambda i: [0.8, 0.6, 0.5, 0.4, 0.3, 0.2][i])
-    rises, specialises = _claim("transient_ridge_rises"), _claim("transient_specialises")
+    rises, specialises = _claim("diversity.transient_ridge_rises"), _claim("diversity.transient_specialises")
     assert verdict(rises, rises.compute(dip)) == "reproduced"
     assert verdict(specialises, specialises.compute(dip)) == "reproduced"
     # A monotone approach to ridge: the leave-one-seed-out step is the last, so no rise at all.
@@ -118,16 +118,16 @@ def test_sweep_and_layer_claims_read_only_their_tables():
                           "fresh_to_dmmse": [0.2, 0.25, 0.22, 0.30, 0.28, 0.33],
                           "fresh_error": [1.2, 1.1, 1.15, 0.5, 0.55, 0.52]})
     tables = {dv.SWEEP: sweep}
-    for claim_id in ("diversity_generalises", "diversity_memorises", "diversity_fresh_error"):
+    for claim_id in ("diversity.generalises", "diversity.memorises", "diversity.fresh_error"):
         claim = _claim(claim_id)
         assert claim.tables == (dv.SWEEP,)
         assert verdict(claim, claim.compute(tables)) == "reproduced"
     flipped = {dv.SWEEP: sweep.assign(fresh_to_ridge=sweep["fresh_to_dmmse"], fresh_to_dmmse=sweep["fresh_to_ridge"])}
-    assert verdict(_claim("diversity_generalises"), _claim("diversity_generalises").compute(flipped)) == "contradicted"
+    assert verdict(_claim("diversity.generalises"), _claim("diversity.generalises").compute(flipped)) == "contradicted"
     layers = pd.DataFrame([{"member": f"seed{s}", "condition": c, "layer": layer, "newton_steps": layer + s % 2,
                             "gd_steps": (4 if c == "isotropic" else 9) * layer + s}
                            for s in range(3) for c in dv.CONDITIONS for layer in range(4)])
-    for claim_id in ("layers_newton_slope", "layers_gd_slower", "layers_gap_widens"):
+    for claim_id in ("diversity.layers_newton_slope", "diversity.layers_gd_slower", "diversity.layers_gap_widens"):
         claim = _claim(claim_id)
         assert verdict(claim, claim.compute({dv.LAYERS: layers})) == "reproduced"
 

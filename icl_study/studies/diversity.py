@@ -476,32 +476,32 @@ def claims(config: dict | None = None) -> list:
 
     fig1, fig2, fig3 = (f"results/figures/diversity_{n}.png" for n in ("threshold", "transient", "layers"))
     return [
-        Claim(STUDY, RAVENTOS, "diversity_generalises", "Above the task-diversity threshold the model's fresh-task "
+        Claim(STUDY, RAVENTOS, "diversity.generalises", "Above the task-diversity threshold the model's fresh-task "
               "predictions are closer to ridge than to dMMSE", "SPD to ridge − SPD to dMMSE on fresh tasks at the "
               "largest M, per seed", "less", fig1, measure_generalises_at_large_m, tables=(SWEEP,)),
-        Claim(STUDY, RAVENTOS, "diversity_memorises", "Below the threshold the model behaves like dMMSE (the pool "
+        Claim(STUDY, RAVENTOS, "diversity.memorises", "Below the threshold the model behaves like dMMSE (the pool "
               "posterior) on fresh tasks", "SPD to dMMSE − SPD to ridge on fresh tasks at the smallest M, per seed",
               "less", fig1, measure_memorises_at_small_m, tables=(SWEEP,)),
-        Claim(STUDY, RAVENTOS, "diversity_fresh_error", "More task diversity lowers the fresh-task error",
+        Claim(STUDY, RAVENTOS, "diversity.fresh_error", "More task diversity lowers the fresh-task error",
               "fresh-task error at the largest M − at the smallest M, per seed", "less", fig1,
               measure_fresh_error_falls, tables=(SWEEP,)),
-        Claim(STUDY, TRANSIENT_PAPERS, "transient_ridge_rises", "Below the threshold the model is ridge-like early "
+        Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_ridge_rises", "Below the threshold the model is ridge-like early "
               "and moves away from ridge later (transient ridge)", "fresh-task SPD to ridge at the last step − at the "
               "ridge-like step (argmin of the other seeds' mean curve), per seed", "greater", fig2,
               measure_ridge_rises, tables=(TRANSIENT,)),
-        Claim(STUDY, TRANSIENT_PAPERS, "transient_specialises", "After the ridge-like phase the model specialises "
+        Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_specialises", "After the ridge-like phase the model specialises "
               "towards dMMSE", "(SPD to dMMSE − SPD to ridge) at the last step − at the ridge-like step, per seed",
               "less", fig2, measure_specialises, tables=(TRANSIENT,)),
-        Claim(STUDY, TRANSIENT_PAPERS, "transient_loss_falls", "Training loss keeps falling while the model leaves "
+        Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_loss_falls", "Training loss keeps falling while the model leaves "
               "ridge", "training loss at the last step − at the ridge-like step, per seed", "less", fig2,
               measure_loss_falls, tables=(TRANSIENT,)),
-        Claim(STUDY, FU, "layers_newton_slope", "The number of Newton steps a layer matches grows with depth",
+        Claim(STUDY, FU, "diversity.layers_newton_slope", "The number of Newton steps a layer matches grows with depth",
               "least-squares slope of matched Newton steps over layer (isotropic inputs), per seed", "greater",
               fig3, measure_newton_slope, tables=(LAYERS,)),
-        Claim(STUDY, FU, "layers_gd_slower", "GD needs more steps than Newton to match the last layer",
+        Claim(STUDY, FU, "diversity.layers_gd_slower", "GD needs more steps than Newton to match the last layer",
               "matched GD steps − matched Newton steps at the last layer (isotropic), per seed", "greater", fig3,
               measure_gd_exceeds_newton, tables=(LAYERS,)),
-        Claim(STUDY, FU, "layers_gap_widens", "On ill-conditioned inputs the GD–Newton gap widens",
+        Claim(STUDY, FU, "diversity.layers_gap_widens", "On ill-conditioned inputs the GD–Newton gap widens",
               "(GD − Newton matched steps at the last layer) ill-conditioned − isotropic, per seed", "greater", fig3,
               measure_gap_widens, tables=(LAYERS,)),
     ]
