@@ -9,7 +9,7 @@ width 64, 8 heads, MLP 256) on its bursty data (1600 classes, one label per clas
 eps = 0.1, every sequence bursty) with its optimiser settings (AdamW lr 3e-4, 4000 warm-up steps,
 then constant; weight decay 0), exactly as `transience_train` would, but stopped by the clock.
 The audit of that arm found it is the setting in which small CPU probes learned in-weights, not
-in-context (docs/transience.md, design 0), so the same stacked group (icl_study/stacked.py: one
+in-context (docs/design/transience.md, design 0), so the same stacked group (icl_study/stacked.py: one
 model shape, independent members) also trains two same-shape alternatives, as evidence for a
 change if the paper setting shows no ICL:
 

@@ -34,7 +34,7 @@ ATTENTION_KINDS = ("softmax", "linear", "regularized", "augmented", "negative", 
 POSITION_KINDS = ("learned", "none")
 # gpt2: N(0, 0.02) weights (GPT-2, Garg et al.); torch: PyTorch's defaults (Kaiming-uniform Linear,
 # N(0, 1) embeddings). On in-context regression the small GPT-2 init sat on the loss plateau for
-# thousands of steps where the torch init left it within ~700 (docs/linreg_default.md).
+# thousands of steps where the torch init left it within ~700 (docs/design/linreg_default.md).
 INIT_KINDS = ("gpt2", "torch")
 
 
