@@ -203,12 +203,13 @@ def ledger_markdown(claims: pd.DataFrame) -> str:
     if claims.empty:
         return ("No ledger is committed yet: run the default tier, then `snakemake docs` "
                 "(it writes this table from results/claims.csv).")
-    lines = ["| study | paper | claim | verdict | value [95% interval] | seeds | examples | figure |",
-             "|---|---|---|---|---|---|---|---|"]
+    # the claim id names the model, task or setting where one claim is measured on several
+    lines = ["| study | paper | claim | claim id | verdict | value [95% interval] | seeds | examples | figure |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for _, row in claims.iterrows():
         figure = Path(str(row["figure"])).stem if not pd.isna(row["figure"]) else ""
         cells = [f"[{row['study']}](docs/studies/{row['study']}.md)", str(row["paper"]),
-                 str(row["claim"]).replace("|", "/"), f"**{row['verdict']}**", interval(row),
+                 str(row["claim"]).replace("|", "/"), f"`{row['claim_id']}`", f"**{row['verdict']}**", interval(row),
                  fmt(row["n_seeds"], "d"), fmt(row["n_examples"], "d"),
                  f"[{figure}](docs/figures/{figure}.png)" if figure else ""]
         lines.append("| " + " | ".join(cells) + " |")
