@@ -79,6 +79,17 @@ class Claim:
 NO_DATA = Measurement(float("nan"), float("nan"), float("nan"))
 
 
+def over_seeds(values, **counts) -> Measurement:
+    """The mean over training seeds with its Student-t 95% interval (intervals.seed_interval), and
+    n_seeds; NO_DATA when there are no values. scipy is imported here, when measuring, so that
+    parsing the workflow (which imports the claims) does not pay for it."""
+    from icl_study.intervals import seed_interval
+
+    if len(values) == 0:
+        return NO_DATA
+    return Measurement(*seed_interval(values), n_seeds=len(values), **counts)
+
+
 def interval_difference(a: tuple[float, float, float], b: tuple[float, float, float], **counts) -> Measurement:
     """a − b from two separate (mean, low, high) 95% intervals, when the tables carry no paired one.
 

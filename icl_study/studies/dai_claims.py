@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference
+from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference, over_seeds
 from icl_study.studies.lm_claims import text_model_names, text_task_names
 
 # --- claims (Dai et al. 2022), measured on the summary tables and the momentum comparison ----------
@@ -67,8 +67,6 @@ def _dual(model, task, metric, identity):
 
 def _momentum_gain(tables):
     """Momentum minus softmax ICL accuracy on fresh labels at the largest k, paired by training seed."""
-    from icl_study.intervals import seed_interval
-
     frame = tables[MOMENTUM_TABLE]
     frame = frame[(frame["metric"] == "accuracy") & (frame["task"] == "concepts-fresh")]
     frame = frame[frame["k"] == frame["k"].max()]
@@ -76,7 +74,7 @@ def _momentum_gain(tables):
     if not {"momentum", "softmax"} <= set(per_seed.columns):
         return NO_DATA
     diff = (per_seed["momentum"] - per_seed["softmax"]).dropna()
-    return Measurement(*seed_interval(diff.to_numpy()), n_seeds=len(diff)) if len(diff) else NO_DATA
+    return over_seeds(diff.to_numpy())
 
 
 def claims(config: dict) -> list:

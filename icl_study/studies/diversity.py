@@ -381,14 +381,13 @@ FU = "Fu et al. 2024"
 def _interval(values, n_examples: int | None = None):
     import numpy as np
 
-    from icl_study.claims import Measurement
-    from icl_study.intervals import seed_interval
+    from icl_study.claims import Measurement, over_seeds
 
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return Measurement(float("nan"), float("nan"), float("nan"), n_examples, 0)
-    return Measurement(*seed_interval(values), n_examples=n_examples, n_seeds=len(values))
+    return over_seeds(values, n_examples=n_examples)
 
 
 def _at_pool_size(tables, which: str):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference
+from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference, over_seeds
 
 
 # --- claims (Garg et al. 2022), measured on errors.csv ----------------------------------------------
@@ -110,8 +110,6 @@ def linreg_probes_claims(config: dict) -> list:
     n_test = config["linreg"].get("probe", {}).get("n_test")
 
     def partial_wols(tables):
-        from icl_study.intervals import seed_interval  # scipy: only when measuring, not when parsing
-
         values = []
         for path in paths:
             frame = tables[path]
@@ -121,9 +119,7 @@ def linreg_probes_claims(config: dict) -> list:
                 continue
             frame = frame[(frame["layer"] == frame["layer"].max()) & (frame["k"] == frame["k"].min())]
             values.append(float(frame["r2"].iloc[0]))
-        if not values:
-            return NO_DATA
-        return Measurement(*seed_interval(values), n_examples=n_test, n_seeds=len(values))
+        return over_seeds(values, n_examples=n_test)
 
     return [Claim(
         study="linreg", paper="Akyürek et al. 2022", claim_id="linreg.probe_wols",

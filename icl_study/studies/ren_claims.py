@@ -4,7 +4,7 @@ Torch-free, unlike ren.py: the ledger rule's inputs are resolved when Snakemake 
 
 from __future__ import annotations
 
-from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference
+from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference, over_seeds
 
 # --- claims (Ren & Liu 2024), measured on the lens and variant tables ------------------------------
 
@@ -49,14 +49,12 @@ def _free_exponent(tables):
 def _variant_minus_softmax(path: str, column: str, kind: str):
     """Variant minus softmax error at the largest k, paired by training seed; t-interval over seeds."""
     def compute(tables):
-        from icl_study.intervals import seed_interval
-
         frame = tables[path]
         frame = frame[frame["k"] == frame["k"].max()].pivot_table(index="seed", columns="kind", values=column)
         if not {kind, "softmax"} <= set(frame.columns):
             return NO_DATA
         diff = (frame[kind] - frame["softmax"]).dropna().to_numpy()
-        return Measurement(*seed_interval(diff), n_seeds=len(diff)) if len(diff) else NO_DATA
+        return over_seeds(diff)
     return compute
 
 
