@@ -30,7 +30,6 @@ def _metric(tables: dict, model: str, task: str, variant: str, metric: str):
 def _minus(model, task, a: tuple[str, str], b: tuple[str, str]):
     """(variant, metric) a minus b on the same model and task, from their two intervals."""
     def compute(tables):
-
         x, y = _metric(tables, model, task, *a), _metric(tables, model, task, *b)
         if x is None or y is None:
             return NO_DATA
@@ -40,7 +39,6 @@ def _minus(model, task, a: tuple[str, str], b: tuple[str, str]):
 
 def _single(model, task, metric):
     def compute(tables):
-
         x = _metric(tables, model, task, "trained", metric)
         return NO_DATA if x is None else Measurement(*x[:3], n_examples=x[3])
     return compute
@@ -50,7 +48,6 @@ def _dual(model, task, metric, identity):
     """Over the trained model's layers: the identity's largest error over prompts, or the per-layer
     cluster-bootstrap intervals' envelope [lowest low, highest high] (every layer must agree)."""
     def compute(tables):
-
         frame = tables[DUAL_TABLE]
         frame = frame[(frame["model"] == model) & (frame["task"] == task) & (frame["variant"] == "trained")
                       & (frame["metric"] == metric)]

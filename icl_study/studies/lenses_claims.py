@@ -16,7 +16,6 @@ def _rho(family: str, metric_prefix: str):
     """Mean over training seeds of Spearman ρ(metric, ICL) across checkpoints, with its t-interval;
     the last layer's metric where the lens has one per layer."""
     def compute(tables):
-
         frame = tables[CORRELATIONS]
         frame = frame[(frame["family"] == family) & frame["metric"].str.match(rf"{metric_prefix}(_l\d+)?$")]
         if frame.empty:

@@ -28,7 +28,6 @@ def text_task_names(config: dict) -> list[str]:
 def _icl_gain(model: str, task: str):
     """Accuracy at the largest k minus zero-shot (k = 0), from two cluster-bootstrap intervals."""
     def compute(tables):
-
         frame = tables[ACCURACY_CI_TABLE]
         frame = frame[(frame["model"] == model) & (frame["task"] == task) & (frame["predictor"] == "model")]
         zero, top = frame[frame["k"] == 0], frame[frame["k"] == frame["k"].max()]

@@ -29,7 +29,6 @@ def _kernel_fall(tables):
 
 
 def _identity(tables):
-
     frame = tables[IDENTITY]
     worst = float(frame[frame["quantity"] == "unnormalised_identity"]["rel_error"].max())
     return Measurement(worst, worst, worst)

@@ -15,7 +15,6 @@ ORDER, PERTURBATION, ICL_VS_GD = "shen/regression/order.csv", "shen/perturbation
 
 
 def _batch_gd_order(tables):
-
     frame = tables[ORDER]
     worst = float(frame[frame["predictor"] == "batch GD"]["pred_spread"].max())
     return Measurement(worst, worst, worst)
@@ -39,7 +38,6 @@ def _fragility(tables):
 def _icl_gd_gap(model: str):
     """KL(ICL‖GD) minus the larger noise floor at the largest N, the first GD setting."""
     def compute(tables):
-
         frame = tables[ICL_VS_GD]
         frame = frame[frame["model"] == model]
         if frame.empty:
