@@ -109,6 +109,26 @@ class TrainConfig:
     members_per_job: int = 1  # runs of a group job trained as one stacked model (icl_study/stacked.py); 1 = one at a time
 
 
+# The keys every run config's train and model blocks carry (a run's config, and so Snakemake's
+# rerun decision, carries exactly these plus a study's own choices; the model's widths and
+# sequence length come from the task: icl_study/tasks/io.py).
+TRAIN_KEYS = ("steps", "batch_size", "lr", "warmup_steps", "min_lr_ratio", "weight_decay", "grad_clip", "seed",
+              "checkpoint_every", "keep_steps", "log_every", "device")
+MODEL_KEYS = ("n_layer", "n_head", "d_model", "d_mlp", "attention", "layer_norm")
+
+
+def train_block(**choices) -> dict:
+    """A study's train settings: TrainConfig's defaults for TRAIN_KEYS, with `choices` on top."""
+    defaults = to_dict(TrainConfig())
+    return {key: defaults[key] for key in TRAIN_KEYS} | choices
+
+
+def model_block(**choices) -> dict:
+    """A study's model settings: ModelConfig's defaults for MODEL_KEYS, with `choices` on top."""
+    defaults = to_dict(ModelConfig())
+    return {key: defaults[key] for key in MODEL_KEYS} | choices
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything one training run needs; its dict form is stored in every checkpoint."""

@@ -287,14 +287,3 @@ def unflatten(flat: dict) -> dict:
     return nested
 
 
-def load_config(*paths: Path | str) -> dict:
-    """The merged config of a tier, as Snakemake merges its --configfile list (later files win)."""
-    import yaml
-
-    from icl_study.config import deep_merge
-
-    merged: dict = {}
-    for path in paths:
-        merged = deep_merge(merged, yaml.safe_load(Path(path).read_text()) or {})
-    return merged
-

@@ -73,21 +73,11 @@ def ledger_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     ledger.to_csv(outputs[0], index=False)
 
 
-def load_config(paths: list[str]) -> dict:
-    """config.yaml (or the given files), later files merged over earlier ones as Snakemake does."""
-    import yaml
-
-    from icl_study.config import deep_merge
-
-    config: dict = {}
-    for path in paths:
-        config = deep_merge(config, yaml.safe_load(Path(path).read_text()) or {})
-    return config
-
-
 def main(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """CLI entry: inputs [results_dir [configfile ...]] (default: results, config.yaml) -> the ledger
     as CSV on stdout, or into outputs[0]."""
+    from icl_study.settings import load_config
+
     results_dir = inputs[0] if inputs else "results"
     config = load_config(inputs[1:] or ["config.yaml"])
     ledger = build_ledger(results_dir, config)

@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 
 from icl_study.config import ConfigError, deep_merge, model_for_kind
+from icl_study.tasks.io import model_io
 
 # Report categories, one per study in the order the report shows them; a figure's category is its
 # study's. `rule all` lists the studies' targets in this order too.
@@ -152,8 +153,15 @@ class Run:
         return [self.member.format(name=self.name, seed=seed) for seed in self.seeds] if self.seeds else [self.name]
 
 
-def run_config(task: str, task_config: dict, model: dict, train: dict) -> dict:
-    return {"task": task, "task_config": task_config, "model": model, "train": train}
+def run_config(task: str, task_config: dict, model: dict, train: dict, where: str = "model") -> dict:
+    """A run's config, the model's widths and sequence length filled in from the task (a config
+    that states one of them must state the task's value; `where` names its model block)."""
+    io = model_io(task, task_config)
+    for key, value in io.items():
+        if key in model and model[key] != value:
+            raise ConfigError(f"{where}.{key}: must be {value} for the {task} task, got {model[key]} "
+                              f"(it is derived from the task: leave it out)")
+    return {"task": task, "task_config": task_config, "model": {**model, **io}, "train": train}
 
 
 def lsa_model(n_dims: int, n_points: int, d_model: int | None = None) -> dict:
@@ -195,12 +203,12 @@ def linreg_runs(section: dict) -> list[Run]:
     runs = []
     for name, overrides in {**section["runs"], **sweep_runs(section.get("sweep"))}.items():
         merged = deep_merge(base, overrides)
-        runs.append(Run("linreg", name, run_config("regression", merged["task"], merged["model"], merged["train"])))
+        runs.append(Run("linreg", name, run_config("regression", merged["task"], merged["model"], merged["train"], "linreg.model")))
     gd = section["gd"]
     task = deep_merge(section["task"], gd["task"])
     # torch init: at GPT-2's N(0, 0.02) the product of six small matrices barely moves
     model = {**lsa_model(task["n_dims"], task["n_points"], gd["d_model"]), "vocab_size": 0, "init": "torch"}
-    lsa = run_config("regression_pairs", task, model, deep_merge(section["train"], gd["train"]))
+    lsa = run_config("regression_pairs", task, model, deep_merge(section["train"], gd["train"]), "linreg.gd")
     return runs + [Run("linreg", "gd/lsa", lsa, runtime=30)]
 
 
@@ -257,18 +265,8 @@ def transience_run_params(section: dict, dataset: str, size: str, weight_decay: 
     steps = train["steps"]
     task = {**base["task"], "eval_steps": log_steps(steps, section["n_eval_points"])}
     train["keep_steps"] = log_steps(steps, section["n_keep_checkpoints"], first=100)
-    if dataset == "bursty":
-        check_bursty_model(task, model)
-    return run_config("bursty" if dataset == "bursty" else "pool_regression", task, model, train)
-
-
-def check_bursty_model(task: dict, model: dict) -> None:
-    """The model's read-in / read-out / positions must match the bursty token layout."""
-    want = {"n_dims_in": task["emb_dim"] + task["n_labels"], "n_dims_out": task["n_labels"],
-            "n_positions": 2 * task["context_len"] + 1}
-    for key, value in want.items():
-        if model[key] != value:
-            raise ConfigError(f"transience.bursty.model.{key}: must be {value} for the bursty task, got {model[key]}")
+    return run_config("bursty" if dataset == "bursty" else "pool_regression", task, model, train,
+                      f"transience.{dataset}.model")
 
 
 def ren_runs(section: dict) -> list[Run]:
@@ -280,9 +278,10 @@ def ren_runs(section: dict) -> list[Run]:
     runs = []
     for kind in variants["kinds"]:
         runs.append(Run("ren", kind, run_config("regression", variants["task"], model_for_kind(variants["model"], kind),
-                                                variants["train"]), seeds))
+                                                variants["train"], "ren.variants.model"), seeds))
         runs.append(Run("ren", f"corpus_{kind}", run_config("concepts", corpus["task"],
-                                                            model_for_kind(corpus["model"], kind), corpus["train"]), seeds))
+                                                            model_for_kind(corpus["model"], kind), corpus["train"],
+                                                            "ren.corpus.model"), seeds))
     return runs
 
 
@@ -291,7 +290,8 @@ def dai_runs(section: dict) -> list[Run]:
     momentum = section["momentum"]
     model = {**momentum["model"], "momentum_eta": momentum["eta"]}
     return [Run("dai", f"momentum/{kind}_s{seed}",
-                run_config("concepts", momentum["task"], model_for_kind(model, kind), {**momentum["train"], "seed": seed}),
+                run_config("concepts", momentum["task"], model_for_kind(model, kind), {**momentum["train"], "seed": seed},
+                           "dai.momentum.model"),
                 runtime=20)
             for kind in ("softmax", "momentum") for seed in momentum["seeds"]]
 
@@ -299,7 +299,7 @@ def dai_runs(section: dict) -> list[Run]:
 def lm_runs(section: dict) -> list[Run]:
     """pipeline-gpt: the small GPT pretrained on the concept corpus, read by lm, dai and shen."""
     gpt = section["pipeline_gpt"]
-    return [Run("lm", "pipeline-gpt", run_config("concepts", gpt["task"], gpt["model"], gpt["train"]), runtime=30)]
+    return [Run("lm", "pipeline-gpt", run_config("concepts", gpt["task"], gpt["model"], gpt["train"], "lm.pipeline_gpt.model"), runtime=30)]
 
 
 def diversity_runs(section: dict) -> list[Run]:
@@ -314,7 +314,7 @@ def diversity_runs(section: dict) -> list[Run]:
     for pool_size in cfg.pool_sizes:
         task = {**cfg.task, "pool_size": pool_size, "eval_steps": log_steps(steps, cfg.n_eval_points)}
         keep = log_steps(steps, cfg.n_keep_checkpoints, first=20) if pool_size == cfg.transient_pool_size else []
-        config = run_config("pool_regression", task, cfg.model, {**cfg.train, "keep_steps": keep})
+        config = run_config("pool_regression", task, cfg.model, {**cfg.train, "keep_steps": keep}, "diversity.model")
         runs.append(Run("diversity", f"M{pool_size}", config, tuple(cfg.seeds), runtime=30, member="{name}/seed{seed}"))
     return runs
 

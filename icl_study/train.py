@@ -83,11 +83,12 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
 
 def check_run_config(cfg: RunConfig, task) -> None:
     """Config errors the schema cannot express, found before any training step."""
-    if hasattr(task, "check_model"):
-        task.check_model(cfg.model)
-    if task.n_tokens > cfg.model.n_positions:
-        raise ConfigError(f"model.n_positions: {cfg.model.n_positions} is shorter than the task's "
-                          f"{task.n_tokens} tokens per sequence")
+    for key, needed in task.model_io().items():  # the widths the task's tokens and outputs need
+        have = getattr(cfg.model, key)
+        if key == "n_positions" and have < needed:
+            raise ConfigError(f"model.n_positions: {have} is shorter than the task's {needed} tokens per sequence")
+        if key != "n_positions" and have != needed:
+            raise ConfigError(f"model.{key}: {have} does not match the task's {needed}")
     if cfg.train.steps < 1 or cfg.train.checkpoint_every < 1 or cfg.train.log_every < 1:
         raise ConfigError("train.steps / checkpoint_every / log_every: must be at least 1")
 

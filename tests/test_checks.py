@@ -10,9 +10,10 @@ import yaml
 
 from icl_study.checks import check_workflow_config
 from icl_study.config import ConfigError, deep_merge, validate_workflow_config
+from icl_study.settings import load_config
 from workflow_helpers import REPO, TINY, snakemake
 
-CONFIG = deep_merge(yaml.safe_load((REPO / "config.yaml").read_text()), yaml.safe_load(TINY.read_text()))
+CONFIG = load_config([REPO / "config.yaml", TINY])
 CSV_TASK = {"source": "csv", "path": None, "template": "{text}", "label_words": [" no", " yes"], "separator": "\n",
             "max_words": 0, "rating_edges": [0.0]}
 

@@ -7,18 +7,19 @@ import pytest
 import yaml
 
 from icl_study.config import ConfigError, deep_merge, model_for_kind, validate_workflow_config
+from icl_study.settings import load_config
 from workflow_helpers import REPO, TINY, snakemake
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 
 
 def default_config() -> dict:
-    return yaml.safe_load((REPO / "config.yaml").read_text())
+    return load_config([REPO / "config.yaml"])
 
 
 def test_default_and_tiny_configs_are_valid():
     validate_workflow_config(default_config(), SCHEMA)
-    validate_workflow_config(deep_merge(default_config(), yaml.safe_load(TINY.read_text())), SCHEMA)
+    validate_workflow_config(load_config([REPO / "config.yaml", TINY]), SCHEMA)
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from icl_study.claims import COLUMNS
-from icl_study.ledger import STUDIES, all_claims, build_ledger, claim_tables, load_config
+from icl_study.ledger import STUDIES, all_claims, build_ledger, claim_tables
+from icl_study.settings import load_config
 from workflow_helpers import REPO, TINY, run_without_torch
 
 
@@ -113,7 +114,8 @@ def test_text_model_claims_follow_the_config(config):
 def test_ledger_imports_and_declares_claims_without_torch():
     """Snakemake imports the ledger and every study's claims when it parses the workflow."""
     result = run_without_torch(
-        "from icl_study.ledger import all_claims, claim_tables, load_config\n"
+        "from icl_study.ledger import all_claims, claim_tables\n"
+        "from icl_study.settings import load_config\n"
         f"claims = all_claims(load_config([{str(REPO / 'config.yaml')!r}]))\n"
         "assert claims and claim_tables(claims)\n"
     )

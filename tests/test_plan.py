@@ -8,7 +8,7 @@ import re
 import pytest
 
 from icl_study.config import ConfigError, deep_merge, run_config
-from icl_study.ledger import load_config
+from icl_study.settings import load_config
 from icl_study.plan import NO_MATCH, Plan, lsa_model, pattern
 from workflow_helpers import REPO, TINY, run_without_torch
 
@@ -23,7 +23,7 @@ def tiny():
 
 def test_plan_builds_every_tier_without_torch():
     result = run_without_torch(
-        "from icl_study.ledger import load_config\n"
+        "from icl_study.settings import load_config\n"
         "from icl_study.plan import Plan\n"
         f"for files in {[[str(p) for p in files] for files in TIERS.values()]!r}:\n"
         "    plan = Plan(load_config(files))\n"

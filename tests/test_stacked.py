@@ -192,7 +192,9 @@ def test_schema_accepts_members_per_job_and_refuses_zero():
     from workflow_helpers import REPO
 
     schema = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    from icl_study.settings import load_config
+
+    config = load_config([REPO / "config.yaml"])
     assert "members_per_job" not in config["ren"]["variants"]["train"]  # the default tier: one run at a time
     grouped = copy.deepcopy(config)
     grouped["ren"]["variants"]["train"]["members_per_job"] = 5

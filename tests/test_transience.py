@@ -78,7 +78,7 @@ SECTION = {
     "bursty": {"task": {"emb_dim": 8, "n_labels": 4, "context_len": 4},
                "model": {"n_layer": 1, "n_dims_in": 12, "n_dims_out": 4, "n_positions": 9},
                "train": {"steps": 1000, "weight_decay": 0.5, "seed": 9}},
-    "regression": {"task": {}, "model": {"n_layer": 3}, "train": {"steps": 100}},
+    "regression": {"task": {"n_dims": 2, "n_points": 4}, "model": {"n_layer": 3}, "train": {"steps": 100}},
 }
 
 
@@ -169,11 +169,10 @@ def test_default_design_reaches_icl_above_0_8_within_1000_steps(tmp_path):
     evaluator is above 0.8 (0.96-0.98 measured in every probe of this design), far above chance."""
     from pathlib import Path
 
-    import yaml
-
+    from icl_study.settings import load_config
     from icl_study.train import train
 
-    section = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())["transience"]
+    section = load_config([Path(__file__).parents[1] / "config.yaml"])["transience"]
     section = {**section, "n_eval_points": 2}
     params = transience.run_params(section, "bursty", section["base_size"], 0.0, 0)
     params["train"] = {**params["train"], "steps": 1000, "keep_steps": [], "checkpoint_every": 1000}

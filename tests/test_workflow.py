@@ -77,7 +77,8 @@ def test_changed_variant_parameter_retrains_only_that_variant(run_dir, tmp_path)
 def test_ledger_has_one_row_per_claim(run_dir):
     """The run's claims.csv: every declared claim's tables exist, one row per claim, verdicts by code."""
     from icl_study.claims import COLUMNS, VERDICTS
-    from icl_study.ledger import all_claims, build_ledger, claim_tables, load_config
+    from icl_study.ledger import all_claims, build_ledger, claim_tables
+    from icl_study.settings import load_config
 
     config = load_config([str(REPO / "config.yaml"), str(REPO / "tests" / "configs" / "tiny.yaml")])
     claims = all_claims(config)

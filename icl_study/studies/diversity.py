@@ -36,6 +36,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from icl_study.config import model_block, train_block
+
 log = logging.getLogger("icl_study.studies.diversity")
 STUDY = "diversity"
 CONDITIONS = ("isotropic", "ill_conditioned")
@@ -71,13 +73,9 @@ class DiversityConfig:
     n_keep_checkpoints: int = 6  # log-spaced checkpoints kept by the transient-ridge runs
     task: dict = field(default_factory=lambda: {"n_dims": 4, "n_points": 10, "noise_std": 0.5, "w_scale": 1.0,
                                                 "eval_size": 256})
-    model: dict = field(default_factory=lambda: {"n_layer": 3, "n_head": 2, "d_model": 32, "d_mlp": 64,
-                                                 "n_positions": 20, "attention": "softmax", "layer_norm": True,
-                                                 "n_dims_in": 4, "n_dims_out": 1, "vocab_size": 0, "init": "torch"})
-    train: dict = field(default_factory=lambda: {"steps": 2000, "batch_size": 32, "lr": 0.002, "warmup_steps": 100,
-                                                 "min_lr_ratio": 1.0, "weight_decay": 0.0, "grad_clip": 1.0,
-                                                 "seed": 0, "checkpoint_every": 1000, "keep_steps": [],
-                                                 "log_every": 1000, "device": "auto"})
+    model: dict = field(default_factory=lambda: model_block(n_layer=3, n_head=2, d_model=32, d_mlp=64, init="torch"))
+    train: dict = field(default_factory=lambda: train_block(steps=2000, batch_size=32, lr=0.002, warmup_steps=100,
+                                                            min_lr_ratio=1.0, checkpoint_every=1000, log_every=1000))
     layers: LayersConfig = LayersConfig()
 
 

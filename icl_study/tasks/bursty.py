@@ -35,8 +35,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from icl_study.config import ConfigError, from_dict
+from icl_study.config import ConfigError, from_dict, to_dict
 from icl_study.rng import generator
+from icl_study.tasks.io import model_io
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,10 @@ class BurstyTask:
                                         c.within_class_noise)  # (K + H, E, D): holdout classes last
         self.probs = zipf_probs(c.n_classes, c.zipf_exponent)
         self.eval_steps = c.eval_steps
+
+    def model_io(self) -> dict[str, int]:
+        """The model widths and sequence length this task needs (icl_study/tasks/io.py)."""
+        return model_io("bursty", to_dict(self.cfg))
 
     @property
     def n_tokens(self) -> int:

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from icl_study.config import ConfigError, from_dict
+from icl_study.config import ConfigError, from_dict, to_dict
 from icl_study.rng import generator
+from icl_study.tasks.io import model_io
 from icl_study.tasks.bursty import (classes_with_labels, make_class_labels, random_episode_labels,
                                     sample_bursty, sample_nonbursty, zipf_probs)
 
@@ -55,6 +56,10 @@ class ConceptsTask:
             raise ConfigError("task.bursty_shots * task.bursty_ways: must be below task.context_len")
         self.probs = zipf_probs(self.cfg.n_classes, self.cfg.zipf_exponent)
         self.class_labels = make_class_labels(generator(seed, "pool"), self.cfg.n_classes, self.cfg.n_labels)
+
+    def model_io(self) -> dict[str, int]:
+        """The model widths and sequence length this task needs (icl_study/tasks/io.py)."""
+        return model_io("concepts", to_dict(self.cfg))
 
     @property
     def n_tokens(self) -> int:

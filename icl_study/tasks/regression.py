@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from icl_study.config import ConfigError, Curriculum, RegressionTaskConfig, from_dict
+from icl_study.config import ConfigError, Curriculum, RegressionTaskConfig, from_dict, to_dict
+from icl_study.tasks.io import model_io
 from icl_study.rng import generator
 
 
@@ -79,14 +80,13 @@ class RegressionTask:
             gen = generator(seed, "pool")
             self.pool = self.cfg.w_scale * torch.randn(self.cfg.pool_size, self.cfg.n_dims, generator=gen)
 
+    def model_io(self) -> dict[str, int]:
+        """The model widths and sequence length this task needs (icl_study/tasks/io.py)."""
+        return model_io("regression", to_dict(self.cfg))
+
     @property
     def n_tokens(self) -> int:
         return 2 * self.cfg.n_points
-
-    def check_model(self, model_cfg) -> None:
-        """The read-in must take d-dimensional tokens (a config error the schema cannot see)."""
-        if model_cfg.n_dims_in != self.cfg.n_dims:
-            raise ConfigError(f"model.n_dims_in: {model_cfg.n_dims_in} does not match task.n_dims={self.cfg.n_dims}")
 
     def sample(self, step: int, batch_size: int, stream: str = "train", n_dims: int | None = None,
                n_points: int | None = None, fresh_w: bool = False) -> dict[str, torch.Tensor]:
@@ -134,14 +134,13 @@ class PairedRegressionTask(RegressionTask):
     n - 1 pairs, one query), used by the hand-built gradient-descent comparison.
     """
 
+    def model_io(self) -> dict[str, int]:
+        """The model widths and sequence length this task needs (icl_study/tasks/io.py)."""
+        return model_io("regression_pairs", to_dict(self.cfg))
+
     @property
     def n_tokens(self) -> int:
         return self.cfg.n_points
-
-    def check_model(self, model_cfg) -> None:
-        """The read-in must take (x, y) tokens, d + 1 wide."""
-        if model_cfg.n_dims_in != self.cfg.n_dims + 1:
-            raise ConfigError(f"model.n_dims_in: {model_cfg.n_dims_in} does not match task.n_dims + 1 = {self.cfg.n_dims + 1}")
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return (predict_query(model, batch["xs"], batch["ys"]) - batch["ys"][:, -1]).pow(2).mean()

@@ -7,6 +7,7 @@ inputs, params, wildcard constraints and targets from it.
 from pathlib import Path
 
 from icl_study.checks import check_workflow_config
+from icl_study.settings import full_config
 from icl_study.config import ConfigError, validate_workflow_config
 from icl_study.plan import (
     DAI_TABLES,
@@ -25,6 +26,7 @@ from icl_study.plan import (
 SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
 
 try:
+    config.update(full_config(config))  # every key config.yaml and the tiers leave out, from icl_study/settings
     validate_workflow_config(config, str(SCHEMA))
     check_workflow_config(config)  # what the schema cannot express: cross-references, files, finite numbers
     PLAN = Plan(config, root=Path(workflow.basedir))

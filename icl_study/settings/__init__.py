@@ -1,0 +1,71 @@
+"""Every config key with its default, in frozen dataclasses: one module per config section.
+
+The defaults are the default tier. config.yaml states the tier's choices (the keys a reader
+should see or that differ) and `--configfile` tiers change what they set; `full_config` fills every
+other key from here, so a value has one home. Torch-free: Snakemake imports this at parse time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from icl_study.config import ConfigError, deep_merge, from_dict, to_dict
+from icl_study.settings.dai import DaiSettings
+from icl_study.settings.lenses import LensesSettings
+from icl_study.settings.linreg import LinregSettings
+from icl_study.settings.lm import LmSettings
+from icl_study.settings.ren import RenSettings
+from icl_study.settings.shen import ShenSettings
+from icl_study.settings.transience import TransienceSettings
+from icl_study.studies.diversity import DiversityConfig
+
+# The config's sections, in config.yaml's order, and the dataclass holding each one's defaults.
+SECTIONS: dict[str, type] = {
+    "linreg": LinregSettings,
+    "transience": TransienceSettings,
+    "lm": LmSettings,
+    "ren": RenSettings,
+    "dai": DaiSettings,
+    "lenses": LensesSettings,
+    "shen": ShenSettings,
+    "diversity": DiversityConfig,
+}
+
+
+def defaults() -> dict:
+    """The whole default config as plain YAML-like data (tuples become lists)."""
+    return {section: to_dict(cls()) for section, cls in SECTIONS.items()}
+
+
+def full_config(config: dict) -> dict:
+    """`config` (config.yaml and any tiers, already merged) over every default.
+
+    Unknown sections and keys, and values of the wrong type, raise a one-line ConfigError naming
+    the key. Given values are kept as given (an int stays an int), so a run's params, and with
+    them Snakemake's rerun decisions, are those of the YAML the user wrote."""
+    unknown = sorted(set(config) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown config section (known: {', '.join(SECTIONS)})")
+    for section, cls in SECTIONS.items():
+        from_dict(cls, config.get(section), section)  # type and name checks only
+    return deep_merge(defaults(), config)
+
+
+def load_config(paths) -> dict:
+    """The full config of a tier: YAML files merged in order, as Snakemake merges config.yaml and
+    its --configfile list (later files win), over every default."""
+    from pathlib import Path
+
+    import yaml
+
+    merged: dict = {}
+    for path in paths:
+        merged = deep_merge(merged, yaml.safe_load(Path(path).read_text()) or {})
+    return full_config(merged)
+
+
+def fields(cls: type) -> dict[str, typing.Any]:
+    """{field name: resolved type hint} of a settings dataclass."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
