@@ -228,6 +228,10 @@ def load_schema(schema_path: str) -> dict:
         for key in ("properties", "$defs"):
             schema.setdefault(key, {}).update(part.get(key, {}))
         schema["required"] = schema.get("required", []) + part.get("required", [])
+    from icl_study.settings import SECTIONS  # a section without a schema part: its dataclass alone checks it
+
+    for section in SECTIONS:
+        schema["properties"].setdefault(section, {"type": "object"})
     return schema
 
 

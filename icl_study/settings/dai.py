@@ -1,4 +1,6 @@
-"""Study 2, in-context learning as implicit finetuning (Dai et al. 2022): the `dai:` section of the config, every key with its default (the default tier).
+"""The `dai:` section of the config, every key with its default (the default tier).
+
+Study 2, in-context learning as implicit finetuning (Dai et al. 2022).
 
 config.yaml and the tier files state only the choices that differ or that a reader should see;
 `icl_study.settings.full_config` fills in the rest from here."""
@@ -8,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from icl_study.config import model_block, train_block
+
 
 @dataclass(frozen=True)
 class TextAnalysisConfig:
@@ -42,35 +45,41 @@ class DaiMomentumEvalEvalSettings:
 @dataclass(frozen=True)
 class DaiMomentumEvalSettings:
     n_val_sequences: int = 2048  # held-out corpus sequences for the validation loss
-    eval: DaiMomentumEvalEvalSettings = field(default_factory=DaiMomentumEvalEvalSettings)  # ICL accuracy vs k (studies.lm's concept evaluator)
+    # ICL accuracy vs k (studies.lm's concept evaluator)
+    eval: DaiMomentumEvalEvalSettings = field(default_factory=DaiMomentumEvalEvalSettings)
 
 
 @dataclass(frozen=True)
 class DaiMomentumSettings:
     eta: float = 0.5  # momentum_eta: decay of the moving average of earlier values
     seeds: tuple[int, ...] = (0, 1, 2)  # runs "softmax_s{seed}" and "momentum_s{seed}"
-    task: dict = field(default_factory=lambda: {'n_classes': 512,
-                                                 'n_labels': 16,
-                                                 'zipf_exponent': 1.0,
-                                                 'context_len': 8,
-                                                 'bursty_shots': 3,
-                                                 'bursty_ways': 2,
-                                                 'p_bursty': 0.9,
-                                                 'p_fresh': 0.25,
-                                                 'eval_ways': 2,
-                                                 'eval_size': 256})  # the concept corpus (icl_study/tasks/concepts.py), scaled down
-    model: dict = field(default_factory=lambda: model_block(n_layer=2, n_head=2, d_model=32, d_mlp=64, init='torch'))
+    task: dict = field(
+        default_factory=lambda: {
+            "n_classes": 512,
+            "n_labels": 16,
+            "zipf_exponent": 1.0,
+            "context_len": 8,
+            "bursty_shots": 3,
+            "bursty_ways": 2,
+            "p_bursty": 0.9,
+            "p_fresh": 0.25,
+            "eval_ways": 2,
+            # the concept corpus (icl_study/tasks/concepts.py), scaled down
+            "eval_size": 256,
+        }
+    )
+    model: dict = field(default_factory=lambda: model_block(n_layer=2, n_head=2, d_model=32, d_mlp=64, init="torch"))
     train: dict = field(default_factory=lambda: train_block(steps=800, lr=0.003, warmup_steps=50, checkpoint_every=800))
     eval: DaiMomentumEvalSettings = field(default_factory=DaiMomentumEvalSettings)
 
 
 @dataclass(frozen=True)
 class DaiSettings:
-    text_tasks: tuple[str, ...] = ('mr', 'imdb', 'sst5like')  # names in lm.tasks (a task skipped by lm is skipped here)
-    concepts_tasks: tuple[str, ...] = ('concepts-fresh', 'concepts-iwl')  # fresh labels (ICL only) | fixed labels
+    text_tasks: tuple[str, ...] = ("mr", "imdb", "sst5like")  # names in lm.tasks (a task skipped by lm is skipped here)
+    concepts_tasks: tuple[str, ...] = ("concepts-fresh", "concepts-iwl")  # fresh labels (ICL only) | fixed labels
     untrained_seed: int = 0  # seeds the untrained copies' random weights
     n_boot: int = 1000  # bootstrap resamples of the test examples (95% intervals)
     text: TextAnalysisConfig = field(default_factory=TextAnalysisConfig)
     concepts: ConceptsAnalysisConfig = field(default_factory=ConceptsAnalysisConfig)
-    momentum: DaiMomentumSettings = field(default_factory=DaiMomentumSettings)  # pipeline-gpt pretrained with softmax vs momentum attention
-
+    # pipeline-gpt pretrained with softmax vs momentum attention
+    momentum: DaiMomentumSettings = field(default_factory=DaiMomentumSettings)

@@ -1,4 +1,6 @@
-"""Across papers: every lens on the same checkpoints, over training time: the `lenses:` section of the config, every key with its default (the default tier).
+"""The `lenses:` section of the config, every key with its default (the default tier).
+
+Across papers: every lens on the same checkpoints, over training time.
 
 config.yaml and the tier files state only the choices that differ or that a reader should see;
 `icl_study.settings.full_config` fills in the rest from here."""
@@ -42,19 +44,28 @@ class OrderConfig:
 
 @dataclass(frozen=True)
 class LensesSettings:
-    families: dict = field(default_factory=lambda: {'bursty': {'run': 'pb1/wd0',
-                                                            'seeds': [0, 1, 2],
-                                                            'steps': [],
-                                                            'lenses': ['evaluators', 'dai', 'dual', 'order']},
-                                                 'regression': {'run': 'pool/wd0',
-                                                                'seeds': [0, 1, 2],
-                                                                'steps': [],
-                                                                'lenses': ['evaluators', 'spd', 'probe', 'dai', 'dual', 'order']}})
+    families: dict = field(
+        default_factory=lambda: {
+            "bursty": {
+                "run": "pb1/wd0",
+                "seeds": [0, 1, 2],
+                "steps": [],
+                "lenses": ["evaluators", "dai", "dual", "order"],
+            },
+            "regression": {
+                "run": "pool/wd0",
+                "seeds": [0, 1, 2],
+                "steps": [],
+                "lenses": ["evaluators", "spd", "probe", "dai", "dual", "order"],
+            },
+        }
+    )
     n_boot: int = 500  # bootstrap resamples of episodes/tasks (95% intervals)
     seed: int = 11  # episodes, tasks, permutations and random features of every lens
     spd: SpdConfig = field(default_factory=SpdConfig)  # Study 1: squared prediction difference at the query
-    probe: ProbeConfig = field(default_factory=ProbeConfig)  # Study 1: ridge probe R² of Xᵀy and w_OLS at the query, best layer
+    # Study 1: ridge probe R² of Xᵀy and w_OLS at the query, best layer
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
     dai: DaiConfig = field(default_factory=DaiConfig)  # Study 2: SimAOU and Kendall tau, ICL vs matched finetuning
-    dual: DualConfig = field(default_factory=DualConfig)  # Study 3: attention output vs its kernel dual model, per layer
+    # Study 3: attention output vs its kernel dual model, per layer
+    dual: DualConfig = field(default_factory=DualConfig)
     order: OrderConfig = field(default_factory=OrderConfig)  # Study 4: order sensitivity of the ICL prediction
-

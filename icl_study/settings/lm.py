@@ -1,4 +1,6 @@
-"""The LM substrate: pretrained LMs, real labelled text and pipeline-gpt (for Dai et al. and Shen et al.): the `lm:` section of the config, every key with its default (the default tier).
+"""The `lm:` section of the config, every key with its default (the default tier).
+
+The LM substrate: pretrained LMs, real labelled text and pipeline-gpt (for Dai et al. and Shen et al.).
 
 config.yaml and the tier files state only the choices that differ or that a reader should see;
 `icl_study.settings.full_config` fills in the rest from here."""
@@ -9,21 +11,23 @@ from dataclasses import dataclass, field
 
 from icl_study.config import model_block, train_block
 
+
 @dataclass(frozen=True)
 class LmEvalSettings:
     ks: tuple[int, ...] = (0, 1, 2, 4, 8, 16)  # demonstrations per prompt
     demo_seeds: tuple[int, ...] = (0, 1, 2)  # one balanced demonstration set per seed (k = 0 runs once)
-    n_eval: int = 40  # fixed evaluation subset per task, balanced (small: SmolLM2 scoring dominates the CPU tier's cost)
+    # fixed evaluation subset per task, balanced (small: SmolLM2 scoring dominates the CPU tier's cost)
+    n_eval: int = 40
     n_val: int = 32  # validation split for picking the finetuning lr, balanced
     eval_seed: int = 0  # draws the evaluation subset and the validation split
 
 
 @dataclass(frozen=True)
 class LmFinetuneSettings:
-    task: str = 'mr'  # one of lm.tasks
+    task: str = "mr"  # one of lm.tasks
     k: int = 16  # demonstrations
     demo_seeds: tuple[int, ...] = (0,)  # demonstration sets
-    setting: str = 'dai'  # dai (K/V projections, SGD, batch 1, one epoch) | shen (GD, all or last layers)
+    setting: str = "dai"  # dai (K/V projections, SGD, batch 1, one epoch) | shen (GD, all or last layers)
     lr_grid: tuple[float, ...] = (0.0001, 0.001, 0.01)  # picked by validation accuracy
     steps: int = 1  # shen: GD steps
     last_layers: int = 0  # shen: 0 = all weights, n = last n blocks
@@ -39,49 +43,70 @@ class LmPipelineGptEvalSettings:
 
 @dataclass(frozen=True)
 class LmPipelineGptSettings:
-    task: dict = field(default_factory=lambda: {'n_classes': 1600,
-                                                 'n_labels': 32,
-                                                 'zipf_exponent': 1.0,
-                                                 'context_len': 16,
-                                                 'bursty_shots': 6,
-                                                 'bursty_ways': 2,
-                                                 'p_bursty': 0.9,
-                                                 'p_fresh': 0.1,
-                                                 'eval_ways': 2,
-                                                 'eval_size': 512})
+    task: dict = field(
+        default_factory=lambda: {
+            "n_classes": 1600,
+            "n_labels": 32,
+            "zipf_exponent": 1.0,
+            "context_len": 16,
+            "bursty_shots": 6,
+            "bursty_ways": 2,
+            "p_bursty": 0.9,
+            "p_fresh": 0.1,
+            "eval_ways": 2,
+            "eval_size": 512,
+        }
+    )
     model: dict = field(default_factory=lambda: model_block(n_layer=2, n_head=2))
-    train: dict = field(default_factory=lambda: train_block(steps=1500, batch_size=128, checkpoint_every=1000, log_every=250))
+    train: dict = field(
+        default_factory=lambda: train_block(steps=1500, batch_size=128, checkpoint_every=1000, log_every=250)
+    )
     eval: LmPipelineGptEvalSettings = field(default_factory=LmPipelineGptEvalSettings)
 
 
 @dataclass(frozen=True)
 class LmSettings:
-    models: tuple[str, ...] = ('smollm2',)
-    smollm2: dict = field(default_factory=lambda: {'gguf_path': None,
-                                                 'sha256': 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53',
-                                                 'dtype': 'bfloat16'})
-    tasks: dict = field(default_factory=lambda: {'mr': {'source': 'mr',
-                                                        'path': None,
-                                                        'template': 'Review: {text}\nSentiment:',
-                                                        'label_words': [' negative', ' positive'],
-                                                        'separator': '\n\n',
-                                                        'max_words': 0,
-                                                        'rating_edges': [-2.0, -0.5, 0.5, 2.0]},
-                                                 'imdb': {'source': 'imdb',
-                                                          'path': None,
-                                                          'template': 'Review: {text}\nSentiment:',
-                                                          'label_words': [' negative', ' positive'],
-                                                          'separator': '\n\n',
-                                                          'max_words': 32,
-                                                          'rating_edges': [-2.0, -0.5, 0.5, 2.0]},
-                                                 'sst5like': {'source': 'vader5',
-                                                              'path': None,
-                                                              'template': 'Review: {text}\nSentiment:',
-                                                              'label_words': [' terrible', ' bad', ' okay', ' good', ' great'],
-                                                              'separator': '\n\n',
-                                                              'max_words': 0,
-                                                              'rating_edges': [-2.0, -0.5, 0.5, 2.0]}})
+    models: tuple[str, ...] = ("smollm2",)
+    smollm2: dict = field(
+        default_factory=lambda: {
+            "gguf_path": None,
+            "sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            "dtype": "bfloat16",
+        }
+    )
+    tasks: dict = field(
+        default_factory=lambda: {
+            "mr": {
+                "source": "mr",
+                "path": None,
+                "template": "Review: {text}\nSentiment:",
+                "label_words": [" negative", " positive"],
+                "separator": "\n\n",
+                "max_words": 0,
+                "rating_edges": [-2.0, -0.5, 0.5, 2.0],
+            },
+            "imdb": {
+                "source": "imdb",
+                "path": None,
+                "template": "Review: {text}\nSentiment:",
+                "label_words": [" negative", " positive"],
+                "separator": "\n\n",
+                "max_words": 32,
+                "rating_edges": [-2.0, -0.5, 0.5, 2.0],
+            },
+            "sst5like": {
+                "source": "vader5",
+                "path": None,
+                "template": "Review: {text}\nSentiment:",
+                "label_words": [" terrible", " bad", " okay", " good", " great"],
+                "separator": "\n\n",
+                "max_words": 0,
+                "rating_edges": [-2.0, -0.5, 0.5, 2.0],
+            },
+        }
+    )
     eval: LmEvalSettings = field(default_factory=LmEvalSettings)
-    finetune: LmFinetuneSettings = field(default_factory=LmFinetuneSettings)  # finetuning on the k demonstrations vs ICL on the same ones
-    pipeline_gpt: LmPipelineGptSettings = field(default_factory=LmPipelineGptSettings)  # our GPT, pretrained on bursty few-shot classification tokens
-
+    # finetuning on the k demonstrations vs ICL on the same ones
+    finetune: LmFinetuneSettings = field(default_factory=LmFinetuneSettings)
+    # our GPT, pretrained on bursty few-shot classification tokens
+    pipeline_gpt: LmPipelineGptSettings = field(default_factory=LmPipelineGptSettings)

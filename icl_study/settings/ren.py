@@ -1,4 +1,6 @@
-"""Study 3, in-context learning through a representation-learning lens (Ren & Liu 2024): the `ren:` section of the config, every key with its default (the default tier).
+"""The `ren:` section of the config, every key with its default (the default tier).
+
+Study 3, in-context learning through a representation-learning lens (Ren & Liu 2024).
 
 config.yaml and the tier files state only the choices that differ or that a reader should see;
 `icl_study.settings.full_config` fills in the rest from here."""
@@ -9,6 +11,7 @@ from dataclasses import dataclass, field
 
 from icl_study.config import model_block, train_block
 
+
 @dataclass(frozen=True)
 class VariantEvalConfig:
     n_tasks: int = 2000  # fresh evaluation tasks per model
@@ -17,11 +20,26 @@ class VariantEvalConfig:
 
 @dataclass(frozen=True)
 class RenVariantsSettings:
-    kinds: tuple[str, ...] = ('softmax', 'regularized', 'augmented', 'negative')  # softmax first: the lens's model
+    kinds: tuple[str, ...] = ("softmax", "regularized", "augmented", "negative")  # softmax first: the lens's model
     seeds: tuple[int, ...] = (0, 1, 2)  # >= 3 seeds per kind
-    task: dict = field(default_factory=lambda: {'n_dims': 3, 'n_points': 8, 'noise_std': 0.0, 'w_scale': 1.0, 'pool_size': 0, 'curriculum': None})
-    model: dict = field(default_factory=lambda: model_block(n_layer=2, n_head=2, d_model=32, d_mlp=64, init='torch', reg_alpha=0.5, aug_hidden=16, neg_beta=0.5))
-    train: dict = field(default_factory=lambda: train_block(steps=1200, lr=0.003, warmup_steps=100, checkpoint_every=1200))
+    task: dict = field(
+        default_factory=lambda: {
+            "n_dims": 3,
+            "n_points": 8,
+            "noise_std": 0.0,
+            "w_scale": 1.0,
+            "pool_size": 0,
+            "curriculum": None,
+        }
+    )
+    model: dict = field(
+        default_factory=lambda: model_block(
+            n_layer=2, n_head=2, d_model=32, d_mlp=64, init="torch", reg_alpha=0.5, aug_hidden=16, neg_beta=0.5
+        )
+    )
+    train: dict = field(
+        default_factory=lambda: train_block(steps=1200, lr=0.003, warmup_steps=100, checkpoint_every=1200)
+    )
     eval: VariantEvalConfig = field(default_factory=VariantEvalConfig)
 
 
@@ -35,18 +53,29 @@ class CorpusEvalConfig:
 
 @dataclass(frozen=True)
 class RenCorpusSettings:
-    task: dict = field(default_factory=lambda: {'n_classes': 512,
-                                                 'n_labels': 16,
-                                                 'zipf_exponent': 1.0,
-                                                 'context_len': 8,
-                                                 'bursty_shots': 3,
-                                                 'bursty_ways': 2,
-                                                 'p_bursty': 0.9,
-                                                 'p_fresh': 0.25,
-                                                 'eval_ways': 2,
-                                                 'eval_size': 256})  # bursty few-shot classification tokens (icl_study/tasks/concepts.py), scaled down
-    model: dict = field(default_factory=lambda: model_block(n_layer=2, n_head=2, d_model=32, d_mlp=64, init='torch', reg_alpha=0.5, aug_hidden=16, neg_beta=0.5))
-    train: dict = field(default_factory=lambda: train_block(steps=650, lr=0.003, warmup_steps=50, checkpoint_every=650, log_every=50))
+    task: dict = field(
+        default_factory=lambda: {
+            "n_classes": 512,
+            "n_labels": 16,
+            "zipf_exponent": 1.0,
+            "context_len": 8,
+            "bursty_shots": 3,
+            "bursty_ways": 2,
+            "p_bursty": 0.9,
+            "p_fresh": 0.25,
+            "eval_ways": 2,
+            # bursty few-shot classification tokens (icl_study/tasks/concepts.py), scaled down
+            "eval_size": 256,
+        }
+    )
+    model: dict = field(
+        default_factory=lambda: model_block(
+            n_layer=2, n_head=2, d_model=32, d_mlp=64, init="torch", reg_alpha=0.5, aug_hidden=16, neg_beta=0.5
+        )
+    )
+    train: dict = field(
+        default_factory=lambda: train_block(steps=650, lr=0.003, warmup_steps=50, checkpoint_every=650, log_every=50)
+    )
     eval: CorpusEvalConfig = field(default_factory=CorpusEvalConfig)
 
 
@@ -58,7 +87,8 @@ class LensConfig:
     random_scale: float = 0.5  # random tokens: q, k ~ N(0, scale^2 I), v ~ N(0, I) (same shape as a layer)
     identity_features: int = 256  # m for the exact dual identity (un-normalised kernel attention)
     gd_steps: int = 8  # GD steps on the dual loss
-    gd_settings: tuple[tuple[float, ...], ...] = ((1.0, 0.0), (0.5, 0.0), (1.0, 0.5))  # (learning rate, norm penalty alpha) per trajectory
+    # (learning rate, norm penalty alpha) per trajectory
+    gd_settings: tuple[tuple[float, ...], ...] = ((1.0, 0.0), (0.5, 0.0), (1.0, 0.5))
     gd_features: int = 4096  # m for the GD trajectories
     gen_ns: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)  # demonstration tokens N
     gen_repeats: int = 50  # random demonstration sets per N
@@ -71,6 +101,7 @@ class LensConfig:
 @dataclass(frozen=True)
 class RenSettings:
     variants: RenVariantsSettings = field(default_factory=RenVariantsSettings)
-    corpus: RenCorpusSettings = field(default_factory=RenCorpusSettings)  # the same kinds and seeds, trained on pipeline-gpt's token corpus (run "corpus_{kind}_s{seed}")
-    lens: LensConfig = field(default_factory=LensConfig)  # kernel approximation, dual model, generalisation (on the vanilla model)
-
+    # the same kinds and seeds, trained on pipeline-gpt's token corpus (run "corpus_{kind}_s{seed}")
+    corpus: RenCorpusSettings = field(default_factory=RenCorpusSettings)
+    # kernel approximation, dual model, generalisation (on the vanilla model)
+    lens: LensConfig = field(default_factory=LensConfig)

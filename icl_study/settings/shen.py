@@ -1,4 +1,6 @@
-"""Study 4, do pretrained transformers learn in context by gradient descent? (Shen et al. 2023): the `shen:` section of the config, every key with its default (the default tier).
+"""The `shen:` section of the config, every key with its default (the default tier).
+
+Study 4, do pretrained transformers learn in context by gradient descent? (Shen et al. 2023).
 
 config.yaml and the tier files state only the choices that differ or that a reader should see;
 `icl_study.settings.full_config` fills in the rest from here."""
@@ -28,7 +30,8 @@ class LMConfig:
     demo_seeds: tuple[int, ...] = (0,)  # one balanced demonstration set per seed
     n_orders: int = 3  # ICL demonstration orders (the first two: the ICL noise floor)
     top_k: int = 10  # K of the top-K token overlap
-    lr_grid: tuple[float, ...] = (1e-05, 0.0001, 0.001, 0.01)  # GD learning rates, picked by the validation queries' label-word NLL
+    # GD learning rates, picked by the validation queries' label-word NLL
+    lr_grid: tuple[float, ...] = (1e-05, 0.0001, 0.001, 0.01)
     steps_grid: tuple[int, ...] = (1,)  # GD epochs, picked by validation NLL with the lr
     last_layers: tuple[int, ...] = (0,)  # GD settings: 0 = all weights, n = the last n blocks only
     batch_size: int = 4  # GD minibatch (0 = full batch); the GD seed shuffles the minibatches, so
@@ -46,20 +49,22 @@ class LMConfig:
 
 
 @dataclass(frozen=True)
-class ShenPipelineGptSettings:
-    n_orders: int = 4
-    lr_grid: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
-    steps_grid: tuple[int, ...] = (1, 4)  # GD epochs (the paper tier adds 16)
-    last_layers: tuple[int, ...] = (0, 1)  # all weights, and the last block only
-    n_episodes: int = 32
-    n_val_episodes: int = 16  # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
 class ShenSettings:
-    linreg_runs: tuple[str, ...] = ('main', 'L1_noise0', 'L2_noise0')  # trained regression transformers: linreg runs or sweep cells (L{n}_noise{s})
-    tasks: tuple[str, ...] = ('mr',)  # lm.tasks analysed with every text model of lm.models
-    regression: RegressionConfig = field(default_factory=RegressionConfig)  # order sensitivity, sparsity and perturbation on linear regression
-    lm: LMConfig = field(default_factory=LMConfig)  # ICL vs GD on the same N demonstrations (text models; pipeline-gpt overrides below)
-    pipeline_gpt: ShenPipelineGptSettings = field(default_factory=ShenPipelineGptSettings)  # overrides of `lm` for pipeline-gpt (0.2M parameters: larger lrs; every episode is finetuned)
-
+    # trained regression transformers: linreg runs or sweep cells (L{n}_noise{s})
+    linreg_runs: tuple[str, ...] = ("main", "L1_noise0", "L2_noise0")
+    tasks: tuple[str, ...] = ("mr",)  # lm.tasks analysed with every text model of lm.models
+    # order sensitivity, sparsity and perturbation on linear regression
+    regression: RegressionConfig = field(default_factory=RegressionConfig)
+    # ICL vs GD on the same N demonstrations (text models; pipeline-gpt overrides below)
+    lm: LMConfig = field(default_factory=LMConfig)
+    # overrides of `lm` (any LMConfig key) for pipeline-gpt (0.2M parameters: larger lrs; every episode is finetuned)
+    pipeline_gpt: dict = field(
+        default_factory=lambda: {
+            "n_orders": 4,
+            "lr_grid": [0.03, 0.1, 0.3, 1.0],
+            "steps_grid": [1, 4],  # GD epochs (the paper tier adds 16)
+            "last_layers": [0, 1],  # all weights, and the last block only
+            "n_episodes": 32,
+            "n_val_episodes": 16,
+        }
+    )

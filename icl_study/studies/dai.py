@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -45,31 +44,10 @@ from icl_study.lm.models import load_lm
 from icl_study.measures.concept_accuracy import concept_accuracy_table
 from icl_study.measures.matched_finetuning import analyse_episode, ft_accuracy, reinit_
 from icl_study.rng import generator, stream_seed
+from icl_study.settings.dai import ConceptsAnalysisConfig, TextAnalysisConfig
 from icl_study.tasks.concepts import ConceptsTask
 
 log = logging.getLogger("icl_study.dai")
-
-
-@dataclass(frozen=True)
-class TextAnalysisConfig:
-    k: int = 4  # demonstrations (balanced over classes)
-    demo_seeds: tuple[int, ...] = (0, 1, 2)  # one demonstration set per seed
-    n_eval: int = 24  # test examples (balanced), the same for every seed
-    n_val: int = 16  # validation split: picks the finetuning lr
-    eval_seed: int = 0  # draws the test examples and the validation split
-    lr_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
-    n_dual: int = 2  # test prompts per seed that also measure the dual form
-
-
-@dataclass(frozen=True)
-class ConceptsAnalysisConfig:
-    k: int = 4  # demonstrations per episode
-    ways: int = 2  # candidate labels per episode
-    demo_seeds: tuple[int, ...] = (0, 1, 2)  # one batch of episodes per seed
-    n_eval: int = 32  # episodes (each its own demonstrations, finetuning and query) per seed
-    n_val: int = 32  # validation episodes: pick the finetuning lr
-    lr_grid: tuple[float, ...] = (1e-2, 1e-1, 1.0)
-    n_dual: int = 2  # episodes per seed that also measure the dual form
 
 
 # --- tables --------------------------------------------------------------------------------------

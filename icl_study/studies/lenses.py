@@ -41,7 +41,7 @@ family's ICL metric.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -66,43 +66,12 @@ from icl_study.measures.order import bursty_order_measures, permute_pairs
 from icl_study.measures.probes import layer_features, probe_targets, ridge_probe
 from icl_study.measures.spd import query_spd, tune_gd_lr
 from icl_study.rng import generator, stream_seed
+from icl_study.settings.lenses import DaiConfig, DualConfig, OrderConfig, ProbeConfig, SpdConfig
 from icl_study.tasks import make_task as build_task
 from icl_study.tasks.regression import predict
 from icl_study.train import build_model
 
 log = logging.getLogger("icl_study.lenses")
-
-
-@dataclass(frozen=True)
-class SpdConfig:
-    n_tasks: int = 500  # fresh tasks
-    gd_lr_grid: tuple[float, ...] = (0.1, 0.3, 0.5, 1.0)  # one-step GD learning rates tried
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    n_train: int = 512  # probe training sequences
-    n_test: int = 256  # held-out sequences
-    ridge_lambdas: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
-
-
-@dataclass(frozen=True)
-class DaiConfig:
-    n_episodes: int = 64  # ICL episodes, each with its own finetuning
-    lr: float = 0.01  # SGD learning rate of the matched finetuning
-    untrained_seed: int = 0  # initialisation of the untrained control
-
-
-@dataclass(frozen=True)
-class DualConfig:
-    n_sequences: int = 128  # ICL episodes
-    n_features: int = 1024  # m positive random features
-
-
-@dataclass(frozen=True)
-class OrderConfig:
-    n_episodes: int = 256  # ICL episodes
-    n_perms: int = 8  # demonstration orders per episode (the first is the drawn order)
 
 
 LENS_CONFIGS = {"evaluators": None, "spd": SpdConfig, "probe": ProbeConfig, "dai": DaiConfig,

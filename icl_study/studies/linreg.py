@@ -10,7 +10,6 @@ as Akyurek et al. do, so it is the strongest GD of its step count, not a strawma
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,22 +20,11 @@ from icl_study.checkpoint import load_model
 from icl_study.config import from_dict
 from icl_study.measures.spd import reference_predictors
 from icl_study.metrics import bootstrap_ci, normalized_error
+from icl_study.settings.linreg import ErrorEvalConfig
 from icl_study.tasks.regression import RegressionTask, predict
 
 log = logging.getLogger("icl_study.linreg")
 TABLE_COLUMNS = ["run", "predictor", "label", "k", "metric", "value", "ci_low", "ci_high"]
-
-
-@dataclass(frozen=True)
-class ErrorEvalConfig:
-    n_tasks: int = 1000  # fresh tasks per model
-    batch_size: int = 500
-    n_bootstrap: int = 500
-    seed: int = 1
-    ridge_lambdas: tuple[float, ...] = (0.1, 1.0)
-    gd_steps: tuple[int, ...] = (1,)
-    gd_lr_grid: tuple[float, ...] = (0.03, 0.1, 0.3, 0.5, 1.0)
-    knn_k: int = 3
 
 
 def model_errors(checkpoint: str | Path, cfg: ErrorEvalConfig) -> pd.DataFrame:

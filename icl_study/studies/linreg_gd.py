@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,20 +22,18 @@ import torch
 from icl_study.baselines import gradient_descent
 from icl_study.checkpoint import load_model
 from icl_study.config import from_dict
-from icl_study.gd_construction import (lsa_config, multi_step_gd_model, one_step_gd_model,
-                                       optimal_one_step_lr, predict_stack)
+from icl_study.gd_construction import (
+    lsa_config,
+    multi_step_gd_model,
+    one_step_gd_model,
+    optimal_one_step_lr,
+    predict_stack,
+)
 from icl_study.metrics import cosine
+from icl_study.settings.linreg import GDCompareConfig
 from icl_study.tasks.regression import RegressionTask, predict_query
 
 log = logging.getLogger("icl_study.linreg_gd")
-
-
-@dataclass(frozen=True)
-class GDCompareConfig:
-    n_tasks: int = 2000
-    max_steps: int = 4
-    n_alphas: int = 21
-    seed: int = 4
 
 
 def query_sensitivity(model: torch.nn.Module, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:

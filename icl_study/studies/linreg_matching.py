@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,23 +32,11 @@ from icl_study.intervals import seed_interval
 from icl_study.measures.spd import reference_predictors
 from icl_study.metrics import bootstrap_ci, fit_implicit_weights, ilwd, spd, squared_error
 from icl_study.rng import generator, stream_seed
+from icl_study.settings.linreg import MatchingConfig
 from icl_study.tasks.regression import RegressionTask, predict
 
 log = logging.getLogger("icl_study.linreg_matching")
 COLUMNS = ["run", "n_layer", "noise_std", "predictor", "label", "k", "metric", "value", "ci_low", "ci_high"]
-
-
-@dataclass(frozen=True)
-class MatchingConfig:
-    n_tasks: int = 1000  # tasks for SPD
-    n_ilwd_tasks: int = 200  # contexts for ILWD
-    n_probe_queries: int = 32  # queries per context for the implicit-weight fit
-    n_bootstrap: int = 500
-    seed: int = 2
-    ridge_lambdas: tuple[float, ...] = (0.1, 1.0)
-    gd_steps: tuple[int, ...] = (1, 3)
-    gd_lr_grid: tuple[float, ...] = (0.1, 0.3, 0.5, 1.0)
-    knn_k: int = 3
 
 
 def bayes_predictor_id(noise_std: float) -> str:

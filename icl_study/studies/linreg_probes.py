@@ -17,7 +17,6 @@ shape (the trained run's own initialisation) and the ridge probe fitted to shuff
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -28,23 +27,12 @@ from icl_study.checkpoint import load_model
 from icl_study.config import from_dict
 from icl_study.measures.probes import layer_features, mlp_probe, partial_probe, probe_targets, ridge_probe
 from icl_study.rng import generator, stream_seed
+from icl_study.settings.linreg import ProbeConfig
 from icl_study.tasks.regression import RegressionTask
 from icl_study.train import build_model
 
 log = logging.getLogger("icl_study.linreg_probes")
 COLUMNS = ["run", "model", "target", "probe", "layer", "k", "r2"]
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    n_train: int = 2000
-    n_test: int = 1000
-    ridge_lambdas: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
-    mlp_hidden: int = 64
-    mlp_steps: int = 600
-    mlp_lr: float = 0.003
-    seed: int = 3
-    ks: tuple[int, ...] = ()  # context sizes probed; () = the last (n − 1); larger than n − 1: skipped
 
 
 def probe_rows(run: str, kind: str, model: nn.Module, data: dict, cfg: ProbeConfig, k: int, mlp: bool) -> list[tuple]:

@@ -19,7 +19,6 @@ Four analyses, each writing a tidy table (the math lives in icl_study/dual.py):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -31,28 +30,11 @@ from icl_study.config import from_dict
 from icl_study.measures.dual_fit import gd_rows, generalisation_rows, identity_rows, layer_qkv, rel_err
 from icl_study.metrics import normalized_error
 from icl_study.rng import generator
+from icl_study.settings.ren import CorpusEvalConfig, LensConfig, VariantEvalConfig
 from icl_study.tasks.concepts import ConceptsTask, episode_predictions
 from icl_study.tasks.regression import RegressionTask, interleave, predict
 
 log = logging.getLogger("icl_study.ren")
-
-
-@dataclass(frozen=True)
-class LensConfig:
-    n_sequences: int = 32  # evaluation sequences whose q, k, v are read from each layer
-    n_features: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)  # m
-    n_draws: int = 5  # independent feature draws per m
-    random_scale: float = 0.5  # random tokens: q, k ~ N(0, random_scale^2 I), v ~ N(0, I)
-    identity_features: int = 256  # m for the exact dual identity check
-    gd_steps: int = 8  # GD steps on the dual loss
-    gd_settings: tuple[tuple[float, float], ...] = ((1.0, 0.0), (0.5, 0.0), (1.0, 0.5))  # (lr, reg_alpha)
-    gd_features: int = 4096  # m for the GD trajectories
-    gen_ns: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)  # demonstration tokens N
-    gen_repeats: int = 50  # random demonstration sets per N
-    gen_pool_sequences: int = 500  # sequences whose tokens form the token distribution
-    gen_test_tokens: int = 1000  # held-out query tokens
-    gen_features: int = 1024  # m of the dual model
-    seed: int = 6
 
 
 def _sequences(run_cfg, n: int, seed: int) -> torch.Tensor:
@@ -145,20 +127,6 @@ def lens_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
         log.info("wrote %s (%d rows)", out, len(table))
-
-
-@dataclass(frozen=True)
-class VariantEvalConfig:
-    n_tasks: int = 2000  # fresh evaluation tasks per model
-    seed: int = 5  # evaluation tasks (never a training batch)
-
-
-@dataclass(frozen=True)
-class CorpusEvalConfig:
-    ks: tuple[int, ...] = (0, 1, 2, 4, 8)  # demonstrations per episode
-    n_prompts: int = 1000  # fresh-label episodes per k
-    ways: int = 2  # candidate labels per episode (chance error 1 - 1/ways)
-    seed: int = 7  # evaluation episodes (never a training batch)
 
 
 def variant_errors(checkpoint: str, cfg: VariantEvalConfig) -> pd.DataFrame:

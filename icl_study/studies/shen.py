@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -41,12 +40,20 @@ from icl_study.lm import data
 from icl_study.lm.data import TextEvalConfig
 from icl_study.lm.icl import next_token_logprobs
 from icl_study.lm.models import load_lm
-from icl_study.measures.icl_vs_gd import (comparison_rows, episode_distributions, gd_config, gd_loss_rows, label_accuracy,
-                                         pick_gd, same_schedule)
+from icl_study.measures.icl_vs_gd import (
+    comparison_rows,
+    episode_distributions,
+    gd_config,
+    gd_loss_rows,
+    label_accuracy,
+    pick_gd,
+    same_schedule,
+)
 from icl_study.measures.order import demo_orders, permuted_contexts
 from icl_study.measures.perturbation import perturbation_rows, weight_sparsity
 from icl_study.metrics import order_spread
 from icl_study.rng import generator
+from icl_study.settings.shen import LMConfig, RegressionConfig
 from icl_study.tasks.concepts import ConceptsTask
 from icl_study.tasks.regression import RegressionTask, predict, predict_query
 
@@ -56,20 +63,6 @@ log = logging.getLogger("icl_study.shen")
 # ---------------------------------------------------------------------------------------------
 # Linear regression: order sensitivity, sparsity, perturbation
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RegressionConfig:
-    ns: tuple[int, ...] = (1, 2, 4, 7)  # demonstrations N before the query
-    n_tasks: int = 500  # tasks per N
-    n_perms: int = 8  # demonstration orders per task (the first is the drawn order)
-    gd_lr: float = 0.5  # batch GD and the hand-built GD transformers
-    gd_steps: int = 3  # steps of the multi-step construction (and of batch GD beside it)
-    sgd_lr: float = 0.2  # online SGD (one pass, per-example steps)
-    taus: tuple[float, ...] = (0.0, 0.001, 0.01)  # sparsity thresholds
-    scales: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)  # relative noise s
-    n_draws: int = 3  # noise draws per scale
-    seed: int = 7  # tasks, permutations and noise
 
 
 def _regression_subjects(paths: list[str], cfg: RegressionConfig) -> tuple[dict, int]:
@@ -157,29 +150,6 @@ def regression_weights_rule(inputs: list[str], params: dict, outputs: list[str])
 # ---------------------------------------------------------------------------------------------
 # Language models: episodes, adapted distributions, ICL vs GD
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LMConfig:
-    ns: tuple[int, ...] = (1, 2, 4, 8, 16)  # demonstrations N
-    demo_seeds: tuple[int, ...] = (0,)  # text: one demonstration set per seed
-    n_orders: int = 4  # ICL demonstration orders (the first two give the ICL noise floor)
-    top_k: int = 10  # K of the top-K token overlap
-    lr_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2)  # GD learning rates (picked on validation)
-    steps_grid: tuple[int, ...] = (1,)  # GD epochs (picked on validation)
-    last_layers: tuple[int, ...] = (0,)  # GD settings: 0 = all weights, n = the last n blocks
-    batch_size: int = 4  # GD minibatch (0 = full batch); the GD seed shuffles minibatches
-    gd_seeds: tuple[int, ...] = (0, 1)  # two GD runs: the GD noise floor
-    perturb_n: int = 4  # demonstrations in the perturbation experiment
-    perturb_scales: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)  # relative noise s
-    perturb_draws: int = 1  # noise draws per scale
-    taus: tuple[float, ...] = (0.0, 0.001, 0.01)  # sparsity thresholds
-    n_queries: int = 0  # text: the first n_queries of the task's evaluation subset (0 = all)
-    n_val_queries: int = 0  # text: the first n_val_queries of its validation split (0 = all)
-    n_episodes: int = 64  # pipeline-gpt: test episodes per N
-    n_val_episodes: int = 32  # pipeline-gpt: validation episodes per N
-    ways: int = 2  # pipeline-gpt: labels per episode (chance 1/ways)
-    seed: int = 8  # orders, episodes, noise
 
 
 def _lm_setup(inputs: list[str], params: dict):

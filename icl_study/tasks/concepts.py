@@ -25,9 +25,15 @@ import torch.nn.functional as F
 
 from icl_study.config import ConfigError, from_dict, to_dict
 from icl_study.rng import generator
+from icl_study.tasks.bursty import (
+    classes_with_labels,
+    make_class_labels,
+    random_episode_labels,
+    sample_bursty,
+    sample_nonbursty,
+    zipf_probs,
+)
 from icl_study.tasks.io import model_io
-from icl_study.tasks.bursty import (classes_with_labels, make_class_labels, random_episode_labels,
-                                    sample_bursty, sample_nonbursty, zipf_probs)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 
 from icl_study.config import ConfigError, Curriculum, RegressionTaskConfig, from_dict, to_dict
-from icl_study.tasks.io import model_io
 from icl_study.rng import generator
+from icl_study.tasks.io import model_io
 
 
 def interleave(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
