@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from icl_study.config import model_block, train_block
+from icl_study.settings.corpora import SMALL_CONCEPTS
 
 
 @dataclass(frozen=True)
@@ -53,21 +54,7 @@ class DaiMomentumEvalSettings:
 class DaiMomentumSettings:
     eta: float = 0.5  # momentum_eta: decay of the moving average of earlier values
     seeds: tuple[int, ...] = (0, 1, 2)  # runs "softmax_s{seed}" and "momentum_s{seed}"
-    task: dict = field(
-        default_factory=lambda: {
-            "n_classes": 512,
-            "n_labels": 16,
-            "zipf_exponent": 1.0,
-            "context_len": 8,
-            "bursty_shots": 3,
-            "bursty_ways": 2,
-            "p_bursty": 0.9,
-            "p_fresh": 0.25,
-            "eval_ways": 2,
-            # the concept corpus (icl_study/tasks/concepts.py), scaled down
-            "eval_size": 256,
-        }
-    )
+    task: dict = field(default_factory=lambda: dict(SMALL_CONCEPTS))  # the small concept corpus (settings/corpora.py)
     model: dict = field(default_factory=lambda: model_block(n_layer=2, n_head=2, d_model=32, d_mlp=64, init="torch"))
     train: dict = field(default_factory=lambda: train_block(steps=800, lr=0.003, warmup_steps=50, checkpoint_every=800))
     eval: DaiMomentumEvalSettings = field(default_factory=DaiMomentumEvalSettings)

@@ -36,6 +36,7 @@ class LinregSweepSettings:
     seeds: tuple[int, ...] = (0, 1, 2)  # training seeds; the first keeps the plain name "L{n}_noise{s}"
     # cells trained with every seed (others: seeds[0] only, "1 seed, exploratory"; budget)
     seeded_noise_std: tuple[float, ...] = (0.0,)
+    # the sweep's scale, merged over task/model/train above (kept small)
     overrides: dict = field(
         default_factory=lambda: {
             "task": {"n_dims": 3, "n_points": 8},
@@ -45,7 +46,6 @@ class LinregSweepSettings:
                 "batch_size": 128,
                 "warmup_steps": 200,
                 "checkpoint_every": 1000,
-                # the sweep's scale, merged over task/model/train above (kept small: 12 runs)
                 "log_every": 500,
             },
         }
