@@ -17,15 +17,17 @@ from icl_study.plan import (
     Plan,
     as_json,
     caption,
+    check_unschemed,
     lookup,
     pattern,
 )
 
-# The shared schema; each study's part lies in schemas/studies/ beside it.
+# The shared schema; each study's part lies in schemas/studies/ beside it. A study without a part
+# has its section checked by its settings dataclass instead (check_unschemed).
 SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
 
 try:
-    validate_workflow_config(config, str(SCHEMA))
+    validate_workflow_config(check_unschemed(config, SCHEMA), str(SCHEMA))
     check_workflow_config(config)  # what the schema cannot express: cross-references, files, finite numbers
     PLAN = Plan(config, root=Path(workflow.basedir))
     PLAN.check()  # every run and job built once: a bad name or step stops the workflow here
