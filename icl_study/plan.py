@@ -22,10 +22,10 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
 
 from icl_study.config import ConfigError, deep_merge, model_for_kind
 

@@ -26,7 +26,7 @@ def test_every_study_rule_file_is_registered_once_and_exists():
 def test_report_categories_follow_the_category_numbers():
     numbers = [int(label.split(".")[0]) for label in plan.REPORT_CATEGORIES.values()]
     assert numbers == list(range(len(plan.STUDIES) + 1))  # 0: the claims ledger
-    assert list(plan.REPORT_CATEGORIES)[0] == "claims"
+    assert next(iter(plan.REPORT_CATEGORIES)) == "claims"
     assert set(plan.REPORT_CATEGORIES) == {"claims"} | {study.name for study in plan.STUDIES}
 
 
