@@ -1,12 +1,13 @@
 """The plan of a run: every training run of every study and every analysis job, from the config.
 
 `STUDIES` is the registry of studies (`Study`: config section, report category, figures and
-tables, claims module, training runs, settings dataclass); the Snakefile includes each study's rule
-file from it, and the ledger's registry, `REPORT_CATEGORIES`, `FIGURES` and `TABLE_TARGETS` derive
-from it. Snakemake's rule files read this module and nothing else to know what to train and analyse:
-`Plan(config).runs` holds every training run (study, run name, full run config, seeds of a group
-job); the per-study properties hold the analysis jobs (their wildcard values, inputs and params);
-`targets` and `REPORT_CATEGORIES` are what `rule all` asks for and how the report groups it.
+tables, claims module, training runs, settings dataclass); the Snakefile includes each study's
+rule file from it, and the ledger's list, `REPORT_CATEGORIES`, `FIGURES` and `TABLE_TARGETS` derive
+from it. Snakemake's rule files read this module and nothing else to know what to train and
+analyse: `Plan(config).runs` holds every training run (study, run name, full run config, seeds of
+a group job); the per-study properties hold the analysis jobs (their wildcard values, inputs and
+params); `targets` and `REPORT_CATEGORIES` are what `rule all` asks for and how the report groups
+it.
 Torch-free and cheap: Snakemake builds the plan every time it parses the workflow (also `-n`).
 
 A run's results live in `results/<study>/<name>/` (model.pt, train_metrics.csv); a group's runs,
@@ -298,7 +299,8 @@ def diversity_runs(section: dict) -> list[Run]:
 
 def transience_training(section: dict) -> list[Run]:
     """Every transience run (`transience_runs`), named `<dataset>/<size>/wd<wd>/seed<seed>`."""
-    return [Run("transience", f"{dataset}/{run_tag(size, wd, seed)}", transience_run_params(section, dataset, size, wd, seed))
+    return [Run("transience", f"{dataset}/{run_tag(size, wd, seed)}",
+                transience_run_params(section, dataset, size, wd, seed))
             for dataset, size, wd, seed in transience_runs(section)]
 
 
@@ -383,7 +385,8 @@ STUDIES: list[Study] = [
           claims="studies.transience", runs=transience_training),
     Study("lenses", "6. Across papers", figures=("lenses_over_training", "lenses_correlations"),
           claims="studies.lenses_claims"),
-    Study("diversity", "7. Beyond the papers", figures=("diversity_threshold", "diversity_transient", "diversity_layers"),
+    Study("diversity", "7. Beyond the papers",
+          figures=("diversity_threshold", "diversity_transient", "diversity_layers"),
           claims="studies.diversity", runs=diversity_runs, settings="studies.diversity:DiversityConfig"),
     # new studies: above this line
 ]
