@@ -2,12 +2,15 @@
 
 This file is the table of contents: the default config, its validation and the plan of runs and
 jobs (common.smk; icl_study/plan.py), every training rule (train.smk), one rule file of analyses
-and figures per study, the rendered docs (docs.smk; `snakemake docs`) and the targets of a full run
+and figures per study (from the registry of studies, icl_study/plan.py: STUDIES), the claims
+ledger (claims.smk), the rendered docs (docs.smk; `snakemake docs`) and the targets of a full run
 (from the plan).
 Heavier tiers: `--configfile configs/paper.yaml`.
 """
 
 from snakemake.utils import min_version
+
+from icl_study.plan import STUDY_RULE_FILES
 
 min_version("9.0")
 
@@ -20,14 +23,14 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/linreg.smk"
-include: "workflow/rules/transience.smk"
-include: "workflow/rules/ren.smk"
-include: "workflow/rules/lm.smk"
-include: "workflow/rules/dai.smk"
-include: "workflow/rules/shen.smk"
-include: "workflow/rules/lenses.smk"
-include: "workflow/rules/diversity.smk"
+
+
+# one rule file per study, workflow/rules/<study>.smk, from the registry (icl_study/plan.py: STUDIES)
+for rule_file in STUDY_RULE_FILES:
+
+    include: rule_file
+
+
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/docs.smk"
 

@@ -1,9 +1,10 @@
 """The claims ledger of a run: every study's claims, measured on the tables the run wrote.
 
-`STUDIES` is the registry: one (config section, module) pair per study; adding a study's claims
-is one line there. Each module has `claims(config) -> list[Claim]` beside the study's code, in a
-torch-free `<study>_claims.py` next to the torch-importing study module (or in the study module
-itself where that is torch-free, as transience.py is): Snakemake imports them when it parses the
+`STUDIES` lists one (config section, module) pair per study, from the registry of studies
+(`icl_study.plan.STUDIES`, each `Study`'s `claims`). Each module has `claims(config) ->
+list[Claim]` beside the study's code, in a torch-free `<study>_claims.py` next to the
+torch-importing study module (or in the study module itself where that imports torch only inside
+its functions, as transience.py and diversity.py do): Snakemake imports them when it parses the
 workflow, to know the ledger rule's inputs, and a dry run must stay fast. icl_study/claims.py says
 how a verdict is decided. A study whose config section is absent is skipped; a module leaves out
 the claims whose tables its config does not produce (e.g. text-model claims when `lm.models` is
@@ -21,18 +22,11 @@ import sys
 from pathlib import Path
 
 from icl_study.claims import COLUMNS, Claim, ledger_rows
+from icl_study.plan import STUDIES as REGISTRY
 
-# (config section, module under icl_study) of every study that declares claims, in ledger order.
-STUDIES: list[tuple[str, str]] = [
-    ("linreg", "studies.linreg_claims"),
-    ("lm", "studies.lm_claims"),
-    ("dai", "studies.dai_claims"),
-    ("ren", "studies.ren_claims"),
-    ("shen", "studies.shen_claims"),
-    ("transience", "studies.transience"),
-    ("lenses", "studies.lenses_claims"),
-    ("diversity", "studies.diversity"),
-]
+# (config section, module under icl_study) of every study that declares claims, in ledger order:
+# from the registry of studies (icl_study/plan.py).
+STUDIES: list[tuple[str, str]] = [(study.name, study.claims) for study in REGISTRY if study.claims]
 
 
 def all_claims(config: dict) -> list[Claim]:

@@ -1,9 +1,13 @@
 """The plan of a run: every training run of every study and every analysis job, from the config.
 
-Snakemake's rule files read this module and nothing else to know what to train and analyse:
-`Plan(config).runs` holds every training run (study, run name, full run config, seeds of a group
-job); the per-study properties hold the analysis jobs (their wildcard values, inputs and params);
-`targets` and `REPORT_CATEGORIES` are what `rule all` asks for and how the report groups it.
+`STUDIES` is the registry of studies (`Study`: config section, report category, figures and
+tables, claims module, training runs, settings dataclass); the Snakefile includes each study's
+rule file from it, and the ledger's list, `REPORT_CATEGORIES`, `FIGURES` and `TABLE_TARGETS` derive
+from it. Snakemake's rule files read this module and nothing else to know what to train and
+analyse: `Plan(config).runs` holds every training run (study, run name, full run config, seeds of
+a group job); the per-study properties hold the analysis jobs (their wildcard values, inputs and
+params); `targets` and `REPORT_CATEGORIES` are what `rule all` asks for and how the report groups
+it.
 Torch-free and cheap: Snakemake builds the plan every time it parses the workflow (also `-n`).
 
 A run's results live in `results/<study>/<name>/` (model.pt, train_metrics.csv); a group's runs,
@@ -14,10 +18,12 @@ transience runs, kept steps, lenses per family) raise ConfigError here, with one
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -25,34 +31,6 @@ from pathlib import Path
 from icl_study.config import ConfigError, deep_merge, model_for_kind
 from icl_study.tasks.io import model_io
 
-# Report categories, one per study in the order the report shows them; a figure's category is its
-# study's. `rule all` lists the studies' targets in this order too.
-REPORT_CATEGORIES = {
-    "claims": "0. Claims ledger",
-    "linreg": "1. Linear regression",
-    "dai": "2. ICL as finetuning",
-    "ren": "3. Representation lens",
-    "shen": "4. Does ICL do GD?",
-    "transience": "5. Transient ICL",
-    "lenses": "6. Across papers",
-    "diversity": "7. Beyond the papers",
-    "lm": "8. LM substrate",
-}
-FIGURES = {  # every figure (results/figures/<name>.png and .pdf) per study
-    "linreg": ["linreg_error_vs_k", "linreg_matching", "linreg_depth_noise", "linreg_probes", "linreg_gd"],
-    "dai": ["dai_table", "dai_layers", "dai_dual", "dai_momentum"],
-    "ren": ["ren_kernel", "ren_dual", "ren_generalisation", "ren_variants", "ren_variants_corpus"],
-    "shen": ["shen_order", "shen_perturbation", "shen_icl_vs_gd"],
-    "transience": ["transience_curves", "transience_peak_final", "transience_regression"],
-    "lenses": ["lenses_over_training", "lenses_correlations"],
-    "diversity": ["diversity_threshold", "diversity_transient", "diversity_layers"],
-    "lm": ["lm_icl_vs_k"],
-}
-TABLE_TARGETS = {  # tables `rule all` asks for beside the figures (those no figure reads)
-    "claims": ["results/claims.csv"],
-    "shen": ["results/shen/table.csv", "results/shen/table.md", "results/shen/icl_vs_gd.csv"],
-    "lm": ["results/lm/accuracy.csv", "results/lm/accuracy_ci.csv"],
-}
 NO_MATCH = "(?!x)x"  # a wildcard pattern for an empty list: the rule then claims no file
 SMOLLM2_DIR = "resources/lm/smollm2-135m"  # the converted SmolLM2 (studies.lm:convert_rule)
 DAI_VARIANTS = ["trained", "untrained"]
@@ -319,6 +297,106 @@ def diversity_runs(section: dict) -> list[Run]:
     return runs
 
 
+def transience_training(section: dict) -> list[Run]:
+    """Every transience run (`transience_runs`), named `<dataset>/<size>/wd<wd>/seed<seed>`."""
+    return [Run("transience", f"{dataset}/{run_tag(size, wd, seed)}",
+                transience_run_params(section, dataset, size, wd, seed))
+            for dataset, size, wd, seed in transience_runs(section)]
+
+
+# --- the registry of studies ---------------------------------------------------------------------
+
+
+def resolve(ref):
+    """A "module:name" reference under icl_study, imported; anything else as it is."""
+    if not isinstance(ref, str):
+        return ref
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(f"icl_study.{module}"), name)
+
+
+@dataclass(frozen=True)
+class Study:
+    """One study, all the workflow needs to plug it in (docs/CONTRIBUTING.md walks through one).
+
+    `name` is its config section, its folders results/<name>/ and logs/<name>/, and its rule file
+    workflow/rules/<name>.smk (the Snakefile includes it). `category` is its report section,
+    numbered: the report and `rule all` order the studies by that number. `rule all` asks for its
+    `figures` (results/figures/<figure>.png and .pdf) and its `tables` (files no figure reads).
+    `claims` is the torch-free module under icl_study whose `claims(config) -> list[Claim]` gives
+    its ledger rows. `runs(section) -> list[Run]` lists its training runs (train.smk trains them).
+    `settings` is the dataclass of its config section, every key with its default
+    (icl_study.settings.full_config fills them in); a section without a schema part
+    (workflow/schemas/studies/<name>.yaml) is checked by it alone. `runs` and `settings` may be
+    "module:name" under icl_study, imported when first used, so that importing the plan (every
+    parse of the workflow) does not import the study modules.
+    """
+
+    name: str
+    category: str
+    figures: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+    claims: str | None = None
+    runs: Callable | str | None = None
+    settings: type | str = ""
+
+    @property
+    def rule_file(self) -> str:
+        return f"workflow/rules/{self.name}.smk"
+
+    @property
+    def number(self) -> int:
+        """Its place in the report: the number its category starts with."""
+        return int(self.category.split(".", 1)[0])
+
+    def training_runs(self, section: dict | None) -> list[Run]:
+        return resolve(self.runs)(section) if self.runs else []
+
+    def settings_class(self) -> type:
+        if not self.settings:
+            raise ConfigError(f"{self.name}: the study declares no settings dataclass for its config section")
+        return resolve(self.settings)
+
+
+
+# Every study, in ledger order (the report orders them by category number). Adding a study is one
+# entry here; docs/CONTRIBUTING.md walks through one.
+STUDIES: list[Study] = [
+    Study("linreg", "1. Linear regression",
+          figures=("linreg_error_vs_k", "linreg_matching", "linreg_depth_noise", "linreg_probes", "linreg_gd"),
+          claims="studies.linreg_claims", runs=linreg_runs, settings="settings.linreg:LinregSettings"),
+    Study("lm", "8. LM substrate", figures=("lm_icl_vs_k",),
+          tables=("results/lm/accuracy.csv", "results/lm/accuracy_ci.csv"), claims="studies.lm_claims", runs=lm_runs,
+          settings="settings.lm:LmSettings"),
+    Study("dai", "2. ICL as finetuning", figures=("dai_table", "dai_layers", "dai_dual", "dai_momentum"),
+          claims="studies.dai_claims", runs=dai_runs, settings="settings.dai:DaiSettings"),
+    Study("ren", "3. Representation lens",
+          figures=("ren_kernel", "ren_dual", "ren_generalisation", "ren_variants", "ren_variants_corpus"),
+          claims="studies.ren_claims", runs=ren_runs, settings="settings.ren:RenSettings"),
+    Study("shen", "4. Does ICL do GD?", figures=("shen_order", "shen_perturbation", "shen_icl_vs_gd"),
+          tables=("results/shen/table.csv", "results/shen/table.md", "results/shen/icl_vs_gd.csv"),
+          claims="studies.shen_claims", settings="settings.shen:ShenSettings"),
+    Study("transience", "5. Transient ICL",
+          figures=("transience_curves", "transience_peak_final", "transience_regression"),
+          claims="studies.transience", runs=transience_training, settings="settings.transience:TransienceSettings"),
+    Study("lenses", "6. Across papers", figures=("lenses_over_training", "lenses_correlations"),
+          claims="studies.lenses_claims", settings="settings.lenses:LensesSettings"),
+    Study("diversity", "7. Beyond the papers",
+          figures=("diversity_threshold", "diversity_transient", "diversity_layers"),
+          claims="studies.diversity", runs=diversity_runs, settings="studies.diversity:DiversityConfig"),
+    # new studies: above this line
+]
+STUDY_RULE_FILES = [study.rule_file for study in STUDIES]  # the Snakefile includes them in this order
+
+# Derived from STUDIES. The claims ledger is the report's first category; `rule all` lists the
+# studies' targets in report order too.
+REPORT_CATEGORIES = {"claims": "0. Claims ledger",
+                     **{s.name: s.category for s in sorted(STUDIES, key=lambda s: s.number)}}
+FIGURES = {s.name: list(s.figures) for s in STUDIES if s.figures}  # results/figures/<name>.png and .pdf
+TABLE_TARGETS = {"claims": ["results/claims.csv"], **{s.name: list(s.tables) for s in STUDIES if s.tables}}
+
+
+
 @dataclass(frozen=True)
 class TrainingRule:
     """The shape of one generated training rule (workflow/rules/train.smk)."""
@@ -365,12 +443,7 @@ class Plan:
     @cached_property
     def runs(self) -> list[Run]:
         """Every training job of every study; a run name (a group's member names) is unique."""
-        c = self.config
-        runs = linreg_runs(c["linreg"]) + lm_runs(c["lm"]) + dai_runs(c["dai"]) + ren_runs(c["ren"])
-        runs += diversity_runs(c.get("diversity"))
-        runs += [Run("transience", f"{dataset}/{run_tag(size, wd, seed)}",
-                     transience_run_params(c["transience"], dataset, size, wd, seed))
-                 for dataset, size, wd, seed in transience_runs(c["transience"])]
+        runs = [run for study in STUDIES for run in study.training_runs(self.config.get(study.name))]
         names = [(run.study, member) for run in runs for member in run.members]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:

@@ -11,26 +11,11 @@ import dataclasses
 import typing
 
 from icl_study.config import ConfigError, deep_merge, from_dict, to_dict
-from icl_study.settings.dai import DaiSettings
-from icl_study.settings.lenses import LensesSettings
-from icl_study.settings.linreg import LinregSettings
-from icl_study.settings.lm import LmSettings
-from icl_study.settings.ren import RenSettings
-from icl_study.settings.shen import ShenSettings
-from icl_study.settings.transience import TransienceSettings
-from icl_study.studies.diversity import DiversityConfig
+from icl_study.plan import STUDIES
 
-# The config's sections, in config.yaml's order, and the dataclass holding each one's defaults.
-SECTIONS: dict[str, type] = {
-    "linreg": LinregSettings,
-    "transience": TransienceSettings,
-    "lm": LmSettings,
-    "ren": RenSettings,
-    "dai": DaiSettings,
-    "lenses": LensesSettings,
-    "shen": ShenSettings,
-    "diversity": DiversityConfig,
-}
+# The config's sections, one per study of the plan's registry, and the dataclass holding each
+# one's defaults (icl_study/settings/<section>.py, or the study module's own for a new study).
+SECTIONS: dict[str, type] = {study.name: study.settings_class() for study in STUDIES}
 
 
 def defaults() -> dict:

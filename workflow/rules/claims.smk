@@ -1,8 +1,8 @@
 """The claims ledger: one row per claim of every study, its verdict decided by code from the tables.
 
-Each study declares its claims (icl_study/studies/*_claims.py, registered in icl_study/ledger.py);
-their tables are this rule's inputs, so the ledger is rebuilt whenever a table changes. Importing
-the claims is torch-free, so parsing the workflow stays fast.
+Each study declares its claims (icl_study/studies/*_claims.py, named in the registry of studies,
+icl_study/plan.py: STUDIES); their tables are this rule's inputs, so the ledger is rebuilt
+whenever a table changes. Importing the claims is torch-free, so parsing the workflow stays fast.
 """
 
 rule claims_ledger:

@@ -7,7 +7,6 @@ inputs, params, wildcard constraints and targets from it.
 from pathlib import Path
 
 from icl_study.checks import check_workflow_config
-from icl_study.settings import full_config
 from icl_study.config import ConfigError, validate_workflow_config
 from icl_study.plan import (
     DAI_TABLES,
@@ -21,8 +20,10 @@ from icl_study.plan import (
     lookup,
     pattern,
 )
+from icl_study.settings import full_config
 
-# The shared schema; each study's part lies in schemas/studies/ beside it.
+# The shared schema; each study's part lies in schemas/studies/ beside it. A study without a part
+# has its section checked by its settings dataclass alone (in full_config).
 SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
 
 try:

@@ -1,0 +1,79 @@
+"""The registry of studies (icl_study/plan.py: STUDIES) is the one place a study is declared: the
+Snakefile's rule files, the report categories, `rule all`'s figures and the ledger's modules all
+follow from it, and a study without a schema part is checked by its settings dataclass."""
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+from icl_study import ledger, plan
+from icl_study.config import ConfigError
+from icl_study.studies.diversity import DiversityConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_RULE_FILES = {"common.smk", "train.smk", "claims.smk", "docs.smk"}  # included by name in the Snakefile
+
+
+def test_every_study_rule_file_is_registered_once_and_exists():
+    registered = [Path(study.rule_file).name for study in plan.STUDIES]
+    on_disk = {path.name for path in (REPO / "workflow" / "rules").glob("*.smk")} - SHARED_RULE_FILES
+    assert sorted(registered) == sorted(on_disk)
+    assert plan.STUDY_RULE_FILES == [study.rule_file for study in plan.STUDIES]
+
+
+def test_report_categories_follow_the_category_numbers():
+    numbers = [int(label.split(".")[0]) for label in plan.REPORT_CATEGORIES.values()]
+    assert numbers == list(range(len(plan.STUDIES) + 1))  # 0: the claims ledger
+    assert next(iter(plan.REPORT_CATEGORIES)) == "claims"
+    assert set(plan.REPORT_CATEGORIES) == {"claims"} | {study.name for study in plan.STUDIES}
+
+
+def test_each_figure_is_drawn_by_its_study_rule_file():
+    for study in plan.STUDIES:
+        text = (REPO / study.rule_file).read_text()
+        for figure in study.figures:
+            assert re.search(rf'"results/figures/{figure}\.png"', text), f"{study.name}: no rule writes {figure}.png"
+    assert plan.FIGURES == {study.name: list(study.figures) for study in plan.STUDIES if study.figures}
+
+
+def test_ledger_modules_come_from_the_registry_and_declare_claims():
+    assert ledger.STUDIES == [(study.name, study.claims) for study in plan.STUDIES if study.claims]
+    for _, module in ledger.STUDIES:
+        assert callable(importlib.import_module(f"icl_study.{module}").claims), module
+
+
+def test_runs_and_settings_references_resolve():
+    assert plan.resolve("studies.diversity:DiversityConfig") is DiversityConfig
+    assert plan.resolve(plan.linreg_runs) is plan.linreg_runs
+    for study in plan.STUDIES:
+        assert study.runs is None or callable(plan.resolve(study.runs)), study.name
+        assert study.settings is None or isinstance(study.settings_class(), type), study.name
+
+
+def test_a_section_without_a_schema_part_is_checked_by_its_settings(tmp_path):
+    """Only the settings dataclass checks a study that has no schema part: the schema lets its
+    section through, full_config rejects unknown keys and wrong types with one line."""
+    from icl_study.config import load_schema, validate_workflow_config
+    from icl_study.settings import full_config, load_config
+
+    schema_dir = REPO / "workflow" / "schemas"
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "config.schema.yaml").write_text((schema_dir / "config.schema.yaml").read_text())
+    for part in (schema_dir / "studies").glob("*.yaml"):
+        if part.stem != "diversity":
+            (tmp_path / "studies" / part.name).write_text(part.read_text())
+    schema = tmp_path / "config.schema.yaml"
+    assert load_schema(str(schema))["properties"]["diversity"] == {"type": "object"}
+    validate_workflow_config(load_config([REPO / "config.yaml"]), str(schema))
+    with pytest.raises(ConfigError, match=r"^diversity\.bogus: unknown key"):
+        full_config({"diversity": {"bogus": 1}})
+    with pytest.raises(ConfigError, match=r"^diversity\.layers\.n_fit: expected int"):
+        full_config({"diversity": {"layers": {"n_fit": "many"}}})
+
+
+def test_a_study_without_settings_is_a_config_error():
+    with pytest.raises(ConfigError, match="declares no settings dataclass"):
+        plan.Study("x", "9. X").settings_class()
+
