@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from icl_study.config import ConfigError, deep_merge, model_for_kind
+from icl_study.config import KIND_PARAMETERS, ConfigError, deep_merge, model_for_kind
 from icl_study.tasks.io import model_io
 
 # Report categories, one per study in the order the report shows them; a figure's category is its
@@ -47,6 +47,9 @@ FIGURES = {  # every figure (results/figures/<name>.png and .pdf) per study
     "lenses": ["lenses_over_training", "lenses_correlations"],
     "diversity": ["diversity_threshold", "diversity_transient", "diversity_layers"],
     "lm": ["lm_icl_vs_k"],
+}
+OPTIONAL_FIGURES = {  # figures of analyses a tier turns on: {study: {figure: config -> wanted}}
+    "ren": {"ren_variants_grid": lambda config: bool(config["ren"]["grid"]["values"])},
 }
 TABLE_TARGETS = {  # tables `rule all` asks for beside the figures (those no figure reads)
     "claims": ["results/claims.csv"],
@@ -282,6 +285,24 @@ def ren_runs(section: dict) -> list[Run]:
         runs.append(Run("ren", f"corpus_{kind}", run_config("concepts", corpus["task"],
                                                             model_for_kind(corpus["model"], kind), corpus["train"],
                                                             "ren.corpus.model"), seeds))
+    return runs + ren_grid_runs(section)
+
+
+def ren_grid_runs(section: dict) -> list[Run]:
+    """The variants' parameter grid (ren.grid.values): one seed group per kind and value other than
+    the one in variants.model, named "{kind}_{parameter}{value}", at the variants' task and budget."""
+    variants, runs = section["variants"], []
+    for kind, values in section["grid"]["values"].items():
+        if kind not in variants["kinds"]:
+            raise ConfigError(f"ren.grid.values.{kind}: not one of ren.variants.kinds {variants['kinds']}")
+        (parameter,) = KIND_PARAMETERS[kind]
+        for value in values:
+            if value == variants["model"].get(parameter):  # that model is the kind's own run
+                continue
+            model = model_for_kind({**variants["model"], parameter: value}, kind)
+            runs.append(Run("ren", f"{kind}_{parameter}{value:g}",
+                            run_config("regression", variants["task"], model, variants["train"], "ren.variants.model"),
+                            tuple(variants["seeds"])))
     return runs
 
 
@@ -430,10 +451,12 @@ class Plan:
     # report and targets
 
     def figures(self, study: str) -> list[str]:
-        return FIGURES.get(study, [])
+        """The study's figures, and those of the optional analyses its config turns on."""
+        optional = [name for name, wanted in OPTIONAL_FIGURES.get(study, {}).items() if wanted(self.config)]
+        return FIGURES.get(study, []) + optional
 
     def targets(self, study: str) -> list[str]:
-        return figure_paths(FIGURES.get(study, [])) + TABLE_TARGETS.get(study, [])
+        return figure_paths(self.figures(study)) + TABLE_TARGETS.get(study, [])
 
     @property
     def all_targets(self) -> list[str]:
@@ -519,8 +542,13 @@ class Plan:
 
     @property
     def ren_regression_runs(self) -> list[str]:
-        return [m for run in self.training("ren", group=True).values() if run.config["task"] == "regression"
-                for m in run.members]
+        """Every seed of each kind in ren.variants.kinds, at its configured parameter."""
+        return [m for kind in self.config["ren"]["variants"]["kinds"] for m in self.training("ren", group=True)[kind].members]
+
+    @property
+    def ren_grid_runs(self) -> list[str]:
+        """The regression variants at every grid value (their own runs and the grid's), softmax first."""
+        return self.ren_regression_runs + [m for run in ren_grid_runs(self.config["ren"]) for m in run.members]
 
     @property
     def ren_corpus_runs(self) -> list[str]:
