@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from icl_study.config import ConfigError, deep_merge, model_for_kind
+from icl_study.config import KIND_PARAMETERS, ConfigError, deep_merge, model_for_kind
 from icl_study.tasks.io import model_io
 
 NO_MATCH = "(?!x)x"  # a wildcard pattern for an empty list: the rule then claims no file
@@ -260,6 +260,24 @@ def ren_runs(section: dict) -> list[Run]:
         runs.append(Run("ren", f"corpus_{kind}", run_config("concepts", corpus["task"],
                                                             model_for_kind(corpus["model"], kind), corpus["train"],
                                                             "ren.corpus.model"), seeds))
+    return runs + ren_grid_runs(section)
+
+
+def ren_grid_runs(section: dict) -> list[Run]:
+    """The variants' parameter grid (ren.grid.values): one seed group per kind and value other than
+    the one in variants.model, named "{kind}_{parameter}{value}", at the variants' task and budget."""
+    variants, runs = section["variants"], []
+    for kind, values in section["grid"]["values"].items():
+        if kind not in variants["kinds"]:
+            raise ConfigError(f"ren.grid.values.{kind}: not one of ren.variants.kinds {variants['kinds']}")
+        (parameter,) = KIND_PARAMETERS[kind]
+        for value in values:
+            if value == variants["model"].get(parameter):  # that model is the kind's own run
+                continue
+            model = model_for_kind({**variants["model"], parameter: value}, kind)
+            runs.append(Run("ren", f"{kind}_{parameter}{value:g}",
+                            run_config("regression", variants["task"], model, variants["train"], "ren.variants.model"),
+                            tuple(variants["seeds"])))
     return runs
 
 
@@ -394,6 +412,9 @@ REPORT_CATEGORIES = {"claims": "0. Claims ledger",
                      **{s.name: s.category for s in sorted(STUDIES, key=lambda s: s.number)}}
 FIGURES = {s.name: list(s.figures) for s in STUDIES if s.figures}  # results/figures/<name>.png and .pdf
 TABLE_TARGETS = {"claims": ["results/claims.csv"], **{s.name: list(s.tables) for s in STUDIES if s.tables}}
+OPTIONAL_FIGURES = {  # figures of analyses a tier turns on: {study: {figure: config -> wanted}}
+    "ren": {"ren_variants_grid": lambda config: bool(config["ren"]["grid"]["values"])},
+}
 
 
 
@@ -503,10 +524,12 @@ class Plan:
     # report and targets
 
     def figures(self, study: str) -> list[str]:
-        return FIGURES.get(study, [])
+        """The study's figures, and those of the optional analyses its config turns on."""
+        optional = [name for name, wanted in OPTIONAL_FIGURES.get(study, {}).items() if wanted(self.config)]
+        return FIGURES.get(study, []) + optional
 
     def targets(self, study: str) -> list[str]:
-        return figure_paths(FIGURES.get(study, [])) + TABLE_TARGETS.get(study, [])
+        return figure_paths(self.figures(study)) + TABLE_TARGETS.get(study, [])
 
     @property
     def all_targets(self) -> list[str]:
@@ -592,8 +615,13 @@ class Plan:
 
     @property
     def ren_regression_runs(self) -> list[str]:
-        return [m for run in self.training("ren", group=True).values() if run.config["task"] == "regression"
-                for m in run.members]
+        """Every seed of each kind in ren.variants.kinds, at its configured parameter."""
+        return [m for kind in self.config["ren"]["variants"]["kinds"] for m in self.training("ren", group=True)[kind].members]
+
+    @property
+    def ren_grid_runs(self) -> list[str]:
+        """The regression variants at every grid value (their own runs and the grid's), softmax first."""
+        return self.ren_regression_runs + [m for run in ren_grid_runs(self.config["ren"]) for m in run.members]
 
     @property
     def ren_corpus_runs(self) -> list[str]:

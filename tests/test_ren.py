@@ -8,6 +8,7 @@ variant does to softmax attention.
 import math
 
 import pandas as pd
+import pytest
 import torch
 
 from icl_study import dual
@@ -165,3 +166,56 @@ def test_corpus_variant_errors_at_chance_for_untrained_models(tmp_path):
     table = ren.corpus_variant_errors(str(tmp_path / "model.pt"), ren.CorpusEvalConfig(ks=(0, 2, 4), n_prompts=2000))
     assert list(table["k"]) == [0, 2, 4] and set(table["kind"]) == {"negative"}
     assert ((table["icl_error"] - 0.5).abs() < 4 * table["sem"] + 0.01).all(), table
+
+
+def _grid_table(val: dict, test: dict, softmax: list[float]) -> pd.DataFrame:
+    """A grid.csv at one k: {value: [error per seed]} for `negative` on val and test, and softmax."""
+
+
+    rows = [("softmax", "", float("nan"), seed, split, 7, err) for split in ("val", "test")
+            for seed, err in enumerate(softmax)]
+    rows += [("negative", "neg_beta", value, seed, split, 7, err) for split, table in (("val", val), ("test", test))
+             for value, errors in table.items() for seed, err in enumerate(errors)]
+    return pd.DataFrame(rows, columns=["kind", "parameter", "value", "seed", "split", "k", "normalized_error"])
+
+
+def test_the_tuned_variant_is_picked_on_validation_not_test():
+    """Validation prefers 0.25 while test would prefer 1.0: the claim reads the test error at 0.25
+    (no selection on the test tasks); it is reproduced below softmax and contradicted above it."""
+    from icl_study.claims import verdict
+    from icl_study.studies import ren_claims
+
+    config = {"ren": {"grid": {"values": {"negative": [0.25, 1.0]}}}}
+    claim = next(c for c in ren_claims.grid_claims(config) if c.claim_id == "ren.tuned_variant.negative")
+    better = _grid_table(val={0.25: [0.1, 0.11, 0.12], 1.0: [0.5, 0.5, 0.5]},
+                         test={0.25: [0.2, 0.21, 0.22], 1.0: [0.0, 0.0, 0.0]}, softmax=[0.4, 0.42, 0.41])
+    assert ren_claims.picked_values(better) == {"negative": 0.25}
+    measured = claim.compute({ren_claims.GRID: better})
+    assert measured.value == pytest.approx(((0.2 - 0.4) + (0.21 - 0.42) + (0.22 - 0.41)) / 3)
+    assert verdict(claim, measured) == "reproduced"
+    worse = _grid_table(val={0.25: [0.1, 0.1, 0.1], 1.0: [0.5, 0.5, 0.5]},
+                        test={0.25: [0.6, 0.62, 0.61], 1.0: [0.0, 0.0, 0.0]}, softmax=[0.4, 0.42, 0.41])
+    assert verdict(claim, claim.compute({ren_claims.GRID: worse})) == "contradicted"
+    control = next(c for c in ren_claims.grid_claims(config) if c.claim_id == "ren.grid.softmax_learned")
+    assert verdict(control, control.compute({ren_claims.GRID: better})) == "reproduced"  # 1 - 0.41 > 0.5
+    assert ren_claims.grid_claims({"ren": {"grid": {"values": {}}}}) == []
+
+
+def test_grid_runs_train_each_value_but_the_configured_one_and_name_it():
+    from icl_study.config import ConfigError
+    from icl_study.plan import Plan
+    from icl_study.settings import load_config
+    from workflow_helpers import REPO
+
+    config = load_config([REPO / "config.yaml"])
+    config["ren"]["grid"]["values"] = {"negative": [0.25, 0.5, 1.0], "augmented": [8]}
+    plan = Plan(config)
+    grid = {run.name: run for run in plan.runs if run.study == "ren" and ("_neg_beta" in run.name or "_aug_hidden" in run.name)}
+    assert sorted(grid) == ["augmented_aug_hidden8", "negative_neg_beta0.25", "negative_neg_beta1"]  # 0.5 is `negative` itself
+    assert grid["negative_neg_beta1"].config["model"]["neg_beta"] == 1.0
+    assert grid["negative_neg_beta1"].config["train"] == plan.training("ren", group=True)["negative"].config["train"]
+    assert "negative_neg_beta1_s2" in plan.ren_grid_runs and "negative_neg_beta1_s2" not in plan.ren_regression_runs
+    assert "results/figures/ren_variants_grid.png" in plan.all_targets
+    config["ren"]["grid"]["values"] = {"momentum": [0.5]}
+    with pytest.raises(ConfigError, match="ren.grid.values.momentum"):
+        Plan(config).runs

@@ -145,3 +145,36 @@ def variants_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 
 def corpus_variants_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     plot_variants(inputs[0], inputs[1], outputs, table="corpus")
+
+
+def plot_grid(grid_csv: str, outputs: list[str]) -> None:
+    """Each variant's error at the largest k against its own parameter (test tasks: mean over seeds
+    with each seed's point; validation: dashed), the validation-picked value starred, and softmax's
+    test error as a line with its seed range."""
+    from icl_study.studies.ren_claims import last_k, picked_values
+
+    style.setup()
+    grid = pd.read_csv(grid_csv)
+    test, val, picked = last_k(grid, "test"), last_k(grid, "val"), picked_values(grid)
+    kinds = [kind for kind in dict.fromkeys(grid["kind"]) if kind != "softmax"]
+    softmax = test[test["kind"] == "softmax"]["normalized_error"]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 4), sharey=True, squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        rows = test[test["kind"] == kind]
+        mean = rows.groupby("value")["normalized_error"].mean()
+        ax.plot(mean.index, mean.values, marker="o", color="C0", label="test (mean over seeds)")
+        ax.scatter(rows["value"], rows["normalized_error"], s=10, color="C0", alpha=0.5, label="test, one seed")
+        val_mean = val[val["kind"] == kind].groupby("value")["normalized_error"].mean()
+        ax.plot(val_mean.index, val_mean.values, ls="--", color="C2", label="validation (picks the value)")
+        ax.scatter([picked[kind]], [mean[picked[kind]]], marker="*", s=200, color="C3", zorder=3, label="picked")
+        ax.axhline(softmax.mean(), color="k", lw=1, label="softmax (test)")
+        ax.axhspan(softmax.min(), softmax.max(), color="k", alpha=0.1, lw=0)
+        parameter = rows["parameter"].iloc[0]
+        ax.set(xscale="log" if parameter == "aug_hidden" else "linear", xlabel=f"{parameter}",
+               ylabel=f"normalized error at k = {int(test['k'].max())}", title=kind)
+    axes[0][0].legend(fontsize=7)
+    style.save(fig, outputs)
+
+
+def grid_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    plot_grid(inputs[0], outputs)

@@ -86,9 +86,23 @@ class LensConfig:
 
 
 @dataclass(frozen=True)
+class RenGridSettings:
+    """Each variant's own parameter tuned over a small grid, every value trained with the variants'
+    seeds and budget (runs "{kind}_{parameter}{value}", members "_s{seed}"); the value is picked by
+    validation error, then compared with softmax on the test tasks."""
+
+    # {kind: [values of its parameter]}: regularized reg_alpha, augmented aug_hidden, negative neg_beta
+    # ({} = no grid; the value in variants.model is always among the candidates)
+    values: dict = field(default_factory=dict)
+    n_val_tasks: int = 1000  # validation tasks that pick each kind's value (never a test or training batch)
+    val_seed: int = 15  # seeds the validation tasks (the test tasks are variants.eval's)
+
+
+@dataclass(frozen=True)
 class RenSettings:
     variants: RenVariantsSettings = field(default_factory=RenVariantsSettings)
     # the same kinds and seeds, trained on pipeline-gpt's token corpus (run "corpus_{kind}_s{seed}")
     corpus: RenCorpusSettings = field(default_factory=RenCorpusSettings)
     # kernel approximation, dual model, generalisation (on the vanilla model)
     lens: LensConfig = field(default_factory=LensConfig)
+    grid: RenGridSettings = field(default_factory=RenGridSettings)

@@ -26,11 +26,11 @@ import torch
 
 from icl_study import dual
 from icl_study.checkpoint import load_model
-from icl_study.config import from_dict
+from icl_study.config import KIND_PARAMETERS, from_dict
 from icl_study.measures.dual_fit import gd_rows, generalisation_rows, identity_rows, layer_qkv, rel_err
 from icl_study.metrics import normalized_error
 from icl_study.rng import generator
-from icl_study.settings.ren import CorpusEvalConfig, LensConfig, VariantEvalConfig
+from icl_study.settings.ren import CorpusEvalConfig, LensConfig, RenGridSettings, VariantEvalConfig
 from icl_study.tasks.concepts import ConceptsTask, episode_predictions
 from icl_study.tasks.regression import RegressionTask, interleave, predict
 
@@ -131,13 +131,39 @@ def lens_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 
 def variant_errors(checkpoint: str, cfg: VariantEvalConfig) -> pd.DataFrame:
     """Normalized error per k (mean and standard error over tasks) of one trained model."""
-    model, run_cfg = load_model(checkpoint)
-    task = RegressionTask(run_cfg.task_config, cfg.seed)
-    batch = task.sample(0, cfg.n_tasks, "eval")
+    return _errors_vs_k(*load_model(checkpoint), cfg.n_tasks, cfg.seed)
+
+
+def _errors_vs_k(model, run_cfg, n_tasks: int, seed: int) -> pd.DataFrame:
+    task = RegressionTask(run_cfg.task_config, seed)
+    batch = task.sample(0, n_tasks, "eval")
     with torch.no_grad():
         err = normalized_error(predict(model, batch["xs"], batch["ys"]), batch["ys"], task.cfg.n_dims)  # (B, n)
     return pd.DataFrame({"kind": run_cfg.model.attention, "seed": run_cfg.train.seed, "k": range(err.shape[1]),
-                         "normalized_error": err.mean(0).numpy(), "sem": (err.std(0) / cfg.n_tasks ** 0.5).numpy()})
+                         "normalized_error": err.mean(0).numpy(), "sem": (err.std(0) / n_tasks ** 0.5).numpy()})
+
+
+def grid_errors(checkpoint: str, eval_cfg: VariantEvalConfig, grid: RenGridSettings) -> pd.DataFrame:
+    """One grid model's normalized error per k on the validation tasks (which pick each kind's
+    value) and on the test tasks (variants.eval's, as in errors.csv), labelled by its parameter."""
+    model, run_cfg = load_model(checkpoint)
+    kind = run_cfg.model.attention
+    parameter = KIND_PARAMETERS.get(kind, ("",))[0]
+    value = float(getattr(run_cfg.model, parameter)) if parameter else float("nan")
+    frames = [_errors_vs_k(model, run_cfg, n_tasks, seed).assign(split=split, parameter=parameter, value=value)
+              for split, seed, n_tasks in (("val", grid.val_seed, grid.n_val_tasks),
+                                           ("test", eval_cfg.seed, eval_cfg.n_tasks))]
+    return pd.concat(frames, ignore_index=True)[["kind", "parameter", "value", "seed", "split", "k", "normalized_error"]]
+
+
+def grid_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: every regression variant at every grid value -> results/ren/variants/grid.csv."""
+    eval_cfg = from_dict(VariantEvalConfig, params["eval"], "ren.variants.eval")
+    grid = from_dict(RenGridSettings, params["grid"], "ren.grid")
+    table = pd.concat([grid_errors(c, eval_cfg, grid) for c in inputs], ignore_index=True)
+    Path(outputs[0]).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(outputs[0], index=False)
+    log.info("wrote %s (%d rows)", outputs[0], len(table))
 
 
 def training_curves(checkpoint: str) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference, o
 REN = "Ren & Liu 2024"
 KERNEL, IDENTITY, FIT = "ren/lens/kernel.csv", "ren/lens/dual_identity.csv", "ren/lens/generalisation_fit.csv"
 VARIANTS, CORPUS = "ren/variants/errors.csv", "ren/corpus_variants/errors.csv"
+GRID = "ren/variants/grid.csv"
 VARIANT_KINDS = ("regularized", "augmented", "negative")
 
 
@@ -57,6 +58,63 @@ def _variant_minus_softmax(path: str, column: str, kind: str):
     return compute
 
 
+def last_k(grid, split: str):
+    """The grid table's rows of one split at the largest k."""
+    rows = grid[grid["split"] == split]
+    return rows[rows["k"] == rows["k"].max()]
+
+
+def picked_values(grid) -> dict[str, float]:
+    """{kind: the grid value with the lowest validation error at the largest k, mean over seeds}."""
+    val = last_k(grid, "val")
+    means = val[val["kind"] != "softmax"].groupby(["kind", "value"])["normalized_error"].mean()
+    return {kind: float(means[kind].idxmin()) for kind in means.index.get_level_values("kind").unique()}
+
+
+def _tuned_minus_softmax(kind: str):
+    """Test error at the largest k of the kind at its validation-picked value minus softmax's,
+    paired by training seed; t-interval over seeds."""
+    def compute(tables):
+        grid = tables[GRID]
+        picked = picked_values(grid)
+        if kind not in picked:
+            return NO_DATA
+        test = last_k(grid, "test")
+        tuned = test[(test["kind"] == kind) & (test["value"] == picked[kind])].set_index("seed")["normalized_error"]
+        softmax = test[test["kind"] == "softmax"].set_index("seed")["normalized_error"]
+        return over_seeds((tuned - softmax).dropna().to_numpy())
+    return compute
+
+
+def _softmax_learned(tables):
+    """1 minus softmax's test error at the largest k (the zero predictor's error is 1); t-interval
+    over seeds: above 0, the baseline has left its loss plateau at this budget."""
+    test = last_k(tables[GRID], "test")
+    return over_seeds(1.0 - test[test["kind"] == "softmax"]["normalized_error"].to_numpy())
+
+
+def grid_claims(config: dict) -> list:
+    """With ren.grid configured: the baseline has learned, and each variant at its tuned value
+    against softmax (the comparison the untuned variants cannot settle)."""
+    kinds = [kind for kind in VARIANT_KINDS if config["ren"]["grid"]["values"].get(kind)]
+    if not kinds:
+        return []
+    figure = "results/figures/ren_variants_grid.png"
+    out = [Claim(study="ren", paper=f"{REN} (control)", claim_id="ren.grid.softmax_learned",
+                 claim="At this budget the softmax baseline has left its loss plateau (a control for the variants).",
+                 measure="1 - normalized error of softmax attention at the largest k on the test tasks (the zero "
+                         "predictor scores 1; above 0.5: it predicts better than half way from the zero predictor to perfect); t-interval over training seeds",
+                 direction="greater", threshold=0.5, figure=figure, tables=(GRID,), compute=_softmax_learned)]
+    for kind in kinds:
+        out.append(Claim(
+            study="ren", paper=REN, claim_id=f"ren.tuned_variant.{kind}",
+            claim="Attention modified as contrastive learning suggests improves in-context learning.",
+            measure=f"normalized regression error at the largest k, {kind} at the grid value picked on validation "
+                    "tasks minus softmax attention, on test tasks, paired by training seed; t-interval over seeds",
+            direction="less", figure=figure, tables=(GRID,), compute=_tuned_minus_softmax(kind)))
+    return out
+
+
 def claims(config: dict) -> list:
     """Ren & Liu: softmax attention as a kernel approximated by random features; ICL as one GD step
     of a dual model (an identity of the construction); its generalisation error (a CLT rate here, a
@@ -95,4 +153,4 @@ def claims(config: dict) -> list:
                     "paired by training seed; t-interval over seeds",
             direction="less", figure="results/figures/ren_variants_corpus.png", tables=(CORPUS,),
             compute=_variant_minus_softmax(CORPUS, "icl_error", kind)))
-    return out
+    return out + grid_claims(config)

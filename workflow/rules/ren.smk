@@ -50,6 +50,28 @@ rule ren_variants:
         " --out {output.errors} {output.curves} --threads {threads} > {log} 2>&1"
 
 
+rule ren_grid:
+    input:
+        [f"results/ren/{run}/model.pt" for run in PLAN.ren_grid_runs],
+    output:
+        "results/ren/variants/grid.csv",
+    log:
+        "logs/ren/grid.log",
+    benchmark:
+        "benchmarks/ren_grid.tsv"
+    params:
+        grid=as_json({"eval": config["ren"]["variants"]["eval"], "grid": config["ren"]["grid"]}),
+    threads: 1
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.ren:grid_rule {input} --params {params.grid:q}"
+        " --out {output} --threads {threads} > {log} 2>&1"
+
+
 rule ren_corpus_variants:
     input:
         [f"results/ren/{run}/model.pt" for run in PLAN.ren_corpus_runs],
@@ -136,3 +158,15 @@ use rule figure as fig_ren_variants_corpus with:
     params:
         entry="plots.ren:corpus_variants_rule",
 
+
+
+use rule figure as fig_ren_variants_grid with:
+    input:
+        "results/ren/variants/grid.csv",
+    output:
+        png=report("results/figures/ren_variants_grid.png", caption=caption("ren_variants_grid"), category=REPORT_CATEGORIES["ren"]),
+        pdf="results/figures/ren_variants_grid.pdf",
+    log:
+        "logs/figures/ren_variants_grid.log",
+    params:
+        entry="plots.ren:grid_rule",
