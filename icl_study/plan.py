@@ -418,6 +418,12 @@ OPTIONAL_FIGURES = {  # figures of analyses a tier turns on: {study: {figure: co
 
 
 
+def lens_family_kind(family: str, section: dict) -> str:
+    """A lens family's kind, which decides its lenses and its ICL metric: a transience family is
+    named after its dataset (bursty | regression); a diversity family is finite-pool regression."""
+    return "regression" if section.get("study") == "diversity" else family
+
+
 @dataclass(frozen=True)
 class TrainingRule:
     """The shape of one generated training rule (workflow/rules/train.smk)."""
@@ -690,20 +696,42 @@ class Plan:
         run = self.training("diversity", group=True)[f"M{self.diversity_settings.layers.pool_size}"]
         return [f"{self.run_dir('diversity', m)}/model.pt" for m in run.members]
 
-    # lenses: every lens on the kept checkpoints of transience runs, one job per (family, seed, lens)
+    # lenses: every lens on the kept checkpoints of transience or diversity runs, one job per
+    # (family, seed, lens)
+
+    def lenses_run(self, family: str, seed: int) -> tuple[str, str, Run]:
+        """(study, run name, the run's training job) of a family's run for one training seed."""
+        section = self.config["lenses"]["families"][family]
+        study = section.get("study", "transience")
+        if study == "diversity":  # a seed group M<pool size>, members M<pool size>/seed<seed>
+            name, job = f"{section['run']}/seed{seed}", self.training("diversity", group=True).get(section["run"])
+            if job is None or name not in job.members:
+                raise ConfigError(f"lenses.families.{family}: {name!r} is not a diversity run")
+            return study, name, job
+        name = f"{family}/{section['run']}/seed{seed}"  # a transience run: <dataset>/<size or arm>/wd<decay>
+        if name not in self.training("transience", group=False):
+            raise ConfigError(f"lenses.families.{family}: {name.split('/', 1)[1]!r} is not a transience run")
+        return study, name, self.training("transience", group=False)[name]
 
     def lenses_run_dir(self, family: str, seed: int) -> str:
-        """A family's transience run for one training seed, which must be configured."""
-        run = f"{family}/{self.config['lenses']['families'][family]['run']}/seed{seed}"
-        if run not in self.training("transience", group=False):
-            raise ConfigError(f"lenses.families.{family}: {run.split('/', 1)[1]!r} is not a transience run")
-        return self.run_dir("transience", run)
+        """A family's run directory for one training seed (the run must be configured)."""
+        study, name, _ = self.lenses_run(family, seed)
+        return self.run_dir(study, name)
+
+    def lenses_kind(self, family: str) -> str:
+        return lens_family_kind(family, self.config["lenses"]["families"][family])
+
+    @property
+    def lenses_kinds(self) -> dict[str, str]:
+        return {family: self.lenses_kind(family) for family in self.config["lenses"]["families"]}
 
     def lenses_steps(self, family: str) -> list[int]:
         """The family's kept checkpoint steps (all, or the configured subset of them)."""
         section = self.config["lenses"]["families"][family]
-        run = self.lenses_run_dir(family, section["seeds"][0]).removeprefix("results/transience/")
-        kept, wanted = self.training("transience", group=False)[run].config["train"]["keep_steps"], section["steps"]
+        _, _, job = self.lenses_run(family, section["seeds"][0])
+        kept, wanted = job.config["train"]["keep_steps"], section["steps"]
+        if not kept:
+            raise ConfigError(f"lenses.families.{family}: its run keeps no checkpoints")
         missing = sorted(set(wanted) - set(kept))
         if missing:
             raise ConfigError(f"lenses.families.{family}.steps: {missing} not kept (kept: {kept})")
@@ -711,10 +739,17 @@ class Plan:
 
     def lenses_of(self, family: str) -> list[str]:
         lenses = self.config["lenses"]["families"][family]["lenses"]
-        wrong = [lens for lens in lenses if lens in LENSES_REGRESSION_ONLY and family != "regression"]
+        wrong = [lens for lens in lenses if lens in LENSES_REGRESSION_ONLY and self.lenses_kind(family) != "regression"]
         if wrong:
             raise ConfigError(f"lenses.families.{family}.lenses: {wrong} apply to regression only")
         return lenses
+
+    @property
+    def lenses_curves(self) -> dict[str, list[str]]:
+        """{family: the training logs of its runs}: the ICL curves the over-training figure draws."""
+        families = self.config["lenses"]["families"]
+        return {family: [f"{self.lenses_run_dir(family, seed)}/train_metrics.csv" for seed in families[family]["seeds"]]
+                for family in families}
 
     @cached_property
     def lenses_cells(self) -> list[tuple[str, int, str]]:
@@ -727,11 +762,6 @@ class Plan:
     @property
     def lenses_tables(self) -> list[str]:
         return [f"results/lenses/{family}/seed{seed}/{lens}.csv" for family, seed, lens in self.lenses_cells]
-
-    @property
-    def lenses_run_dirs(self) -> list[str]:
-        families = self.config["lenses"]["families"]
-        return [self.lenses_run_dir(family, seed) for family in families for seed in families[family]["seeds"]]
 
     def lenses_cell_params(self, family: str, seed: str, lens: str) -> str:
         """A cell's params: its coordinates, its own lens's settings, the bootstrap size and the lens

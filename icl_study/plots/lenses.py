@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -25,20 +23,15 @@ ICL_LABEL = {"bursty": "ICL accuracy", "regression": "fresh-task error"}
 LOG_Y_LENSES = ("spd", "dual")
 
 
-def family_of_path(path: str) -> str:
-    """The family (transience dataset) of results/transience/<family>/<run>/train_metrics.csv."""
-    parts = Path(path).parts
-    return parts[parts.index("transience") + 1]
-
-
-def icl_curves(paths: list[str]) -> dict[str, pd.DataFrame]:
+def icl_curves(curves: dict[str, list[str]], kinds: dict[str, str]) -> dict[str, pd.DataFrame]:
     """{family: (step, value)} of the family's ICL metric from its runs' training logs (mean over seeds)."""
-    frames: dict[str, list[pd.DataFrame]] = {}
-    for path in paths:
-        family = family_of_path(path)
-        log = pd.read_csv(path)
-        frames.setdefault(family, []).append(log[log["metric"] == ICL_METRIC[family]][["step", "value"]])
-    return {family: pd.concat(f).groupby("step", as_index=False)["value"].mean() for family, f in frames.items()}
+    out = {}
+    for family, paths in curves.items():
+        logs = [pd.read_csv(path) for path in paths]
+        metric = ICL_METRIC[kinds[family]]
+        out[family] = pd.concat([log[log["metric"] == metric][["step", "value"]] for log in logs]).groupby(
+            "step", as_index=False)["value"].mean()
+    return out
 
 
 def _metric_style(lens: str, metrics: list[str]) -> dict[str, dict]:
@@ -49,7 +42,7 @@ def _metric_style(lens: str, metrics: list[str]) -> dict[str, dict]:
             for m in metrics}
 
 
-def _panel(ax, rows: pd.DataFrame, lens: str, icl: pd.DataFrame | None, family: str) -> None:
+def _panel(ax, rows: pd.DataFrame, lens: str, icl: pd.DataFrame | None, kind: str) -> None:
     styles = _metric_style(lens, list(rows["metric"].unique()))
     for metric, m in rows.groupby("metric", sort=False):
         m = m.sort_values("step")
@@ -61,12 +54,12 @@ def _panel(ax, rows: pd.DataFrame, lens: str, icl: pd.DataFrame | None, family: 
     if icl is not None and len(icl):
         icl_ax = ax.twinx()
         icl_ax.plot(icl["step"], icl["value"], color="grey", lw=1.2, alpha=0.8)
-        icl_ax.set_ylabel(ICL_LABEL[family], color="grey", fontsize=8)
+        icl_ax.set_ylabel(ICL_LABEL[kind], color="grey", fontsize=8)
         icl_ax.tick_params(axis="y", colors="grey", labelsize=7)
         icl_ax.grid(False)
 
 
-def plot_over_training(table: pd.DataFrame, curves: dict[str, pd.DataFrame], outputs) -> None:
+def plot_over_training(table: pd.DataFrame, curves: dict[str, pd.DataFrame], kinds: dict[str, str], outputs) -> None:
     """Grid: rows = lenses, columns = families, shared log-step x axis, ICL overlaid in grey."""
     style.setup()
     families = list(dict.fromkeys(table["family"]))
@@ -80,7 +73,7 @@ def plot_over_training(table: pd.DataFrame, curves: dict[str, pd.DataFrame], out
                 ax.text(0.5, 0.5, "not measured for this family", ha="center", va="center", transform=ax.transAxes)
                 ax.set(xscale="log", yticks=[])
             else:
-                _panel(ax, rows, lens, curves.get(family), family)
+                _panel(ax, rows, lens, curves.get(family), kinds.get(family, family))
             ax.set_xscale("log")
             n_seeds = int(rows["n_seeds"].max()) if "n_seeds" in rows and len(rows) else 1
             ax.set_title(f"{family}: {LENS_TITLES[lens]} (n_seeds = {n_seeds})", fontsize=9)
@@ -122,8 +115,10 @@ def plot_correlations(corr: pd.DataFrame, outputs) -> None:
 
 
 def over_training_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """Rule entry: inputs[0] the lens table, then the families' train_metrics.csv -> png, pdf."""
-    plot_over_training(pd.read_csv(inputs[0]), icl_curves(inputs[1:]), outputs)
+    """Rule entry: inputs[0] the lens table (then the families' train_metrics.csv, named by
+    params["curves"] per family; params["kinds"]: each family's kind) -> png, pdf."""
+    kinds = params["kinds"]
+    plot_over_training(pd.read_csv(inputs[0]), icl_curves(params["curves"], kinds), kinds, outputs)
 
 
 def correlations_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:

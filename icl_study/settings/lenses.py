@@ -58,6 +58,14 @@ class LensesSettings:
                 "steps": [],
                 "lenses": ["evaluators", "spd", "probe", "dai", "dual", "order"],
             },
+            # the diversity study's transient-ridge runs (M = diversity.transient_pool_size)
+            "transient_ridge": {
+                "study": "diversity",
+                "run": "M16",
+                "seeds": [0, 1, 2],
+                "steps": [],
+                "lenses": ["evaluators", "spd", "probe", "dai", "dual", "order"],
+            },
         }
     )
     n_boot: int = 500  # bootstrap resamples of episodes/tasks (95% intervals)

@@ -1,8 +1,10 @@
 """Across papers: every lens on the same checkpoints, over training time.
 
-Two checkpoint families come from the transience study (icl_study/studies/transience.py): the
-bursty few-shot classifier, whose ICL rises and then fades, and the finite-pool regression model.
-Each kept checkpoint (`checkpoints/step_XXXXXXX.pt`) is measured by every lens listed for its
+A checkpoint family is one setting's runs over training seeds: from the transience study
+(icl_study/studies/transience.py) the bursty few-shot classifier, whose ICL rises and then fades,
+and the finite-pool regression model; from the diversity study the transient-ridge runs (a pool
+just below the task-diversity threshold). A family's kind (bursty or regression, from its task)
+decides its lenses and its ICL metric. Each kept checkpoint (`checkpoints/step_XXXXXXX.pt`) is measured by every lens listed for its
 family, one rule job per (family, step, lens), each writing rows of the tidy table
 
     family, step, lens, metric, value, ci_low, ci_high
@@ -32,8 +34,7 @@ The lenses, each reusing its study's measurement (icl_study/measures):
   earlier fraction of episodes whose label flips is bounded by the error rate).
 
 ICL episodes: bursty holdout-class few-shot episodes (the `icl` evaluator's kind, own draws);
-regression fresh tasks w ~ N(0, τ² I). A family is several training seeds of one transience
-setting; `collect_rule` stacks the cells, pools the seeds (mean, t-interval over seeds) and writes
+regression fresh tasks w ~ N(0, τ² I). `collect_rule` stacks the cells, pools the seeds (mean, t-interval over seeds) and writes
 the rank correlation (Spearman, across checkpoints, pooling the seeds) of each lens metric with the
 family's ICL metric.
 """
@@ -207,7 +208,7 @@ LENS_FUNCTIONS = {"evaluators": evaluators_lens, "spd": spd_lens, "probe": probe
 
 
 def checkpoint_path(model_path: str | Path, step: int) -> Path:
-    """The kept checkpoint of `step` beside a transience run's final model.pt."""
+    """The kept checkpoint of `step` beside a run's final model.pt."""
     return Path(model_path).parent / "checkpoints" / f"step_{step:07d}.pt"
 
 
@@ -224,7 +225,7 @@ def cell_table(model_path: str, params: dict) -> pd.DataFrame:
         if not path.exists():
             raise ConfigError(f"lenses.families.{family}: no kept checkpoint at step {step} ({path})")
         model, run_cfg = load_model(path)
-        if family_of(run_cfg) != family or (lens in REGRESSION_ONLY and family != "regression"):
+        if lens in REGRESSION_ONLY and family_of(run_cfg) != "regression":
             raise ConfigError(f"lenses.families.{family}: lens {lens!r} does not apply to a {run_cfg.task} run")
         cfg = from_dict(LENS_CONFIGS[lens], params["settings"], f"lenses.{lens}") if LENS_CONFIGS[lens] else None
         with torch.no_grad():  # the dai lens's finetuning turns gradients back on for itself
@@ -237,7 +238,7 @@ def cell_table(model_path: str, params: dict) -> pd.DataFrame:
 
 
 def cell_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """Rule entry: a transience run's model.pt (its kept checkpoints lie beside it) -> one cell's CSV."""
+    """Rule entry: a run's model.pt (its kept checkpoints lie beside it) -> one cell's CSV."""
     Path(outputs[0]).parent.mkdir(parents=True, exist_ok=True)
     cell_table(inputs[0], params).to_csv(outputs[0], index=False)
 
@@ -265,25 +266,29 @@ def pool_members(members: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["family", "step", "lens", "metric", "value", "ci_low", "ci_high", "n_seeds"])[COLUMNS]
 
 
-def correlations(table: pd.DataFrame, members: pd.DataFrame | None = None) -> pd.DataFrame:
+def correlations(table: pd.DataFrame, members: pd.DataFrame | None = None,
+                 kinds: dict[str, str] | None = None) -> pd.DataFrame:
     """Per family and lens metric: Spearman ρ with the family's ICL metric across checkpoints, and
     the metric's direction (+1 up, −1 down, 0 within the intervals) from the first checkpoint to
     ICL's best one (the rise) and from there to the last (the fall), on the seed-pooled `table`.
 
     With `members` (per-seed rows): `spearman` pools every (seed, checkpoint) pair, each metric
     paired with its own seed's ICL; `spearman_seed_mean/low/high` is the mean of per-seed ρ with a
-    t-interval over seeds; n_seeds. Without: ρ over the pooled table's checkpoints (one member)."""
+    t-interval over seeds; n_seeds. Without: ρ over the pooled table's checkpoints (one member).
+    `kinds` maps a family to its kind (bursty | regression, whose ICL metric it uses); by default
+    a family's name is its kind."""
     members = table.assign(member="pooled") if members is None else members
     out = []
     for family, rows in table.groupby("family"):
-        icl = rows[(rows["lens"] == "evaluators") & (rows["metric"] == ICL_METRIC[family])].set_index("step").sort_index()
+        kind = (kinds or {}).get(family, family)
+        icl = rows[(rows["lens"] == "evaluators") & (rows["metric"] == ICL_METRIC[kind])].set_index("step").sort_index()
         if icl.empty:
             log.warning("lenses: %s has no evaluators cells, so no ICL curve to correlate with", family)
             continue
-        best = icl["value"].idxmax() if ICL_HIGHER_IS_BETTER[family] else icl["value"].idxmin()
+        best = icl["value"].idxmax() if ICL_HIGHER_IS_BETTER[kind] else icl["value"].idxmin()
         first, last = icl.index.min(), icl.index.max()
         fam_members = members[members["family"] == family]
-        icl_m = fam_members[(fam_members["lens"] == "evaluators") & (fam_members["metric"] == ICL_METRIC[family])]
+        icl_m = fam_members[(fam_members["lens"] == "evaluators") & (fam_members["metric"] == ICL_METRIC[kind])]
         icl_m = icl_m.set_index(["member", "step"])["value"].rename("icl")
         for (lens, metric), group in rows.groupby(["lens", "metric"], sort=False):
             g = group.set_index("step").sort_index().join(icl["value"].rename("icl"), how="inner")
@@ -295,7 +300,7 @@ def correlations(table: pd.DataFrame, members: pd.DataFrame | None = None) -> pd
             seed_mean, seed_low, seed_high = seed_interval(per_seed) if len(per_seed) else (np.nan,) * 3
             rise = _direction(g.loc[first], g.loc[best]) if {first, best} <= set(g.index) and best != first else 0
             fall = _direction(g.loc[best], g.loc[last]) if {best, last} <= set(g.index) and best != last else 0
-            out.append({"family": family, "lens": lens, "metric": metric, "icl_metric": ICL_METRIC[family],
+            out.append({"family": family, "lens": lens, "metric": metric, "icl_metric": ICL_METRIC[kind],
                         "n_seeds": m["member"].nunique(), "n_checkpoints": len(g), "spearman": rho,
                         "spearman_seed_mean": seed_mean, "spearman_seed_low": seed_low,
                         "spearman_seed_high": seed_high, "icl_best_step": int(best),
@@ -306,11 +311,11 @@ def correlations(table: pd.DataFrame, members: pd.DataFrame | None = None) -> pd
 
 def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: every cell's CSV -> outputs[0] the seed-pooled lens table, outputs[1] the
-    correlation table, outputs[2] (if given) the per-seed table."""
+    correlation table, outputs[2] (if given) the per-seed table; params["kinds"]: {family: kind}."""
     members = pd.concat([pd.read_csv(path) for path in inputs], ignore_index=True)
     members = members.sort_values(["family", "lens", "metric", "member", "step"], ignore_index=True)[MEMBER_COLUMNS]
     table = pool_members(members).sort_values(["family", "lens", "metric", "step"], ignore_index=True)
-    corr = correlations(table, members)
+    corr = correlations(table, members, params.get("kinds"))
     for frame, path in zip((table, corr, members), outputs):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)

@@ -28,7 +28,8 @@ def _rho(family: str, metric_prefix: str):
 
 def claims(config: dict) -> list:
     """Each paper's mechanism measured across one family's checkpoints: if it explains ICL, it
-    should move with ICL (bursty: ICL accuracy; regression: fresh-task error, lower is better)."""
+    should move with ICL (bursty kind: ICL accuracy; regression kind: fresh-task error, lower is
+    better). Every configured family gets the claims of its kind."""
 
     figure = "results/figures/lenses_correlations.png"
     rho = "Spearman ρ across kept checkpoints with {icl}, mean of per-seed ρ with a t-interval over training seeds"
@@ -47,6 +48,17 @@ def claims(config: dict) -> list:
          "The least-squares weights become decodable from the hidden states as in-context regression is learned.",
          f"{rho.format(icl=err)}: ridge-probe R² of w_OLS, best layer", "less"),
     ]
-    return [Claim(study="lenses", paper=paper, claim_id=claim_id, claim=claim, measure=measure, direction=direction,
-                  figure=figure, tables=(CORRELATIONS,), compute=_rho(family, metric))
-            for claim_id, paper, family, metric, claim, measure, direction in spec]
+    from icl_study.plan import lens_family_kind
+
+    out = []
+    for family, section in config["lenses"]["families"].items():
+        kind = lens_family_kind(family, section)
+        for claim_id, paper, spec_kind, metric, claim, measure, direction in spec:
+            if spec_kind != kind:
+                continue
+            if family != kind:  # a further family of that kind: its own claim id and measure text
+                claim_id = claim_id.replace("lenses.", f"lenses.{family}.", 1)
+                measure = measure.replace(f"({kind} family)", f"({family} family)")
+            out.append(Claim(study="lenses", paper=paper, claim_id=claim_id, claim=claim, measure=measure,
+                             direction=direction, figure=figure, tables=(CORRELATIONS,), compute=_rho(family, metric)))
+    return out

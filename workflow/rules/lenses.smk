@@ -49,15 +49,17 @@ rule lenses_collect:
         mem_mb=1000,
     conda:
         "../envs/icl_study.yaml"
+    params:
+        kinds=as_json({"kinds": PLAN.lenses_kinds}),
     shell:
-        "python -m icl_study studies.lenses:collect_rule {input}"
+        "python -m icl_study studies.lenses:collect_rule {input} --params {params.kinds:q}"
         " --out {output.table} {output.correlations} {output.members} --threads {threads} > {log} 2>&1"
 
 
 use rule figure as fig_lenses_over_training with:
     input:
         table="results/lenses/table.csv",
-        curves=[f"{run}/train_metrics.csv" for run in PLAN.lenses_run_dirs],
+        curves=[path for paths in PLAN.lenses_curves.values() for path in paths],
     output:
         png=report("results/figures/lenses_over_training.png", caption=caption("lenses_over_training"), category=REPORT_CATEGORIES["lenses"]),
         pdf="results/figures/lenses_over_training.pdf",
@@ -65,6 +67,7 @@ use rule figure as fig_lenses_over_training with:
         "logs/figures/lenses_over_training.log",
     params:
         entry="plots.lenses:over_training_rule",
+        figure=as_json({"kinds": PLAN.lenses_kinds, "curves": PLAN.lenses_curves}),
 
 
 use rule figure as fig_lenses_correlations with:
