@@ -176,3 +176,25 @@ def test_docs_rule_rewrites_readme_ledger_pages_and_figures(tiny_run, tmp_path):
     assert "**sanity check**" in docs.ledger_block(readme) and len(readme.splitlines()) <= 150
     assert (root / "docs" / "claims_default.csv").read_text() == claims.read_text()
     assert (root / "docs" / "studies" / "ren.md").is_file() and (root / "docs" / "figures" / "ren_dual.png").is_file()
+
+
+@pytest.mark.workflow
+def test_a_tier_page_renders_that_tiers_numbers_and_ledger_rows(tiny_run, tmp_path):
+    """docs:tier_page_main on the tiny run (which trains one Ren grid value): the tier's own config
+    values, its figures copied beside the page, and the ledger rows of the claims its figures show."""
+    import pandas as pd
+
+    from icl_study.ledger import all_claims, build_ledger
+
+    configs = [REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml"]
+    page = tmp_path / "docs" / "tiers" / "ren_grid.md"
+    docs.tier_page_main([str(REPO / docs.TIER_TEMPLATES / "ren_grid.md"), str(tiny_run / "results"),
+                         *map(str, configs)], {}, [str(page)])
+    text = page.read_text()
+    config = load_config(configs)
+    assert f"trains for {config['ren']['variants']['train']['steps']}\nsteps" in text and "{{" not in text
+    assert (tmp_path / "docs" / "figures" / "ren_variants_grid.png").is_file()
+    grid = [c for c in all_claims(config) if c.claim_id == "ren.tuned_variant.negative"]
+    row = build_ledger(tiny_run / "results", config, grid).iloc[0]
+    assert f"`ren.tuned_variant.negative` | **{row['verdict']}** | {docs.interval(row)} |" in text
+    assert "`linreg." not in text and pd.notna(row["value"])  # only the claims of the figures it shows
