@@ -7,7 +7,6 @@ variant does to softmax attention.
 
 import math
 
-import pandas as pd
 import torch
 
 from icl_study import dual
