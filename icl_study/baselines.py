@@ -8,7 +8,7 @@ where `out[:, i]` predicts `ys[:, i]` from the context `(xs[:, :i], ys[:, :i])` 
 empty context (i = 0) every baseline predicts 0. Computation stays in the input dtype and on the
 input device. Study 1 compares trained transformers against these (Garg et al. 2022; Akyürek et
 al. 2022; von Oswald et al. 2023), so each one is pinned against a numpy reference in
-tests/test_baselines.py.
+tests/unit/test_baselines.py.
 """
 
 import functools

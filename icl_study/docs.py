@@ -30,9 +30,12 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # pandas is imported inside the functions that use it: the workflow imports this module when it
 # parses (also `snakemake -n`), and pandas would cost most of a dry run's CPU time.
+if TYPE_CHECKING:
+    import pandas as pd
 
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 AGGREGATES = ("min", "max", "mean", "count")

@@ -13,7 +13,7 @@ Two constructions, both on the shared `GPT` with `attention: linear`, `layer_nor
   To keep the query's own token out of those sums, its x sits in separate slots (`stack_tokens`).
 
 Both are exact (up to float rounding) against `icl_study.baselines.gradient_descent` at the query;
-tests/test_gd_construction.py pins that in float64. The GD-critique study reuses these weights.
+tests/unit/test_gd_construction.py pins that in float64. The GD-critique study reuses these weights.
 """
 
 from __future__ import annotations

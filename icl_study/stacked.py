@@ -12,7 +12,7 @@ schedule, gradient clipping (by the member's own gradient norm) and weight decay
 The parameters of all members live in one (E, N) tensor, in `make_optimizer`'s order (matrices
 first, so weight decay is one slice), and AdamW is written out here on that tensor in the order
 torch's foreach AdamW applies it: a step is then ~10 elementwise kernels whatever the depth, and
-each member equals its solo run up to float rounding (tests/test_stacked.py: 1e-5 relative after
+each member equals its solo run up to float rounding (tests/model/test_stacked.py: 1e-5 relative after
 50 steps, fp32, CPU).
 
 Between stretches of stacked training every member's state lives in its own solo `GPT` and

@@ -1,9 +1,10 @@
 """Test-wide settings: one torch thread (tiny models are overhead-bound; two threads are slower),
-the tiny random GPT-2 the LM tests share, and the one end-to-end run of the tiny tier that the
-workflow and docs tests share."""
+each test's kind as a marker from its folder, the tiny random GPT-2 the LM tests share, and the one
+end-to-end run of the tiny tier that the workflow, docs and lenses tests share."""
 
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Rules run `python -m icl_study ...`: make that `python` this interpreter, so the workflow tests
@@ -14,6 +15,24 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+# tests/<kind>/test_*.py; each kind is a marker registered in pyproject.toml (`pytest -m unit`).
+KINDS = ("unit", "model", "workflow", "cluster")
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with its folder's kind. A test marked with another kind by hand keeps only
+    that one (a Snakemake dry run next to the pure checks it mirrors is a workflow test)."""
+    for item in items:
+        path = Path(item.path).resolve()
+        if not path.is_relative_to(TESTS):
+            continue
+        kind = path.relative_to(TESTS).parts[0]
+        if kind not in KINDS:
+            raise pytest.UsageError(f"{path}: a test file belongs in one of tests/{{{','.join(KINDS)}}}/")
+        if not any(item.get_closest_marker(k) for k in KINDS):
+            item.add_marker(kind)
 
 
 @pytest.fixture(scope="session")

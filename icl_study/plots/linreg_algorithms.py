@@ -207,7 +207,7 @@ def plot_gd(summary: pd.DataFrame, interpolation: pd.DataFrame, predictions: pd.
            title="loss along the straight line between the weights")
     ax.legend()
     ax = axes[3]
-    names = [f"1-layer LSA" if c == "one_layer_lsa" else f"stack, {s} step{'s' * (s > 1)}"
+    names = ["1-layer LSA" if c == "one_layer_lsa" else f"stack, {s} step{'s' * (s > 1)}"
              for c, s in zip(exactness["construction"], exactness["gd_steps"])]
     ax.barh(names, np.log10(exactness["max_abs_diff"].clip(lower=1e-18)), color="tab:green")
     ax.set_xlim(-18, 0)

@@ -155,7 +155,7 @@ def claims(config: dict) -> list:
     section = config["transience"]
     decays, base = section["weight_decays"], section["base_size"]
     curves, regression = "results/figures/transience_curves.png", "results/figures/transience_regression.png"
-    fade = f"ICL drop from its peak to the last step (peak − final holdout ICL accuracy), mean over seeds"
+    fade = "ICL drop from its peak to the last step (peak − final holdout ICL accuracy), mean over seeds"
     out = []
     for arm, spec in section.get("arms", {}).items():
         wd = spec["weight_decays"][0]

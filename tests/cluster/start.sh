@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start a real single-node SLURM on this machine, bound to 127.0.0.1 only, for tests/test_slurm.py.
+# Start a real single-node SLURM on this machine, bound to 127.0.0.1 only, for tests/cluster/test_slurm.py.
 #
 # Installs the packages first (install.sh), writes /etc/slurm/{slurm,gres,slurmdbd}.conf for this
 # host (node line from `slurmd -C`, two fake GPUs so `--gpus` requests are really scheduled), then

@@ -9,8 +9,6 @@ import pytest
 
 from workflow_helpers import REPO, snakemake
 
-pytestmark = pytest.mark.workflow
-
 
 @pytest.fixture
 def run_dir(tiny_run):

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
+import python_envs
 from python_envs import layered_venv
 
 IMPORTS = "import snakemake, icl_study, torch; print(snakemake.__file__)"
@@ -26,7 +28,7 @@ def test_layered_venv_from_inside_a_venv(tmp_path):
     outer = layered_venv(tmp_path / "outer")
     script = ("import sys; sys.path.insert(0, {tests!r}); from pathlib import Path; "
               "from python_envs import layered_venv; print(layered_venv(Path({dest!r})))")
-    tests = str(__import__("pathlib").Path(__file__).parent)
+    tests = str(Path(python_envs.__file__).parent)  # where python_envs.py lives
     made = subprocess.run([outer, "-c", script.format(tests=tests, dest=str(tmp_path / "inner"))],
                           capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr[-2000:]

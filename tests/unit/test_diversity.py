@@ -70,7 +70,7 @@ def test_readout_of_known_synthetic_layers_matches_their_step_counts():
     def layers(batch):
         path = dv.gd_path(batch["xs"], batch["ys"], lr, n_layers)  # (L + 1, B)
         noise = torch.randn(len(batch["ys"]), 4, generator=gen)  # distractors unrelated to y
-        return [torch.cat([path[l][:, None], batch["xs"][:, -1], noise], 1) @ rotation for l in range(n_layers)]
+        return [torch.cat([path[i][:, None], batch["xs"][:, -1], noise], 1) @ rotation for i in range(n_layers)]
 
     paths = {"gd": (dv.gd_path(fit["xs"], fit["ys"], lr, 12), dv.gd_path(test["xs"], test["ys"], lr, 12)),
              "newton": (dv.newton_path(fit["xs"], fit["ys"], 4), dv.newton_path(test["xs"], test["ys"], 4))}

@@ -25,14 +25,12 @@ from pathlib import Path
 
 import pytest
 from python_envs import layered_venv
+from workflow_helpers import REPO, TINY
 
-REPO = Path(__file__).resolve().parents[1]
-CLUSTER = REPO / "tests" / "cluster"
-CONFIGS = (REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml")
+CLUSTER = Path(__file__).resolve().parent  # install.sh, start.sh, stop.sh
+CONFIGS = (REPO / "config.yaml", TINY)
 TARGET = "results/figures/linreg_error_vs_k.png"  # linreg_train -> linreg_errors -> the figure
 TRAIN_RULE = "linreg_train"  # the test asks SLURM for a GPU for this rule's job
-
-pytestmark = pytest.mark.workflow
 
 
 def _controller_up() -> bool:

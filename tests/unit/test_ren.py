@@ -1,6 +1,6 @@
 """Pins Ren & Liu's dual-model math (icl_study/dual.py) and the contrastive attention kinds.
 
-Shape and causality of every attention kind are pinned in tests/test_model.py (parametrised over
+Shape and causality of every attention kind are pinned in tests/model/test_model.py (parametrised over
 ATTENTION_KINDS); here: the random-feature estimator, the exact dual identities, and what each
 variant does to softmax attention.
 """

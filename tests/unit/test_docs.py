@@ -5,15 +5,13 @@ docs carry the tiny tier's numbers."""
 
 import re
 import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from icl_study import docs
 from icl_study.settings import load_config
-
-REPO = Path(__file__).resolve().parents[1]
+from workflow_helpers import REPO, TINY
 
 # Digits a template may hold outside its placeholders: citation years, the interval level, names
 # with digits in them (models, tasks, metrics, identifiers in code spans), fixed notation, and
@@ -138,7 +136,7 @@ def test_forbidden_pattern_catches_what_it_should():
 def test_tiny_tier_docs_carry_tiny_tier_numbers(tiny_run, tmp_path):
     """Pages and captions rendered from the tiny run show the tiny run's numbers, so none is hard-coded."""
     results = tiny_run / "results"
-    config = load_config([REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml"])
+    config = load_config([REPO / "config.yaml", TINY])
     pages = docs.render_study_pages(REPO / docs.STUDY_TEMPLATES, tmp_path / "studies", results, config)
     assert {p.stem for p in pages} >= {"linreg", "dai", "ren", "shen", "transience", "lenses", "lm"}
     eta = pd.read_csv(results / "linreg" / "gd" / "summary.csv").set_index("metric").loc["eta_star", "value"]
@@ -168,7 +166,7 @@ def test_docs_rule_rewrites_readme_ledger_pages_and_figures(tiny_run, tmp_path):
     claims.write_text(",".join(docs.read_claims(REPO / "docs" / "claims_default.csv").columns) + "\n"
                       "ren,Ren & Liu 2024,dual,dual = kernel attention,max error,1e-15,,,,1,identity,sanity check,"
                       "ren_dual\n")
-    config = load_config([REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml"])
+    config = load_config([REPO / "config.yaml", TINY])
     keys = sorted({k for t in docs.all_templates(REPO) for k in docs.config_keys_of(t.read_text())})
     docs.docs_rule([str(claims)], {"root": str(root), "results": str(tiny_run / "results"),
                                    "config": docs.config_subset(config, keys)}, [])

@@ -11,8 +11,8 @@ import pytest
 from icl_study import ledger, plan
 from icl_study.config import ConfigError
 from icl_study.studies.diversity import DiversityConfig
+from workflow_helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED_RULE_FILES = {"common.smk", "train.smk", "claims.smk", "docs.smk"}  # included by name in the Snakefile
 
 

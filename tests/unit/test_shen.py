@@ -3,6 +3,7 @@ sparsity, perturbation, overlap and KL metrics on tiny tensors against hand valu
 
 import math
 
+import pytest
 import torch
 
 from icl_study.baselines import gradient_descent, online_sgd
@@ -163,6 +164,7 @@ def test_pick_gd_prefers_the_lowest_validation_nll_not_tied_accuracy(monkeypatch
     assert icl_vs_gd.pick_gd(None, [episode], cfg, 0) == (1e-3, 1)
 
 
+@pytest.mark.model
 def test_shen_lm_table_on_a_tiny_gpt2(gpt2_dir):
     """The text path end to end: per-query rows of balanced queries, ICL and GD each compared with
     zero-shot, GD's own demonstration loss before and after."""

@@ -6,11 +6,8 @@ anything outside results/, logs/, benchmarks/, resources/ (and Snakemake's own .
 
 from __future__ import annotations
 
-import pytest
-
 from workflow_helpers import REPO, TINY, snakemake
 
-pytestmark = pytest.mark.workflow
 ALLOWED = {"results", "logs", "benchmarks", "resources", ".snakemake"}
 
 

@@ -4,9 +4,8 @@ the workflow at load time with one line that names the key."""
 import copy
 
 import pytest
-import yaml
 
-from icl_study.config import ConfigError, deep_merge, model_for_kind, validate_workflow_config
+from icl_study.config import ConfigError, model_for_kind, validate_workflow_config
 from icl_study.settings import load_config
 from workflow_helpers import REPO, TINY, snakemake
 

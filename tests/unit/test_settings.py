@@ -143,6 +143,7 @@ TASK_CONFIGS = {
 }
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("task", list(TASK_CONFIGS))
 def test_a_model_with_the_tasks_widths_trains_on_it_and_other_widths_are_refused(task, tmp_path):
     """model_io is what the task's tokens and loss need: one training step of a model built with

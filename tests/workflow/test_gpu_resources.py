@@ -9,8 +9,6 @@ import pytest
 
 from workflow_helpers import REPO, snakemake
 
-pytestmark = pytest.mark.workflow
-
 
 def training_jobs(stdout: str) -> list[tuple[str, int, str]]:
     """(rule, requested gpus, train.device) of every training job in a `-n -p` dry run."""

@@ -16,6 +16,7 @@ from icl_study.baselines import discrete_mmse, ridge
 from icl_study.config import ConfigError
 from icl_study.studies import transience
 from icl_study.tasks.pool_regression import PoolRegressionTask
+from workflow_helpers import REPO
 
 POOL_TASK = {"n_dims": 4, "n_points": 8, "noise_std": 0.5, "w_scale": 1.0, "pool_size": 4, "eval_size": 256}
 
@@ -139,6 +140,7 @@ def test_summary_of_a_known_curve():
     assert s["icl_drop"] == pytest.approx(0.3) and s["loss_fell_after_peak"]
 
 
+@pytest.mark.model
 def test_tiny_run_collect_and_figures(tmp_path):
     """A 30-step bursty run logs evaluators at its eval_steps; collect and the figures run on it."""
     from icl_study.plots import transience as plots
@@ -164,15 +166,14 @@ def test_tiny_run_collect_and_figures(tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "p.png").stat().st_size > 0
 
 
+@pytest.mark.model
 def test_default_design_reaches_icl_above_0_8_within_1000_steps(tmp_path):
     """Guard-rail on the default tier's data design (config.yaml, seed 0): after 1000 steps the ICL
     evaluator is above 0.8 (0.96-0.98 measured in every probe of this design), far above chance."""
-    from pathlib import Path
-
     from icl_study.settings import load_config
     from icl_study.train import train
 
-    section = load_config([Path(__file__).parents[1] / "config.yaml"])["transience"]
+    section = load_config([REPO / "config.yaml"])["transience"]
     section = {**section, "n_eval_points": 2}
     params = transience.run_params(section, "bursty", section["base_size"], 0.0, 0)
     params["train"] = {**params["train"], "steps": 1000, "keep_steps": [], "checkpoint_every": 1000}

@@ -18,10 +18,8 @@ import pytest
 import torch
 
 from icl_study.checkpoint import CheckpointError, load_checkpoint
+from workflow_helpers import REPO, TINY
 
-pytestmark = pytest.mark.workflow
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "tests" / "configs" / "tiny.yaml"
 MODEL = "results/linreg/main/model.pt"
 LAST = "results/linreg/main/checkpoints/last.pt"
 # Long enough (600 tiny steps, a few seconds) that the kill lands between checkpoints.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import torch
 
@@ -16,8 +15,9 @@ from icl_study.measures.matched_finetuning import finetuned_query_states
 from icl_study.measures.spd import query_spd
 from icl_study.metrics import squared_error
 from icl_study.model import GPT
+from workflow_helpers import REPO
 
-STUDIES = Path(__file__).resolve().parents[1] / "icl_study" / "studies"
+STUDIES = REPO / "icl_study" / "studies"
 
 
 def _model(seed: int = 0, n_layer: int = 2) -> GPT:

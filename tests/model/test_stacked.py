@@ -186,7 +186,6 @@ def test_members_must_share_the_model_and_loop(tmp_path):
 def test_schema_accepts_members_per_job_and_refuses_zero():
     import copy
 
-    import yaml
 
     from icl_study.config import validate_workflow_config
     from workflow_helpers import REPO

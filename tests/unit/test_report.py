@@ -1,12 +1,13 @@
 """Pins the HTML report's inputs: every figure rule (`fig_*`, a reuse of the template `rule figure`)
 registers an output with `report()`
 and a caption rendered by rule caption from a template that exists and is not empty (the build
-itself is tested in test_workflow.py)."""
+itself is tested in tests/workflow/test_workflow.py)."""
 
 import re
-from pathlib import Path
 
-RULES = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+from workflow_helpers import REPO
+
+RULES = REPO / "workflow" / "rules"
 TEMPLATES = RULES.parent / "report" / "templates"
 
 
