@@ -94,7 +94,7 @@ class GDCompareConfig:
             "log_every": 500,
         }
     )  # overrides of `train`
-    d_model: int = 10  # LSA residual width (>= d + 1); at d + 1 it stalled with rank d - 1 (README)
+    d_model: int = 10  # LSA residual width (>= d + 1; at exactly d + 1 training stalled at a lower rank)
     n_tasks: int = 2000  # evaluation tasks for the comparison
     max_steps: int = 4  # stacks of 1..max_steps GD layers are checked for exactness (float64)
     n_alphas: int = 21  # points on the weight interpolation from the construction (0) to the trained LSA (1)
