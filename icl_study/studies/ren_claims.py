@@ -137,20 +137,16 @@ def claims(config: dict) -> list:
               direction="identity", figure="results/figures/ren_generalisation.png", tables=(FIT,),
               compute=_free_exponent),
     ]
-    for kind in VARIANT_KINDS:
-        out.append(Claim(
-            study="ren", paper=REN, claim_id=f"ren.variant.{kind}",
-            claim="Attention modified as contrastive learning suggests improves in-context learning.",
-            measure=f"normalized regression error at the largest k, {kind} minus softmax attention, paired by training "
-                    "seed; t-interval over seeds",
-            direction="less", figure="results/figures/ren_variants.png", tables=(VARIANTS,),
-            compute=_variant_minus_softmax(VARIANTS, "normalized_error", kind)))
-    for kind in VARIANT_KINDS:
-        out.append(Claim(
-            study="ren", paper=REN, claim_id=f"ren.corpus_variant.{kind}",
-            claim="Attention modified as contrastive learning suggests improves in-context learning.",
-            measure=f"ICL error on fresh-label episodes at the largest k, {kind} minus softmax attention (token corpus), "
-                    "paired by training seed; t-interval over seeds",
-            direction="less", figure="results/figures/ren_variants_corpus.png", tables=(CORPUS,),
-            compute=_variant_minus_softmax(CORPUS, "icl_error", kind)))
+    # (claim id prefix, table, error column, what the error is, figure): regression, then tokens
+    settings = [("ren.variant", VARIANTS, "normalized_error", "normalized regression error at the largest k",
+                 "ren_variants"),
+                ("ren.corpus_variant", CORPUS, "icl_error", "ICL error on fresh-label episodes at the largest k "
+                 "(token corpus)", "ren_variants_corpus")]
+    for prefix, table, column, error, figure in settings:
+        out += [Claim(study="ren", paper=REN, claim_id=f"{prefix}.{kind}",
+                      claim="Attention modified as contrastive learning suggests improves in-context learning.",
+                      measure=f"{error}, {kind} minus softmax attention, paired by training seed; t-interval over seeds",
+                      direction="less", figure=f"results/figures/{figure}.png", tables=(table,),
+                      compute=_variant_minus_softmax(table, column, kind))
+                for kind in VARIANT_KINDS]
     return out + grid_claims(config)
