@@ -298,8 +298,8 @@ def tier_page_main(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """A page for a tier other than the default: `python -m icl_study docs:tier_page_main TEMPLATE
     RESULTS_DIR CONFIGFILE... --out PAGE`. The template is rendered from that tier's tables and
     config; the ledger rows of every claim whose tables the tier wrote follow it; the figures it
-    shows are copied into docs/figures/ beside the page's folder (docs/). The ledger rows are those
-    of the claims whose figure the page shows."""
+    shows are copied into a figures/ folder beside the page (not docs/figures/, which holds the
+    default tier's). The ledger rows are those of the claims whose figure the page shows."""
     from icl_study.ledger import all_claims, build_ledger
     from icl_study.settings import load_config
 
@@ -309,9 +309,9 @@ def tier_page_main(inputs: list[str], params: dict, outputs: list[str]) -> None:
     text, figures = render(Path(template).read_text(), results, config), figures_of(Path(template).read_text())
     measured = [claim for claim in all_claims(config) if Path(claim.figure).stem in figures]
     rows = build_ledger(results, config, measured).astype({"n_examples": float, "n_seeds": float})  # as read from CSV
-    ledger = ledger_markdown(rows).replace("](docs/", "](../")
-    page.parent.mkdir(parents=True, exist_ok=True)
+    ledger = ledger_markdown(rows).replace("](docs/figures/", "](figures/").replace("](docs/", "](../")
+    (page.parent / "figures").mkdir(parents=True, exist_ok=True)
+    text = text.replace("](../figures/", "](figures/")
     page.write_text(text.rstrip("\n") + "\n\n## Ledger rows of this tier\n\n" + ledger + "\n")
-    (page.parent.parent / "figures").mkdir(exist_ok=True)
     for name in figures:
-        shutil.copyfile(results / "figures" / f"{name}.png", page.parent.parent / "figures" / f"{name}.png")
+        shutil.copyfile(results / "figures" / f"{name}.png", page.parent / "figures" / f"{name}.png")

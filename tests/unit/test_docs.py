@@ -191,7 +191,8 @@ def test_a_tier_page_renders_that_tiers_numbers_and_ledger_rows(tiny_run, tmp_pa
     text = page.read_text()
     config = load_config(configs)
     assert f"trains for {config['ren']['variants']['train']['steps']}\nsteps" in text and "{{" not in text
-    assert (tmp_path / "docs" / "figures" / "ren_variants_grid.png").is_file()
+    assert (tmp_path / "docs" / "tiers" / "figures" / "ren_variants_grid.png").is_file()
+    assert "](figures/ren_variants_grid.png)" in text and not (tmp_path / "docs" / "figures").exists()
     grid = [c for c in all_claims(config) if c.claim_id == "ren.tuned_variant.negative"]
     row = build_ledger(tiny_run / "results", config, grid).iloc[0]
     assert f"`ren.tuned_variant.negative` | **{row['verdict']}** | {docs.interval(row)} |" in text
