@@ -3,6 +3,10 @@
 The defaults are the default tier. config.yaml states the tier's choices (the keys a reader
 should see or that differ) and `--configfile` tiers change what they set; `full_config` fills every
 other key from here, so a value has one home. Torch-free: Snakemake imports this at parse time.
+
+A study's `task`, `model` and `train` blocks are the run configs it trains: their keys are
+documented once, in the task's config dataclass (e.g. tasks/bursty.py's BurstyTaskConfig) and in
+config.py's ModelConfig and TrainConfig; `model_block` and `train_block` start from those defaults.
 """
 
 from __future__ import annotations
