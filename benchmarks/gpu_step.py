@@ -42,18 +42,16 @@ GOAL_MFU, GOAL_STACK_SPEEDUP = 0.25, 10.0  # goals: Akyurek's MFU; E = 36 transi
 
 def tier_config(tiny: bool) -> dict:
     """config.yaml with the paper tier (or the tests' tiny tier) merged over it."""
-    import yaml
+    from icl_study.settings import load_config
 
-    from icl_study.config import deep_merge
-
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
     tier = REPO / ("tests/configs/tiny.yaml" if tiny else "configs/paper.yaml")
-    return deep_merge(config, yaml.safe_load(tier.read_text()))
+    return load_config([REPO / "config.yaml", tier])
 
 
 def shape_runs(config: dict) -> dict[str, dict]:
     """One run config per shape, built from the tier the way the workflow builds the jobs."""
     from icl_study.config import deep_merge
+    from icl_study.plan import run_config  # fills the model widths the task needs, as the plan does
     from icl_study.studies.transience import run_params
 
     lin = config["linreg"]
@@ -63,10 +61,10 @@ def shape_runs(config: dict) -> dict[str, dict]:
     garg = deep_merge(base, next(iter(lin["runs"].values())))
     corpus = config["ren"]["corpus"]
     tr = config["transience"]
-    runs = {"akyurek": {"task": "regression", "task_config": deepest["task"], "model": deepest["model"], "train": deepest["train"]},
-            "garg": {"task": "regression", "task_config": garg["task"], "model": garg["model"], "train": garg["train"]},
+    runs = {"akyurek": run_config("regression", deepest["task"], deepest["model"], deepest["train"]),
+            "garg": run_config("regression", garg["task"], garg["model"], garg["train"]),
             "transience": run_params(tr, "bursty", tr["base_size"], 0.0, 0),
-            "pipeline_gpt": {"task": "concepts", "task_config": corpus["task"], "model": corpus["model"], "train": corpus["train"]}}
+            "pipeline_gpt": run_config("concepts", corpus["task"], corpus["model"], corpus["train"])}
     for run in runs.values():  # the machine's device, whatever the tier asks for
         run["train"] = {**run["train"], "device": "auto"}
     return runs
@@ -283,16 +281,17 @@ def cpu_ratio(args) -> dict:
     from icl_study.train import _train_step, build_model, make_optimizer
 
     torch.set_num_threads(1)
-    import yaml
+    from icl_study.plan import run_config as plan_run_config  # the model widths from the task
+    from icl_study.settings import load_config
 
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = load_config([REPO / "config.yaml"])
     lin = config["linreg"]
     base = {key: lin[key] for key in ("task", "model", "train")}
     device, rows = torch.device("cpu"), []
     for n_layer in lin["sweep"]["n_layer"]:
         merged = deep_merge(base, deep_merge(lin["sweep"]["overrides"], {"model": {"n_layer": n_layer}}))
-        cfgs = [run_config({"task": "regression", "task_config": merged["task"], "model": merged["model"],
-                            "train": {**merged["train"], "seed": seed, "device": "cpu"}}) for seed in range(3)]
+        cfgs = [run_config(plan_run_config("regression", merged["task"], merged["model"],
+                                           {**merged["train"], "seed": seed, "device": "cpu"})) for seed in range(3)]
         stacked_s, solo_s = [], []
         for _ in range(2):
             with tempfile.TemporaryDirectory() as empty:

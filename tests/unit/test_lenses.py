@@ -137,20 +137,23 @@ def test_every_cell_present_and_dropping_a_lens_drops_only_its_cells(tiny_run, t
     the files' times and Snakemake's records, so only what the drop changes reruns)."""
     import yaml
 
-    base = yaml.safe_load((REPO / "config.yaml").read_text())
-    families = {f: spec["lenses"] for f, spec in base["lenses"]["families"].items()}
+    from icl_study.plan import Plan
+    from icl_study.settings import load_config
+
     configs = (REPO / "config.yaml", TINY)
+    plan = Plan(load_config(configs))
     workdir = tmp_path / "run"
     shutil.copytree(tiny_run, workdir, symlinks=True)
     table = pd.read_csv(workdir / "results" / "lenses" / "table.csv")
     assert list(table.columns) == lenses.COLUMNS
-    expected = {(f, s, lens) for f, names in families.items() for s in KEPT_STEPS for lens in names}
+    expected = {(f, s, lens) for f in plan.lenses_kinds for s in plan.lenses_steps(f) for lens in plan.lenses_of(f)}
+    assert set(plan.lenses_steps("bursty")) == set(KEPT_STEPS)
     assert _cells(table) == expected
     assert table["value"].notna().all()
 
     dropped = tmp_path / "dropped.yaml"
     dropped.write_text(yaml.safe_dump({"lenses": {"families": {
-        f: {"lenses": [lens for lens in names if lens != DROPPED]} for f, names in families.items()}}}))
+        f: {"lenses": [lens for lens in plan.lenses_of(f) if lens != DROPPED]} for f in plan.lenses_kinds}}}))
     result = snakemake(workdir, *TARGETS, "--cores", "1", configfiles=(*configs, dropped))
     ran = set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, re.M))
     assert ran == {"lenses_collect", "fig_lenses_over_training", "fig_lenses_correlations"}  # no cell reran

@@ -63,13 +63,15 @@ def test_changed_train_value_retrains(run_dir, tmp_path):
 
 def test_changed_variant_parameter_retrains_only_that_variant(run_dir, tmp_path):
     """`neg_beta` is read by the `negative` attention kind only: its softmax baseline and the other
-    variants (and the corpus runs, a separate model section) stay as they are."""
+    variants (and the corpus runs, a separate model section, and the grid's own value) stay as they
+    are; the grid table, which holds every variant at its configured value too, is rebuilt."""
     override = tmp_path / "override.yaml"
-    override.write_text("ren:\n  variants:\n    model:\n      neg_beta: 0.25\n")
+    override.write_text("ren:\n  variants:\n    model:\n      neg_beta: 0.75\n")
     configs = (REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml", override)
     stdout = snakemake(run_dir, "-n", configfiles=configs).stdout
     assert set(re.findall(r"wildcards: group=(\w+)", stdout)) == {"negative"}
-    assert jobs_planned(stdout) == {"ren_train", "ren_variants", "fig_ren_variants", "claims_ledger", "all"}
+    assert jobs_planned(stdout) == {"ren_train", "ren_variants", "fig_ren_variants", "ren_grid", "fig_ren_variants_grid",
+                                    "claims_ledger", "all"}
 
 
 def test_ledger_has_one_row_per_claim(run_dir):
