@@ -626,8 +626,9 @@ class Plan:
 
     @property
     def ren_grid_runs(self) -> list[str]:
-        """The regression variants at every grid value (their own runs and the grid's), softmax first."""
-        return self.ren_regression_runs + [m for run in ren_grid_runs(self.config["ren"]) for m in run.members]
+        """The regression variants at every grid value (their own runs, softmax first, then the grid's)."""
+        return [m for run in self.training("ren", group=True).values() if run.config["task"] == "regression"
+                for m in run.members]
 
     @property
     def ren_corpus_runs(self) -> list[str]:

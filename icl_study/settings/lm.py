@@ -64,6 +64,14 @@ class LmPipelineGptSettings:
     eval: LmPipelineGptEvalSettings = field(default_factory=LmPipelineGptEvalSettings)
 
 
+def review_task(source: str, **choices) -> dict:
+    """A text task (lm/data.TextTaskConfig's keys) prompted as a review followed by "Sentiment:" and
+    scored by its label word, two classes by default; `choices` replace any key."""
+    return {"source": source, "path": None, "template": "Review: {text}\nSentiment:",
+            "label_words": [" negative", " positive"], "separator": "\n\n", "max_words": 0,
+            "rating_edges": [-2.0, -0.5, 0.5, 2.0]} | choices
+
+
 @dataclass(frozen=True)
 class LmSettings:
     models: tuple[str, ...] = ("smollm2",)
@@ -74,35 +82,12 @@ class LmSettings:
             "dtype": "bfloat16",
         }
     )
+    # text tasks by name: each a review prompt (review_task) over its source's examples
     tasks: dict = field(
         default_factory=lambda: {
-            "mr": {
-                "source": "mr",
-                "path": None,
-                "template": "Review: {text}\nSentiment:",
-                "label_words": [" negative", " positive"],
-                "separator": "\n\n",
-                "max_words": 0,
-                "rating_edges": [-2.0, -0.5, 0.5, 2.0],
-            },
-            "imdb": {
-                "source": "imdb",
-                "path": None,
-                "template": "Review: {text}\nSentiment:",
-                "label_words": [" negative", " positive"],
-                "separator": "\n\n",
-                "max_words": 32,
-                "rating_edges": [-2.0, -0.5, 0.5, 2.0],
-            },
-            "sst5like": {
-                "source": "vader5",
-                "path": None,
-                "template": "Review: {text}\nSentiment:",
-                "label_words": [" terrible", " bad", " okay", " good", " great"],
-                "separator": "\n\n",
-                "max_words": 0,
-                "rating_edges": [-2.0, -0.5, 0.5, 2.0],
-            },
+            "mr": review_task("mr"),
+            "imdb": review_task("imdb", max_words=32),  # first 32 words: a 16-shot prompt stays short
+            "sst5like": review_task("vader5", label_words=[" terrible", " bad", " okay", " good", " great"]),
         }
     )
     eval: LmEvalSettings = field(default_factory=LmEvalSettings)
