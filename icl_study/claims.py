@@ -10,7 +10,16 @@ ledger never holds a typed result: `ledger_rows` calls each measure on the table
   no difference, outside the equivalence margin);
 - `inconclusive`: the interval straddles the threshold, or there is no interval (NaN);
 - `sanity check`: an identity that cannot fail (matrix algebra, a construction); it is measured
-  and shown, never counted as a reproduction.
+  and shown, never counted as a reproduction;
+- `exploratory`: the interval would decide, but the claim is about a model this study trained and
+  rests on fewer than 3 training seeds (`MIN_SEEDS`): one training run is a case, not a finding.
+
+A verdict other than `inconclusive` also needs the claim's **gates** to pass. A `Gate` is itself a
+measured interval with a rule, for the precondition that makes the claim's interval mean what
+the claim says: the finetuning that must have learned, the competitor that must have appeared, the
+control that must not match as well. A failed gate (or one that cannot be measured) turns a
+decided verdict into `inconclusive`, and the ledger's `gate` column names it with its value;
+`gates` lists every gate, its value, interval and pass/fail.
 
 Torch-free: the ledger rule and the docs renderer import it without paying for torch.
 """
@@ -19,12 +28,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable, Literal, NamedTuple
 
 Direction = Literal["greater", "less", "equivalent", "identity"]
-VERDICTS = ("reproduced", "contradicted", "inconclusive", "sanity check")
+VERDICTS = ("reproduced", "contradicted", "inconclusive", "exploratory", "sanity check")
 COLUMNS = ("study", "paper", "claim_id", "claim", "measure", "value", "ci_low", "ci_high", "n_examples",
-           "n_seeds", "rule", "verdict", "figure")
+           "n_seeds", "rule", "verdict", "gate", "gates", "figure")
+# Fewer training seeds than this makes a decided claim about a trained model `exploratory`.
+MIN_SEEDS = 3
 
 
 @dataclass(frozen=True)
@@ -40,12 +51,45 @@ class Measurement:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """A precondition of a claim, measured: `name` states it in one line with its rule ("finetuning
+    learned: FT − ZS accuracy > 0"), `compute` reads the claim's tables and returns its
+    Measurement. It passes when the whole 95% interval lies beyond `threshold` in `direction`; with
+    `on="value"` the point value alone is judged, for exact quantities that have no sampling
+    interval (a count of seeds, a step index). A gate that cannot be measured (NaN) fails."""
+
+    name: str
+    compute: Callable[[dict], Measurement]
+    direction: Literal["greater", "less"] = "greater"
+    threshold: float = 0.0
+    on: Literal["interval", "value"] = "interval"
+
+    def passes(self, m: Measurement) -> bool:
+        lo, hi = (m.value, m.value) if self.on == "value" else (m.ci_low, m.ci_high)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return False
+        return lo > self.threshold if self.direction == "greater" else hi < self.threshold
+
+
+def describe(m: Measurement) -> str:
+    """'value [low, high]' (or 'value', or 'n/a'), three significant digits."""
+    if not math.isfinite(m.value):
+        return "n/a"
+    if math.isfinite(m.ci_low) and math.isfinite(m.ci_high):
+        return f"{m.value:.3g} [{m.ci_low:.3g}, {m.ci_high:.3g}]"
+    return f"{m.value:.3g}"
+
+
+@dataclass(frozen=True)
 class Claim:
     """One sentence of a paper and how this study decides it.
 
     `direction` says which side of `threshold` the paper predicts: "greater" / "less" for a
     difference or an effect, "equivalent" for "no difference" (the interval must lie inside
-    ±`margin` around `threshold`), "identity" for a sanity check.
+    ±`margin` around `threshold`), "identity" for a sanity check. `gates` are the preconditions
+    a decided verdict needs (see the module docstring). `trained` says the claim is about models
+    this study trained, so its measure must report `n_seeds` and fewer than `MIN_SEEDS` makes it
+    exploratory; a claim about a pretrained model or a construction sets it False.
     """
 
     study: str
@@ -61,6 +105,8 @@ class Claim:
     # The tables `compute` reads, as paths relative to the results folder (e.g. "dai/summary.csv");
     # the ledger rule takes their union as its inputs, and `compute` gets {path: DataFrame}.
     tables: tuple[str, ...] = ()
+    gates: tuple[Gate, ...] = ()
+    trained: bool = True
 
     def rule(self) -> str:
         """The decision rule in words, as the ledger prints it."""
@@ -99,7 +145,8 @@ def interval_difference(a: tuple[float, float, float], b: tuple[float, float, fl
 
 
 def verdict(claim: Claim, m: Measurement) -> str:
-    """The claim's verdict from its measured interval (see the module docstring)."""
+    """The claim's verdict from its measured interval alone, before gates and seed counts (see
+    `decide`)."""
     if claim.direction == "identity":
         return "sanity check"
     lo, hi = m.ci_low, m.ci_high
@@ -117,13 +164,44 @@ def verdict(claim: Claim, m: Measurement) -> str:
     raise ValueError(f"{claim.claim_id}: unknown direction {claim.direction!r}")
 
 
+class Decision(NamedTuple):
+    """A claim's verdict after its gates and seed count: `gate` names what stopped a decided
+    verdict (empty when nothing did), `gates` lists every gate as 'name: value [low, high] pass'."""
+
+    verdict: str
+    gate: str
+    gates: str
+
+
+def decide(claim: Claim, m: Measurement, tables: dict) -> Decision:
+    """The interval's verdict, then the gates (a failed one makes it inconclusive, naming the
+    gate), then the seed count (a trained-model claim on fewer than MIN_SEEDS seeds is exploratory).
+    Every gate is measured and listed, whatever the interval says."""
+    results = [(gate, gate.compute(tables)) for gate in claim.gates]
+    listed = "; ".join(f"{g.name}: {describe(gm)} {'pass' if g.passes(gm) else 'FAIL'}" for g, gm in results)
+    raw = verdict(claim, m)
+    if raw not in ("reproduced", "contradicted"):
+        return Decision(raw, "", listed)
+    failed = [(g, gm) for g, gm in results if not g.passes(gm)]
+    if failed:
+        g, gm = failed[0]
+        return Decision("inconclusive", f"{g.name} failed: {describe(gm)}", listed)
+    if claim.trained and (m.n_seeds is None or m.n_seeds < MIN_SEEDS):
+        seeds = "unknown" if m.n_seeds is None else m.n_seeds
+        return Decision("exploratory", f"fewer than {MIN_SEEDS} training seeds ({seeds}); would be {raw}", listed)
+    return Decision(raw, "", listed)
+
+
 def ledger_rows(claims: list[Claim], tables: dict) -> list[dict]:
-    """One ledger row per claim, every number computed from `tables` by the claim's measure."""
+    """One ledger row per claim, every number computed from `tables` by the claim's measure and
+    gates."""
     rows = []
     for claim in claims:
         m = claim.compute(tables)
+        d = decide(claim, m, tables)
         rows.append({"study": claim.study, "paper": claim.paper, "claim_id": claim.claim_id,
                      "claim": claim.claim, "measure": claim.measure, "value": m.value, "ci_low": m.ci_low,
                      "ci_high": m.ci_high, "n_examples": m.n_examples, "n_seeds": m.n_seeds,
-                     "rule": claim.rule(), "verdict": verdict(claim, m), "figure": claim.figure})
+                     "rule": claim.rule(), "verdict": d.verdict, "gate": d.gate, "gates": d.gates,
+                     "figure": claim.figure})
     return rows

@@ -208,13 +208,14 @@ def ledger_markdown(claims: pd.DataFrame) -> str:
         return ("No ledger is committed yet: run the default tier, then `snakemake docs` "
                 "(it writes this table from results/claims.csv).")
     # the claim id names the model, task or setting where one claim is measured on several
-    lines = ["| study | paper | claim | claim id | verdict | value [95% interval] | seeds | examples | figure |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| study | paper | claim | claim id | verdict | value [95% interval] | gate | seeds | examples | figure |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for _, row in claims.iterrows():
         figure = Path(str(row["figure"])).stem if not pd.isna(row["figure"]) else ""
+        gate = row.get("gate", "")  # what stopped a decided verdict: a failed gate or too few seeds
         cells = [f"[{row['study']}](docs/studies/{row['study']}.md)", str(row["paper"]),
                  str(row["claim"]).replace("|", "/"), f"`{row['claim_id']}`", f"**{row['verdict']}**", interval(row),
-                 fmt(row["n_seeds"], "d"), fmt(row["n_examples"], "d"),
+                 "" if pd.isna(gate) else str(gate).replace("|", "/"), fmt(row["n_seeds"], "d"), fmt(row["n_examples"], "d"),
                  f"[{figure}](docs/figures/{figure}.png)" if figure else ""]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -5,13 +5,13 @@ import math
 import pandas as pd
 import pytest
 
-from icl_study.claims import COLUMNS, Claim, Measurement, ledger_rows, verdict
+from icl_study.claims import COLUMNS, MIN_SEEDS, Claim, Gate, Measurement, decide, ledger_rows, verdict
 
 
-def claim(direction, threshold=0.0, margin=0.0, compute=None):
+def claim(direction, threshold=0.0, margin=0.0, compute=None, gates=(), trained=False):
     return Claim(study="s", paper="P", claim_id=f"c_{direction}", claim="a sentence", measure="m",
                  direction=direction, figure="f.png", compute=compute or (lambda t: None),
-                 threshold=threshold, margin=margin)
+                 threshold=threshold, margin=margin, gates=gates, trained=trained)
 
 
 @pytest.mark.parametrize("direction, low, high, expected", [
@@ -49,3 +49,43 @@ def test_ledger_rows_come_from_the_tables():
     assert tuple(up) == COLUMNS
     assert (up["verdict"], up["n_examples"], up["value"]) == ("reproduced", 3, pytest.approx(0.3))
     assert down["verdict"] == "contradicted" and "interval above 0" in down["rule"]
+
+
+def _gate(low, high, name="finetuning learned: FT − ZS accuracy > 0", **kw):
+    return Gate(name, lambda tables: Measurement((low + high) / 2, low, high), **kw)
+
+
+def test_a_failed_gate_makes_a_decided_verdict_inconclusive_and_names_the_gate():
+    """Rec2FTP = 1 [1, 1] from a finetuning that never learned must not read as reproduced."""
+    decided = Measurement(1.0, 0.9, 1.0)
+    gated = claim("greater", threshold=0.5, gates=(_gate(-0.1, 0.05),))
+    d = decide(gated, decided, {})
+    assert d.verdict == "inconclusive"
+    assert d.gate.startswith("finetuning learned: FT − ZS accuracy > 0 failed: ")
+    assert "FAIL" in d.gates
+    passing = claim("greater", threshold=0.5, gates=(_gate(0.1, 0.3),))
+    assert decide(passing, decided, {}) == ("reproduced", "", passing.gates[0].name + ": 0.2 [0.1, 0.3] pass")
+
+
+def test_gates_are_listed_even_when_the_interval_is_inconclusive():
+    d = decide(claim("greater", gates=(_gate(0.1, 0.3),)), Measurement(0.0, -1.0, 1.0), {})
+    assert d.verdict == "inconclusive" and d.gate == "" and d.gates.endswith("pass")
+
+
+def test_an_unmeasurable_gate_fails_and_a_value_gate_judges_the_point():
+    nan = float("nan")
+    assert not _gate(nan, nan).passes(Measurement(nan, nan, nan))
+    count = Gate("ICL is not monotone: seeds with a peak before the end > 2", lambda t: None, threshold=2.5, on="value")
+    assert count.passes(Measurement(3.0, nan, nan)) and not count.passes(Measurement(2.0, nan, nan))
+    assert Gate("below", lambda t: None, direction="less").passes(Measurement(-1, -2, -0.5))
+
+
+@pytest.mark.parametrize("n_seeds, expected", [(None, "exploratory"), (1, "exploratory"), (MIN_SEEDS - 1, "exploratory"),
+                                               (MIN_SEEDS, "reproduced")])
+def test_a_trained_model_claim_on_fewer_than_three_seeds_is_exploratory(n_seeds, expected):
+    d = decide(claim("greater", trained=True), Measurement(0.3, 0.2, 0.4, n_seeds=n_seeds), {})
+    assert d.verdict == expected
+    assert (d.gate.startswith("fewer than 3 training seeds")) == (expected == "exploratory")
+    # an inconclusive interval stays inconclusive; a pretrained model's claim has no seed rule
+    assert decide(claim("greater", trained=True), Measurement(0, -1, 1, n_seeds=1), {}).verdict == "inconclusive"
+    assert decide(claim("greater"), Measurement(0.3, 0.2, 0.4), {}).verdict == "reproduced"

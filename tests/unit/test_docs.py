@@ -62,7 +62,7 @@ def test_readme_ledger_is_the_committed_default_ledger():
     readme = (REPO / "README.md").read_text()
     committed = docs.read_claims(REPO / "docs" / "claims_default.csv")
     assert list(committed.columns) == ["study", "paper", "claim_id", "claim", "measure", "value", "ci_low",
-                                       "ci_high", "n_examples", "n_seeds", "rule", "verdict", "figure"]
+                                       "ci_high", "n_examples", "n_seeds", "rule", "verdict", "gate", "gates", "figure"]
     assert docs.ledger_block(readme) == docs.ledger_markdown(committed)
 
 
