@@ -118,7 +118,7 @@ def solo_case(run: dict, mode: str, device, min_seconds: float, min_steps: int) 
 
     from icl_study.config import run_config
     from icl_study.tasks import make_task
-    from icl_study.train import _train_step, build_model, make_optimizer
+    from icl_study.train import build_model, make_optimizer, train_step
 
     cfg = run_config(run)
     task = make_task(cfg.task, cfg.task_config, cfg.train.seed)
@@ -127,9 +127,9 @@ def solo_case(run: dict, mode: str, device, min_seconds: float, min_steps: int) 
     optimizer = make_optimizer(model, cfg.train)
     started = time.perf_counter()
     for step in range(3):  # warm-up (and compilation)
-        _train_step(fast, optimizer, task, step, cfg.train, device)
+        train_step(fast, optimizer, task, step, cfg.train, device)
     warmup_s = time.perf_counter() - started
-    seconds, n = time_loop(lambda s: _train_step(fast, optimizer, task, s, cfg.train, device), device, min_seconds, min_steps)
+    seconds, n = time_loop(lambda s: train_step(fast, optimizer, task, s, cfg.train, device), device, min_seconds, min_steps)
     return {"step_s": seconds, "steps": n, "warmup_s": warmup_s, "n_tokens": task.n_tokens}
 
 
@@ -278,7 +278,7 @@ def cpu_ratio(args) -> dict:
     from icl_study.config import deep_merge, run_config
     from icl_study.stacked import Stack, _load_member
     from icl_study.tasks import make_task
-    from icl_study.train import _train_step, build_model, make_optimizer
+    from icl_study.train import build_model, make_optimizer, train_step
 
     torch.set_num_threads(1)
     from icl_study.plan import run_config as plan_run_config  # the model widths from the task
@@ -307,10 +307,10 @@ def cpu_ratio(args) -> dict:
                 task = make_task(c.task, c.task_config, c.train.seed)
                 model = build_model(c)
                 optimizer = make_optimizer(model, c.train)
-                _train_step(model, optimizer, task, 0, c.train, device)
+                train_step(model, optimizer, task, 0, c.train, device)
                 start = time.process_time()
                 for s in range(1, args.ratio_steps + 1):
-                    _train_step(model, optimizer, task, s, c.train, device)
+                    train_step(model, optimizer, task, s, c.train, device)
                 total += time.process_time() - start
             solo_s.append(total)
         row = {"n_layer": n_layer, "stacked_ms_per_step": 1e3 * min(stacked_s) / args.ratio_steps,

@@ -19,12 +19,12 @@ Between stretches of stacked training every member's state lives in its own solo
 `AdamW`, and checkpoints, metric rows and progress lines go through train.py's own functions:
 a member's `model.pt`, `checkpoints/last.pt` and `train_metrics.csv` are those of its solo run
 (a solo rerun resumes a member's checkpoint and the other way round). Resume is per group: each
-member resumes from its own checkpoint through `train._resume`; members that are behind (a kill
+member resumes from its own checkpoint through `run_state.resume`; members that are behind (a kill
 between two members' saves, a member whose config changed) are first trained up to the others.
 
 `train.members_per_job` caps E; it is how runs are scheduled, not what they are, so checkpoints
-store it as 1 and a member's stored config equals its solo run's. With E = 1 the solo trainer
-(`train.train`) runs: today's path, bit for bit.
+store it as 1 and a member's stored config equals its solo run's. A chunk of one run is sent
+to the solo trainer (`train.train`) by `train.train_group_rule`: today's path, bit for bit.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from icl_study.config import ConfigError, RunConfig, run_config
 from icl_study.device import autocast, device_memory_bytes, pick_device, training_memory_bytes
 from icl_study.model import GPT
 from icl_study.tasks import make_task
-from icl_study.train import (TrainingDiverged, _log_progress, _resume, _save, _write_metrics, _write_state, build_model,
-                             check_loss, check_run_config, lr_at, make_optimizer, train)
+from icl_study.run_state import (TrainingDiverged, build_model, check_loss, check_run_config, log_progress, lr_at,
+                                 make_optimizer, resume, save, write_metrics, write_state)
 
 log = logging.getLogger("icl_study.stacked")
 BETAS, EPS = (0.9, 0.999), 1e-8  # make_optimizer's AdamW (torch's default eps)
@@ -102,8 +102,8 @@ def train_group(cfgs: list[RunConfig | dict], out_dirs: list[str | Path]) -> lis
     cfgs = [solo_config(c) for c in cfgs]
     if len(cfgs) != len(out_dirs):
         raise ConfigError(f"{len(cfgs)} run configs but {len(out_dirs)} output folders: one per member")
-    if len(cfgs) == 1:  # E = 1: the solo trainer itself
-        return [train(cfgs[0], out_dirs[0])]
+    if len(cfgs) == 1:  # E = 1 is the solo trainer's job (train.train_group_rule sends it there)
+        raise ValueError("one run is trained by icl_study.train.train, not as a stacked group")
     check_group(cfgs)
     device = pick_device(cfgs[0].train.device)
     members = [_load_member(i, cfg, Path(d), device) for i, (cfg, d) in enumerate(zip(cfgs, out_dirs))]
@@ -121,8 +121,8 @@ def train_group(cfgs: list[RunConfig | dict], out_dirs: list[str | Path]) -> lis
     finals = []
     for m in members:
         final = m.out_dir / "model.pt"
-        _write_state(final, m.cfg, m.model, m.optimizer, m.step, m.rows)
-        _write_metrics(m.out_dir / "train_metrics.csv", m.rows)
+        write_state(final, m.cfg, m.model, m.optimizer, m.step, m.rows)
+        write_metrics(m.out_dir / "train_metrics.csv", m.rows)
         finals.append(final)
     return finals
 
@@ -134,7 +134,7 @@ def _load_member(index: int, cfg: RunConfig, out_dir: Path, device: torch.device
         task.to(device)
     model = build_model(cfg).to(device)
     optimizer = make_optimizer(model, cfg.train)
-    step, rows, window, loss_start = _resume(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer)
+    step, rows, window, loss_start = resume(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer)
     return Member(index, cfg, out_dir, task, model, optimizer, step, rows, window, loss_start)
 
 
@@ -167,10 +167,10 @@ def train_stretch(members: list[Member], until: int, device: torch.device) -> No
                 stack.write_member(i)
             if logs:
                 with _named(m):
-                    m.rows += _log_progress(m.model, m.task, step, m.window, m.cfg.train, started, device)
+                    m.rows += log_progress(m.model, m.task, step, m.window, m.cfg.train, started, device)
                 m.window = []
             if saves:
-                _save(m.out_dir, m.cfg, m.model, m.optimizer, step, m.rows, m.window, m.loss_start)
+                save(m.out_dir, m.cfg, m.model, m.optimizer, step, m.rows, m.window, m.loss_start)
     for i in range(len(members)):
         stack.write_member(i)
 
@@ -352,21 +352,3 @@ def group_runs(params: dict) -> list[dict]:
     if "runs" in params:
         return list(params["runs"])
     return [{**params["run"], "train": {**params["run"]["train"], "seed": seed}} for seed in params["seeds"]]
-
-
-def train_group_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """Rule entry: train a job's runs (params as `train:train_seeds_rule`'s, or {"runs": [...]}) in
-    stacked groups of at most `train.members_per_job`; outputs[i] is run i's model.pt."""
-    runs = group_runs(params)
-    if len(runs) != len(outputs):
-        raise ConfigError(f"{len(runs)} runs but {len(outputs)} outputs: one model.pt per run")
-    cap = run_config(runs[0]).train.members_per_job
-    if cap < 1:
-        raise ConfigError(f"train.members_per_job: {cap} must be at least 1")
-    for start in range(0, len(runs), cap):
-        chunk, paths = runs[start:start + cap], outputs[start:start + cap]
-        log.info("runs %d-%d of %d -> %s", start, start + len(chunk) - 1, len(runs), paths)
-        finals = train_group(chunk, [Path(p).parent for p in paths])
-        for final, path in zip(finals, paths):
-            if final != Path(path):
-                raise RuntimeError(f"train wrote {final}, but the rule expects {path}")

@@ -18,89 +18,20 @@ Outputs: `model.pt` (final checkpoint) and `train_metrics.csv` (step, split, met
 
 from __future__ import annotations
 
-import csv
-import functools
-import hashlib
 import logging
-import math
 import time
 from pathlib import Path
 
 import torch
 
-from icl_study.checkpoint import load_checkpoint, save_checkpoint
-from icl_study.config import ConfigError, RunConfig, StudyError, TrainConfig, run_config, to_dict
-from icl_study.device import autocast, device_memory_bytes, maybe_compile, pick_device, training_memory_bytes
-from icl_study.model import GPT
-from icl_study.rng import stream_seed
+from icl_study.config import ConfigError, RunConfig, TrainConfig, run_config
+from icl_study.device import autocast, maybe_compile, pick_device
+from icl_study.run_state import (TrainingDiverged, build_model, check_loss, check_memory, check_run_config,  # noqa: F401
+                                 log_progress, lr_at, make_optimizer, resume, save, write_metrics, write_state)
+from icl_study.stacked import group_runs, train_group
 from icl_study.tasks import make_task
 
 log = logging.getLogger("icl_study.train")
-METRIC_COLUMNS = ("step", "split", "metric", "value")
-PACKAGE = Path(__file__).resolve().parent
-DIVERGENCE_FACTOR = 100.0  # a training loss this many times its first value has diverged
-
-
-class TrainingDiverged(StudyError, FloatingPointError):
-    """The training loss became non-finite or grew far above its first value."""
-
-    kind = "training diverged"
-
-
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """A hash of the package's source (every icl_study/**/*.py): stored in each checkpoint, so a
-    run interrupted under one version of the code is not resumed under another."""
-    digest = hashlib.sha256()
-    for path in sorted(PACKAGE.rglob("*.py")):
-        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def build_model(cfg: RunConfig) -> GPT:
-    """A freshly initialised model whose weights depend only on the run's seed."""
-    with torch.random.fork_rng(devices=[]):  # torch's initialisers draw from the global RNG
-        torch.manual_seed(stream_seed(cfg.train.seed, "init"))
-        return GPT(cfg.model)
-
-
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup to `lr`, then cosine decay to `lr * min_lr_ratio` at the last step."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    return cfg.lr * (cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * cosine)
-
-
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW; weight decay applies to weight matrices, not to biases, norms or embeddings' rows."""
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
-
-
-def check_run_config(cfg: RunConfig, task) -> None:
-    """Config errors the schema cannot express, found before any training step."""
-    for key, needed in task.model_io().items():  # the widths the task's tokens and outputs need
-        have = getattr(cfg.model, key)
-        if key == "n_positions" and have < needed:
-            raise ConfigError(f"model.n_positions: {have} is shorter than the task's {needed} tokens per sequence")
-        if key != "n_positions" and have != needed:
-            raise ConfigError(f"model.{key}: {have} does not match the task's {needed}")
-    if cfg.train.steps < 1 or cfg.train.checkpoint_every < 1 or cfg.train.log_every < 1:
-        raise ConfigError("train.steps / checkpoint_every / log_every: must be at least 1")
-
-
-def check_memory(cfg: RunConfig, task, device: torch.device) -> None:
-    """Refuse a model whose estimated training memory (a lower estimate) exceeds the device's."""
-    needed = training_memory_bytes(cfg.model, cfg.train.batch_size, task.n_tokens)
-    available = device_memory_bytes(device)
-    if needed > available:
-        raise ConfigError(f"model.n_layer x model.d_model: training needs at least {needed / 2**30:.1f} GiB "
-                          f"(weights, AdamW state, activations at train.batch_size {cfg.train.batch_size}), "
-                          f"more than the {available / 2**30:.1f} GiB of {device}")
 
 
 def train(cfg: RunConfig | dict, out_dir: str | Path) -> Path:
@@ -114,29 +45,29 @@ def train(cfg: RunConfig | dict, out_dir: str | Path) -> Path:
     model = build_model(cfg).to(device)
     fast_model = maybe_compile(model, cfg.train.compile)  # same parameters; `model` is what is saved
     optimizer = make_optimizer(model, cfg.train)
-    step, rows, window, loss_start = _resume(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer)
+    step, rows, window, loss_start = resume(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer)
     log.info("model: %d parameters, %s; %s on %s; starting at step %d of %d",
              model.n_params(), cfg.model.attention, cfg.task, device, step, cfg.train.steps)
     started = time.perf_counter()
     while step < cfg.train.steps:
-        loss = _train_step(fast_model, optimizer, task, step, cfg.train, device)
+        loss = train_step(fast_model, optimizer, task, step, cfg.train, device)
         loss_start = loss if loss_start is None else loss_start
         check_loss(loss, loss_start, step, cfg)
         window.append(loss)
         step += 1
         # A task may list extra `eval_steps` (e.g. log-spaced) at which its evaluators are logged.
         if step % cfg.train.log_every == 0 or step == cfg.train.steps or step in getattr(task, "eval_steps", ()):
-            rows += _log_progress(model, task, step, window, cfg.train, started, device)
+            rows += log_progress(model, task, step, window, cfg.train, started, device)
             window = []
         if step % cfg.train.checkpoint_every == 0 or step in cfg.train.keep_steps or step == cfg.train.steps:
-            _save(out_dir, cfg, model, optimizer, step, rows, window, loss_start)
+            save(out_dir, cfg, model, optimizer, step, rows, window, loss_start)
     final = out_dir / "model.pt"
-    _write_state(final, cfg, model, optimizer, step, rows)
-    _write_metrics(out_dir / "train_metrics.csv", rows)
+    write_state(final, cfg, model, optimizer, step, rows)
+    write_metrics(out_dir / "train_metrics.csv", rows)
     return final
 
 
-def _train_step(model, optimizer, task, step: int, cfg: TrainConfig, device) -> float:
+def train_step(model, optimizer, task, step: int, cfg: TrainConfig, device) -> float:
     for group in optimizer.param_groups:
         group["lr"] = lr_at(step, cfg)
     batch = {k: v.to(device) for k, v in task.train_batch(step, cfg.batch_size).items()}
@@ -148,89 +79,6 @@ def _train_step(model, optimizer, task, step: int, cfg: TrainConfig, device) -> 
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
     return loss.item()
-
-
-def check_loss(loss: float, loss_start: float, step: int, cfg: RunConfig) -> None:
-    """Stop at once (every later step would be wasted) when the loss is not finite or has grown
-    over DIVERGENCE_FACTOR x its first value; the advice names only settings that can be the cause."""
-    if math.isfinite(loss) and loss <= DIVERGENCE_FACTOR * max(loss_start, 1e-6):
-        return
-    if step == 0 or not math.isfinite(loss_start):  # before any update: the learning rate is not the cause
-        large = [f"task.{key} ({value:g})" for key, value in sorted(cfg.task_config.items())
-                 if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 1e6]
-        raise TrainingDiverged(f"task: the training loss is {loss:g} at step 0, before any update: "
-                               + (f"check {', '.join(large)}" if large else "check the task's and the model's settings"))
-    grown = "is not finite" if not math.isfinite(loss) else f"is over {DIVERGENCE_FACTOR:g}x its first value {loss_start:.3g}"
-    advice = f"lower train.lr (now {cfg.train.lr:g})"
-    advice += (", or set train.grad_clip (now 0: off), e.g. 1.0" if cfg.train.grad_clip <= 0
-               else f" or train.grad_clip (now {cfg.train.grad_clip:g})")
-    raise TrainingDiverged(f"train.lr: the training loss {loss:.3g} at step {step} {grown}: {advice}")
-
-
-def _log_progress(model, task, step, window, cfg: TrainConfig, started, device) -> list[tuple]:
-    rows = [(step, "train", "loss", sum(window) / len(window))]
-    if hasattr(task, "eval_metrics"):
-        model.eval()
-        with torch.no_grad():
-            rows += [(step, "eval", name, value) for name, value in task.eval_metrics(model, device).items()]
-        model.train()
-    elapsed = time.perf_counter() - started
-    shown = " | ".join(f"{split} {metric} {value:.4g}" for _, split, metric, value in rows)
-    log.info("step %d/%d | %s | lr %.2e | %.1f s elapsed", step, cfg.steps, shown, lr_at(step - 1, cfg), elapsed)
-    return rows
-
-
-def _resume(path: Path, cfg: RunConfig, model, optimizer) -> tuple[int, list[tuple], list[float], float | None]:
-    """Load the last checkpoint of an *unfinished* run of this exact config and code; else step 0.
-
-    A finished run's checkpoint (step = steps) is never resumed: the job is rerun only when it was
-    forced or its outputs were deleted, e.g. after a code change, and must then really retrain.
-    """
-    if not path.exists():
-        return 0, [], [], None
-    state = load_checkpoint(path, map_location=next(model.parameters()).device)
-    why_not = _not_resumable(state, cfg)
-    if why_not:
-        log.warning("not resuming from %s: %s; starting from step 0", path, why_not)
-        return 0, [], [], None
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    log.info("resuming from %s at step %d", path, state["step"])
-    # The losses since the last progress line too, so the next logged mean equals an unbroken run's.
-    rows = [tuple(r) for r in state.get("metrics", [])]
-    return state["step"], rows, list(state.get("loss_window", [])), state.get("loss_start")
-
-
-def _not_resumable(state: dict, cfg: RunConfig) -> str | None:
-    """Why a checkpoint must not be resumed by this run, or None."""
-    if state["run_config"] != to_dict(cfg):
-        return "it was written for a different config"
-    if state.get("code") != code_version():
-        return "it was written by a different version of the icl_study code"
-    if state["step"] >= cfg.train.steps:
-        return f"it is the end of a finished run (step {state['step']} of {cfg.train.steps}); a rerun retrains"
-    return None
-
-
-def _save(out_dir: Path, cfg, model, optimizer, step: int, rows, window, loss_start) -> None:
-    _write_state(out_dir / "checkpoints" / "last.pt", cfg, model, optimizer, step, rows, window, loss_start)
-    if step in cfg.train.keep_steps:
-        _write_state(out_dir / "checkpoints" / f"step_{step:07d}.pt", cfg, model, optimizer, step, rows)
-
-
-def _write_state(path: Path, cfg, model, optimizer, step: int, rows, window=(), loss_start=None) -> None:
-    save_checkpoint(path, {"step": step, "run_config": to_dict(cfg), "code": code_version(),
-                           "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                           "metrics": [list(r) for r in rows], "loss_window": list(window),
-                           "loss_start": loss_start})
-
-
-def _write_metrics(path: Path, rows) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(METRIC_COLUMNS)
-        writer.writerows(rows)
 
 
 def train_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
@@ -247,8 +95,6 @@ def train_seeds_rule(inputs: list[str], params: dict, outputs: list[str]) -> Non
     With `train.members_per_job` > 1 the seeds train as stacked members instead (same results to
     float rounding; see icl_study/stacked.py)."""
     if params["run"]["train"].get("members_per_job", 1) > 1:  # stacked members: icl_study/stacked.py
-        from icl_study.stacked import train_group_rule
-
         return train_group_rule(inputs, params, outputs)
     seeds = params["seeds"]
     if len(seeds) != len(outputs):
@@ -257,3 +103,23 @@ def train_seeds_rule(inputs: list[str], params: dict, outputs: list[str]) -> Non
         run = {**params["run"], "train": {**params["run"]["train"], "seed": seed}}
         log.info("seed %d -> %s", seed, output)
         train_rule(inputs, run, [output])
+
+
+def train_group_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: train a job's runs (params as `train_seeds_rule`'s, or {"runs": [...]}) in
+    stacked groups of at most `train.members_per_job` (icl_study/stacked.py); a group of one run
+    is the solo trainer's. outputs[i] is run i's model.pt."""
+    runs = group_runs(params)
+    if len(runs) != len(outputs):
+        raise ConfigError(f"{len(runs)} runs but {len(outputs)} outputs: one model.pt per run")
+    cap = run_config(runs[0]).train.members_per_job
+    if cap < 1:
+        raise ConfigError(f"train.members_per_job: {cap} must be at least 1")
+    for start in range(0, len(runs), cap):
+        chunk, paths = runs[start:start + cap], outputs[start:start + cap]
+        log.info("runs %d-%d of %d -> %s", start, start + len(chunk) - 1, len(runs), paths)
+        out_dirs = [Path(p).parent for p in paths]
+        finals = [train(chunk[0], out_dirs[0])] if len(chunk) == 1 else train_group(chunk, out_dirs)
+        for final, path in zip(finals, paths):
+            if final != Path(path):
+                raise RuntimeError(f"train wrote {final}, but the rule expects {path}")

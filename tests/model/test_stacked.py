@@ -11,7 +11,8 @@ import torch
 import icl_study.stacked as stacked
 from icl_study.checkpoint import load_checkpoint, load_model
 from icl_study.config import ConfigError
-from icl_study.stacked import train_group, train_group_rule
+from icl_study.stacked import train_group
+from icl_study.train import train_group_rule
 from icl_study.train import train, train_seeds_rule
 
 # The CPU's fused attention has no vmap rule yet: torch loops over members (slower, same numbers).
@@ -159,10 +160,12 @@ def test_seeds_rule_with_members_per_job_trains_stacked_groups(tmp_path, monkeyp
            "seeds": [0, 1, 2]}
     outputs = [str(tmp_path / f"s{seed}" / "model.pt") for seed in job["seeds"]]
     sizes = []
+    import icl_study.train as train_module
+
     real_group = stacked.train_group
-    monkeypatch.setattr(stacked, "train_group", lambda cfgs, dirs: sizes.append(len(cfgs)) or real_group(cfgs, dirs))
+    monkeypatch.setattr(train_module, "train_group", lambda cfgs, dirs: sizes.append(len(cfgs)) or real_group(cfgs, dirs))
     train_seeds_rule([], job, outputs)
-    assert sizes == [2, 1]  # members_per_job caps E
+    assert sizes == [2]  # members_per_job caps E; the last chunk of one run goes to the solo trainer
     solo_job = {"run": {**job["run"], "train": {**job["run"]["train"], "members_per_job": 1}}, "seeds": [0, 1, 2]}
     solo_outputs = [str(tmp_path / f"solo{seed}" / "model.pt") for seed in job["seeds"]]
     train_seeds_rule([], solo_job, solo_outputs)

@@ -4,6 +4,7 @@ uninterrupted run; checkpoints of another config are not resumed; config errors 
 import pytest
 import torch
 
+from icl_study import run_state
 from icl_study.checkpoint import CheckpointError, load_checkpoint
 from icl_study.config import ConfigError, TrainConfig, run_config
 from icl_study.train import lr_at, train, train_seeds_rule
@@ -26,7 +27,7 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     import icl_study.train as training
 
     straight = train(TINY, tmp_path / "straight")
-    real_step, calls = training._train_step, []
+    real_step, calls = training.train_step, []
 
     def crash_at_step_12(*args, **kwargs):
         if len(calls) == 12:
@@ -34,11 +35,11 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
         calls.append(1)
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(training, "_train_step", crash_at_step_12)
+    monkeypatch.setattr(training, "train_step", crash_at_step_12)
     with pytest.raises(KeyboardInterrupt):
         train(TINY, tmp_path / "resumed")
     assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["step"] == 10
-    monkeypatch.setattr(training, "_train_step", real_step)
+    monkeypatch.setattr(training, "train_step", real_step)
     final = train(TINY, tmp_path / "resumed")  # picks up at step 10
     for name, tensor in weights(straight).items():
         assert torch.equal(tensor, weights(final)[name]), name  # bit-identical on CPU
@@ -110,7 +111,7 @@ def test_partial_checkpoint_of_other_code_is_not_resumed(tmp_path, monkeypatch):
     """A run killed mid-way and rerun after the package code changed starts again from step 0."""
     import icl_study.train as training
 
-    real_step, calls = training._train_step, []
+    real_step, calls = training.train_step, []
 
     def crash_at_step_12(*args, **kwargs):
         if len(calls) == 12:
@@ -118,13 +119,13 @@ def test_partial_checkpoint_of_other_code_is_not_resumed(tmp_path, monkeypatch):
         calls.append(1)
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(training, "_train_step", crash_at_step_12)
+    monkeypatch.setattr(training, "train_step", crash_at_step_12)
     with pytest.raises(KeyboardInterrupt):
         train(TINY, tmp_path)
-    monkeypatch.setattr(training, "_train_step", real_step)
-    monkeypatch.setattr(training, "code_version", lambda: "edited")
+    monkeypatch.setattr(training, "train_step", real_step)
+    monkeypatch.setattr(run_state, "code_version", lambda: "edited")
     started = []
-    monkeypatch.setattr(training, "_log_progress", lambda *a, **k: started.append(a[2]) or [])
+    monkeypatch.setattr(training, "log_progress", lambda *a, **k: started.append(a[2]) or [])
     train(TINY, tmp_path)
     assert started[0] == 5  # first progress line at step 5: trained from 0, not resumed at 10
 
