@@ -411,8 +411,9 @@ def measure_fresh_error_falls(tables):
 
 def transient_points(transient):
     """Per seed: the ridge-like step, chosen leave-one-seed-out (the argmin of the other seeds'
-    mean SPD-to-ridge curve, so no seed picks its own minimum and the rise can be negative), and
-    the seed's own values there and at the last step."""
+    mean SPD-to-ridge curve, so no seed picks its own minimum and the rise can be negative), the
+    seed's own values there and at the last step, and `steps_after`: how many logged steps follow
+    the ridge-like one (0: the curve still approaches ridge at the end of the budget)."""
     wide = transient.pivot_table(index=["seed", "step"], columns="metric", values="value").reset_index()
     out = []
     for seed in sorted(wide["seed"].unique()):
@@ -421,6 +422,7 @@ def transient_points(transient):
         step = int(others.idxmin()) if len(others) else int(own["fresh_to_ridge"].idxmin())
         loss = own["loss"].dropna()
         out.append({"seed": seed, "step": step, "final_step": int(own.index.max()),
+                    "steps_after": int((own.index > step).sum()),
                     "ridge_at": own.loc[step, "fresh_to_ridge"], "ridge_final": own["fresh_to_ridge"].iloc[-1],
                     "gap_at": own.loc[step, "fresh_to_dmmse"] - own.loc[step, "fresh_to_ridge"],
                     "gap_final": own["fresh_to_dmmse"].iloc[-1] - own["fresh_to_ridge"].iloc[-1],
@@ -428,16 +430,39 @@ def transient_points(transient):
     return out
 
 
+def _after_ridge_like(tables, final: str, at: str):
+    """final − at per seed, over seeds; NaN (with n_seeds) when in some seed the ridge-like step is
+    the last logged step: a ridge-like phase that did not end within the budget was not observed,
+    and "last − last" would be a degenerate 0 [0, 0]."""
+    from icl_study.claims import Measurement
+
+    points = transient_points(tables[TRANSIENT])
+    if any(p["steps_after"] == 0 for p in points):
+        return Measurement(float("nan"), float("nan"), float("nan"), n_seeds=len(points))
+    return _interval([p[final] - p[at] for p in points])
+
+
+def measure_ridge_observed(tables):
+    """Logged steps after the ridge-like step, fewest over seeds (an exact count: a value gate)."""
+    from icl_study.claims import NO_DATA, Measurement
+
+    points = transient_points(tables[TRANSIENT])
+    if not points:
+        return NO_DATA
+    fewest = float(min(p["steps_after"] for p in points))
+    return Measurement(fewest, float("nan"), float("nan"), n_seeds=len(points))
+
+
 def measure_ridge_rises(tables):
-    return _interval([p["ridge_final"] - p["ridge_at"] for p in transient_points(tables[TRANSIENT])])
+    return _after_ridge_like(tables, "ridge_final", "ridge_at")
 
 
 def measure_specialises(tables):
-    return _interval([p["gap_final"] - p["gap_at"] for p in transient_points(tables[TRANSIENT])])
+    return _after_ridge_like(tables, "gap_final", "gap_at")
 
 
 def measure_loss_falls(tables):
-    return _interval([p["loss_final"] - p["loss_at"] for p in transient_points(tables[TRANSIENT])])
+    return _after_ridge_like(tables, "loss_final", "loss_at")
 
 
 def _layers(tables, condition: str):
@@ -466,10 +491,18 @@ def measure_gap_widens(tables):
     return _interval(_last_layer_gap(tables, "ill_conditioned") - _last_layer_gap(tables, "isotropic"))
 
 
+RIDGE_NOT_OBSERVED = "ridge-like phase not observed within the budget"
+
+
 def claims(config: dict | None = None) -> list:
     """The study's claims (icl_study.claims.Claim), each measured from results/diversity/*.csv; the
     ledger (icl_study/ledger.py) calls it with the run's config, which every claim here ignores."""
-    from icl_study.claims import Claim
+    from icl_study.claims import Claim, Gate
+
+    # The transient claims compare the ridge-like step with the last one: the phase must have ended.
+    observed = Gate(f"ridge-like step before the last logged step in every seed (logged steps after it, fewest over "
+                    f"seeds, > 0; failing: {RIDGE_NOT_OBSERVED})", measure_ridge_observed, on="value")
+    not_observed = f"; NaN ({RIDGE_NOT_OBSERVED}) when in some seed it is the last logged step"
 
     fig1, fig2, fig3 = (f"results/figures/diversity_{n}.png" for n in ("threshold", "transient", "layers"))
     return [
@@ -484,14 +517,14 @@ def claims(config: dict | None = None) -> list:
               measure_fresh_error_falls, tables=(SWEEP,)),
         Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_ridge_rises", "Below the threshold the model is ridge-like early "
               "and moves away from ridge later (transient ridge)", "fresh-task SPD to ridge at the last step − at the "
-              "ridge-like step (argmin of the other seeds' mean curve), per seed", "greater", fig2,
-              measure_ridge_rises, tables=(TRANSIENT,)),
+              "ridge-like step (argmin of the other seeds' mean curve), per seed" + not_observed, "greater", fig2,
+              measure_ridge_rises, tables=(TRANSIENT,), gates=(observed,)),
         Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_specialises", "After the ridge-like phase the model specialises "
-              "towards dMMSE", "(SPD to dMMSE − SPD to ridge) at the last step − at the ridge-like step, per seed",
-              "less", fig2, measure_specialises, tables=(TRANSIENT,)),
+              "towards dMMSE", "(SPD to dMMSE − SPD to ridge) at the last step − at the ridge-like step, per seed" + not_observed,
+              "less", fig2, measure_specialises, tables=(TRANSIENT,), gates=(observed,)),
         Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_loss_falls", "Training loss keeps falling while the model leaves "
-              "ridge", "training loss at the last step − at the ridge-like step, per seed", "less", fig2,
-              measure_loss_falls, tables=(TRANSIENT,)),
+              "ridge", "training loss at the last step − at the ridge-like step, per seed" + not_observed, "less", fig2,
+              measure_loss_falls, tables=(TRANSIENT,), gates=(observed,)),
         Claim(STUDY, FU, "diversity.layers_newton_slope", "The number of Newton steps a layer matches grows with depth",
               "least-squares slope of matched Newton steps over layer (isotropic inputs), per seed", "greater",
               fig3, measure_newton_slope, tables=(LAYERS,)),

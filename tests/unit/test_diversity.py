@@ -107,9 +107,22 @@ def test_transient_claims_can_go_either_way():
     rises, specialises = _claim("diversity.transient_ridge_rises"), _claim("diversity.transient_specialises")
     assert verdict(rises, rises.compute(dip)) == "reproduced"
     assert verdict(specialises, specialises.compute(dip)) == "reproduced"
-    # A monotone approach to ridge: the leave-one-seed-out step is the last, so no rise at all.
-    assert rises.compute(falling).value == pytest.approx(0.0)
     assert verdict(rises, rises.compute(falling)) != "reproduced"
+
+
+def test_a_ridge_like_step_at_the_end_of_the_budget_is_not_observed_not_zero():
+    """A monotone approach to ridge: the leave-one-seed-out step is the last logged step in every
+    seed, so "last − ridge-like" would be 0 [0, 0]. It must be NaN, with the gate naming why."""
+    from icl_study.claims import decide
+
+    falling = _transient(lambda i: [0.8, 0.6, 0.5, 0.4, 0.3, 0.2][i])
+    for claim_id in ("diversity.transient_ridge_rises", "diversity.transient_specialises",
+                     "diversity.transient_loss_falls"):
+        claim = _claim(claim_id)
+        m = claim.compute(falling)
+        assert math.isnan(m.value) and math.isnan(m.ci_low) and m.n_seeds == 3
+        d = decide(claim, m, falling)
+        assert d.verdict == "inconclusive" and dv.RIDGE_NOT_OBSERVED in d.gates and "FAIL" in d.gates
 
 
 def test_sweep_and_layer_claims_read_only_their_tables():
