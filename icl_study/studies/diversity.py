@@ -176,11 +176,28 @@ def threshold_table(final):
     return pd.DataFrame(rows)
 
 
+def reference_distance(task_config: dict, seed: int) -> float:
+    """SPD between the two references themselves, ridge and dMMSE, on a run's fixed fresh-task
+    evaluation batch (mean over positions, / d, as the logged SPDs): the scale that says whether
+    "closer to ridge than to dMMSE" can be told apart at this M (at large M the two coincide)."""
+    from icl_study.tasks.pool_regression import PoolRegressionTask
+
+    task = PoolRegressionTask(task_config, seed)  # the run's own task: training seeds it with the seed
+    refs = task.references["fresh"]
+    return float(((refs["ridge"] - refs["dmmse"]) ** 2).mean()) / task.cfg.n_dims
+
+
 def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: train_metrics.csv of every run -> outputs sweep.csv (one row per M and seed at
-    the last step), threshold.csv (M* per seed), transient.csv (the transient M's curves)."""
+    the last step; with params["section"], the diversity config section, also
+    `fresh_ridge_to_dmmse`, `reference_distance` of each run), threshold.csv (M* per seed),
+    transient.csv (the transient M's curves)."""
     curves = tidy_curves(inputs)
     final = final_table(curves)
+    if params.get("section") is not None:
+        configs = {m: run_job(params["section"], m)["run"]["task_config"] for m in final["pool_size"].unique()}
+        final["fresh_ridge_to_dmmse"] = [reference_distance(configs[m], int(seed))
+                                         for m, seed in zip(final["pool_size"], final["seed"])]
     transient = curves[(curves["pool_size"] == params["transient_pool_size"]) & curves["metric"].isin(TRANSIENT_METRICS)]
     for frame, path in zip((final, threshold_table(final), transient), outputs):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -394,9 +411,62 @@ def _at_pool_size(tables, which: str):
     return sweep[sweep["pool_size"] == m].sort_values("seed")
 
 
-def measure_generalises_at_large_m(tables):
-    rows = _at_pool_size(tables, "largest")
-    return _interval(rows["fresh_to_ridge"] - rows["fresh_to_dmmse"])
+# Above the threshold, compare at M between ABOVE[0] and ABOVE[1] times the seed's own M*: far
+# enough above it to be past the transition, not so far that ridge and dMMSE coincide.
+ABOVE = (4.0, 16.0)
+# Ridge and dMMSE "differ" at the compared M when their SPD is at least this fraction of ridge's own
+# fresh-task error: below it a model can be close to both at once.
+REFERENCES_DIFFER = 0.1
+
+
+def compared_above_threshold(tables):
+    """Per seed: the row of sweep.csv at the grid M in [ABOVE[0], ABOVE[1]] × the seed's M* nearest
+    (on log2 M) to the window's middle; None for a seed with no bracketed M* or no M in the window."""
+    sweep, threshold = tables[SWEEP], tables[THRESHOLD].set_index("seed")
+    out = {}
+    for seed, rows in sweep.groupby("seed"):
+        star = float(threshold.loc[seed, "threshold"]) if seed in threshold.index else float("nan")
+        lo, hi = ABOVE[0] * star, ABOVE[1] * star
+        inside = rows[(rows["pool_size"] >= lo) & (rows["pool_size"] <= hi)] if math.isfinite(star) else rows.iloc[:0]
+        middle = math.log2(star) + math.log2(ABOVE[0] * ABOVE[1]) / 2 if math.isfinite(star) else 0.0
+        out[seed] = None if inside.empty else inside.loc[(inside["log2_pool_size"] - middle).abs().idxmin()]
+    return out
+
+
+def _above_threshold(tables, value):
+    """value(row) over seeds at the compared M; NaN (with n_seeds) if some seed has no compared M."""
+    from icl_study.claims import Measurement
+
+    rows = compared_above_threshold(tables)
+    if not rows or any(row is None or "fresh_ridge_to_dmmse" not in row for row in rows.values()):
+        return Measurement(float("nan"), float("nan"), float("nan"), n_seeds=len(rows))
+    return _interval([value(row) for row in rows.values()])
+
+
+def measure_generalises_above_threshold(tables):
+    return _above_threshold(tables, lambda r: (r["fresh_to_ridge"] - r["fresh_to_dmmse"]) / r["fresh_ridge_to_dmmse"])
+
+
+def measure_references_differ(tables):
+    return _above_threshold(tables, lambda r: r["fresh_ridge_to_dmmse"] / r["fresh_error_ridge"])
+
+
+def measure_threshold_in_grid(tables):
+    """log2 M* over seeds; NaN (with n_seeds) when some seed's M* is not bracketed by the grid."""
+    from icl_study.claims import Measurement
+
+    log2_star = tables[THRESHOLD]["log2_threshold"].to_numpy(dtype=float)
+    if len(log2_star) == 0 or not all(math.isfinite(v) for v in log2_star):
+        return Measurement(float("nan"), float("nan"), float("nan"), n_seeds=len(log2_star))
+    return _interval(log2_star)
+
+
+def measure_unbracketed_seeds(tables):
+    """Seeds whose M* the grid does not bracket (an exact count: a value gate)."""
+    from icl_study.claims import Measurement
+
+    notes = tables[THRESHOLD]["note"]
+    return Measurement(float((notes != "bracketed").sum()), float("nan"), float("nan"), n_seeds=len(notes))
 
 
 def measure_memorises_at_small_m(tables):
@@ -505,10 +575,22 @@ def claims(config: dict | None = None) -> list:
     not_observed = f"; NaN ({RIDGE_NOT_OBSERVED}) when in some seed it is the last logged step"
 
     fig1, fig2, fig3 = (f"results/figures/diversity_{n}.png" for n in ("threshold", "transient", "layers"))
+    grid = [math.log2(m) for m in settings((config or {}).get(STUDY)).pool_sizes]
+    window = f"the grid M in [{ABOVE[0]:g}, {ABOVE[1]:g}] × the seed's own M* (nearest the window's middle on log2 M)"
     return [
+        Claim(STUDY, RAVENTOS, "diversity.threshold_bracketed", "There is a task-diversity threshold: within the "
+              "pool-size grid, fresh-task predictions move from dMMSE-like to ridge-like", "log2 M* (first M where "
+              "fresh-task SPD to ridge < SPD to dMMSE, interpolated), mean over seeds; NaN when some seed's M* is not "
+              "bracketed by the grid", "equivalent", fig1, measure_threshold_in_grid,
+              threshold=(min(grid) + max(grid)) / 2, margin=(max(grid) - min(grid)) / 2, tables=(THRESHOLD,),
+              gates=(Gate("M* bracketed by the grid in every seed (seeds not bracketed < 1)", measure_unbracketed_seeds,
+                          direction="less", threshold=0.5, on="value"),)),
         Claim(STUDY, RAVENTOS, "diversity.generalises", "Above the task-diversity threshold the model's fresh-task "
-              "predictions are closer to ridge than to dMMSE", "SPD to ridge − SPD to dMMSE on fresh tasks at the "
-              "largest M, per seed", "less", fig1, measure_generalises_at_large_m, tables=(SWEEP,)),
+              "predictions are closer to ridge than to dMMSE", "(SPD to ridge − SPD to dMMSE) / SPD(ridge, dMMSE) on "
+              f"fresh tasks at {window}, per seed; NaN when some seed has no such M", "less", fig1,
+              measure_generalises_above_threshold, tables=(SWEEP, THRESHOLD),
+              gates=(Gate(f"ridge and dMMSE differ at the compared M: SPD(ridge, dMMSE) / ridge's fresh-task error "
+                          f"> {REFERENCES_DIFFER:g}", measure_references_differ, threshold=REFERENCES_DIFFER),)),
         Claim(STUDY, RAVENTOS, "diversity.memorises", "Below the threshold the model behaves like dMMSE (the pool "
               "posterior) on fresh tasks", "SPD to dMMSE − SPD to ridge on fresh tasks at the smallest M, per seed",
               "less", fig1, measure_memorises_at_small_m, tables=(SWEEP,)),

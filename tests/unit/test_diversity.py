@@ -131,12 +131,10 @@ def test_sweep_and_layer_claims_read_only_their_tables():
                           "fresh_to_dmmse": [0.2, 0.25, 0.22, 0.30, 0.28, 0.33],
                           "fresh_error": [1.2, 1.1, 1.15, 0.5, 0.55, 0.52]})
     tables = {dv.SWEEP: sweep}
-    for claim_id in ("diversity.generalises", "diversity.memorises", "diversity.fresh_error"):
+    for claim_id in ("diversity.memorises", "diversity.fresh_error"):
         claim = _claim(claim_id)
         assert claim.tables == (dv.SWEEP,)
         assert verdict(claim, claim.compute(tables)) == "reproduced"
-    flipped = {dv.SWEEP: sweep.assign(fresh_to_ridge=sweep["fresh_to_dmmse"], fresh_to_dmmse=sweep["fresh_to_ridge"])}
-    assert verdict(_claim("diversity.generalises"), _claim("diversity.generalises").compute(flipped)) == "contradicted"
     layers = pd.DataFrame([{"member": f"seed{s}", "condition": c, "layer": layer, "newton_steps": layer + s % 2,
                             "gd_steps": (4 if c == "isotropic" else 9) * layer + s}
                            for s in range(3) for c in dv.CONDITIONS for layer in range(4)])
@@ -153,3 +151,59 @@ def test_settings_fill_defaults_and_reject_a_transient_m_off_the_grid():
     job = dv.run_job({"pool_sizes": [2, 16], "layers": {"pool_size": 16}}, 16)
     assert job["run"]["task_config"]["pool_size"] == 16 and job["run"]["train"]["keep_steps"]
     assert job["seeds"] == [0, 1, 2]
+
+
+GRID = [4, 8, 16, 32, 64, 256, 1024]
+
+
+def _sweep(gap, distance, star=8.0):
+    """Three seeds over GRID with M* = `star`: `gap(M)` = SPD to ridge − SPD to dMMSE and
+    `distance(M)` = SPD(ridge, dMMSE); ridge's own fresh error 0.5."""
+    rows = [{"pool_size": m, "log2_pool_size": math.log2(m), "seed": seed, "fresh_to_dmmse": 0.3,
+             "fresh_to_ridge": 0.3 + gap(m) + 0.01 * seed, "fresh_ridge_to_dmmse": distance(m), "fresh_error_ridge": 0.5}
+            for seed in range(3) for m in GRID]
+    threshold = pd.DataFrame({"seed": range(3), "log2_threshold": math.log2(star), "threshold": star,
+                              "note": "bracketed"})
+    return {dv.SWEEP: pd.DataFrame(rows), dv.THRESHOLD: threshold}
+
+
+def test_generalises_is_judged_above_the_threshold_where_the_references_differ():
+    """M* = 8: the compared M is 64 (in 4–16 × M*, nearest 8 × M*), not the largest M (1024), where
+    ridge and dMMSE nearly coincide and the model's small positive gap there says nothing."""
+    from icl_study.claims import decide
+
+    claim = _claim("diversity.generalises")
+    assert claim.tables == (dv.SWEEP, dv.THRESHOLD)
+    tables = _sweep(gap=lambda m: -0.2 if m == 64 else 0.005, distance=lambda m: 0.4 if m <= 256 else 0.001)
+    m = claim.compute(tables)
+    assert m.value == pytest.approx((-0.2 + 0.01) / 0.4, abs=1e-9) and m.n_seeds == 3  # normalised, at M = 64
+    assert decide(claim, m, tables).verdict == "reproduced"
+    # where the references coincide at the compared M the gate stops a verdict
+    close = _sweep(gap=lambda m: -0.05, distance=lambda m: 0.02)  # closer to ridge, but 0.02 / 0.5 < 0.1
+    d = decide(claim, claim.compute(close), close)
+    assert d.verdict == "inconclusive" and "ridge and dMMSE differ" in d.gate
+    # M* = 300: the window 1200–4800 holds no grid M, so there is nothing to compare
+    none = _sweep(gap=lambda m: -0.2, distance=lambda m: 0.4, star=300.0)
+    assert math.isnan(claim.compute(none).value)
+
+
+def test_threshold_bracketed_in_every_seed():
+    claim = _claim("diversity.threshold_bracketed")
+    tables = _sweep(gap=lambda m: 0.0, distance=lambda m: 0.1, star=16.0)
+    tables[dv.THRESHOLD]["log2_threshold"] = [3.9, 4.0, 4.1]
+    assert verdict(claim, claim.compute(tables)) == "reproduced"  # log2 M* ≈ 4, inside [2, 10]
+    unbracketed = dict(tables)
+    unbracketed[dv.THRESHOLD] = tables[dv.THRESHOLD].assign(
+        log2_threshold=[3.9, 4.0, math.nan], note=["bracketed", "bracketed", "above grid"])
+    from icl_study.claims import decide
+
+    m = claim.compute(unbracketed)
+    assert math.isnan(m.value) and m.n_seeds == 3
+    assert "bracketed by the grid in every seed (seeds not bracketed < 1): 1 FAIL" in decide(claim, m, unbracketed).gates
+
+
+def test_reference_distance_shrinks_as_the_pool_grows():
+    """SPD(ridge, dMMSE) on the fresh batch: large for a small pool, small for a dense one."""
+    task = {"n_dims": 2, "n_points": 6, "noise_std": 0.5, "w_scale": 1.0, "eval_size": 64}
+    small, large = (dv.reference_distance({**task, "pool_size": m}, 0) for m in (2, 4096))
+    assert small > 0.05 and large < 0.2 * small

@@ -3,7 +3,8 @@
 
 One training job per pool size M trains every seed (one torch import per job; declared in
 icl_study/plan.py, trained by train.smk) -> results/diversity/M{M}/seed{seed}/; a collect job
-turns the training logs into the sweep, threshold and transient tables; a layers job reads out the
+turns the training logs (and each run's task, for the ridge-dMMSE distance) into the sweep,
+threshold and transient tables; a layers job reads out the
 largest-M models layer by layer; three figures read the tables only. The study's claims (studies/diversity.py, `claims`) are rows of the
 run's ledger (claims.smk).
 """
@@ -23,7 +24,9 @@ rule diversity_collect:
     benchmark:
         "benchmarks/diversity_collect.tsv"
     params:
-        collect=as_json({"transient_pool_size": PLAN.diversity_settings.transient_pool_size}),
+        # the section: each run's task, to measure the ridge-dMMSE distance on its fresh-task batch
+        collect=as_json({"transient_pool_size": PLAN.diversity_settings.transient_pool_size,
+                         "section": config["diversity"]}),
     threads: 1
     resources:
         runtime=5,
