@@ -475,8 +475,15 @@ def measure_memorises_at_small_m(tables):
 
 
 def measure_fresh_error_falls(tables):
+    """Fresh error at the largest M − at the smallest, paired by seed (seeds present at both); NaN
+    when the grid has one M (largest − smallest would be a degenerate 0 [0, 0])."""
+    from icl_study.claims import NO_DATA
+
     big, small = _at_pool_size(tables, "largest"), _at_pool_size(tables, "smallest")
-    return _interval(big["fresh_error"].to_numpy() - small["fresh_error"].to_numpy())
+    if big["pool_size"].iloc[0] == small["pool_size"].iloc[0]:
+        return NO_DATA
+    paired = big.merge(small, on="seed", suffixes=("_big", "_small"))
+    return _interval(paired["fresh_error_big"] - paired["fresh_error_small"])
 
 
 def transient_points(transient):
@@ -548,9 +555,10 @@ def measure_newton_slope(tables):
 
 
 def _last_layer_gap(tables, condition: str):
+    """GD − Newton matched steps at the last layer, per member (seed), as a Series indexed by member."""
     rows = _layers(tables, condition)
-    last = rows[rows["layer"] == rows["layer"].max()].sort_values("member")
-    return (last["gd_steps"] - last["newton_steps"]).to_numpy(dtype=float)
+    last = rows[rows["layer"] == rows["layer"].max()].set_index("member")
+    return (last["gd_steps"] - last["newton_steps"]).astype(float)
 
 
 def measure_gd_exceeds_newton(tables):
@@ -558,7 +566,9 @@ def measure_gd_exceeds_newton(tables):
 
 
 def measure_gap_widens(tables):
-    return _interval(_last_layer_gap(tables, "ill_conditioned") - _last_layer_gap(tables, "isotropic"))
+    # paired by seed: the same model read out under both conditions (index alignment drops a
+    # member measured under one condition only)
+    return _interval((_last_layer_gap(tables, "ill_conditioned") - _last_layer_gap(tables, "isotropic")).dropna())
 
 
 RIDGE_NOT_OBSERVED = "ridge-like phase not observed within the budget"

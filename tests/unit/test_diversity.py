@@ -207,3 +207,14 @@ def test_reference_distance_shrinks_as_the_pool_grows():
     task = {"n_dims": 2, "n_points": 6, "noise_std": 0.5, "w_scale": 1.0, "eval_size": 64}
     small, large = (dv.reference_distance({**task, "pool_size": m}, 0) for m in (2, 4096))
     assert small > 0.05 and large < 0.2 * small
+
+
+def test_fresh_error_is_paired_by_seed():
+    """Seed 1 is missing at the smallest M: the difference pairs seeds 0 and 2 by seed (not by row
+    position), and a grid with a single M gives no value rather than 0 [0, 0]."""
+    sweep = pd.DataFrame({"pool_size": [4, 4, 1024, 1024, 1024], "seed": [0, 2, 0, 1, 2],
+                          "fresh_error": [1.2, 1.0, 0.5, 9.0, 0.4]})
+    m = _claim("diversity.fresh_error").compute({dv.SWEEP: sweep})
+    assert m.n_seeds == 2 and m.value == pytest.approx(((0.5 - 1.2) + (0.4 - 1.0)) / 2)
+    one_m = {dv.SWEEP: sweep[sweep["pool_size"] == 1024]}
+    assert math.isnan(_claim("diversity.fresh_error").compute(one_m).value)
