@@ -168,12 +168,13 @@ def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     for frame, path in zip(frames, outputs):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
-    log.info("collected %d runs into %s and %s", len(summary), *outputs)
+    log.info("collected %d runs into %s", len(summary), ", ".join(outputs))
     with_icl = summary.dropna(subset=["peak_icl"]) if "peak_icl" in summary else summary.iloc[:0]
     for _, row in with_icl.iterrows():
-        log.info("%s %s wd=%g seed=%d: ICL peak %.3f at step %d, final %.3f; IWL final %.3f",
+        never = "" if row.get("iwl_appeared", True) is not False else f" ({IWL_NEVER})"
+        log.info("%s %s wd=%g seed=%d: ICL peak %.3f at step %d, final %.3f; IWL final %.3f%s",
                  row.dataset, row["size"], row.weight_decay, row.seed, row.peak_icl, row.peak_step,
-                 row.final_icl, row.final_iwl)
+                 row.final_icl, row.final_iwl, never)
 
 
 # --- claims: Singh et al. 2023, measured on settings.csv and summary.csv (intervals over seeds) ----
