@@ -161,6 +161,8 @@ def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     per run, with its setting's n_seeds), outputs[2] (if given) settings.csv (intervals over seeds).
     params["section"] (the transience config section, optional) gives each bursty run's evaluation
     size and label count, for the IWL counts."""
+    import numpy as np
+
     curves = tidy_curves(inputs)
     summary = summarize(curves, eval_shapes(params["section"]) if params.get("section") else None)
     summary["n_seeds"] = summary.groupby(["dataset", "size", "weight_decay"])["seed"].transform("count")
@@ -171,7 +173,8 @@ def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     log.info("collected %d runs into %s", len(summary), ", ".join(outputs))
     with_icl = summary.dropna(subset=["peak_icl"]) if "peak_icl" in summary else summary.iloc[:0]
     for _, row in with_icl.iterrows():
-        never = "" if row.get("iwl_appeared", True) is not False else f" ({IWL_NEVER})"
+        appeared = row.get("iwl_appeared")  # numpy bool, or NaN / absent without IWL counts
+        never = f" ({IWL_NEVER})" if isinstance(appeared, (bool, np.bool_)) and not appeared else ""
         log.info("%s %s wd=%g seed=%d: ICL peak %.3f at step %d, final %.3f; IWL final %.3f%s",
                  row.dataset, row["size"], row.weight_decay, row.seed, row.peak_icl, row.peak_step,
                  row.final_icl, row.final_iwl, never)
