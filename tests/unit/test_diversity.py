@@ -157,14 +157,14 @@ GRID = [4, 8, 16, 32, 64, 256, 1024]
 
 
 def _sweep(gap, distance, star=8.0):
-    """Three seeds over GRID with M* = `star`: `gap(M)` = SPD to ridge − SPD to dMMSE and
-    `distance(M)` = SPD(ridge, dMMSE); ridge's own fresh error 0.5."""
-    rows = [{"pool_size": m, "log2_pool_size": math.log2(m), "seed": seed, "fresh_to_dmmse": 0.3,
-             "fresh_to_ridge": 0.3 + gap(m) + 0.01 * seed, "fresh_ridge_to_dmmse": distance(m), "fresh_error_ridge": 0.5}
+    """query.csv and threshold.csv of three seeds over GRID with M* = `star`: `gap(M)` = SPD to
+    ridge − SPD to dMMSE at the query, `distance(M)` = SPD(ridge, dMMSE) there; ridge's error 0.5."""
+    rows = [{"pool_size": m, "log2_pool_size": math.log2(m), "seed": seed, "query_to_dmmse": 0.3,
+             "query_to_ridge": 0.3 + gap(m) + 0.01 * seed, "query_ridge_to_dmmse": distance(m), "query_error_ridge": 0.5}
             for seed in range(3) for m in GRID]
     threshold = pd.DataFrame({"seed": range(3), "log2_threshold": math.log2(star), "threshold": star,
                               "note": "bracketed"})
-    return {dv.SWEEP: pd.DataFrame(rows), dv.THRESHOLD: threshold}
+    return {dv.QUERY: pd.DataFrame(rows), dv.THRESHOLD: threshold}
 
 
 def test_generalises_is_judged_above_the_threshold_where_the_references_differ():
@@ -173,7 +173,7 @@ def test_generalises_is_judged_above_the_threshold_where_the_references_differ()
     from icl_study.claims import decide
 
     claim = _claim("diversity.generalises")
-    assert claim.tables == (dv.SWEEP, dv.THRESHOLD)
+    assert claim.tables == (dv.QUERY, dv.THRESHOLD)
     tables = _sweep(gap=lambda m: -0.2 if m == 64 else 0.005, distance=lambda m: 0.4 if m <= 256 else 0.001)
     m = claim.compute(tables)
     assert m.value == pytest.approx((-0.2 + 0.01) / 0.4, abs=1e-9) and m.n_seeds == 3  # normalised, at M = 64
@@ -218,3 +218,14 @@ def test_fresh_error_is_paired_by_seed():
     assert m.n_seeds == 2 and m.value == pytest.approx(((0.5 - 1.2) + (0.4 - 1.0)) / 2)
     one_m = {dv.SWEEP: sweep[sweep["pool_size"] == 1024]}
     assert math.isnan(_claim("diversity.fresh_error").compute(one_m).value)
+
+
+def test_query_distances_read_only_the_last_position():
+    """Earlier positions differ wildly; only the query (last position) counts, / d."""
+    ys = torch.zeros(4, 3)
+    ridge, dmmse = torch.full((4, 3), 9.0), torch.full((4, 3), 9.0)
+    ridge[:, -1], dmmse[:, -1] = 1.0, 3.0
+    pred = torch.full((4, 3), -5.0)
+    pred[:, -1] = 1.0
+    out = dv.query_distances(pred, {"ridge": ridge, "dmmse": dmmse}, ys, n_dims=2)
+    assert out == {"query_to_ridge": 0.0, "query_to_dmmse": 2.0, "query_ridge_to_dmmse": 2.0, "query_error_ridge": 0.5}
