@@ -3,9 +3,11 @@
 Every rule entry gets the same inputs (sweep, threshold, transient, layers, layers_spd tables):
 
 - `threshold_rule`: error (in-pool, fresh) and fresh-task SPD to ridge and to dMMSE vs pool size M
-  (log 2), mean over seeds with 95% t-intervals, and the measured threshold M* with its interval;
+  (log 2), mean over seeds with 95% t-intervals, the references' own distance SPD(ridge, dMMSE),
+  the measured threshold M* with its interval and the 4-16 x M* window the claim is judged in;
 - `transient_rule`: fresh-task SPD to ridge and to dMMSE and the training loss over steps at the
-  transient pool size, every seed drawn;
+  transient pool size, every seed drawn, each seed's ridge-like step, and "not observed within the
+  budget" in the title when some seed's ridge-like step is its last;
 - `layers_rule`: matched Newton and GD steps per layer, per input condition, every seed drawn.
 """
 
@@ -46,12 +48,16 @@ def plot_threshold(t: dict, outputs) -> None:
                title="Error vs task diversity (last step)")
     _mean_band(ax_spd, sweep, "log2_pool_size", "fresh_to_ridge", "SPD to ridge", colors[2])
     _mean_band(ax_spd, sweep, "log2_pool_size", "fresh_to_dmmse", "SPD to dMMSE", colors[3])
+    if "fresh_ridge_to_dmmse" in sweep:  # the references' own distance: where they can be told apart
+        _mean_band(ax_spd, sweep, "log2_pool_size", "fresh_ridge_to_dmmse", "SPD(ridge, dMMSE)", "grey", ":")
     finite = thr["log2_threshold"].dropna()
     if len(finite):
         mean, low, high = seed_interval(finite.to_numpy())
         ax_spd.axvline(mean, color="black", linewidth=1, label=f"M* = 2^{mean:.2f} ({len(finite)} of {len(thr)} seeds)")
         if np.isfinite(low):
             ax_spd.axvspan(low, high, color="black", alpha=0.1)
+        # the window where diversity.generalises is judged: 4-16 x M* (log2: M* + 2 to M* + 4)
+        ax_spd.axvspan(mean + 2, mean + 4, color="tab:green", alpha=0.08, label="4–16 × M* (claim compared here)")
     else:
         ax_spd.text(0.02, 0.95, "M* not bracketed by the grid", transform=ax_spd.transAxes, va="top")
     ax_spd.set(xlabel="log2 M (training pool size)", ylabel="SPD on fresh tasks (squared difference / d)",
@@ -80,9 +86,16 @@ def plot_transient(t: dict, outputs) -> None:
             ax.plot(rows["step"], rows["value"], "-o", color=color, markersize=3, label=label if first else None)
         loss = run[run["metric"] == "loss"].sort_values("step")
         loss_ax.plot(loss["step"], loss["value"], "--", color="grey", label="training loss" if first else None)
+    from icl_study.studies.diversity import RIDGE_NOT_OBSERVED, transient_points
+
+    points = transient_points(curves)
+    for p in points:  # each seed's ridge-like step (leave-one-seed-out), where the claims compare from
+        ax.axvline(p["step"], color=colors[0], lw=0.8, ls=":", label="ridge-like step" if p is points[0] else None)
+    ended = all(p["steps_after"] > 0 for p in points)
     ax.set_xscale("log")
     ax.set(xlabel="training step (log scale)", ylabel="SPD (squared difference / d)",
-           title=f"Transient ridge at M = {int(curves['pool_size'].iloc[0])} ({curves['seed'].nunique()} seeds)")
+           title=f"Transient ridge at M = {int(curves['pool_size'].iloc[0])} ({curves['seed'].nunique()} seeds)"
+                 + ("" if ended else f"\n{RIDGE_NOT_OBSERVED}"))
     loss_ax.set_ylabel("training loss (MSE)")
     loss_ax.grid(False)
     handles = ax.get_legend_handles_labels()

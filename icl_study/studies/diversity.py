@@ -176,16 +176,70 @@ def threshold_table(final):
     return pd.DataFrame(rows)
 
 
+def reference_distance(task_config: dict, seed: int) -> float:
+    """SPD between the two references themselves, ridge and dMMSE, on a run's fixed fresh-task
+    evaluation batch (mean over positions, / d, as the logged SPDs): the scale that says whether
+    "closer to ridge than to dMMSE" can be told apart at this M (at large M the two coincide)."""
+    from icl_study.tasks.pool_regression import PoolRegressionTask
+
+    task = PoolRegressionTask(task_config, seed)  # the run's own task: training seeds it with the seed
+    refs = task.references["fresh"]
+    return float(((refs["ridge"] - refs["dmmse"]) ** 2).mean()) / task.cfg.n_dims
+
+
 def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: train_metrics.csv of every run -> outputs sweep.csv (one row per M and seed at
-    the last step), threshold.csv (M* per seed), transient.csv (the transient M's curves)."""
+    the last step; with params["section"], the diversity config section, also
+    `fresh_ridge_to_dmmse`, `reference_distance` of each run), threshold.csv (M* per seed),
+    transient.csv (the transient M's curves)."""
     curves = tidy_curves(inputs)
     final = final_table(curves)
+    if params.get("section") is not None:
+        configs = {m: run_job(params["section"], m)["run"]["task_config"] for m in final["pool_size"].unique()}
+        final["fresh_ridge_to_dmmse"] = [reference_distance(configs[m], int(seed))
+                                         for m, seed in zip(final["pool_size"], final["seed"])]
     transient = curves[(curves["pool_size"] == params["transient_pool_size"]) & curves["metric"].isin(TRANSIENT_METRICS)]
     for frame, path in zip((final, threshold_table(final), transient), outputs):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
     log.info("collected %d runs; thresholds: %s", len(final), threshold_table(final).to_dict("records"))
+
+
+def query_distances(pred, refs: dict, ys, n_dims: int) -> dict:
+    """At the query (the last position) of a fresh-task batch: the model's SPD (/ d) to ridge and to
+    dMMSE, the two references' own SPD, and ridge's error. pred, refs[name], ys: (B, n)."""
+    q = {name: ref[:, -1].double() for name, ref in refs.items()}
+    p, y = pred[:, -1].double(), ys[:, -1].double()
+    return {"query_to_ridge": ((p - q["ridge"]) ** 2).mean().item() / n_dims,
+            "query_to_dmmse": ((p - q["dmmse"]) ** 2).mean().item() / n_dims,
+            "query_ridge_to_dmmse": ((q["ridge"] - q["dmmse"]) ** 2).mean().item() / n_dims,
+            "query_error_ridge": ((q["ridge"] - y) ** 2).mean().item() / n_dims}
+
+
+def query_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: every run's model.pt -> outputs[0] query.csv, one row per (M, seed): the
+    `query_distances` of the model on its own task's fixed fresh-task evaluation batch."""
+    import pandas as pd
+    import torch
+
+    from icl_study.checkpoint import load_model
+    from icl_study.tasks.pool_regression import PoolRegressionTask
+    from icl_study.tasks.regression import predict
+
+    rows = []
+    for path in inputs:
+        model, run_cfg = load_model(path)
+        pool_size, seed = parse_run_path(path)
+        task = PoolRegressionTask(run_cfg.task_config, seed)  # training seeds the task with the seed
+        batch = task.eval_batches["fresh"]
+        with torch.no_grad():
+            pred = predict(model, batch["xs"], batch["ys"])  # (B, n)
+        rows.append({"pool_size": pool_size, "log2_pool_size": math.log2(pool_size), "seed": seed,
+                     **query_distances(pred, task.references["fresh"], batch["ys"], task.cfg.n_dims)})
+    frame = pd.DataFrame(rows).sort_values(["pool_size", "seed"])
+    Path(outputs[0]).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(outputs[0], index=False)
+    log.info("query distances of %d models into %s", len(frame), outputs[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,7 +424,8 @@ def layers_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 # Claims: each measure reads only this study's tables and gives a t-interval over seeds
 # ---------------------------------------------------------------------------------------------
 
-SWEEP, THRESHOLD, TRANSIENT, LAYERS = (f"{STUDY}/{name}.csv" for name in ("sweep", "threshold", "transient", "layers"))
+SWEEP, THRESHOLD, TRANSIENT, LAYERS, QUERY = (f"{STUDY}/{name}.csv"
+                                              for name in ("sweep", "threshold", "transient", "layers", "query"))
 RAVENTOS = "Raventós et al. 2023"
 TRANSIENT_PAPERS = "Panwar et al. 2024; Carroll et al. 2025"
 FU = "Fu et al. 2024"
@@ -394,9 +449,62 @@ def _at_pool_size(tables, which: str):
     return sweep[sweep["pool_size"] == m].sort_values("seed")
 
 
-def measure_generalises_at_large_m(tables):
-    rows = _at_pool_size(tables, "largest")
-    return _interval(rows["fresh_to_ridge"] - rows["fresh_to_dmmse"])
+# Above the threshold, compare at M between ABOVE[0] and ABOVE[1] times the seed's own M*: far
+# enough above it to be past the transition, not so far that ridge and dMMSE coincide.
+ABOVE = (4.0, 16.0)
+# Ridge and dMMSE "differ" at the compared M when their SPD is at least this fraction of ridge's own
+# fresh-task error: below it a model can be close to both at once.
+REFERENCES_DIFFER = 0.1
+
+
+def compared_above_threshold(tables):
+    """Per seed: the row of query.csv at the grid M in [ABOVE[0], ABOVE[1]] × the seed's M* nearest
+    (on log2 M) to the window's middle; None for a seed with no bracketed M* or no M in the window."""
+    sweep, threshold = tables[QUERY], tables[THRESHOLD].set_index("seed")
+    out = {}
+    for seed, rows in sweep.groupby("seed"):
+        star = float(threshold.loc[seed, "threshold"]) if seed in threshold.index else float("nan")
+        lo, hi = ABOVE[0] * star, ABOVE[1] * star
+        inside = rows[(rows["pool_size"] >= lo) & (rows["pool_size"] <= hi)] if math.isfinite(star) else rows.iloc[:0]
+        middle = math.log2(star) + math.log2(ABOVE[0] * ABOVE[1]) / 2 if math.isfinite(star) else 0.0
+        out[seed] = None if inside.empty else inside.loc[(inside["log2_pool_size"] - middle).abs().idxmin()]
+    return out
+
+
+def _above_threshold(tables, value):
+    """value(row) over seeds at the compared M; NaN (with n_seeds) if some seed has no compared M."""
+    from icl_study.claims import Measurement
+
+    rows = compared_above_threshold(tables)
+    if not rows or any(row is None for row in rows.values()):
+        return Measurement(float("nan"), float("nan"), float("nan"), n_seeds=len(rows))
+    return _interval([value(row) for row in rows.values()])
+
+
+def measure_generalises_above_threshold(tables):
+    return _above_threshold(tables, lambda r: (r["query_to_ridge"] - r["query_to_dmmse"]) / r["query_ridge_to_dmmse"])
+
+
+def measure_references_differ(tables):
+    return _above_threshold(tables, lambda r: r["query_ridge_to_dmmse"] / r["query_error_ridge"])
+
+
+def measure_threshold_in_grid(tables):
+    """log2 M* over seeds; NaN (with n_seeds) when some seed's M* is not bracketed by the grid."""
+    from icl_study.claims import Measurement
+
+    log2_star = tables[THRESHOLD]["log2_threshold"].to_numpy(dtype=float)
+    if len(log2_star) == 0 or not all(math.isfinite(v) for v in log2_star):
+        return Measurement(float("nan"), float("nan"), float("nan"), n_seeds=len(log2_star))
+    return _interval(log2_star)
+
+
+def measure_unbracketed_seeds(tables):
+    """Seeds whose M* the grid does not bracket (an exact count: a value gate)."""
+    from icl_study.claims import Measurement
+
+    notes = tables[THRESHOLD]["note"]
+    return Measurement(float((notes != "bracketed").sum()), float("nan"), float("nan"), n_seeds=len(notes))
 
 
 def measure_memorises_at_small_m(tables):
@@ -405,14 +513,22 @@ def measure_memorises_at_small_m(tables):
 
 
 def measure_fresh_error_falls(tables):
+    """Fresh error at the largest M − at the smallest, paired by seed (seeds present at both); NaN
+    when the grid has one M (largest − smallest would be a degenerate 0 [0, 0])."""
+    from icl_study.claims import NO_DATA
+
     big, small = _at_pool_size(tables, "largest"), _at_pool_size(tables, "smallest")
-    return _interval(big["fresh_error"].to_numpy() - small["fresh_error"].to_numpy())
+    if big["pool_size"].iloc[0] == small["pool_size"].iloc[0]:
+        return NO_DATA
+    paired = big.merge(small, on="seed", suffixes=("_big", "_small"))
+    return _interval(paired["fresh_error_big"] - paired["fresh_error_small"])
 
 
 def transient_points(transient):
     """Per seed: the ridge-like step, chosen leave-one-seed-out (the argmin of the other seeds'
-    mean SPD-to-ridge curve, so no seed picks its own minimum and the rise can be negative), and
-    the seed's own values there and at the last step."""
+    mean SPD-to-ridge curve, so no seed picks its own minimum and the rise can be negative), the
+    seed's own values there and at the last step, and `steps_after`: how many logged steps follow
+    the ridge-like one (0: the curve still approaches ridge at the end of the budget)."""
     wide = transient.pivot_table(index=["seed", "step"], columns="metric", values="value").reset_index()
     out = []
     for seed in sorted(wide["seed"].unique()):
@@ -421,6 +537,7 @@ def transient_points(transient):
         step = int(others.idxmin()) if len(others) else int(own["fresh_to_ridge"].idxmin())
         loss = own["loss"].dropna()
         out.append({"seed": seed, "step": step, "final_step": int(own.index.max()),
+                    "steps_after": int((own.index > step).sum()),
                     "ridge_at": own.loc[step, "fresh_to_ridge"], "ridge_final": own["fresh_to_ridge"].iloc[-1],
                     "gap_at": own.loc[step, "fresh_to_dmmse"] - own.loc[step, "fresh_to_ridge"],
                     "gap_final": own["fresh_to_dmmse"].iloc[-1] - own["fresh_to_ridge"].iloc[-1],
@@ -428,16 +545,39 @@ def transient_points(transient):
     return out
 
 
+def _after_ridge_like(tables, final: str, at: str):
+    """final − at per seed, over seeds; NaN (with n_seeds) when in some seed the ridge-like step is
+    the last logged step: a ridge-like phase that did not end within the budget was not observed,
+    and "last − last" would be a degenerate 0 [0, 0]."""
+    from icl_study.claims import Measurement
+
+    points = transient_points(tables[TRANSIENT])
+    if any(p["steps_after"] == 0 for p in points):
+        return Measurement(float("nan"), float("nan"), float("nan"), n_seeds=len(points))
+    return _interval([p[final] - p[at] for p in points])
+
+
+def measure_ridge_observed(tables):
+    """Logged steps after the ridge-like step, fewest over seeds (an exact count: a value gate)."""
+    from icl_study.claims import NO_DATA, Measurement
+
+    points = transient_points(tables[TRANSIENT])
+    if not points:
+        return NO_DATA
+    fewest = float(min(p["steps_after"] for p in points))
+    return Measurement(fewest, float("nan"), float("nan"), n_seeds=len(points))
+
+
 def measure_ridge_rises(tables):
-    return _interval([p["ridge_final"] - p["ridge_at"] for p in transient_points(tables[TRANSIENT])])
+    return _after_ridge_like(tables, "ridge_final", "ridge_at")
 
 
 def measure_specialises(tables):
-    return _interval([p["gap_final"] - p["gap_at"] for p in transient_points(tables[TRANSIENT])])
+    return _after_ridge_like(tables, "gap_final", "gap_at")
 
 
 def measure_loss_falls(tables):
-    return _interval([p["loss_final"] - p["loss_at"] for p in transient_points(tables[TRANSIENT])])
+    return _after_ridge_like(tables, "loss_final", "loss_at")
 
 
 def _layers(tables, condition: str):
@@ -453,9 +593,10 @@ def measure_newton_slope(tables):
 
 
 def _last_layer_gap(tables, condition: str):
+    """GD − Newton matched steps at the last layer, per member (seed), as a Series indexed by member."""
     rows = _layers(tables, condition)
-    last = rows[rows["layer"] == rows["layer"].max()].sort_values("member")
-    return (last["gd_steps"] - last["newton_steps"]).to_numpy(dtype=float)
+    last = rows[rows["layer"] == rows["layer"].max()].set_index("member")
+    return (last["gd_steps"] - last["newton_steps"]).astype(float)
 
 
 def measure_gd_exceeds_newton(tables):
@@ -463,19 +604,41 @@ def measure_gd_exceeds_newton(tables):
 
 
 def measure_gap_widens(tables):
-    return _interval(_last_layer_gap(tables, "ill_conditioned") - _last_layer_gap(tables, "isotropic"))
+    # paired by seed: the same model read out under both conditions (index alignment drops a
+    # member measured under one condition only)
+    return _interval((_last_layer_gap(tables, "ill_conditioned") - _last_layer_gap(tables, "isotropic")).dropna())
+
+
+RIDGE_NOT_OBSERVED = "ridge-like phase not observed within the budget"
 
 
 def claims(config: dict | None = None) -> list:
     """The study's claims (icl_study.claims.Claim), each measured from results/diversity/*.csv; the
     ledger (icl_study/ledger.py) calls it with the run's config, which every claim here ignores."""
-    from icl_study.claims import Claim
+    from icl_study.claims import Claim, Gate
+
+    # The transient claims compare the ridge-like step with the last one: the phase must have ended.
+    observed = Gate(f"ridge-like step before the last logged step in every seed (logged steps after it, fewest over "
+                    f"seeds, > 0; failing: {RIDGE_NOT_OBSERVED})", measure_ridge_observed, on="value")
+    not_observed = f"; NaN ({RIDGE_NOT_OBSERVED}) when in some seed it is the last logged step"
 
     fig1, fig2, fig3 = (f"results/figures/diversity_{n}.png" for n in ("threshold", "transient", "layers"))
+    grid = [math.log2(m) for m in settings((config or {}).get(STUDY)).pool_sizes]
+    window = f"the grid M in [{ABOVE[0]:g}, {ABOVE[1]:g}] × the seed's own M* (nearest the window's middle on log2 M)"
     return [
+        Claim(STUDY, RAVENTOS, "diversity.threshold_bracketed", "There is a task-diversity threshold: within the "
+              "pool-size grid, fresh-task predictions move from dMMSE-like to ridge-like", "log2 M* (first M where "
+              "fresh-task SPD to ridge < SPD to dMMSE, interpolated), mean over seeds; NaN when some seed's M* is not "
+              "bracketed by the grid", "equivalent", fig1, measure_threshold_in_grid,
+              threshold=(min(grid) + max(grid)) / 2, margin=(max(grid) - min(grid)) / 2, tables=(THRESHOLD,),
+              gates=(Gate("M* bracketed by the grid in every seed (seeds not bracketed < 1)", measure_unbracketed_seeds,
+                          direction="less", threshold=0.5, on="value"),)),
         Claim(STUDY, RAVENTOS, "diversity.generalises", "Above the task-diversity threshold the model's fresh-task "
-              "predictions are closer to ridge than to dMMSE", "SPD to ridge − SPD to dMMSE on fresh tasks at the "
-              "largest M, per seed", "less", fig1, measure_generalises_at_large_m, tables=(SWEEP,)),
+              "predictions are closer to ridge than to dMMSE", "(SPD to ridge − SPD to dMMSE) / SPD(ridge, dMMSE) at the "
+              f"query of fresh tasks, at {window}, per seed; NaN when some seed has no such M", "less", fig1,
+              measure_generalises_above_threshold, tables=(QUERY, THRESHOLD),
+              gates=(Gate(f"ridge and dMMSE differ at the compared M: their SPD at the query / ridge's query error "
+                          f"> {REFERENCES_DIFFER:g}", measure_references_differ, threshold=REFERENCES_DIFFER),)),
         Claim(STUDY, RAVENTOS, "diversity.memorises", "Below the threshold the model behaves like dMMSE (the pool "
               "posterior) on fresh tasks", "SPD to dMMSE − SPD to ridge on fresh tasks at the smallest M, per seed",
               "less", fig1, measure_memorises_at_small_m, tables=(SWEEP,)),
@@ -484,14 +647,14 @@ def claims(config: dict | None = None) -> list:
               measure_fresh_error_falls, tables=(SWEEP,)),
         Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_ridge_rises", "Below the threshold the model is ridge-like early "
               "and moves away from ridge later (transient ridge)", "fresh-task SPD to ridge at the last step − at the "
-              "ridge-like step (argmin of the other seeds' mean curve), per seed", "greater", fig2,
-              measure_ridge_rises, tables=(TRANSIENT,)),
+              "ridge-like step (argmin of the other seeds' mean curve), per seed" + not_observed, "greater", fig2,
+              measure_ridge_rises, tables=(TRANSIENT,), gates=(observed,)),
         Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_specialises", "After the ridge-like phase the model specialises "
-              "towards dMMSE", "(SPD to dMMSE − SPD to ridge) at the last step − at the ridge-like step, per seed",
-              "less", fig2, measure_specialises, tables=(TRANSIENT,)),
+              "towards dMMSE", "(SPD to dMMSE − SPD to ridge) at the last step − at the ridge-like step, per seed" + not_observed,
+              "less", fig2, measure_specialises, tables=(TRANSIENT,), gates=(observed,)),
         Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_loss_falls", "Training loss keeps falling while the model leaves "
-              "ridge", "training loss at the last step − at the ridge-like step, per seed", "less", fig2,
-              measure_loss_falls, tables=(TRANSIENT,)),
+              "ridge", "training loss at the last step − at the ridge-like step, per seed" + not_observed, "less", fig2,
+              measure_loss_falls, tables=(TRANSIENT,), gates=(observed,)),
         Claim(STUDY, FU, "diversity.layers_newton_slope", "The number of Newton steps a layer matches grows with depth",
               "least-squares slope of matched Newton steps over layer (isotropic inputs), per seed", "greater",
               fig3, measure_newton_slope, tables=(LAYERS,)),

@@ -5,8 +5,10 @@ train_metrics.csv; this module only reads those tables (no torch), so it is chea
 
 - `collect_rule`: one tidy table of every run's curves (dataset, size, weight_decay, seed, step,
   metric, value) and a summary table with one row per run: peak and final ICL, the step of the
-  peak, the drop from the peak, whether training loss kept falling after the peak, and for the
-  finite-pool regression runs the minimum and final fresh-task error.
+  peak, the drop from the peak, whether training loss kept falling after the peak, the final IWL
+  accuracy as a count of correct evaluation episodes with its Wilson interval and whether it rose
+  above chance (1/n_labels), and for the finite-pool regression runs the minimum and final
+  fresh-task error.
 
 The runs themselves (`runs`, `run_params`, `run_tag`, `log_steps`) are declared in icl_study/plan.py.
 """
@@ -71,13 +73,52 @@ def summarize_run(curve) -> dict:
     return out
 
 
-def summarize(curves):
-    """One row per run (dataset, size, weight_decay, seed) with `summarize_run`'s columns."""
+IWL_NEVER = "IWL never appeared within the budget"
+
+
+def iwl_counts(final_iwl: float, eval_size: int, n_labels: int) -> dict:
+    """The final IWL accuracy as a count of correct episodes out of `eval_size` (the evaluator is an
+    accuracy on a fixed batch), its Wilson 95% interval, chance 1/n_labels, and `iwl_appeared`:
+    the whole interval above chance. IWL is the competitor transience is about: without it, ICL
+    that did not fade says only that the budget was too short for anything to replace it."""
+    from icl_study.intervals import wilson_ci
+
+    correct = int(round(final_iwl * eval_size))
+    _, low, high = wilson_ci(correct, eval_size)
+    chance = 1.0 / n_labels
+    return {"iwl_correct": correct, "iwl_episodes": eval_size, "iwl_chance": chance,
+            "final_iwl_wilson_low": low, "final_iwl_wilson_high": high, "iwl_appeared": bool(low > chance)}
+
+
+def summarize(curves, eval_shapes: dict | None = None):
+    """One row per run (dataset, size, weight_decay, seed) with `summarize_run`'s columns; for a
+    bursty run whose (size, weight_decay, seed) has an entry (eval_size, n_labels) in
+    `eval_shapes`, also `iwl_counts`'s columns."""
     import pandas as pd
 
     keys = ["dataset", "size", "weight_decay", "seed"]
-    rows = [{**dict(zip(keys, key)), **summarize_run(group)} for key, group in curves.groupby(keys)]
+    rows = []
+    for key, group in curves.groupby(keys):
+        row = {**dict(zip(keys, key)), **summarize_run(group)}
+        shape = (eval_shapes or {}).get(key[1:])
+        if shape is not None and "final_iwl" in row:
+            row.update(iwl_counts(row["final_iwl"], *shape))
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def eval_shapes(section: dict) -> dict:
+    """{(size, weight_decay, seed): (eval_size, n_labels)} of every bursty run of the config section,
+    from the run's own task config (so the count and chance are the run's, arms included)."""
+    from icl_study.config import from_dict
+    from icl_study.tasks.bursty import BurstyTaskConfig
+
+    out = {}
+    for dataset, size, wd, seed in runs(section):
+        if dataset == "bursty":
+            task = from_dict(BurstyTaskConfig, run_params(section, dataset, size, wd, seed)["task_config"], "task")
+            out[(size, float(wd), int(seed))] = (task.eval_size, task.n_labels)
+    return out
 
 
 FADE_THRESHOLD = 0.05  # ICL drop from peak to final called fading: ~4 binomial SEs of a 512-episode evaluator at 0.9
@@ -85,8 +126,11 @@ FADE_THRESHOLD = 0.05  # ICL drop from peak to final called fading: ~4 binomial 
 
 def settings_summary(summary):
     """One row per setting (dataset, size, weight_decay) over its seeds: n_seeds, and the mean with a
-    95% Student-t interval over seeds (NaN with one seed) of peak ICL, final ICL and the drop;
-    `fades`: "yes" if every seed's drop exceeds FADE_THRESHOLD, "no" if none does, else "mixed"."""
+    95% Student-t interval over seeds (NaN with one seed) of peak ICL, final ICL, the drop and the
+    final loss; `fades`: "yes" if every seed's drop exceeds FADE_THRESHOLD, "no" if none does, else
+    "mixed"; for bursty runs with IWL counts, the counts pooled over seeds (`iwl_correct`,
+    `iwl_episodes`, `iwl_chance`) and `iwl`: "IWL above chance" in every seed, IWL_NEVER in none,
+    else "mixed"."""
     import pandas as pd
 
     from icl_study.intervals import seed_interval
@@ -94,7 +138,8 @@ def settings_summary(summary):
     rows = []
     for key, group in summary.groupby(["dataset", "size", "weight_decay"]):
         row = dict(zip(["dataset", "size", "weight_decay"], key), n_seeds=len(group))
-        for column in ("peak_icl", "final_icl", "icl_drop", "final_iwl", "min_fresh_error", "final_fresh_error", "fresh_rise"):
+        for column in ("peak_icl", "final_icl", "icl_drop", "final_iwl", "final_loss", "min_fresh_error",
+                       "final_fresh_error", "fresh_rise"):
             if column not in group or group[column].isna().all():
                 continue
             mean, low, high = seed_interval(group[column].to_numpy(dtype=float))
@@ -102,32 +147,48 @@ def settings_summary(summary):
         if "icl_drop" in group and group["icl_drop"].notna().all():
             fading = group["icl_drop"] > FADE_THRESHOLD
             row["fades"] = "yes" if fading.all() else "no" if not fading.any() else "mixed"
+        if "iwl_appeared" in group and group["iwl_appeared"].notna().all():
+            appeared = group["iwl_appeared"].astype(bool)
+            row.update(iwl_correct=int(group["iwl_correct"].sum()), iwl_episodes=int(group["iwl_episodes"].sum()),
+                       iwl_chance=float(group["iwl_chance"].iloc[0]),
+                       iwl="IWL above chance" if appeared.all() else IWL_NEVER if not appeared.any() else "mixed")
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: train_metrics.csv files -> outputs[0] curves.csv, outputs[1] summary.csv (one row
-    per run, with its setting's n_seeds), outputs[2] (if given) settings.csv (intervals over seeds)."""
+    per run, with its setting's n_seeds), outputs[2] (if given) settings.csv (intervals over seeds).
+    params["section"] (the transience config section, optional) gives each bursty run's evaluation
+    size and label count, for the IWL counts."""
+    import numpy as np
+
     curves = tidy_curves(inputs)
-    summary = summarize(curves)
+    summary = summarize(curves, eval_shapes(params["section"]) if params.get("section") else None)
     summary["n_seeds"] = summary.groupby(["dataset", "size", "weight_decay"])["seed"].transform("count")
     frames = (curves, summary, settings_summary(summary))
     for frame, path in zip(frames, outputs):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
-    log.info("collected %d runs into %s and %s", len(summary), *outputs)
+    log.info("collected %d runs into %s", len(summary), ", ".join(outputs))
     with_icl = summary.dropna(subset=["peak_icl"]) if "peak_icl" in summary else summary.iloc[:0]
     for _, row in with_icl.iterrows():
-        log.info("%s %s wd=%g seed=%d: ICL peak %.3f at step %d, final %.3f; IWL final %.3f",
+        appeared = row.get("iwl_appeared")  # numpy bool, or NaN / absent without IWL counts
+        never = f" ({IWL_NEVER})" if isinstance(appeared, (bool, np.bool_)) and not appeared else ""
+        log.info("%s %s wd=%g seed=%d: ICL peak %.3f at step %d, final %.3f; IWL final %.3f%s",
                  row.dataset, row["size"], row.weight_decay, row.seed, row.peak_icl, row.peak_step,
-                 row.final_icl, row.final_iwl)
+                 row.final_icl, row.final_iwl, never)
 
 
-# --- claims: Singh et al. 2023, measured on settings.csv (intervals over training seeds) -----------
+# --- claims: Singh et al. 2023, measured on settings.csv and summary.csv (intervals over seeds) ----
 
 SINGH = "Singh et al. 2023"
 SETTINGS_TABLE = "transience/settings.csv"
+SUMMARY_TABLE = "transience/summary.csv"
+# Weight decay keeps ICL only if it is compared at a matched fit: the decayed arm's final training
+# loss must be within this many nats of the undecayed arm's (a decay that stops the model fitting at
+# all, e.g. loss 0.76 vs 0.03, keeps ICL for the wrong reason).
+LOSS_MARGIN = 0.1
 
 
 def _setting(tables: dict, dataset: str, size: str, weight_decay: float, column: str):
@@ -147,10 +208,53 @@ def _seed_measurement(tables, dataset, size, weight_decay, column):
     return NO_DATA if found is None else Measurement(*found[:3], n_seeds=found[3])
 
 
+def iwl_above_chance(tables, size: str, weight_decay: float):
+    """Final IWL accuracy − chance (1/n_labels) of one bursty setting, from the correct-episode
+    counts pooled over its seeds, with the Wilson 95% interval; NO_DATA without counts."""
+    from icl_study.claims import NO_DATA, Measurement
+    from icl_study.intervals import wilson_ci
+
+    frame = tables[SETTINGS_TABLE]
+    row = frame[(frame["dataset"] == "bursty") & (frame["size"] == size) & (frame["weight_decay"] == weight_decay)]
+    if row.empty or "iwl_correct" not in row or row["iwl_correct"].isna().all():
+        return NO_DATA
+    row = row.iloc[0]
+    p, low, high = wilson_ci(int(row["iwl_correct"]), int(row["iwl_episodes"]))
+    chance = float(row["iwl_chance"])
+    return Measurement(p - chance, low - chance, high - chance, n_examples=int(row["iwl_episodes"]),
+                       n_seeds=int(row["n_seeds"]))
+
+
+def iwl_gate(size: str, weight_decay: float):
+    """The competitor transience is about must have appeared: ICL that did not fade before IWL rose
+    above chance is a budget too short, not a contradiction."""
+    from icl_study.claims import Gate
+
+    return Gate(f"IWL rose above chance (final IWL accuracy − 1/n_labels, Wilson over the seeds' pooled "
+                f"evaluation episodes, > 0; failing: {IWL_NEVER})",
+                lambda t: iwl_above_chance(t, size, weight_decay))
+
+
+def _paired_by_seed(tables, size: str, decays: tuple[float, float], column: str):
+    """Per seed present in both arms: column at decays[0] − at decays[1], mean and t-interval over seeds."""
+    from icl_study.claims import NO_DATA, over_seeds
+
+    frame = tables[SUMMARY_TABLE]
+    rows = frame[(frame["dataset"] == "bursty") & (frame["size"] == size)]
+    if column not in rows:
+        return NO_DATA
+    wide = rows.pivot_table(index="seed", columns="weight_decay", values=column)
+    if not set(decays) <= set(wide.columns):
+        return NO_DATA
+    diff = (wide[decays[0]] - wide[decays[1]]).dropna()
+    return over_seeds(diff.to_numpy())
+
+
 def claims(config: dict) -> list:
     """Singh et al.'s claims: ICL fades after it emerges (in each bursty arm, and in the p_bursty < 1
-    sweep); weight decay keeps it; a finite task pool makes fresh-task generalisation transient."""
-    from icl_study.claims import Claim, interval_difference
+    sweep), gated on IWL having appeared; weight decay keeps it, gated on a matched training loss; a
+    finite task pool makes fresh-task generalisation transient."""
+    from icl_study.claims import Claim, Gate
 
     section = config["transience"]
     decays, base = section["weight_decays"], section["base_size"]
@@ -166,6 +270,7 @@ def claims(config: dict) -> list:
             measure=f"{fade}, arm {arm} ({overrides or 'no task overrides'}), weight decay {wd:g}; the drop is ≥ 0 by "
                     f"construction, so it must exceed {FADE_THRESHOLD:g}",
             direction="greater", threshold=FADE_THRESHOLD, figure=curves, tables=(SETTINGS_TABLE,),
+            gates=(iwl_gate(arm, wd),),
             compute=lambda t, arm=arm, wd=wd: _seed_measurement(t, "bursty", arm, wd, "icl_drop")))
     out.append(Claim(
         study="transience", paper=SINGH, claim_id="transience.fades.sweep",
@@ -173,23 +278,21 @@ def claims(config: dict) -> list:
         measure=f"{fade}, the weight-decay sweep's data (bursty.task.p_bursty "
                 f"{section['bursty']['task'].get('p_bursty', 1):g}), size {base}, weight decay {decays[0]:g}",
         direction="greater", threshold=FADE_THRESHOLD, figure=curves, tables=(SETTINGS_TABLE,),
+        gates=(iwl_gate(base, decays[0]),),
         compute=lambda t: _seed_measurement(t, "bursty", base, decays[0], "icl_drop")))
     if len(decays) > 1:
-        def l2_effect(t):
-            from icl_study.claims import NO_DATA
-
-            low, high = (_setting(t, "bursty", base, wd, "icl_drop") for wd in (decays[0], max(decays)))
-            if low is None or high is None:
-                return NO_DATA
-            return interval_difference(low[:3], high[:3], n_seeds=min(low[3], high[3]))
-
+        pair = (decays[0], max(decays))
         out.append(Claim(
             study="transience", paper=SINGH, claim_id="transience.l2_keeps_icl",
             claim="L2 regularisation (weight decay) makes in-context learning persist.",
-            measure=f"ICL drop at weight decay {decays[0]:g} minus at {max(decays):g} (size {base}); interval from "
-                    "the two seed intervals (conservative)",
-            direction="greater", figure="results/figures/transience_peak_final.png", tables=(SETTINGS_TABLE,),
-            compute=l2_effect))
+            measure=f"ICL drop at weight decay {pair[0]:g} minus at {pair[1]:g} (size {base}), paired by seed, "
+                    "mean and t-interval over seeds",
+            direction="greater", figure="results/figures/transience_peak_final.png", tables=(SUMMARY_TABLE,),
+            gates=(Gate(f"matched training loss: final loss at weight decay {pair[1]:g} − at {pair[0]:g}, paired by "
+                        f"seed, below {LOSS_MARGIN:g} nats (else the decay keeps ICL by not fitting)",
+                        lambda t: _paired_by_seed(t, base, pair[::-1], "final_loss"),
+                        direction="less", threshold=LOSS_MARGIN),),
+            compute=lambda t: _paired_by_seed(t, base, pair, "icl_drop")))
     for wd in section["regression_weight_decays"][:1]:
         out.append(Claim(
             study="transience", paper="Singh et al. 2023 (after Raventós et al. 2023)",

@@ -107,9 +107,22 @@ def test_transient_claims_can_go_either_way():
     rises, specialises = _claim("diversity.transient_ridge_rises"), _claim("diversity.transient_specialises")
     assert verdict(rises, rises.compute(dip)) == "reproduced"
     assert verdict(specialises, specialises.compute(dip)) == "reproduced"
-    # A monotone approach to ridge: the leave-one-seed-out step is the last, so no rise at all.
-    assert rises.compute(falling).value == pytest.approx(0.0)
     assert verdict(rises, rises.compute(falling)) != "reproduced"
+
+
+def test_a_ridge_like_step_at_the_end_of_the_budget_is_not_observed_not_zero():
+    """A monotone approach to ridge: the leave-one-seed-out step is the last logged step in every
+    seed, so "last − ridge-like" would be 0 [0, 0]. It must be NaN, with the gate naming why."""
+    from icl_study.claims import decide
+
+    falling = _transient(lambda i: [0.8, 0.6, 0.5, 0.4, 0.3, 0.2][i])
+    for claim_id in ("diversity.transient_ridge_rises", "diversity.transient_specialises",
+                     "diversity.transient_loss_falls"):
+        claim = _claim(claim_id)
+        m = claim.compute(falling)
+        assert math.isnan(m.value) and math.isnan(m.ci_low) and m.n_seeds == 3
+        d = decide(claim, m, falling)
+        assert d.verdict == "inconclusive" and dv.RIDGE_NOT_OBSERVED in d.gates and "FAIL" in d.gates
 
 
 def test_sweep_and_layer_claims_read_only_their_tables():
@@ -118,12 +131,10 @@ def test_sweep_and_layer_claims_read_only_their_tables():
                           "fresh_to_dmmse": [0.2, 0.25, 0.22, 0.30, 0.28, 0.33],
                           "fresh_error": [1.2, 1.1, 1.15, 0.5, 0.55, 0.52]})
     tables = {dv.SWEEP: sweep}
-    for claim_id in ("diversity.generalises", "diversity.memorises", "diversity.fresh_error"):
+    for claim_id in ("diversity.memorises", "diversity.fresh_error"):
         claim = _claim(claim_id)
         assert claim.tables == (dv.SWEEP,)
         assert verdict(claim, claim.compute(tables)) == "reproduced"
-    flipped = {dv.SWEEP: sweep.assign(fresh_to_ridge=sweep["fresh_to_dmmse"], fresh_to_dmmse=sweep["fresh_to_ridge"])}
-    assert verdict(_claim("diversity.generalises"), _claim("diversity.generalises").compute(flipped)) == "contradicted"
     layers = pd.DataFrame([{"member": f"seed{s}", "condition": c, "layer": layer, "newton_steps": layer + s % 2,
                             "gd_steps": (4 if c == "isotropic" else 9) * layer + s}
                            for s in range(3) for c in dv.CONDITIONS for layer in range(4)])
@@ -140,3 +151,81 @@ def test_settings_fill_defaults_and_reject_a_transient_m_off_the_grid():
     job = dv.run_job({"pool_sizes": [2, 16], "layers": {"pool_size": 16}}, 16)
     assert job["run"]["task_config"]["pool_size"] == 16 and job["run"]["train"]["keep_steps"]
     assert job["seeds"] == [0, 1, 2]
+
+
+GRID = [4, 8, 16, 32, 64, 256, 1024]
+
+
+def _sweep(gap, distance, star=8.0):
+    """query.csv and threshold.csv of three seeds over GRID with M* = `star`: `gap(M)` = SPD to
+    ridge − SPD to dMMSE at the query, `distance(M)` = SPD(ridge, dMMSE) there; ridge's error 0.5."""
+    rows = [{"pool_size": m, "log2_pool_size": math.log2(m), "seed": seed, "query_to_dmmse": 0.3,
+             "query_to_ridge": 0.3 + gap(m) + 0.01 * seed, "query_ridge_to_dmmse": distance(m), "query_error_ridge": 0.5}
+            for seed in range(3) for m in GRID]
+    threshold = pd.DataFrame({"seed": range(3), "log2_threshold": math.log2(star), "threshold": star,
+                              "note": "bracketed"})
+    return {dv.QUERY: pd.DataFrame(rows), dv.THRESHOLD: threshold}
+
+
+def test_generalises_is_judged_above_the_threshold_where_the_references_differ():
+    """M* = 8: the compared M is 64 (in 4–16 × M*, nearest 8 × M*), not the largest M (1024), where
+    ridge and dMMSE nearly coincide and the model's small positive gap there says nothing."""
+    from icl_study.claims import decide
+
+    claim = _claim("diversity.generalises")
+    assert claim.tables == (dv.QUERY, dv.THRESHOLD)
+    tables = _sweep(gap=lambda m: -0.2 if m == 64 else 0.005, distance=lambda m: 0.4 if m <= 256 else 0.001)
+    m = claim.compute(tables)
+    assert m.value == pytest.approx((-0.2 + 0.01) / 0.4, abs=1e-9) and m.n_seeds == 3  # normalised, at M = 64
+    assert decide(claim, m, tables).verdict == "reproduced"
+    # where the references coincide at the compared M the gate stops a verdict
+    close = _sweep(gap=lambda m: -0.05, distance=lambda m: 0.02)  # closer to ridge, but 0.02 / 0.5 < 0.1
+    d = decide(claim, claim.compute(close), close)
+    assert d.verdict == "inconclusive" and "ridge and dMMSE differ" in d.gate
+    # M* = 300: the window 1200–4800 holds no grid M, so there is nothing to compare
+    none = _sweep(gap=lambda m: -0.2, distance=lambda m: 0.4, star=300.0)
+    assert math.isnan(claim.compute(none).value)
+
+
+def test_threshold_bracketed_in_every_seed():
+    claim = _claim("diversity.threshold_bracketed")
+    tables = _sweep(gap=lambda m: 0.0, distance=lambda m: 0.1, star=16.0)
+    tables[dv.THRESHOLD]["log2_threshold"] = [3.9, 4.0, 4.1]
+    assert verdict(claim, claim.compute(tables)) == "reproduced"  # log2 M* ≈ 4, inside [2, 10]
+    unbracketed = dict(tables)
+    unbracketed[dv.THRESHOLD] = tables[dv.THRESHOLD].assign(
+        log2_threshold=[3.9, 4.0, math.nan], note=["bracketed", "bracketed", "above grid"])
+    from icl_study.claims import decide
+
+    m = claim.compute(unbracketed)
+    assert math.isnan(m.value) and m.n_seeds == 3
+    assert "bracketed by the grid in every seed (seeds not bracketed < 1): 1 FAIL" in decide(claim, m, unbracketed).gates
+
+
+def test_reference_distance_shrinks_as_the_pool_grows():
+    """SPD(ridge, dMMSE) on the fresh batch: large for a small pool, small for a dense one."""
+    task = {"n_dims": 2, "n_points": 6, "noise_std": 0.5, "w_scale": 1.0, "eval_size": 64}
+    small, large = (dv.reference_distance({**task, "pool_size": m}, 0) for m in (2, 4096))
+    assert small > 0.05 and large < 0.2 * small
+
+
+def test_fresh_error_is_paired_by_seed():
+    """Seed 1 is missing at the smallest M: the difference pairs seeds 0 and 2 by seed (not by row
+    position), and a grid with a single M gives no value rather than 0 [0, 0]."""
+    sweep = pd.DataFrame({"pool_size": [4, 4, 1024, 1024, 1024], "seed": [0, 2, 0, 1, 2],
+                          "fresh_error": [1.2, 1.0, 0.5, 9.0, 0.4]})
+    m = _claim("diversity.fresh_error").compute({dv.SWEEP: sweep})
+    assert m.n_seeds == 2 and m.value == pytest.approx(((0.5 - 1.2) + (0.4 - 1.0)) / 2)
+    one_m = {dv.SWEEP: sweep[sweep["pool_size"] == 1024]}
+    assert math.isnan(_claim("diversity.fresh_error").compute(one_m).value)
+
+
+def test_query_distances_read_only_the_last_position():
+    """Earlier positions differ wildly; only the query (last position) counts, / d."""
+    ys = torch.zeros(4, 3)
+    ridge, dmmse = torch.full((4, 3), 9.0), torch.full((4, 3), 9.0)
+    ridge[:, -1], dmmse[:, -1] = 1.0, 3.0
+    pred = torch.full((4, 3), -5.0)
+    pred[:, -1] = 1.0
+    out = dv.query_distances(pred, {"ridge": ridge, "dmmse": dmmse}, ys, n_dims=2)
+    assert out == {"query_to_ridge": 0.0, "query_to_dmmse": 2.0, "query_ridge_to_dmmse": 2.0, "query_error_ridge": 0.5}

@@ -28,8 +28,10 @@ def write(results, path, frame):
 
 
 def settings_row(dataset, size, wd, n_seeds, drop=None, rise=None):
-    """One row of transience/settings.csv: (mean, low, high) of the ICL drop or the fresh-error rise."""
-    row = {"dataset": dataset, "size": size, "weight_decay": wd, "n_seeds": n_seeds}
+    """One row of transience/settings.csv: (mean, low, high) of the ICL drop or the fresh-error rise,
+    and IWL counts well above chance (so the fade claims' IWL gate passes)."""
+    row = {"dataset": dataset, "size": size, "weight_decay": wd, "n_seeds": n_seeds,
+           "iwl_correct": 300 * n_seeds, "iwl_episodes": 512 * n_seeds, "iwl_chance": 1 / 32}
     for column, interval in (("icl_drop", drop), ("fresh_rise", rise)):
         mean, low, high = interval or (math.nan,) * 3
         row.update({column: mean, f"{column}_low": low, f"{column}_high": high})

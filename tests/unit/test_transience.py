@@ -182,3 +182,80 @@ def test_default_design_reaches_icl_above_0_8_within_1000_steps(tmp_path):
     metrics = pd.read_csv(tmp_path / "train_metrics.csv")
     icl = metrics.loc[(metrics.metric == "icl") & (metrics.step == 1000), "value"].item()
     assert icl > 0.8
+
+
+def _ledger_claim(claim_id, decays=(0.0, 1.0)):
+    section = {**SECTION, "weight_decays": list(decays), "base_size": "L2",
+               "arms": {"pb1": {"size": "L2", "task": {"p_bursty": 1.0}, "weight_decays": [0.0], "seeds": [0, 1, 2]}}}
+    return next(c for c in transience.claims({"transience": section}) if c.claim_id == claim_id)
+
+
+def _settings(drop, iwl_correct, n_seeds=3, episodes=512, n_labels=32):
+    """A pb1 settings.csv row: an ICL drop interval and IWL counts pooled over seeds."""
+    mean, low, high = drop
+    return {transience.SETTINGS_TABLE: pd.DataFrame([{
+        "dataset": "bursty", "size": "pb1", "weight_decay": 0.0, "n_seeds": n_seeds,
+        "icl_drop": mean, "icl_drop_low": low, "icl_drop_high": high, "iwl_correct": iwl_correct,
+        "iwl_episodes": n_seeds * episodes, "iwl_chance": 1 / n_labels}])}
+
+
+def test_icl_that_did_not_fade_before_iwl_appeared_is_inconclusive():
+    """pb1 of the default tier: the drop is ~0 (would be 'contradicted'), but final IWL is ~0.03 with
+    chance 1/32: the competitor never appeared, so the verdict is inconclusive and names the gate."""
+    from icl_study.claims import decide
+
+    claim = _ledger_claim("transience.fades.pb1")
+    at_chance = _settings((0.001, -0.004, 0.007), iwl_correct=round(0.03 * 3 * 512))
+    d = decide(claim, claim.compute(at_chance), at_chance)
+    assert d.verdict == "inconclusive" and transience.IWL_NEVER in d.gate
+    # the same drop once IWL is clearly above chance (0.3): a real contradiction
+    above = _settings((0.001, -0.004, 0.007), iwl_correct=round(0.3 * 3 * 512))
+    assert decide(claim, claim.compute(above), above).verdict == "contradicted"
+
+
+def test_a_run_that_never_reaches_iwl_above_chance_is_reported_so():
+    """Per run: IWL 0.03 out of 512 episodes at chance 1/32 is not above chance (Wilson); the setting
+    says 'IWL never appeared within the budget'; 0.2 is above chance."""
+    assert not transience.iwl_counts(0.03, 512, 32)["iwl_appeared"]
+    assert transience.iwl_counts(0.2, 512, 32)["iwl_appeared"]
+    rows = []
+    for seed in range(3):
+        for step, icl, iwl in [(10, 0.5, 0.03), (100, 0.9, 0.03), (1000, 0.9, 0.03 + 0.001 * seed)]:
+            rows += [("bursty", "pb1", 0.0, seed, step, "train", "loss", 1.0 / step),
+                     *[("bursty", "pb1", 0.0, seed, step, "eval", m, v)
+                       for m, v in (("icl", icl), ("iwl", iwl), ("icl_flip", icl))]]
+    curves = pd.DataFrame(rows, columns=["dataset", "size", "weight_decay", "seed", "step", "split", "metric", "value"])
+    summary = transience.summarize(curves, {("pb1", 0.0, s): (512, 32) for s in range(3)})
+    assert not summary["iwl_appeared"].any()
+    settings = transience.settings_summary(summary).iloc[0]
+    assert settings["iwl"] == transience.IWL_NEVER and settings["iwl_episodes"] == 3 * 512
+
+
+def test_eval_shapes_read_each_runs_task():
+    section = {**SECTION, "arms": {"pb1": {"size": "L2", "task": {"p_bursty": 1.0, "eval_size": 64},
+                                           "weight_decays": [0.0], "seeds": [0]}}}
+    shapes = transience.eval_shapes(section)
+    assert shapes[("pb1", 0.0, 0)] == (64, 4) and shapes[("L2", 0.1, 1)] == (512, 4)
+
+
+def _summary(drops, losses):
+    """summary.csv rows at size L2 for weight decays 0 and 1, three seeds: {wd: [per-seed values]}."""
+    return {transience.SUMMARY_TABLE: pd.DataFrame([
+        {"dataset": "bursty", "size": "L2", "weight_decay": wd, "seed": s, "icl_drop": drops[wd][s],
+         "final_loss": losses[wd][s]} for wd in (0.0, 1.0) for s in range(3)])}
+
+
+def test_weight_decay_keeps_icl_only_at_a_matched_loss():
+    """Decay 1 keeps ICL (drop 0 vs 0.25) but by not fitting (loss 0.76 vs 0.03): inconclusive, naming
+    the matched-loss gate; at matched loss the same drops reproduce the claim, paired by seed."""
+    from icl_study.claims import decide
+
+    claim = _ledger_claim("transience.l2_keeps_icl")
+    drops = {0.0: [0.25, 0.27, 0.26], 1.0: [0.0, 0.01, 0.0]}
+    unfit = _summary(drops, {0.0: [0.03, 0.03, 0.04], 1.0: [0.76, 0.75, 0.77]})
+    m = claim.compute(unfit)
+    assert m.n_seeds == 3 and m.value == pytest.approx(0.2567, abs=1e-3)
+    d = decide(claim, m, unfit)
+    assert d.verdict == "inconclusive" and "matched training loss" in d.gate
+    matched = _summary(drops, {0.0: [0.03, 0.03, 0.04], 1.0: [0.05, 0.06, 0.05]})
+    assert decide(claim, claim.compute(matched), matched).verdict == "reproduced"

@@ -3,12 +3,13 @@
 
 One training job per pool size M trains every seed (one torch import per job; declared in
 icl_study/plan.py, trained by train.smk) -> results/diversity/M{M}/seed{seed}/; a collect job
-turns the training logs into the sweep, threshold and transient tables; a layers job reads out the
-largest-M models layer by layer; three figures read the tables only. The study's claims (studies/diversity.py, `claims`) are rows of the
+turns the training logs (and each run's task, for the ridge-dMMSE distance) into the sweep,
+threshold and transient tables; a layers job reads out the
+largest-M models layer by layer; a query job measures every model's SPDs at the query position; three figures read the tables only. The study's claims (studies/diversity.py, `claims`) are rows of the
 run's ledger (claims.smk).
 """
 
-DIVERSITY_TABLES = {name: f"results/diversity/{name}.csv" for name in ("sweep", "threshold", "transient", "layers")}
+DIVERSITY_TABLES = {name: f"results/diversity/{name}.csv" for name in ("sweep", "threshold", "transient", "layers", "query")}
 
 
 rule diversity_collect:
@@ -23,7 +24,9 @@ rule diversity_collect:
     benchmark:
         "benchmarks/diversity_collect.tsv"
     params:
-        collect=as_json({"transient_pool_size": PLAN.diversity_settings.transient_pool_size}),
+        # the section: each run's task, to measure the ridge-dMMSE distance on its fresh-task batch
+        collect=as_json({"transient_pool_size": PLAN.diversity_settings.transient_pool_size,
+                         "section": config["diversity"]}),
     threads: 1
     resources:
         runtime=5,
@@ -33,6 +36,26 @@ rule diversity_collect:
     shell:
         "python -m icl_study studies.diversity:collect_rule {input} --params {params.collect:q}"
         " --out {output.sweep} {output.threshold} {output.transient} --threads {threads} > {log} 2>&1"
+
+
+rule diversity_query:
+    input:
+        # every run's final model, beside its training log
+        [path.replace("train_metrics.csv", "model.pt") for path in PLAN.diversity_metrics],
+    output:
+        query=DIVERSITY_TABLES["query"],
+    log:
+        "logs/diversity/query.log",
+    benchmark:
+        "benchmarks/diversity_query.tsv"
+    threads: 1
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.diversity:query_rule {input} --out {output.query} --threads {threads} > {log} 2>&1"
 
 
 rule diversity_layers:

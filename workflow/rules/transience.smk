@@ -16,6 +16,9 @@ rule transience_collect:
         "logs/transience/collect.log",
     benchmark:
         "benchmarks/transience_collect.tsv"
+    params:
+        # each bursty run's eval_size and n_labels, for the IWL counts and chance
+        collect=as_json({"section": config["transience"]}),
     threads: 1
     resources:
         runtime=10,
@@ -23,7 +26,7 @@ rule transience_collect:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.transience:collect_rule {input}"
+        "python -m icl_study studies.transience:collect_rule {input} --params {params.collect:q}"
         " --out {output.curves} {output.summary} {output.settings} --threads {threads} > {log} 2>&1"
 
 
