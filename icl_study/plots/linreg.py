@@ -16,6 +16,7 @@ def plot_error_vs_k(errors_csv: str, outputs: list[str] | str, params: dict) -> 
     """
     style.setup()
     table = pd.read_csv(errors_csv)
+    table = table[table["metric"] == "normalized_error"]  # not the paired "minus_model" rows
     runs = list(dict.fromkeys(table["run"]))
     fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 4.2), squeeze=False, sharey=True)
     labels = list(dict.fromkeys(table.loc[table["predictor"] != "model", "label"]))

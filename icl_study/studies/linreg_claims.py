@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference, over_seeds
+from icl_study.claims import NO_DATA, Claim, Gate, Measurement, over_seeds
 
 
 # --- claims (Garg et al. 2022), measured on errors.csv ----------------------------------------------
@@ -27,18 +27,18 @@ def linreg_claims(config: dict) -> list:
 
     def gd_minus_model(tables):
         frame = tables[ERRORS_TABLE]
-        frame = frame[(frame["run"] == run) & (frame["metric"] == "normalized_error")]
-        last = frame[frame["k"] == frame["k"].max()].set_index("predictor")
-        if not {"model", "gd_1"} <= set(last.index):
+        frame = frame[(frame["run"] == run) & (frame["metric"] == "minus_model") & (frame["predictor"] == "gd_1")]
+        if frame.empty:
             return NO_DATA
-        interval = lambda p: tuple(float(last.loc[p, c]) for c in ("value", "ci_low", "ci_high"))  # noqa: E731
-        return interval_difference(interval("gd_1"), interval("model"), n_examples=n_tasks, n_seeds=1)
+        last = frame[frame["k"] == frame["k"].max()].iloc[0]
+        return Measurement(float(last["value"]), float(last["ci_low"]), float(last["ci_high"]),
+                           n_examples=n_tasks, n_seeds=1)  # one named run: one training seed
 
     return [Claim(
         study="linreg", paper="Garg et al. 2022", claim_id="linreg.beats_gd1",
         claim="A transformer trained on linear functions learns them in context, better than one step of gradient descent.",
-        measure=f"normalized error of one-step GD (lr tuned on held-out tasks) minus the transformer's, run {run}, at "
-                "the largest k; interval from the two task-bootstrap 95% intervals (conservative)",
+        measure=f"normalized error of one-step GD (lr tuned on held-out tasks) minus the transformer's on the same "
+                f"tasks, run {run}, at the largest k; task-bootstrap interval of the per-task difference (paired)",
         direction="greater", figure="results/figures/linreg_error_vs_k.png", tables=(ERRORS_TABLE,),
         compute=gd_minus_model)]
 
@@ -61,15 +61,68 @@ def _gap(tables: dict, deepest: bool):
                        n_seeds=int(row["n_seeds"]))
 
 
+def mean_spd(table) -> dict[str, float]:
+    """{predictor: SPD to the model averaged over k >= 1} of one run's matching table (as the sweep
+    summary averages it)."""
+    rows = table[(table["metric"] == "spd") & (table["k"] >= 1)]
+    return rows.groupby("predictor")["value"].mean().to_dict()
+
+
+def candidates(matching: dict, noise_std: float) -> list[str]:
+    """Ids of the matching study's reference predictors other than one-step GD (the ids
+    measures/spd.py's reference_predictors and linreg_matching.matching_predictors give them)."""
+    from icl_study.settings.linreg import MatchingConfig
+    from icl_study.config import from_dict
+
+    cfg = from_dict(MatchingConfig, matching, "linreg.matching")
+    ids = ["zero", "least_squares", "averaging", f"knn_{cfg.knn_k}", *(f"ridge_{lam:g}" for lam in cfg.ridge_lambdas),
+           *(f"gd_{steps}" for steps in cfg.gd_steps)] + (["ridge_bayes"] if noise_std > 0 else [])
+    return [i for i in ids if i != "gd_1"]
+
+
+def gd1_minus(paths: tuple[str, ...], other: str, n_tasks):
+    """SPD(model, GD 1) − SPD(model, `other`), mean over k >= 1, paired by training seed (each
+    seed's model against both predictors on the same tasks); t-interval over seeds. Below 0: the
+    model is closer to one GD step than to `other`."""
+
+    def compute(tables):
+        diffs = []
+        for path in paths:
+            spds = mean_spd(tables[path])
+            if "gd_1" in spds and other in spds:
+                diffs.append(spds["gd_1"] - spds[other])
+        return over_seeds(diffs, n_examples=n_tasks)
+
+    return compute
+
+
+def _cell_runs(sweep: dict, deepest: bool) -> list[str]:
+    """Run names of the sweep's deepest (or shallowest) cell at the lowest noise, every seed (as the
+    plan names them)."""
+    from icl_study.plan import sweep_runs
+
+    depth = max(sweep["n_layer"]) if deepest else min(sweep["n_layer"])
+    cell = f"L{depth}_noise{min(sweep['noise_std']):g}"
+    return [run for run in sweep_runs(sweep) if run.rsplit("_s", 1)[0] == cell]
+
+
 def linreg_matching_claims(config: dict) -> list:
     """Which algorithm a trained model matches, from the sweep's lowest-noise column: the deepest
-    model closer to the Bayes-optimal predictor than to one GD step, the shallowest the other way."""
+    model closer to the Bayes-optimal predictor than to one GD step, the shallowest the other way.
+    The shallow claim is gated on one GD step being the closest candidate: a model nearer the zero
+    predictor (or any other reference) than one GD step does not implement GD, whatever the gap."""
 
-    if not config["linreg"].get("sweep"):
+    sweep = config["linreg"].get("sweep")
+    if not sweep:
         return []
-    n_tasks = config["linreg"].get("matching", {}).get("n_tasks")
+    matching = config["linreg"].get("matching", {})
+    n_tasks = matching.get("n_tasks")
     gap = "log10 SPD(model, one-step GD) / SPD(model, Bayes-optimal: OLS at σ = 0, else ridge σ²/τ²), mean over k ≥ 1"
     figure = "results/figures/linreg_depth_noise.png"
+    shallow = tuple(f"linreg/{run}/matching.csv" for run in _cell_runs(sweep, deepest=False))
+    gates = tuple(Gate(f"closer to one GD step than to {other}: SPD(GD 1) − SPD({other}) < 0, t over seeds",
+                       gd1_minus(shallow, other, n_tasks), direction="less")
+                  for other in candidates(matching, min(sweep["noise_std"])))
 
     def measured(deepest):
         return lambda tables: replace(_gap(tables, deepest), n_examples=n_tasks)
@@ -77,25 +130,17 @@ def linreg_matching_claims(config: dict) -> list:
     return [
         Claim(study="linreg", paper="Akyürek et al. 2022", claim_id="linreg.deep_matches_bayes",
               claim="Trained transformers implement the Bayes-optimal least-squares (ridge) predictor, not one step of GD.",
-              measure=f"{gap}, deepest sweep cell at the lowest noise; t-interval over training seeds",
+              measure=f"{gap}, deepest sweep cell at the lowest noise; paired by seed, t-interval over training seeds",
               direction="greater", figure=figure, tables=(SWEEP_TABLE,), compute=measured(True)),
         Claim(study="linreg", paper="von Oswald et al. 2023", claim_id="linreg.shallow_matches_gd",
               claim="A one-layer transformer trained on linear regression implements one step of gradient descent.",
-              measure=f"{gap}, shallowest sweep cell at the lowest noise; t-interval over training seeds",
-              direction="less", figure=figure, tables=(SWEEP_TABLE,), compute=measured(False)),
+              measure=f"{gap}, shallowest sweep cell at the lowest noise; paired by seed, t-interval over training seeds",
+              direction="less", figure=figure, tables=(SWEEP_TABLE, *shallow), compute=measured(False), gates=gates),
     ]
 
 
 
 # --- claims (Akyürek et al. 2022), measured on the probe tables of the deepest noise-free cell ------
-
-
-def _deepest_cell_runs(sweep: dict) -> list[str]:
-    """Run names of the sweep's deepest cell at the lowest noise, every seed (as the plan names them)."""
-    from icl_study.plan import sweep_runs
-
-    cell = f"L{max(sweep['n_layer'])}_noise{min(sweep['noise_std']):g}"
-    return [run for run in sweep_runs(sweep) if run.rsplit("_s", 1)[0] == cell]
 
 
 def linreg_probes_claims(config: dict) -> list:
@@ -105,7 +150,7 @@ def linreg_probes_claims(config: dict) -> list:
     sweep = config["linreg"].get("sweep")
     if not sweep:
         return []
-    runs = _deepest_cell_runs(sweep)
+    runs = _cell_runs(sweep, deepest=True)
     paths = tuple(f"linreg/{run}/probes.csv" for run in runs)
     n_test = config["linreg"].get("probe", {}).get("n_test")
 
@@ -142,8 +187,9 @@ def linreg_gd_claims(config: dict) -> list:
     figure = "results/figures/linreg_gd.png"
 
     def exactness(tables):
+        # An identity: its value only; a [x, x] interval would pose as a measurement.
         worst = float(tables["linreg/gd/exactness.csv"]["max_abs_diff"].max())
-        return Measurement(worst, worst, worst)
+        return Measurement(worst, float("nan"), float("nan"))
 
     def cosine(tables):
         from icl_study.intervals import bootstrap_ci  # scipy: only when measuring, not when parsing
@@ -157,7 +203,8 @@ def linreg_gd_claims(config: dict) -> list:
               claim="A linear self-attention layer with constructed weights performs one step of gradient descent.",
               measure="largest |construction − GD| at the query in float64, over the 1-layer construction and "
                       "stacks of 1..max_steps GD layers",
-              direction="identity", figure=figure, tables=("linreg/gd/exactness.csv",), compute=exactness),
+              direction="identity", figure=figure, tables=("linreg/gd/exactness.csv",), compute=exactness,
+              trained=False),
         Claim(study="linreg", paper="von Oswald et al. 2023", claim_id="linreg.trained_lsa_is_gd",
               claim="A trained one-layer linear self-attention matches one step of GD at the optimal step size.",
               measure="cosine between the query sensitivities ∂ŷ/∂x_q of the trained LSA and of GD at η*, mean over "

@@ -53,12 +53,57 @@ def test_transience_fade_claim_reaches_every_branch(config, tmp_path, drop, expe
 
 
 def test_identity_is_a_sanity_check_whatever_its_value(config, tmp_path):
+    """An identity shows its value only: NaN bounds, never a degenerate [x, x] interval."""
     claim = by_id(config, "linreg.gd_construction")
+    assert not claim.trained
     for worst in (1e-15, 0.5):
         write(tmp_path, "linreg/gd/exactness.csv", pd.DataFrame(
             {"construction": ["one_layer_lsa", "stack"], "gd_steps": [1, 1], "max_abs_diff": [worst / 2, worst]}))
         row = build_ledger(tmp_path, config, [claim]).iloc[0]
         assert (row["verdict"], row["value"]) == ("sanity check", worst)
+        assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+
+
+def _spd_table(run, spds):
+    """A matching table of one run: SPD per predictor at k = 0..2 (k = 0 ignored by the claims)."""
+    return pd.DataFrame([(run, 1, 0.0, name, name, k, "spd", value, value, value)
+                         for name, value in spds.items() for k in range(3)],
+                        columns=["run", "n_layer", "noise_std", "predictor", "label", "k", "metric", "value", "ci_low", "ci_high"])
+
+
+@pytest.mark.parametrize("zero_spd, expected", [
+    ([0.50, 0.58, 0.46], "inconclusive"),  # GD 1 (0.48) not clearly closer than the zero predictor
+    ([0.90, 0.95, 0.92], "reproduced"),    # GD 1 closer than zero and every other candidate in every seed
+])
+def test_shallow_gd_claim_is_gated_on_gd1_being_the_closest_candidate(config, tmp_path, zero_spd, expected):
+    """The gap to the Bayes predictor alone said "reproduced" for a 1-layer model that the sweep's
+    own check found no closer to one GD step than to predicting 0."""
+    claim = by_id(config, "linreg.shallow_matches_gd")
+    write(tmp_path, "linreg/sweep_summary.csv", pd.DataFrame([{
+        "run": "L1_noise0", "n_layer": 1, "noise_std": 0.0, "n_seeds": 3,
+        "spd_gap_log10": -0.57, "spd_gap_low": -0.62, "spd_gap_high": -0.52}]))
+    for seed, (run, zero) in enumerate(zip(("L1_noise0", "L1_noise0_s1", "L1_noise0_s2"), zero_spd)):
+        others = {name: 2.0 + seed for name in ("least_squares", "averaging", "knn_3", "ridge_0.1", "ridge_1", "gd_2")}
+        write(tmp_path, f"linreg/{run}/matching.csv", _spd_table(run, {"gd_1": 0.47 + 0.01 * seed, "zero": zero, **others}))
+    row = build_ledger(tmp_path, config, [claim]).iloc[0]
+    assert row["verdict"] == expected and row["n_seeds"] == 3
+    assert row["gates"].count("closer to one GD step than to") == 7
+    if expected == "inconclusive":
+        assert row["gate"].startswith("closer to one GD step than to zero")
+
+
+def test_beats_gd1_reads_the_paired_difference_on_one_seed(config, tmp_path):
+    """GD 1 minus the model on the same tasks: the paired interval (above 0) decides where the two
+    separate intervals overlap; one trained model is one seed, so the verdict is exploratory."""
+    claim = by_id(config, "linreg.beats_gd1")
+    columns = ["run", "predictor", "label", "k", "metric", "value", "ci_low", "ci_high"]
+    write(tmp_path, "linreg/errors.csv", pd.DataFrame([
+        ("main", "model", "transformer", 5, "normalized_error", 0.50, 0.40, 0.60),
+        ("main", "gd_1", "GD", 5, "normalized_error", 0.55, 0.45, 0.65),
+        ("main", "gd_1", "GD", 5, "minus_model", 0.05, 0.03, 0.07)], columns=columns))
+    row = build_ledger(tmp_path, config, [claim]).iloc[0]
+    assert (row["value"], row["ci_low"], row["ci_high"], row["n_seeds"]) == (0.05, 0.03, 0.07, 1)
+    assert row["verdict"] == "exploratory" and "would be reproduced" in row["gate"]
 
 
 def test_difference_of_two_intervals_is_conservative(config, tmp_path):

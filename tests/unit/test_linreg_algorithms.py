@@ -7,6 +7,7 @@ computes the GD-vs-Bayes gap; ridge probes recover a linear target and fail on s
 """
 
 import numpy as np
+import pytest
 import pandas as pd
 import torch
 
@@ -169,3 +170,21 @@ def test_probe_figure_pools_seeds(tmp_path):
     table = pd.DataFrame(rows, columns=["run", "model", "target", "probe", "layer", "k", "r2"])
     plot_probes([table], [str(tmp_path / "p.png")])
     assert (tmp_path / "p.png").exists()
+
+
+def test_error_rows_pair_baseline_and_model_on_the_same_tasks():
+    """A baseline that is worse than the model by 0.05 on every task, on tasks whose difficulty
+    spreads both errors widely: the separate intervals overlap, the paired minus_model one does not."""
+    from icl_study.studies.linreg import error_rows
+
+    rng = np.random.default_rng(0)
+    difficulty = rng.exponential(1.0, size=(200, 3))  # (n_tasks, n): shared by both predictors
+    per_task = {"model": difficulty, "gd_1": difficulty + 0.05 + 0.01 * rng.standard_normal((200, 3))}
+    table = error_rows("main", per_task, {"model": "transformer", "gd_1": "GD"}, n_boot=200, seed=0)
+    at = lambda predictor, metric: table[(table["predictor"] == predictor) & (table["metric"] == metric)  # noqa: E731
+                                         & (table["k"] == 2)].iloc[0]
+    model, gd, paired = at("model", "normalized_error"), at("gd_1", "normalized_error"), at("gd_1", "minus_model")
+    assert paired["value"] == pytest.approx(gd["value"] - model["value"])
+    assert gd["ci_low"] < model["ci_high"]  # separate intervals overlap
+    assert paired["ci_low"] > 0.04 and paired["ci_high"] < 0.06
+    assert set(table.loc[table["predictor"] == "model", "metric"]) == {"normalized_error"}
