@@ -219,3 +219,92 @@ def test_grid_runs_train_each_value_but_the_configured_one_and_name_it():
     config["ren"]["grid"]["values"] = {"momentum": [0.5]}
     with pytest.raises(ConfigError, match="ren.grid.values.momentum"):
         Plan(config).runs
+
+
+def _ren_claim(claim_id):
+    from icl_study.studies import ren_claims
+
+    return next(c for c in ren_claims.claims({"ren": {"grid": {"values": {}}}}) if c.claim_id == claim_id)
+
+
+def _kernel_table(rates: dict[str, float], n_draws: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Kernel rows: per source, rel_error = m^rate times draw-to-draw noise, for m = 8 .. 4096."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for source, rate in rates.items():
+        for m in (8, 32, 128, 512, 2048, 4096):
+            for draw in range(n_draws):
+                noise = math.exp(0.1 * float(torch.randn(1, generator=gen)))
+                rows.append((source, m, draw, "kernel", m ** rate * noise))
+    return pd.DataFrame(rows, columns=["source", "n_features", "draw", "quantity", "rel_error"])
+
+
+@pytest.mark.parametrize("layer_rates, control_rate, expected", [
+    ((-0.5, -0.5), -0.5, "exploratory"),   # the Monte-Carlo rate in every layer: would be reproduced, 1 trained model
+    ((-0.5, -0.1), -0.5, "exploratory"),   # one layer stuck: mean slope −0.3, outside ±0.1 of −0.5: would be contradicted
+    ((-0.5, -0.5), -0.05, "inconclusive"),  # the control does not converge: the estimator is not trusted
+])
+def test_kernel_claim_is_a_per_layer_slope_with_draws_as_the_unit(layer_rates, control_rate, expected):
+    """The claim's measure is the mean over layers of each layer's log-log slope vs m, with a t-interval
+    over feature draws (5 here), not layers pooled as draws; the random-token control is its gate."""
+    from icl_study.claims import decide
+    from icl_study.studies.ren_claims import KERNEL
+
+    claim = _ren_claim("ren.kernel")
+    tables = {KERNEL: _kernel_table({"trained layer 0": layer_rates[0], "trained layer 1": layer_rates[1],
+                                     "random tokens": control_rate})}
+    m = claim.compute(tables)
+    assert m.value == pytest.approx(sum(layer_rates) / 2, abs=0.03) and m.n_seeds == 1
+    assert m.ci_low < m.value < m.ci_high
+    decision = decide(claim, m, tables)
+    assert decision.verdict == expected
+    if layer_rates == (-0.5, -0.1):
+        assert "would be contradicted" in decision.gate
+    if expected == "inconclusive":
+        assert decision.gate.startswith("the estimator reaches the Monte-Carlo rate")
+
+
+def _generalisation_table(rate: float, seed: int = 0) -> pd.DataFrame:
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for source in ("trained layer 0", "random tokens"):
+        for head in range(2):
+            for n in (4, 8, 16, 32, 64, 128, 256):
+                for repeat in range(30):
+                    noise = math.exp(0.3 * float(torch.randn(1, generator=gen)))
+                    rows += [(source, head, n, repeat, "softmax", n ** rate * noise),
+                             (source, head, n, repeat, "unnormalised", 1.0)]
+    return pd.DataFrame(rows, columns=["source", "head", "n_tokens", "repeat", "quantity", "rel_error"])
+
+
+def test_generalisation_exponent_has_a_bootstrap_interval_against_the_bound():
+    """The fitted exponent was shown as [p, p]; now the slope of the mean error vs N gets a bootstrap
+    interval over the demonstration draws and is tested against −0.5: at the 1/√N rate it is
+    inconclusive (a bound's edge), decaying as N^-0.3 it would contradict O(1/√N)."""
+    from icl_study.claims import decide
+    from icl_study.studies.ren_claims import GENERALISATION
+
+    claim = _ren_claim("ren.generalisation")
+    at_rate = {GENERALISATION: _generalisation_table(-0.5)}
+    m = claim.compute(at_rate)
+    assert m.ci_low < -0.5 < m.ci_high and m.ci_high - m.ci_low > 0.01
+    assert m.n_examples == 60 and m.n_seeds == 1  # 2 heads x 30 draws per N; one trained model
+    assert decide(claim, m, at_rate).verdict == "inconclusive"
+    slow = {GENERALISATION: _generalisation_table(-0.3)}
+    m = claim.compute(slow)
+    assert m.value == pytest.approx(-0.3, abs=0.05) and m.ci_low > -0.5
+    decision = decide(claim, m, slow)
+    assert decision.verdict == "exploratory" and "would be contradicted" in decision.gate
+
+
+def test_ren_identity_shows_its_value_without_an_interval():
+    from icl_study.claims import decide
+    from icl_study.studies.ren_claims import IDENTITY
+
+    claim = _ren_claim("ren.dual_identity")
+    tables = {IDENTITY: pd.DataFrame([("trained layer 0", 256, 0, "unnormalised_identity", 3e-16),
+                                      ("random tokens", 256, 0, "unnormalised_identity", 6e-16)],
+                                     columns=["source", "n_features", "draw", "quantity", "rel_error"])}
+    m = claim.compute(tables)
+    assert m.value == 6e-16 and math.isnan(m.ci_low) and math.isnan(m.ci_high)
+    assert not claim.trained and decide(claim, m, tables).verdict == "sanity check"
