@@ -80,17 +80,17 @@ def candidates(matching: dict, noise_std: float) -> list[str]:
     return [i for i in ids if i != "gd_1"]
 
 
-def gd1_minus(paths: tuple[str, ...], other: str, n_tasks):
-    """SPD(model, GD 1) − SPD(model, `other`), mean over k >= 1, paired by training seed (each
+def spd_minus(paths: tuple[str, ...], closer: str, other: str, n_tasks):
+    """SPD(model, `closer`) − SPD(model, `other`), mean over k >= 1, paired by training seed (each
     seed's model against both predictors on the same tasks); t-interval over seeds. Below 0: the
-    model is closer to one GD step than to `other`."""
+    model is closer to `closer` than to `other`."""
 
     def compute(tables):
         diffs = []
         for path in paths:
             spds = mean_spd(tables[path])
-            if "gd_1" in spds and other in spds:
-                diffs.append(spds["gd_1"] - spds[other])
+            if closer in spds and other in spds:
+                diffs.append(spds[closer] - spds[other])
         return over_seeds(diffs, n_examples=n_tasks)
 
     return compute
@@ -110,7 +110,8 @@ def linreg_matching_claims(config: dict) -> list:
     """Which algorithm a trained model matches, from the sweep's lowest-noise column: the deepest
     model closer to the Bayes-optimal predictor than to one GD step, the shallowest the other way.
     The shallow claim is gated on one GD step being the closest candidate: a model nearer the zero
-    predictor (or any other reference) than one GD step does not implement GD, whatever the gap."""
+    predictor (or any other reference) than one GD step does not implement GD, whatever the gap; the
+    deep claim on the Bayes-optimal predictor beating the zero predictor."""
 
     sweep = config["linreg"].get("sweep")
     if not sweep:
@@ -119,10 +120,14 @@ def linreg_matching_claims(config: dict) -> list:
     n_tasks = matching.get("n_tasks")
     gap = "log10 SPD(model, one-step GD) / SPD(model, Bayes-optimal: OLS at σ = 0, else ridge σ²/τ²), mean over k ≥ 1"
     figure = "results/figures/linreg_depth_noise.png"
-    shallow = tuple(f"linreg/{run}/matching.csv" for run in _cell_runs(sweep, deepest=False))
-    gates = tuple(Gate(f"closer to one GD step than to {other}: SPD(GD 1) − SPD({other}) < 0, t over seeds",
-                       gd1_minus(shallow, other, n_tasks), direction="less")
-                  for other in candidates(matching, min(sweep["noise_std"])))
+    lowest = min(sweep["noise_std"])
+    deep, shallow = (tuple(f"linreg/{run}/matching.csv" for run in _cell_runs(sweep, deepest)) for deepest in (True, False))
+    bayes = "least_squares" if lowest == 0 else "ridge_bayes"  # linreg_matching.bayes_predictor_id
+    deep_gates = (Gate(f"closer to the Bayes-optimal {bayes} than to zero: SPD({bayes}) − SPD(zero) < 0, t over seeds",
+                       spd_minus(deep, bayes, "zero", n_tasks), direction="less"),)
+    shallow_gates = tuple(Gate(f"closer to one GD step than to {other}: SPD(GD 1) − SPD({other}) < 0, t over seeds",
+                               spd_minus(shallow, "gd_1", other, n_tasks), direction="less")
+                          for other in candidates(matching, lowest))
 
     def measured(deepest):
         return lambda tables: replace(_gap(tables, deepest), n_examples=n_tasks)
@@ -131,11 +136,13 @@ def linreg_matching_claims(config: dict) -> list:
         Claim(study="linreg", paper="Akyürek et al. 2022", claim_id="linreg.deep_matches_bayes",
               claim="Trained transformers implement the Bayes-optimal least-squares (ridge) predictor, not one step of GD.",
               measure=f"{gap}, deepest sweep cell at the lowest noise; paired by seed, t-interval over training seeds",
-              direction="greater", figure=figure, tables=(SWEEP_TABLE,), compute=measured(True)),
+              direction="greater", figure=figure, tables=(SWEEP_TABLE, *deep), compute=measured(True),
+              gates=deep_gates),
         Claim(study="linreg", paper="von Oswald et al. 2023", claim_id="linreg.shallow_matches_gd",
               claim="A one-layer transformer trained on linear regression implements one step of gradient descent.",
               measure=f"{gap}, shallowest sweep cell at the lowest noise; paired by seed, t-interval over training seeds",
-              direction="less", figure=figure, tables=(SWEEP_TABLE, *shallow), compute=measured(False), gates=gates),
+              direction="less", figure=figure, tables=(SWEEP_TABLE, *shallow), compute=measured(False),
+              gates=shallow_gates),
     ]
 
 

@@ -92,6 +92,20 @@ def test_shallow_gd_claim_is_gated_on_gd1_being_the_closest_candidate(config, tm
         assert row["gate"].startswith("closer to one GD step than to zero")
 
 
+def test_deep_bayes_claim_is_gated_on_bayes_beating_zero(config, tmp_path):
+    """A model closer to predicting 0 than to OLS does not implement the Bayes-optimal predictor,
+    however much closer to OLS than to one GD step it is (the tiny sweep's deepest cell is L1)."""
+    claim = by_id(config, "linreg.deep_matches_bayes")
+    write(tmp_path, "linreg/sweep_summary.csv", pd.DataFrame([{
+        "run": "L1_noise0", "n_layer": 1, "noise_std": 0.0, "n_seeds": 3,
+        "spd_gap_log10": 0.3, "spd_gap_low": 0.2, "spd_gap_high": 0.4}]))
+    for seed, run in enumerate(("L1_noise0", "L1_noise0_s1", "L1_noise0_s2")):
+        write(tmp_path, f"linreg/{run}/matching.csv",
+              _spd_table(run, {"least_squares": 0.9 + 0.01 * seed, "gd_1": 1.8, "zero": 0.5 + 0.02 * seed}))
+    row = build_ledger(tmp_path, config, [claim]).iloc[0]
+    assert row["verdict"] == "inconclusive" and row["gate"].startswith("closer to the Bayes-optimal least_squares")
+
+
 def test_beats_gd1_reads_the_paired_difference_on_one_seed(config, tmp_path):
     """GD 1 minus the model on the same tasks: the paired interval (above 0) decides where the two
     separate intervals overlap; one trained model is one seed, so the verdict is exploratory."""
