@@ -8,6 +8,7 @@ import pandas as pd
 import seaborn as sns
 
 from icl_study.plots import style
+from icl_study.studies.ren_claims import loglog_slope
 
 QUANTITY_TITLES = {"kernel": "kernel exp(qᵀk/√Dh)", "pattern": "attention pattern (softmax)",
                    "output": "attention output"}
@@ -32,7 +33,11 @@ def plot_kernel(kernel_csv: str, outputs: list[str]) -> None:
     for ax, quantity in zip(axes, QUANTITY_TITLES):
         for source in sources:
             rows = table[(table["source"] == source) & (table["quantity"] == quantity)]
-            mean = _mean_band(ax, rows, "n_features", "rel_error", source, palette[source])
+            label = source
+            if quantity == "kernel":  # the ren.kernel claim's statistic: log-log slope, mean over draws
+                slopes = [loglog_slope(d["n_features"], d["rel_error"]) for _, d in rows.groupby("draw")]
+                label = f"{source} (slope {np.mean(slopes):.2f})"
+            mean = _mean_band(ax, rows, "n_features", "rel_error", label, palette[source])
             m0 = mean.index[0]  # Monte-Carlo reference anchored at the smallest m: err(m0) sqrt(m0 / m)
             ax.plot(mean.index, mean.iloc[0] * np.sqrt(m0 / mean.index), ls=":", color=palette[source], lw=1)
         ax.set(xscale="log", yscale="log", title=QUANTITY_TITLES[quantity],
