@@ -63,14 +63,16 @@ def _identity(tables):
     return Measurement(worst, float("nan"), float("nan"))
 
 
-def generalisation_slope(table, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float, int]:
-    """Log-log slope of the softmax dual model's mean error vs N (first trained layer), with a
+def generalisation_slope(table, source: str = "trained", n_boot: int = 2000,
+                         seed: int = 0) -> tuple[float, float, float, int]:
+    """Log-log slope of the softmax dual model's mean error vs N (the first trained layer, or the
+    `source` whose name starts so), with a
     stratified percentile bootstrap: within each (head, N) the demonstration draws (repeats), the
     independent unit given the token pool, are resampled with replacement, then the means per N
     are refitted. Returns (slope, low, high, draws per N); NaNs without two N."""
     import numpy as np
 
-    rows = table[table["source"].str.startswith("trained") & (table["quantity"] == "softmax")]
+    rows = table[table["source"].str.startswith(source) & (table["quantity"] == "softmax")]
     if rows["n_tokens"].nunique() < 2:
         return float("nan"), float("nan"), float("nan"), 0
     ns = np.sort(rows["n_tokens"].unique())
@@ -85,9 +87,11 @@ def generalisation_slope(table, n_boot: int = 2000, seed: int = 0) -> tuple[floa
     return slope, float(low), float(high), int(min(sum(len(v) for v in cell) for cell in strata))
 
 
-def _generalisation(tables):
-    slope, low, high, draws = generalisation_slope(tables[GENERALISATION])
-    return Measurement(slope, low, high, n_examples=draws, n_seeds=LENS_SEEDS)
+def _generalisation(source: str):
+    def compute(tables):
+        slope, low, high, draws = generalisation_slope(tables[GENERALISATION], source)
+        return Measurement(slope, low, high, n_examples=draws, n_seeds=LENS_SEEDS)
+    return compute
 
 
 def _variant_minus_softmax(path: str, column: str, kind: str):
@@ -186,7 +190,9 @@ def claims(config: dict) -> list:
                       "(first trained layer; the estimation error the bound controls, not the bound itself); "
                       "bootstrap over the demonstration draws per (head, N). O(1/√N) needs a slope ≤ −0.5",
               direction="less", threshold=MONTE_CARLO, figure="results/figures/ren_generalisation.png",
-              tables=(GENERALISATION,), compute=_generalisation),
+              tables=(GENERALISATION,), compute=_generalisation("trained"),
+              gates=(Gate("the measurement reaches the CLT rate on the random-token control: slope < −0.4, "
+                          "bootstrap over draws", _generalisation("random"), direction="less", threshold=-0.4),)),
     ]
     # (claim id prefix, table, error column, what the error is, figure): regression, then tokens
     settings = [("ren.variant", VARIANTS, "normalized_error", "normalized regression error at the largest k",

@@ -264,10 +264,10 @@ def test_kernel_claim_is_a_per_layer_slope_with_draws_as_the_unit(layer_rates, c
         assert decision.gate.startswith("the estimator reaches the Monte-Carlo rate")
 
 
-def _generalisation_table(rate: float, seed: int = 0) -> pd.DataFrame:
+def _generalisation_table(rate: float, control: float = -0.5, seed: int = 0) -> pd.DataFrame:
     gen = torch.Generator().manual_seed(seed)
     rows = []
-    for source in ("trained layer 0", "random tokens"):
+    for source, rate in (("trained layer 0", rate), ("random tokens", control)):
         for head in range(2):
             for n in (4, 8, 16, 32, 64, 128, 256):
                 for repeat in range(30):
@@ -295,6 +295,9 @@ def test_generalisation_exponent_has_a_bootstrap_interval_against_the_bound():
     assert m.value == pytest.approx(-0.3, abs=0.05) and m.ci_low > -0.5
     decision = decide(claim, m, slow)
     assert decision.verdict == "exploratory" and "would be contradicted" in decision.gate
+    broken = {GENERALISATION: _generalisation_table(-0.3, control=-0.2)}  # the control misses the CLT rate
+    decision = decide(claim, claim.compute(broken), broken)
+    assert decision.verdict == "inconclusive" and decision.gate.startswith("the measurement reaches the CLT rate")
 
 
 def test_ren_identity_shows_its_value_without_an_interval():
