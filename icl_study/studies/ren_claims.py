@@ -65,11 +65,11 @@ def _identity(tables):
 
 def generalisation_slope(table, source: str = "trained", n_boot: int = 2000,
                          seed: int = 0) -> tuple[float, float, float, int]:
-    """Log-log slope of the softmax dual model's mean error vs N (the first trained layer, or the
-    `source` whose name starts so), with a
-    stratified percentile bootstrap: within each (head, N) the demonstration draws (repeats), the
-    independent unit given the token pool, are resampled with replacement, then the means per N
-    are refitted. Returns (slope, low, high, draws per N); NaNs without two N."""
+    """Log-log slope of the softmax dual model's mean error vs N (of the source whose name starts
+    with `source`: the first trained layer, or the random-token control), with a stratified
+    percentile bootstrap: within each (head, N) the demonstration draws (repeats), the independent
+    unit given the token pool, are resampled with replacement, then the means per N are refitted.
+    Returns (slope, low, high, draws per N); NaNs without two N."""
     import numpy as np
 
     rows = table[table["source"].str.startswith(source) & (table["quantity"] == "softmax")]
