@@ -46,6 +46,9 @@ def test_model_matching_on_a_tiny_model(tmp_path):
     linear = table[(table["metric"] == "fit_r2") & table["predictor"].isin(["least_squares", "gd_1", "gd_3"]) & (table["k"] >= 1)]
     np.testing.assert_allclose(linear["value"], 1.0, atol=1e-4)  # x_q·w is linear in the query
     assert (table["ci_low"] <= table["value"] + 1e-9).all() and (table["value"] <= table["ci_high"] + 1e-9).all()
+    # the shallow claim's gates name every reference predictor the table holds (ids must not drift)
+    from icl_study.studies.linreg_claims import candidates
+    assert set(candidates(to_dict(cfg), 0.0)) | {"gd_1"} == set(table["predictor"]) - {"model"}
 
 
 def _matching_rows(run, n_layer, noise, spds):
