@@ -45,8 +45,10 @@ def _rows(tables: dict, model: str, task: str, variant: str):
 def _n_seeds(tables: dict, model: str, task: str) -> int | None:
     """Training seeds behind a model this study trained (its train_seed column; NaN for a
     pretrained LM): None where the table names none."""
-    seeds = _rows(tables, model, task, "trained")["train_seed"].dropna()
-    return int(seeds.nunique()) or None
+    frame = _rows(tables, model, task, "trained")
+    if "train_seed" not in frame:
+        return None
+    return int(frame["train_seed"].dropna().nunique()) or None
 
 
 def paired_difference(a, b, examples, n_boot: int) -> Measurement:
