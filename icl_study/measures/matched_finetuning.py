@@ -3,7 +3,8 @@ finetuned (FT) activations at the query, compared per layer.
 
 - Language models (`analyse_episode`): per query, correctness of ZS, ICL, FT (and FT without the
   query's pair), SimAOU, SimAM and Kendall τ of ICL's attention to the demonstrations vs FT's
-  implied attention (each also against a U[0,1) random baseline), and the dual-form rows of
+  implied attention (each also against a random baseline: a zero-mean Gaussian update for SimAOU,
+  a random ranking for Kendall), and the dual-form rows of
   measures/dual_fit.py. FT: Dai's key/value SGD of icl_study/lm/finetune.py.
 - Small models (`small_model_measures`): SimAOU and Kendall τ at the query of a batch of episodes,
   FT being the same key/value SGD on each demonstration shown alone with the task's loss.
@@ -54,7 +55,9 @@ def layer_metrics(zs: dict, icl: dict, ft: dict, q_ft: torch.Tensor, train_q: to
     n_layer, width = icl["attn_out"].shape
     simaou = metrics.simaou(icl["attn_out"], zs["attn_out"], ft["attn_out"])  # (L,)
     unit = lambda h: h / h.norm(dim=-1, keepdim=True)  # noqa: E731
-    noise = torch.rand(n_layer, width, generator=gen)  # U[0,1) update in place of FT's
+    # A random update in place of FT's: a zero-mean (Gaussian) direction, so its expected cosine with
+    # any update is 0; a U[0,1) draw points into the positive orthant and correlates with updates there.
+    noise = torch.randn(n_layer, width, generator=gen)
     simaou_random = metrics.cosine(unit(icl["attn_out"]) - unit(zs["attn_out"]), noise)
     icl_zs_span = icl["scores"][:, :, n_prefix:]  # (L, H, Tq): ICL's scores over the zero-shot tokens
     short = icl_zs_span.shape[-1] < 2  # a one-token query: every cosine of scalars is +-1, so undefined
@@ -115,8 +118,9 @@ def analyse_episode(lm, episode: Episode, lr: float, n_dual: int, seed: int, ste
     zs = zs if zs is not None else [last_token_activations(lm, q) for q in episode.queries]
     icl = [last_token_activations(lm, q, cache=cache, full=i < n_dual) for i, q in enumerate(episode.queries)]
     ft, q_ft, train_q = ft_side(lm, episode, lr)
-    heldout = [float("nan")] * len(episode.queries)  # text: every query is held out already
-    if episode.heldout_train:  # concepts: FT without the query's pair among its inputs
+    # text: every query is already held out of the demonstrations, so FT's accuracy is held-out accuracy
+    heldout = [float(predictions(run["logits"], c) == t) for run, c, t in zip(ft, episode.candidates, episode.targets)]
+    if episode.heldout_train is not None:  # concepts: FT without the query's pair among its inputs
         with finetuned(lm, episode.heldout_train, FinetuneConfig("dai", lr)), torch.no_grad():
             heldout = [float(predictions(lm.logits(torch.tensor([q]))[0, -1], c) == t)
                        for q, c, t in zip(episode.queries, episode.candidates, episode.targets)]
@@ -170,11 +174,27 @@ def small_model_measures(model, episodes: EpisodeBatch, family: str, lr: float) 
     return simaou, tau
 
 
-def ft_accuracy(lm, episodes: list[Episode], lr: float) -> float:
-    """Mean accuracy of each episode's first query after Dai's finetuning on its own demonstrations
-    (validation episodes: what picks the finetuning lr)."""
-    hits = 0
+def label_nll(logits: torch.Tensor, label: int) -> float:
+    """Negative log-probability (over the whole vocabulary) of the label token; logits (V,)."""
+    return float(-logits.float().log_softmax(-1)[label])
+
+
+def ft_label_nll(lm, episodes: list[Episode], lr: float) -> float:
+    """Mean label NLL of each episode's first query after Dai's finetuning on its own demonstrations
+    (validation episodes: what picks the finetuning lr). The NLL is continuous, so unlike accuracy
+    on a few episodes it does not tie across a grid that barely moves the model (as Shen's GD is
+    picked, measures/icl_vs_gd.py). A diverged run (NaN) scores +inf."""
+    total = 0.0
     for episode in episodes:
         with finetuned(lm, episode.train, FinetuneConfig("dai", lr)), torch.no_grad():
-            hits += predictions(lm.logits(torch.tensor([episode.queries[0]]))[0, -1], episode.candidates[0]) == episode.targets[0]
-    return hits / len(episodes)
+            logits = lm.logits(torch.tensor([episode.queries[0]]))[0, -1]  # (V,)
+            total += label_nll(logits, episode.candidates[0][episode.targets[0]])
+    return total / len(episodes) if total == total else float("inf")
+
+
+def text_label_nll(lm, queries: list[list[int]], labels: list[int]) -> float:
+    """Mean label NLL of zero-shot text prompts (ids) with their label tokens: the validation split's
+    score of a finetuned model; +inf where it diverged."""
+    with torch.no_grad():
+        total = sum(label_nll(lm.logits(torch.tensor([q]))[0, -1], y) for q, y in zip(queries, labels))
+    return total / len(queries) if total == total else float("inf")

@@ -5,18 +5,19 @@ untrained copy of the same shape (`reinit_`: seeded random weights), and for eac
 set (one per demo seed; for pipeline-gpt one per episode), this module compares:
 - ZS: the query alone; ICL: the k demonstrations, then the query; FT: the query alone after Dai's
   finetuning on the same demonstrations (K/V projections, SGD, batch 1, one epoch, lr picked on a
-  validation split: icl_study/lm/finetune.py). pipeline-gpt's demonstrations are finetuned each
-  inside its preceding pairs (so keys get a gradient); its query's pair is always demonstrated, so
-  its FT accuracy is training accuracy, and `ft_heldout` finetunes without the query's pair;
-- per layer, at the last prompt token: SimAOU (vs a U[0,1) random update), SimAM (ICL-FT vs
-  ICL-ZS), Kendall tau of the attention to demonstration tokens and to demonstrations (vs a
-  U[0,1) random ranking): metric definitions in icl_study/metrics.py;
+  validation split by the label word's NLL: icl_study/lm/finetune.py). pipeline-gpt's
+  demonstrations are finetuned each inside its preceding pairs (so keys get a gradient); its
+  query's pair is always demonstrated, so its FT accuracy is training accuracy, and `ft_heldout`
+  finetunes without the query's pair (text: every query is held out, `ft_heldout` = FT);
+- per layer, at the last prompt token: SimAOU (vs a zero-mean Gaussian random update), SimAM
+  (ICL-FT vs ICL-ZS), Kendall tau of the attention to demonstration tokens and to demonstrations
+  (vs a random ranking): metric definitions in icl_study/metrics.py;
 - the dual form: Dai's exact identity for un-normalised linear attention on the layer's own
   weights and token states (float64), and how far softmax attention is from its relaxed form.
 
 Rule entries: `text_rule`, `concepts_rule` (-> examples, layers, dual CSVs), `summary_rule`
 (-> the Dai-layout table, per-layer curves, dual summary, with cluster-bootstrap intervals
-over unique test examples),
+over unique test examples, and the per-example table the claims pair their differences on),
 `momentum_rule` (vanilla vs momentum pipeline-gpt: validation loss, ICL accuracy vs k).
 """
 
@@ -42,9 +43,10 @@ from icl_study.lm.activations import last_token_activations
 from icl_study.lm.finetune import FinetuneConfig, choose_lr, pick_lr
 from icl_study.lm.models import load_lm
 from icl_study.measures.concept_accuracy import concept_accuracy_table
-from icl_study.measures.matched_finetuning import analyse_episode, ft_accuracy, reinit_
+from icl_study.measures.matched_finetuning import analyse_episode, ft_label_nll, reinit_, text_label_nll
 from icl_study.rng import generator, stream_seed
 from icl_study.settings.dai import ConceptsAnalysisConfig, TextAnalysisConfig
+from icl_study.studies.dai_claims import rec2ftp_ci
 from icl_study.tasks.concepts import ConceptsTask
 
 log = logging.getLogger("icl_study.dai")
@@ -53,17 +55,20 @@ log = logging.getLogger("icl_study.dai")
 # --- tables --------------------------------------------------------------------------------------
 
 
-def tables(keys: list[tuple], correct: list, layers: list, duals: list, lrs: list) -> tuple[pd.DataFrame, ...]:
-    """Tidy tables from per-demo-set results; keys[j] = (model, task, variant, demo_seed, first example)."""
+def tables(keys: list[tuple], correct: list, layers: list, duals: list, lrs: list, train_seed: float = float("nan")
+           ) -> tuple[pd.DataFrame, ...]:
+    """Tidy tables from per-demo-set results; keys[j] = (model, task, variant, demo_seed, first example).
+    train_seed: the training seed of a model this study trained (pipeline-gpt), NaN for a pretrained LM."""
     ex_rows, layer_rows, dual_rows_ = [], [], []
     for key, c, lay, d, lr in zip(keys, correct, layers, duals, lrs):
         base = key[:4]
         for i in range(len(c)):
-            ex_rows.append((*base, key[4] + i, *map(int, c[i][:3]), c[i][3], lr))
+            ex_rows.append((*base, key[4] + i, *map(int, c[i][:3]), c[i][3], lr, train_seed))
             layer_rows += [(*base, key[4] + i, layer, *lay[i, layer]) for layer in range(lay.shape[1])]
         for i in range(0 if d is None else len(d)):
             dual_rows_ += [(*base, key[4] + i, layer, *d[i, layer]) for layer in range(d.shape[1])]
-    return (pd.DataFrame(ex_rows, columns=KEYS + ["zs_correct", "icl_correct", "ft_correct", "ft_heldout_correct", "lr"]),
+    return (pd.DataFrame(ex_rows, columns=KEYS + ["zs_correct", "icl_correct", "ft_correct", "ft_heldout_correct", "lr",
+                                        "train_seed"]),
             pd.DataFrame(layer_rows, columns=KEYS + ["layer"] + LAYER_METRICS),
             pd.DataFrame(dual_rows_, columns=KEYS + ["layer"] + DUAL_METRICS))
 
@@ -86,10 +91,13 @@ def text_tables(params: dict, model_path: str | None) -> tuple[pd.DataFrame, ...
         reinit_(lm, params["untrained_seed"])
     results, started = ([], [], [], [], []), time.perf_counter()
     zs = [last_token_activations(lm, q) for q in encode_queries(lm, task_cfg, eval_set)]  # shared by every seed
+    val_queries, label_ids = encode_queries(lm, task_cfg, val_set), icl.label_token_ids(lm, task_cfg.label_words)
+    val_labels = [label_ids[e.label] for e in val_set]
     for seed in cfg.demo_seeds:
         episode = text_episode(lm, task_cfg, data.sample_demos(pool, cfg.k, seed), eval_set)
+        # the lr with the lowest validation label NLL (pick_lr maximises, hence the minus)
         lr, _ = pick_lr(lm, episode.train, tuple(cfg.lr_grid), FinetuneConfig("dai"),
-                        lambda m: icl.accuracy(icl.predict(m, task_cfg, [], val_set)[0], val_set))
+                        lambda m: -text_label_nll(m, val_queries, val_labels))
         out = analyse_episode(lm, episode, lr, cfg.n_dual, seed, zs=zs)
         for store, value in zip(results, ((params["model_name"], params["task_name"], params["variant"], seed, 0),
                                           *out, lr)):
@@ -118,8 +126,8 @@ def concepts_tables(checkpoint: str, params: dict) -> tuple[pd.DataFrame, ...]:
     results = ([], [], [], [], [])
     for s, seed in enumerate(cfg.demo_seeds):
         val = concept_episodes(task.fewshot_prompts(generator(seed, "probe", cfg.k), cfg.n_val, cfg.k, cfg.ways, fresh), cfg.k)
-        lr, scores = choose_lr(cfg.lr_grid, lambda lr: ft_accuracy(lm, val, lr))
-        log.info("finetune lr validation accuracy: %s", scores)
+        lr, scores = pick_concepts_lr(lm, val, cfg.lr_grid)
+        log.info("finetune lr validation label NLL: %s", scores)
         episodes = concept_episodes(task.fewshot_prompts(generator(seed, "demo", cfg.k), cfg.n_eval, cfg.k, cfg.ways, fresh), cfg.k)
         for j, episode in enumerate(episodes):
             out = analyse_episode(lm, episode, lr, int(j < cfg.n_dual), seed, j)
@@ -129,7 +137,14 @@ def concepts_tables(checkpoint: str, params: dict) -> tuple[pd.DataFrame, ...]:
                 store.append(value)
         log.info("%s %s seed %d: ZS/ICL/FT accuracy %s (lr %.3g)", params["task_name"], params["variant"], seed,
                  np.concatenate(results[1][-cfg.n_eval:]).mean(0).round(3), lr)
-    return tables(*results)
+    return tables(*results, train_seed=lm.run_config.train.seed)
+
+
+def pick_concepts_lr(lm, val: list, lr_grid) -> tuple[float, dict]:
+    """The lr of the grid with the lowest mean validation label NLL after finetuning (ties: the
+    smaller lr); returns (lr, {lr: NLL})."""
+    lr, scores = choose_lr(tuple(lr_grid), lambda lr: -ft_label_nll(lm, val, lr))
+    return lr, {k: -v for k, v in scores.items()}
 
 
 def concepts_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
@@ -155,24 +170,26 @@ def with_ci(frame: pd.DataFrame, column: str, n_boot: int, seed: int) -> tuple[f
 def summary_tables(examples: pd.DataFrame, layers: pd.DataFrame, duals: pd.DataFrame, n_boot: int
                    ) -> tuple[pd.DataFrame, ...]:
     """Tidy (model, task, variant, metric, [layer,] mean, low, high, n_examples, n_demo_sets)
-    tables. `example` names a unique test example within (model, task, variant); intervals
-    resample those (metrics.cluster_bootstrap_ci). Zero-shot does not depend on the
-    demonstrations, so it is counted once per example (n_demo_sets 0). A layer metric's per-row
-    value is its mean over layers; Rec2FTP's interval resamples the examples with a row that FT
-    fixed (ZS wrong, FT right)."""
+    tables, and the per-example table. `example` names a unique test example within (model, task,
+    variant); intervals resample those (metrics.cluster_bootstrap_ci). Zero-shot does not depend on
+    the demonstrations, so it is counted once per example (n_demo_sets 0). A layer metric's per-row
+    value is its mean over layers; Rec2FTP is a proportion with a Wilson interval
+    (dai_claims.rec2ftp_ci). The per-example table has one row per (model, task, variant,
+    demo_seed, example): correctness and the layer-mean metrics, what the claims pair on."""
     group = ["model", "task", "variant"]
     rows, seed = [], stream_seed(0, "bootstrap")
     for key, frame in examples.groupby(group):
         zs_once = frame.drop_duplicates("example")  # ZS: one row per example
         rows.append((*key, "acc_zs", *with_ci(zs_once, "zs_correct", n_boot, seed)[:4], 0))
-        for name in ("ft", "icl", "ft_heldout"):  # ft_heldout: concepts only (NaN rows dropped)
+        for name in ("ft", "icl", "ft_heldout"):
             if f"{name}_correct" in frame:
                 rows.append((*key, f"acc_{name}", *with_ci(frame, f"{name}_correct", n_boot, seed)))
         zs, ft, icl = (torch.tensor(frame[f"{n}_correct"].to_numpy(bool)) for n in ("zs", "ft", "icl"))
-        fixed = (~zs & ft).numpy()
         point = float(metrics.rec2ftp(zs, ft, icl))
-        ci = with_ci(frame[fixed], "icl_correct", n_boot, seed)
-        rows.append((*key, "rec2ftp", point, *ci[1:]))
+        _, low, high, n = rec2ftp_ci(frame)
+        fixed = frame[(frame["zs_correct"] == 0) & (frame["ft_correct"] == 1)]
+        n_sets = int(fixed.groupby("example")["demo_seed"].nunique().max()) if n else 0
+        rows.append((*key, "rec2ftp", point, low, high, n, n_sets))
     per_example = layers.groupby(group + ["demo_seed", "example"])[LAYER_METRICS].mean().reset_index()
     for key, frame in per_example.groupby(group):
         rows += [(*key, m, *with_ci(frame, m, n_boot, seed)) for m in LAYER_METRICS]
@@ -183,11 +200,14 @@ def summary_tables(examples: pd.DataFrame, layers: pd.DataFrame, duals: pd.DataF
     dual_rows_ = [(*key, m, *with_ci(frame, m, n_boot, seed), frame[m].max())
                   for key, frame in duals.groupby(group + ["layer"]) for m in DUAL_METRICS]
     dual_columns = group + ["layer", "metric"] + CI_COLUMNS + ["max"]  # max: over prompts
-    return table, curves, pd.DataFrame(dual_rows_, columns=dual_columns)
+    correct = [c for c in ("train_seed", "zs_correct", "icl_correct", "ft_correct", "ft_heldout_correct") if c in examples]
+    paired = examples[KEYS + correct].merge(per_example, on=KEYS, how="left")
+    return table, curves, pd.DataFrame(dual_rows_, columns=dual_columns), paired
 
 
 def summary_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """Rule entry: inputs are (examples, layers, dual) CSV triples -> table, curves, dual summary."""
+    """Rule entry: inputs are (examples, layers, dual) CSV triples -> table, curves, dual summary,
+    per-example table."""
     frames = [pd.concat([pd.read_csv(p) for p in inputs[i::3]], ignore_index=True) for i in range(3)]
     write(summary_tables(*frames, params["n_boot"]), outputs)
 

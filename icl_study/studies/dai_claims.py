@@ -1,53 +1,102 @@
-"""Study 2's claims (Dai et al. 2022), measured on studies/dai.py's summary tables and momentum
-comparison. Torch-free, unlike dai.py: the ledger rule's inputs are resolved when Snakemake parses
+"""Study 2's claims (Dai et al. 2022), measured on studies/dai.py's per-example and dual summary
+tables and the momentum comparison. Torch-free, unlike dai.py: the ledger rule's inputs are resolved when Snakemake parses
 the workflow.
 """
 
 from __future__ import annotations
 
-import math
-
-from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference, over_seeds
+from icl_study.claims import NO_DATA, Claim, Gate, Measurement, over_seeds
 from icl_study.studies.lm_claims import text_model_names, text_task_names
 
 # --- claims (Dai et al. 2022), measured on the summary tables and the momentum comparison ----------
 
 DAI_PAPER = "Dai et al. 2022"
-TABLE, DUAL_TABLE, MOMENTUM_TABLE = "dai/summary/table.csv", "dai/summary/dual.csv", "dai/momentum/comparison.csv"
+DUAL_TABLE, MOMENTUM_TABLE = "dai/summary/dual.csv", "dai/momentum/comparison.csv"
+# One row per (model, task, variant, demo_seed, example): correctness and layer-mean metrics, so that
+# a metric and its baseline, or the trained and the untrained copy, are differenced on the same rows.
+EXAMPLES = "dai/summary/examples.csv"
+BOOT_SEED = 0  # the ledger's cluster bootstraps: a fixed seed, so the ledger is a pure function of the tables
 
 
-def _metric(tables: dict, model: str, task: str, variant: str, metric: str):
-    """(mean, low, high, n_examples) of one summary-table metric, or None."""
-    frame = tables[TABLE]
-    row = frame[(frame["model"] == model) & (frame["task"] == task) & (frame["variant"] == variant)
-                & (frame["metric"] == metric)]
-    if row.empty or not math.isfinite(row["mean"].iloc[0]):
+# --- statistics on the per-example table (torch-free; studies/dai.py's summary uses rec2ftp_ci) ----
+
+
+def rec2ftp_ci(frame) -> tuple[float, float, float, int]:
+    """Rec2FTP with a Wilson 95% interval: among the rows FT fixed (ZS wrong, FT right), the share
+    ICL also gets right. It is a proportion, so a percentile bootstrap would give the degenerate
+    [1, 1] when every fixed row is recovered. Rows of one test example under several demonstration
+    sets are not independent, so the interval counts each test example once: n = test examples
+    with a fixed row, successes = the pooled share x n. Returns (value, low, high, n)."""
+    from icl_study.intervals import wilson_ci
+
+    fixed = frame[(frame["zs_correct"] == 0) & (frame["ft_correct"] == 1)]
+    n = int(fixed["example"].nunique())
+    if n == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    share = float(fixed["icl_correct"].mean())
+    return (*wilson_ci(share * n, n), n)
+
+
+def _rows(tables: dict, model: str, task: str, variant: str):
+    frame = tables[EXAMPLES]
+    return frame[(frame["model"] == model) & (frame["task"] == task) & (frame["variant"] == variant)]
+
+
+def _n_seeds(tables: dict, model: str, task: str) -> int | None:
+    """Training seeds behind a model this study trained (its train_seed column; NaN for a
+    pretrained LM): None where the table names none."""
+    frame = _rows(tables, model, task, "trained")
+    if "train_seed" not in frame:
         return None
-    row = row.iloc[0]
-    return float(row["mean"]), float(row["low"]), float(row["high"]), int(row["n_examples"])
+    return int(frame["train_seed"].dropna().nunique()) or None
 
 
-def _minus(model, task, a: tuple[str, str], b: tuple[str, str]):
-    """(variant, metric) a minus b on the same model and task, from their two intervals."""
+def paired_difference(a, b, examples, n_boot: int) -> Measurement:
+    """Mean of a − b over rows measured on the same prompts, with the interval over test examples
+    (intervals.cluster_ci: a cluster bootstrap, or t on example means below 20 examples). a, b,
+    examples: (n_rows,) aligned arrays; NaN rows dropped."""
+    import numpy as np
+
+    from icl_study.intervals import cluster_ci
+
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)  # (n_rows,)
+    keep = ~np.isnan(diff)
+    if not keep.any():
+        return NO_DATA
+    mean, low, high, n = cluster_ci(diff[keep], np.asarray(examples)[keep], n_boot, seed=BOOT_SEED)
+    return Measurement(mean, low, high, n_examples=n)
+
+
+def _paired(model, task, a: tuple[str, str], b: tuple[str, str], n_boot: int, trained: bool):
+    """(variant, column) a minus b on the same rows: one variant's metric and its baseline, or the
+    trained and the untrained copy joined on (demo_seed, example), i.e. on the same prompt."""
     def compute(tables):
-        x, y = _metric(tables, model, task, *a), _metric(tables, model, task, *b)
-        if x is None or y is None:
+        x, y = _rows(tables, model, task, a[0]), _rows(tables, model, task, b[0])
+        on = ["demo_seed", "example"]
+        both = x[on + [a[1]]].merge(y[on + [b[1]]], on=on, suffixes=("_a", "_b"))
+        if both.empty:
             return NO_DATA
-        return interval_difference(x[:3], y[:3], n_examples=min(x[3], y[3]))
+        ca, cb = (f"{a[1]}_a", f"{b[1]}_b") if a[1] == b[1] else (a[1], b[1])
+        m = paired_difference(both[ca], both[cb], both["example"], n_boot)
+        return Measurement(m.value, m.ci_low, m.ci_high, m.n_examples,
+                           n_seeds=_n_seeds(tables, model, task) if trained else None)
     return compute
 
 
-def _single(model, task, metric):
+def _rec2ftp(model, task, trained: bool):
     def compute(tables):
-        x = _metric(tables, model, task, "trained", metric)
-        return NO_DATA if x is None else Measurement(*x[:3], n_examples=x[3])
+        value, low, high, n = rec2ftp_ci(_rows(tables, model, task, "trained"))
+        if n == 0:
+            return NO_DATA
+        return Measurement(value, low, high, n_examples=n, n_seeds=_n_seeds(tables, model, task) if trained else None)
     return compute
 
 
-def _dual(model, task, metric, identity):
+def _dual(model, task, metric, identity, trained: bool):
     """Over the trained model's layers: the identity's largest error over prompts, or the per-layer
     cluster-bootstrap intervals' envelope [lowest low, highest high] (every layer must agree)."""
     def compute(tables):
+        seeds = _n_seeds(tables, model, task) if trained else None
         frame = tables[DUAL_TABLE]
         frame = frame[(frame["model"] == model) & (frame["task"] == task) & (frame["variant"] == "trained")
                       & (frame["metric"] == metric)]
@@ -56,9 +105,9 @@ def _dual(model, task, metric, identity):
         n = int(frame["n_examples"].min())
         if identity:
             worst = float(frame["max"].max())
-            return Measurement(worst, worst, worst, n_examples=n)
+            return Measurement(worst, worst, worst, n_examples=n, n_seeds=seeds)
         return Measurement(float(frame["mean"].median()), float(frame["low"].min()), float(frame["high"].max()),
-                           n_examples=n)
+                           n_examples=n, n_seeds=seeds)
     return compute
 
 
@@ -76,58 +125,84 @@ def _momentum_gain(tables):
 
 def claims(config: dict) -> list:
     """Dai et al.'s claims per model: pipeline-gpt on fresh-label episodes, and each text model on
-    the first of dai.text_tasks that lm runs. Differences between two metrics use the summary's
-    two cluster-bootstrap intervals (conservative)."""
+    the first of dai.text_tasks that lm runs. Every difference is paired on the same rows of the
+    per-example table (a metric and its baseline on the same prompt; the trained and the untrained
+    copy on the same prompt), with its interval over test examples. A claim that compares ICL with
+    finetuning is gated on finetuning having learned (held-out FT − ZS accuracy > 0); a SimAOU or
+    Kendall claim also on the trained model beating its untrained copy. pipeline-gpt is a model
+    this study trained (its seeds count); SmolLM2 and other text models are pretrained."""
 
     settings = [("pipeline-gpt", config["dai"]["concepts_tasks"][0])] if config["dai"]["concepts_tasks"] else []
     text_tasks = [t for t in config["dai"]["text_tasks"] if t in text_task_names(config)]
     settings += [(model, text_tasks[0]) for model in text_model_names(config)] if text_tasks else []
     table, layers, dual = ("results/figures/dai_table.png", "results/figures/dai_layers.png",
                            "results/figures/dai_dual.png")
+    n_boot = config["dai"]["n_boot"]
     out = []
     for model, task in settings:
         where, ident = f"{model} on {task}", f"{model}.{task}"
+        trained = model == "pipeline-gpt"  # the in-house model; text models are pretrained LMs
+
+        def paired(a, b, model=model, task=task, trained=trained):
+            return _paired(model, task, a, b, n_boot, trained)
+
+        ft_learned = Gate("finetuning learned: held-out FT − ZS accuracy > 0",
+                          paired(("trained", "ft_heldout_correct"), ("trained", "zs_correct")))
+        beats = {m: Gate(f"trained − untrained {name} > 0", paired(("trained", m), ("untrained", m)))
+                 for m, name in (("simaou", "SimAOU"), ("kendall_token", "Kendall τ"))}
+        common = dict(study="dai", trained=trained)
         out += [
-            Claim(study="dai", paper=DAI_PAPER, claim_id=f"dai.dual_identity.{ident}",
+            Claim(**common, paper=DAI_PAPER, claim_id=f"dai.dual_identity.{ident}",
                   claim="Linear attention has a dual form: the demonstrations act as a meta-gradient update of the zero-shot weights.",
                   measure=f"largest |W_V X (W_K X)ᵀ q − (W_ZSL + ΔW_ICL) q| over layers, heads and prompts (float64), {where}",
-                  direction="identity", figure=dual, tables=(DUAL_TABLE,),
-                  compute=_dual(model, task, "exact_max_abs_error", True)),
-            Claim(study="dai", paper=DAI_PAPER, claim_id=f"dai.relaxation.{ident}",
+                  direction="identity", figure=dual, tables=(DUAL_TABLE, EXAMPLES),
+                  compute=_dual(model, task, "exact_max_abs_error", True, trained)),
+            Claim(**common, paper=DAI_PAPER, claim_id=f"dai.relaxation.{ident}",
                   claim="Softmax attention is approximated by its relaxed linear form, so the dual view carries over.",
                   measure=f"relative error |softmax output − relaxed form| / |softmax output| per layer (median of the "
                           f"layer means; interval: envelope of the per-layer intervals), {where}; the relaxed form is "
                           "no approximation where the error reaches 1",
-                  direction="less", threshold=1.0, figure=dual, tables=(DUAL_TABLE,),
-                  compute=_dual(model, task, "relaxed_rel_error", False)),
-            Claim(study="dai", paper=DAI_PAPER, claim_id=f"dai.rec2ftp.{ident}",
+                  direction="less", threshold=1.0, figure=dual, tables=(DUAL_TABLE, EXAMPLES),
+                  compute=_dual(model, task, "relaxed_rel_error", False, trained)),
+            Claim(**common, paper=DAI_PAPER, claim_id=f"dai.rec2ftp.{ident}",
                   claim="ICL recovers most of the predictions that finetuning fixes (Rec2FTP 86-89% in the paper).",
-                  measure=f"Rec2FTP over the examples FT fixed (ZS wrong, FT right), {where}; most means above 0.5",
-                  direction="greater", threshold=0.5, figure=table, tables=(TABLE,), compute=_single(model, task, "rec2ftp")),
-            Claim(study="dai", paper=DAI_PAPER, claim_id=f"dai.simaou.{ident}",
+                  measure=f"Rec2FTP over the rows FT fixed (ZS wrong, FT right), Wilson interval counting each test "
+                          f"example once, {where}; most means above 0.5",
+                  direction="greater", threshold=0.5, figure=table, tables=(EXAMPLES,), gates=(ft_learned,),
+                  compute=_rec2ftp(model, task, trained)),
+            Claim(**common, paper=DAI_PAPER, claim_id=f"dai.simaou.{ident}",
                   claim="ICL updates the attention output in the same direction as finetuning (SimAOU above a random update).",
-                  measure=f"SimAOU minus its random-update baseline, mean over layers, {where}",
-                  direction="greater", figure=layers, tables=(TABLE,),
-                  compute=_minus(model, task, ("trained", "simaou"), ("trained", "simaou_random"))),
-            Claim(study="dai", paper="Dai et al. 2022 (control: Deutch et al. 2024)", claim_id=f"dai.simaou_trained.{ident}",
+                  measure=f"SimAOU minus its zero-mean random-update baseline on the same prompt, mean over layers, "
+                          f"paired interval over test examples, {where}",
+                  direction="greater", figure=layers, tables=(EXAMPLES,), gates=(ft_learned, beats["simaou"]),
+                  compute=paired(("trained", "simaou"), ("trained", "simaou_random"))),
+            Claim(**common, paper="Dai et al. 2022 (control: Deutch et al. 2024)", claim_id=f"dai.simaou_trained.{ident}",
                   claim="The ICL-finetuning similarity reflects what pretraining learned, not the architecture.",
-                  measure=f"SimAOU of the trained model minus that of an untrained copy, mean over layers, {where}",
-                  direction="greater", figure=layers, tables=(TABLE,),
-                  compute=_minus(model, task, ("trained", "simaou"), ("untrained", "simaou"))),
-            Claim(study="dai", paper=DAI_PAPER, claim_id=f"dai.kendall.{ident}",
+                  measure=f"SimAOU of the trained model minus that of an untrained copy on the same prompt, mean over "
+                          f"layers, paired interval over test examples, {where}",
+                  direction="greater", figure=layers, tables=(EXAMPLES,), gates=(ft_learned,),
+                  compute=paired(("trained", "simaou"), ("untrained", "simaou"))),
+            Claim(**common, paper=DAI_PAPER, claim_id=f"dai.kendall.{ident}",
                   claim="ICL attends to the demonstration tokens that finetuning weighs most (Kendall τ above random).",
-                  measure=f"token-level Kendall τ between ICL's and FT's attention minus its random-ranking baseline, "
-                          f"mean over layers, {where}",
-                  direction="greater", figure=layers, tables=(TABLE,),
-                  compute=_minus(model, task, ("trained", "kendall_token"), ("trained", "kendall_token_random"))),
+                  measure=f"token-level Kendall τ between ICL's and FT's attention minus its random-ranking baseline on "
+                          f"the same prompt, mean over layers, paired interval over test examples, {where}",
+                  direction="greater", figure=layers, tables=(EXAMPLES,), gates=(ft_learned, beats["kendall_token"]),
+                  compute=paired(("trained", "kendall_token"), ("trained", "kendall_token_random"))),
+            Claim(**common, paper="Dai et al. 2022 (control: Deutch et al. 2024)", claim_id=f"dai.kendall_trained.{ident}",
+                  claim="The ICL-finetuning attention agreement reflects what pretraining learned, not the architecture.",
+                  measure=f"token-level Kendall τ of the trained model minus that of an untrained copy on the same "
+                          f"prompt, mean over layers, paired interval over test examples, {where}",
+                  direction="greater", figure=layers, tables=(EXAMPLES,), gates=(ft_learned,),
+                  compute=paired(("trained", "kendall_token"), ("untrained", "kendall_token"))),
         ]
         if model != "pipeline-gpt":  # a one-token zero-shot query makes SimAM a cosine of scalars
             out.append(Claim(
-                study="dai", paper=DAI_PAPER, claim_id=f"dai.simam.{ident}",
+                **common, paper=DAI_PAPER, claim_id=f"dai.simam.{ident}",
                 claim="ICL changes the attention map like finetuning does (SimAM ICL-FT above ICL-ZS).",
-                measure=f"SimAM(ICL, FT) minus SimAM(ICL, ZS), mean over layers, {where}",
-                direction="greater", figure=layers, tables=(TABLE,),
-                compute=_minus(model, task, ("trained", "simam_ft"), ("trained", "simam_zs"))))
+                measure=f"SimAM(ICL, FT) minus SimAM(ICL, ZS) on the same prompt, mean over layers, paired interval "
+                        f"over test examples, {where}",
+                direction="greater", figure=layers, tables=(EXAMPLES,), gates=(ft_learned,),
+                compute=paired(("trained", "simam_ft"), ("trained", "simam_zs"))))
     if config["dai"].get("momentum"):
         out.append(Claim(
             study="dai", paper=DAI_PAPER, claim_id="dai.momentum",

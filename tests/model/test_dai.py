@@ -184,6 +184,8 @@ def test_text_tables_on_a_tiny_llama(llama_dir):
     for examples, layers, duals in frames:
         assert len(examples) == 6 and len(duals) == 2 * 2  # 2 seeds x 3 examples; 2 seeds x 1 prompt x 2 layers
         check_tables(examples, layers, duals, n_layer=2)
+        # every text query is held out of its demonstrations: held-out FT is FT; a pretrained LM has no train seed
+        assert (examples["ft_heldout_correct"] == examples["ft_correct"]).all() and examples["train_seed"].isna().all()
     assert not np.allclose(frames[0][1]["simaou"], frames[1][1]["simaou"])  # the control is another model
 
 
@@ -195,9 +197,14 @@ def test_concepts_summary_and_figures(pipeline_checkpoint, tmp_path):
     for examples, layers, duals in parts:
         check_tables(examples, layers, duals, n_layer=2)
         assert layers["simam_ft"].isna().all()  # a one-token query: SimAM undefined, not +-1
-    table, curves, dual_summary = dai.summary_tables(*(pd.concat(p) for p in zip(*parts)), n_boot=20)
+    table, curves, dual_summary, per_example = dai.summary_tables(*(pd.concat(p) for p in zip(*parts)), n_boot=20)
     acc = table[(table["metric"] == "acc_icl") & (table["variant"] == "trained")].iloc[0]
     assert acc["mean"] == parts[0][0]["icl_correct"].mean() and acc["low"] <= acc["mean"] <= acc["high"]
+    # the per-example table: one row per (variant, demo set, example), with the layer-mean metrics
+    assert len(per_example) == 2 * 4 and per_example["train_seed"].notna().all()
+    layer_mean = parts[0][1].groupby("example")["simaou"].mean()
+    trained = per_example[per_example["variant"] == "trained"].set_index("example")["simaou"]
+    np.testing.assert_allclose(trained.sort_index(), layer_mean.sort_index())
     paths = {name: str(tmp_path / f"{name}.csv") for name in ("table", "curves", "dual", "momentum")}
     table.to_csv(paths["table"]), curves.to_csv(paths["curves"]), dual_summary.to_csv(paths["dual"])
     rows = [{"kind": k, "seed": s, "task": t, "k": kk, "demo_seed": 0, "metric": "accuracy", "value": 0.5}
@@ -244,7 +251,7 @@ def test_summary_clusters_rows_by_test_example():
     layers = pd.DataFrame([(*r[:5], 0, *rng.random(len(dai.LAYER_METRICS))) for r in rows],
                           columns=dai.KEYS + ["layer"] + dai.LAYER_METRICS)
     duals = pd.DataFrame([(*rows[0][:5], 0, 1.0, 0.5, 0.0, 1.0)], columns=dai.KEYS + ["layer"] + dai.DUAL_METRICS)
-    table, curves, _ = dai.summary_tables(examples, layers, duals, n_boot=500)
+    table, curves, _, _ = dai.summary_tables(examples, layers, duals, n_boot=500)
     by_metric = table.set_index("metric")
     for metric, column in (("acc_icl", "icl_correct"), ("acc_zs", "zs_correct")):
         row = by_metric.loc[metric]
@@ -302,3 +309,35 @@ def test_kendall_ft_side_reads_queries_during_finetuning_before_rope(llama_dir):
     assert train_q.shape[2] == sum(map(len, demos)) and q_ft.shape == (1, *train_q.shape[:2], train_q.shape[-1])
     torch.testing.assert_close(train_q[:, :, :3], before[0])  # demonstration 0: recorded before any step
     assert not torch.allclose(train_q[:, :, 3:7], before[1])  # demonstration 1: after step 0 moved K/V
+
+
+def test_simaou_random_baseline_is_a_zero_mean_direction():
+    """The random update SimAOU is compared with has no preferred direction: over many layers its
+    cosine with an all-positive update averages 0 (a U[0,1) draw, all-positive too, gave ~0.87)."""
+    n_layer, width, heads, dh = 400, 16, 1, 2
+    ones = torch.ones(n_layer, width)
+    zs = {"attn_out": -ones, "scores": torch.zeros(n_layer, heads, 1)}
+    icl = {"attn_out": ones, "scores": torch.zeros(n_layer, heads, 3)}  # 2 prefix tokens, 1 query token
+    ft = {"attn_out": ones, "scores": torch.zeros(n_layer, heads, 1)}
+    rows = matched_finetuning.layer_metrics(zs, icl, ft, torch.ones(n_layer, heads, dh), torch.ones(n_layer, heads, 2, dh),
+                                            [1, 1], torch.Generator().manual_seed(0))
+    simaou_random = rows[:, dai.LAYER_METRICS.index("simaou_random")]  # (L,)
+    assert abs(simaou_random.mean()) < 0.05 and simaou_random.std() > 0.1
+
+
+def test_concepts_lr_is_picked_by_validation_label_nll(pipeline_checkpoint):
+    """The finetuning lr is the grid's lowest validation label NLL (continuous, so a grid that barely
+    moves accuracy on a few episodes still has a best lr), not tied accuracy."""
+    from icl_study.episodes import concept_episodes
+    from icl_study.lm.models import load_lm
+    from icl_study.rng import generator
+    from icl_study.tasks.concepts import ConceptsTask
+
+    lm = load_lm("pipeline-gpt", pipeline_checkpoint)
+    task = ConceptsTask(lm.run_config.task_config, lm.run_config.train.seed)
+    val = concept_episodes(task.fewshot_prompts(generator(0, "probe", 2), 4, 2, 2, True), 2)
+    grid = (0.01, 1.0, 30.0)
+    lr, scores = dai.pick_concepts_lr(lm, val, grid)
+    assert set(scores) == set(grid) and len(set(scores.values())) == 3  # NLLs differ where accuracies tie
+    assert lr == min(scores, key=scores.get)
+    assert scores[0.01] == pytest.approx(matched_finetuning.ft_label_nll(lm, val, 0.01))

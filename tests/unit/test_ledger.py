@@ -120,17 +120,70 @@ def test_beats_gd1_reads_the_paired_difference_on_one_seed(config, tmp_path):
     assert row["verdict"] == "exploratory" and "would be reproduced" in row["gate"]
 
 
-def test_difference_of_two_intervals_is_conservative(config, tmp_path):
-    """Dai's SimAOU minus its random baseline: reproduced only where the two intervals do not overlap."""
-    claim = by_id(config, "dai.simaou.pipeline-gpt.concepts-fresh")
-    key = {"model": "pipeline-gpt", "task": "concepts-fresh", "variant": "trained", "n_examples": 40, "n_demo_sets": 1}
-    for (low, high), expected in (((0.3, 0.5), "reproduced"), ((-0.05, 0.5), "inconclusive")):
-        write(tmp_path, "dai/summary/table.csv", pd.DataFrame([
-            {**key, "metric": "simaou", "mean": 0.4, "low": low, "high": high},
-            {**key, "metric": "simaou_random", "mean": 0.0, "low": -0.02, "high": 0.02}]))
-        row = build_ledger(tmp_path, config, [claim]).iloc[0]
-        assert row["verdict"] == expected
-        assert (row["value"], row["ci_low"], row["n_examples"]) == (pytest.approx(0.4), pytest.approx(low - 0.02), 40)
+def dai_examples(n=40, simaou_gain=0.1, untrained_gain=-0.05, ft_heldout=1, train_seed=0.0, seed=0):
+    """dai/summary/examples.csv for pipeline-gpt on concepts-fresh, trained and untrained copy on the
+    same prompts: each example's SimAOU has a large example effect (spread 0.3) that its random
+    baseline and the untrained copy share, so only a paired difference sees the gains. ZS is wrong
+    on half the examples; FT and ICL get everything right; held-out FT is right where `ft_heldout`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    effect = rng.normal(0, 0.3, n)  # (n,) shared by every column of an example
+    rows = []
+    for variant, gain in (("trained", 0.0), ("untrained", untrained_gain)):
+        for i in range(n):
+            base, noise = effect[i], rng.normal(0, 0.01, 4)  # (4,) each column's own small noise
+            rows.append({"model": "pipeline-gpt", "task": "concepts-fresh", "variant": variant, "demo_seed": 0,
+                         "example": i, "train_seed": train_seed, "zs_correct": i % 2, "icl_correct": 1,
+                         "ft_correct": 1, "ft_heldout_correct": ft_heldout if i % 2 == 0 else 1,
+                         "simaou": base + simaou_gain + gain + noise[0], "simaou_random": base + noise[1],
+                         "kendall_token": base + simaou_gain + gain + noise[2], "kendall_token_random": base + noise[3]})
+    return pd.DataFrame(rows)
+
+
+def dai_ledger(config, tmp_path, claim_id, frame):
+    write(tmp_path, "dai/summary/examples.csv", frame)
+    return build_ledger(tmp_path, config, [by_id(config, claim_id)]).iloc[0]
+
+
+def test_dai_differences_are_paired_on_the_same_prompts(config, tmp_path):
+    """SimAOU − its random baseline, 0.1 on every prompt under an example spread of 0.3: the paired
+    interval excludes 0 (two separate intervals would overlap), and one training seed makes it
+    exploratory; the untrained copy, 0.05 lower on every prompt, is beaten (paired too)."""
+    row = dai_ledger(config, tmp_path, "dai.simaou.pipeline-gpt.concepts-fresh", dai_examples())
+    assert row["value"] == pytest.approx(0.1, abs=0.01) and 0.09 < row["ci_low"] < row["value"] < row["ci_high"] < 0.11
+    assert (row["verdict"], row["n_seeds"], row["n_examples"]) == ("exploratory", 1, 40)
+    assert "trained − untrained SimAOU > 0" in row["gates"] and "FAIL" not in row["gates"]
+    row = dai_ledger(config, tmp_path, "dai.kendall_trained.pipeline-gpt.concepts-fresh", dai_examples())
+    assert row["value"] == pytest.approx(0.05, abs=0.01) and row["ci_low"] > 0.04
+
+
+def test_dai_ft_gate_needs_held_out_learning(config, tmp_path):
+    """FT at chance on held-out queries (no better than ZS) leaves Rec2FTP, SimAOU and Kendall
+    inconclusive, naming the gate, however clearly the claim's own interval decides."""
+    frame = dai_examples(ft_heldout=0, train_seed=float("nan"))  # held-out FT = ZS on every row
+    for claim in ("rec2ftp", "simaou", "kendall"):
+        row = dai_ledger(config, tmp_path, f"dai.{claim}.pipeline-gpt.concepts-fresh", frame)
+        assert row["verdict"] == "inconclusive" and row["gate"].startswith("finetuning learned"), claim
+
+
+def test_dai_simaou_needs_the_trained_model_to_beat_its_untrained_copy(config, tmp_path):
+    row = dai_ledger(config, tmp_path, "dai.simaou.pipeline-gpt.concepts-fresh", dai_examples(untrained_gain=0.05))
+    assert row["verdict"] == "inconclusive" and row["gate"].startswith("trained − untrained SimAOU > 0")
+
+
+def test_dai_rec2ftp_is_a_proportion_with_a_wilson_interval(config, tmp_path):
+    """20 fixed examples, all recovered: Rec2FTP = 1 with a Wilson interval [0.84, 1], never the
+    degenerate [1, 1] of a percentile bootstrap."""
+    row = dai_ledger(config, tmp_path, "dai.rec2ftp.pipeline-gpt.concepts-fresh", dai_examples())
+    assert (row["value"], row["ci_high"], row["n_examples"]) == (1.0, 1.0, 20)
+    assert row["ci_low"] == pytest.approx(0.839, abs=1e-3)
+
+
+def test_dai_text_model_claims_are_about_a_pretrained_model(config):
+    with_text = {**config, "lm": {**config["lm"], "models": ["smollm2"]}}
+    claims = [c for c in all_claims(with_text) if c.study == "dai"]
+    assert all(c.trained == ("pipeline-gpt" in c.claim_id or c.claim_id == "dai.momentum") for c in claims)
 
 
 def test_seed_paired_difference_contradicts(config, tmp_path):

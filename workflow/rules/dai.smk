@@ -2,7 +2,8 @@
 
 Per model x task x variant (trained | untrained copy): ZS / ICL / FT on the same demonstrations,
 per-layer SimAOU, SimAM, Kendall and the dual form -> one summary (bootstrap intervals) -> the
-Dai-layout table, per-layer curves, dual-form errors. Momentum attention: pipeline-gpt pretrained
+Dai-layout table, per-layer curves, dual-form errors, and the per-example table (examples.csv) on
+which the claims pair each metric with its baseline and the trained with the untrained copy. Momentum attention: pipeline-gpt pretrained
 with vanilla and momentum attention per seed -> validation loss and ICL accuracy vs k.
 Text models and tasks come from the `lm` section; pipeline-gpt is lm's checkpoint. The jobs and the
 momentum runs (trained by train.smk) are declared in icl_study/plan.py.
@@ -63,6 +64,7 @@ rule dai_summary:
         table="results/dai/summary/table.csv",
         curves="results/dai/summary/layers.csv",
         dual="results/dai/summary/dual.csv",
+        examples="results/dai/summary/examples.csv",
     log:
         "logs/dai/summary.log",
     benchmark:
