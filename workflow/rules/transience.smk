@@ -15,7 +15,7 @@ rule transience_collect:
     log:
         "logs/transience/collect.log",
     benchmark:
-        "benchmarks/transience_collect.tsv"
+        "results/benchmarks/transience_collect.tsv"
     threads: 1
     resources:
         runtime=10,
