@@ -140,3 +140,19 @@ def test_run_records_its_environment(run_dir):
     assert rec["git"]["commit"] == source_state(REPO)["commit"] and rec["git"]["dirty"] in (True, False, None)
     assert rec["lock"]["found"] and isinstance(rec["lock"]["differs"], dict)
     assert rec["recorded_at"][:4].isdigit()
+
+
+def test_hf_model_jobs_log_no_transformers_deprecation(tmp_path, gpt2_dir):
+    """The tiny tier has no text model; with the tiny GPT-2 as one, the ICL job's cached forwards
+    (prefix cache, batched queries) log no deprecation warning from transformers."""
+    import yaml
+
+    from workflow_helpers import TINY
+
+    override = tmp_path / "hf.yaml"
+    override.write_text(yaml.safe_dump({"lm": {"models": [f"hf:{gpt2_dir}"]}}))
+    workdir, target = tmp_path / "run", f"results/lm/icl/hf-{gpt2_dir.name}/mr.csv"
+    snakemake(workdir, target, "--cores", "1", configfiles=(REPO / "config.yaml", TINY, override))
+    logs = "".join(path.read_text() for path in (workdir / "logs").rglob("*.log"))
+    assert (workdir / target).exists() and "hf-" + gpt2_dir.name in str(target)
+    assert not re.search(r"deprecat|FutureWarning", logs, re.I), logs[-3000:]
