@@ -1,6 +1,6 @@
 """The run's record of itself: results/environment.json (icl_study/environment.py: record_rule),
 package versions, Python, torch threads, CPU model, and the workflow checkout's git commit and
-whether its tree was dirty (null outside git). The commit, the tree state and Snakemake's cores
+whether its tree was dirty (null outside git). The commit and the tree state
 are the rule's params, read when the workflow is parsed, so a new commit or an edit re-records it.
 """
 
@@ -15,7 +15,7 @@ rule environment:
             category=REPORT_CATEGORIES["claims"],
         ),
     params:
-        record=as_json({"repo": str(workflow.basedir), "cores": workflow.cores, **source_state(workflow.basedir)}),
+        record=as_json({"repo": str(workflow.basedir), **source_state(workflow.basedir)}),
     log:
         "logs/environment.log",
     localrule: True
