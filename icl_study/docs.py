@@ -304,10 +304,17 @@ def docs_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 # --- the report's first page --------------------------------------------------------------------
 
 def rst_text(value) -> str:
-    """Plain text in reStructuredText (and in the Jinja template Snakemake renders it as): inline
-    markup characters escaped, braces kept out of Jinja."""
+    """Plain text in reStructuredText (and in the Jinja template Snakemake renders it as, with
+    trim_blocks): inline markup characters escaped, braces kept out of Jinja."""
     text = re.sub(r"([\\*`_|])", r"\\\1", str(value))
-    return "{% raw %}" + text + "{% endraw %}" if "{" in text or "%" in text else text
+    # a brace through a Jinja expression: a block tag ({% raw %}) would eat the line's newline
+    return re.sub(r"[{}]", lambda brace: "{{ '" + brace.group() + "' }}", text)
+
+
+def rst_inline(markdown: str) -> str:
+    """A line with Markdown code spans (`x`) as rst: each code span a literal, the rest plain text."""
+    parts = markdown.split("`")
+    return "".join(f"``{part}``" if i % 2 else rst_text(part) for i, part in enumerate(parts) if part)
 
 
 def report_ledger_rst(claims: pd.DataFrame, environment: dict | None) -> str:
@@ -318,10 +325,10 @@ def report_ledger_rst(claims: pd.DataFrame, environment: dict | None) -> str:
     from icl_study.environment import summary
 
     def link(name: str) -> str:  # a result in the report: Snakemake defines `name`_ for each
-        return f'{{% if "{name}" in targets %}}`{name}`_{{% else %}}{name}{{% endif %}}'
+        return f'{{{{ "`{name}`_" if "{name}" in targets else "{name}" }}}}'
 
     lines = ['{% set targets = files|map(attribute="target")|list %}', "",
-             rst_text(summary(environment)) + " The whole record: " + link("environment.json") + ".", "",
+             rst_inline(summary(environment)) + " The whole record: " + link("environment.json") + ".", "",
              f".. list-table:: Claims ledger ({len(claims)} claims; every column: " + link("claims.csv") + ")",
              "   :header-rows: 1", "   :widths: 10 22 36 12 20 20 14", "",
              "   * - study", "     - claim id", "     - claim", "     - verdict", "     - value [95% interval]",
