@@ -174,5 +174,5 @@ def summary(rec: dict | None) -> str:
     lock = ("as locked" if differs == {} else
             f"{len(differs)} package(s) off the lock" if differs else "no lock found")
     return (f"Rendered from the run of {where} on {str(rec.get('recorded_at', ''))[:10]}: Python "
-            f"{rec.get('python', {}).get('version')}, {versions}; {lock}; {rec.get('cpu', {}).get('model')}, "
-            f"{rec.get('torch', {}).get('threads')} torch thread(s).")
+            f"{rec.get('python', {}).get('version')}, {versions}; {lock}; {rec.get('cpu', {}).get('model')} "
+            f"({rec.get('cpu', {}).get('logical_cores')} cores).")
