@@ -5,12 +5,13 @@ environment record works inside and outside a git checkout."""
 
 from __future__ import annotations
 
-import tomllib
-
+import pytest
 from packaging.requirements import Requirement
 from workflow_helpers import REPO
 
 from icl_study import environment as env
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+, the locks' Python
 
 RUN_LOCK = env.read_lock((REPO / env.LOCK).read_text())
 TEST_LOCK = env.read_lock((REPO / env.TEST_LOCK).read_text())
