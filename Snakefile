@@ -3,10 +3,12 @@
 This file is the table of contents: the default config, its validation and the plan of runs and
 jobs (common.smk; icl_study/plan.py), every training rule (train.smk), one rule file of analyses
 and figures per study (from the registry of studies, icl_study/plan.py: STUDIES), the claims
-ledger (claims.smk), the rendered docs (docs.smk; `snakemake docs`) and the targets of a full run
-(from the plan).
+ledger (claims.smk), the rendered docs and the report's first page (docs.smk; `snakemake docs`),
+the run's environment record (environment.smk) and the targets of a full run (from the plan).
 Heavier tiers: `--configfile configs/paper.yaml`.
 """
+
+from pathlib import Path
 
 from snakemake.utils import min_version
 
@@ -18,7 +20,12 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-report: "workflow/report/workflow.rst"
+# The report opens on the run's ledger and environment record (results/report/page/workflow.rst,
+# rule report_page in docs.smk) once the run has written them; before that on the description alone.
+REPORT_PAGE = Path("results/report/page/workflow.rst").resolve()
+
+
+report: str(REPORT_PAGE) if REPORT_PAGE.is_file() else "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -33,6 +40,7 @@ for rule_file in STUDY_RULE_FILES:
 
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/docs.smk"
+include: "workflow/rules/environment.smk"
 
 
 rule all:
@@ -41,3 +49,6 @@ rule all:
         PLAN.all_targets,
         # each figure's report caption, rendered from the tables it quotes (docs.smk)
         PLAN.captions,
+        # the run's record of itself (environment.smk) and the report's first page (docs.smk)
+        "results/environment.json",
+        "results/report/page/workflow.rst",

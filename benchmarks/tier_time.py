@@ -1,6 +1,6 @@
 """Per-study compute time of a finished run, from the TSV files Snakemake's `benchmark:` wrote.
 
-    python benchmarks/tier_time.py            # reads benchmarks/**/*.tsv under the current directory
+    python benchmarks/tier_time.py            # reads results/benchmarks/**/*.tsv under the current directory
     python benchmarks/tier_time.py RUN_DIR    # or under another run's directory
 
 A job's study is the first word of its rule name (the benchmark folder or file name, e.g.
@@ -17,9 +17,12 @@ from pathlib import Path
 
 
 def job_seconds(root: Path) -> dict[str, tuple[int, float]]:
-    """{study: (jobs, summed seconds)} over every benchmark TSV below root/benchmarks."""
+    """{study: (jobs, summed seconds)} over every benchmark TSV below root/results/benchmarks (where
+    the rules' `benchmark:` files go), or root/benchmarks for a run made before they moved there."""
     totals: dict[str, list] = collections.defaultdict(lambda: [0, 0.0])
-    bench = root / "benchmarks"
+    bench = root / "results" / "benchmarks"
+    if not bench.is_dir():
+        bench = root / "benchmarks"
     for tsv in sorted(bench.rglob("*.tsv")):
         rule = tsv.relative_to(bench).parts[0].removesuffix(".tsv")
         with open(tsv, newline="") as f:

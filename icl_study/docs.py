@@ -221,6 +221,22 @@ def ledger_markdown(claims: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def read_environment(path: Path | str | None) -> dict | None:
+    """A run's environment record (results/environment.json, docs/environment_default.json), or
+    None where there is none."""
+    import json
+
+    return json.loads(Path(path).read_text()) if path and Path(path).is_file() else None
+
+
+def ledger_section(claims: pd.DataFrame, environment: dict | None) -> str:
+    """What the README holds between the ledger markers: the line naming the run (its commit and
+    date, from its environment record), then the ledger table."""
+    from icl_study.environment import summary
+
+    return summary(environment) + "\n\n" + ledger_markdown(claims)
+
+
 def replace_ledger(readme: str, table: str) -> str:
     start, end = readme.find(LEDGER_START), readme.find(LEDGER_END)
     if start < 0 or end < start:
@@ -242,13 +258,18 @@ def read_claims(path: Path | str) -> pd.DataFrame:
 
 # --- pages, captions and the rule entries -------------------------------------------------------
 
-def render_study_pages(templates: Path, out_dir: Path, results: Path, config: dict) -> list[Path]:
-    """docs/studies/<study>.md for every template docs/templates/studies/<study>.md."""
+def render_study_pages(templates: Path, out_dir: Path, results: Path, config: dict,
+                       environment: dict | None = None) -> list[Path]:
+    """docs/studies/<study>.md for every template docs/templates/studies/<study>.md, each ending
+    with the line that names the run it was rendered from."""
+    from icl_study.environment import summary
+
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for template in sorted(templates.glob("*.md")):
         page = out_dir / template.name
-        page.write_text(render(template.read_text(), results, config))
+        text = render(template.read_text(), results, config).rstrip("\n")
+        page.write_text(f"{text}\n\n---\n\n{summary(environment)}\n")
         written.append(page)
     return written
 
@@ -259,19 +280,77 @@ def all_templates(root: Path) -> list[Path]:
 
 
 def docs_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """`snakemake docs`: README ledger, docs/claims_default.csv, docs/studies/ and their figures.
+    """`snakemake docs`: README ledger, docs/claims_default.csv, docs/environment_default.json,
+    docs/studies/ and their figures, each naming the run (commit, date) they come from.
 
-    inputs[0] is results/claims.csv; params: root (the repository), config (dotted key: value)."""
+    inputs: results/claims.csv first, results/environment.json among them; params: root (the
+    repository), config (dotted key: value)."""
     root, results = Path(params["root"]), Path(params.get("results", "results"))
     config = unflatten(params["config"])
     claims = read_claims(inputs[0])
+    environment_json = next((path for path in inputs if Path(path).name == "environment.json"), None)
+    environment = read_environment(environment_json)
     readme = root / "README.md"
-    readme.write_text(replace_ledger(readme.read_text(), ledger_markdown(claims)))
+    readme.write_text(replace_ledger(readme.read_text(), ledger_section(claims, environment)))
     shutil.copyfile(inputs[0], root / "docs" / "claims_default.csv")
-    render_study_pages(root / STUDY_TEMPLATES, root / "docs" / "studies", results, config)
+    if environment_json:
+        shutil.copyfile(environment_json, root / "docs" / "environment_default.json")
+    render_study_pages(root / STUDY_TEMPLATES, root / "docs" / "studies", results, config, environment)
     for template in sorted((root / STUDY_TEMPLATES).glob("*.md")):
         for name in figures_of(template.read_text()):
             shutil.copyfile(results / "figures" / f"{name}.png", root / "docs" / "figures" / f"{name}.png")
+
+
+# --- the report's first page --------------------------------------------------------------------
+
+def rst_text(value) -> str:
+    """Plain text in reStructuredText (and in the Jinja template Snakemake renders it as, with
+    trim_blocks): inline markup characters escaped, braces kept out of Jinja."""
+    text = re.sub(r"([\\*`_|])", r"\\\1", str(value))
+    # a brace through a Jinja expression: a block tag ({% raw %}) would eat the line's newline
+    return re.sub(r"[{}]", lambda brace: "{{ '" + brace.group() + "' }}", text)
+
+
+def rst_inline(markdown: str) -> str:
+    """A line with Markdown code spans (`x`) as rst: each code span a literal, the rest plain text."""
+    parts = markdown.split("`")
+    return "".join(f"``{part}``" if i % 2 else rst_text(part) for i, part in enumerate(parts) if part)
+
+
+def report_ledger_rst(claims: pd.DataFrame, environment: dict | None) -> str:
+    """The ledger as an rst list-table, each claim linked to its figure in the report (where the
+    report holds it), after the line naming the run and a link to its environment record."""
+    import pandas as pd
+
+    from icl_study.environment import summary
+
+    def link(name: str) -> str:  # a result in the report: Snakemake defines `name`_ for each
+        return f'{{{{ "`{name}`_" if "{name}" in targets else "{name}" }}}}'
+
+    lines = ['{% set targets = files|map(attribute="target")|list %}', "",
+             rst_inline(summary(environment)) + " The whole record: " + link("environment.json") + ".", "",
+             f".. list-table:: Claims ledger ({len(claims)} claims; every column: " + link("claims.csv") + ")",
+             "   :header-rows: 1", "   :widths: 10 22 36 12 20 20 14", "",
+             "   * - study", "     - claim id", "     - claim", "     - verdict", "     - value [95% interval]",
+             "     - gate", "     - figure"]
+    for _, row in claims.iterrows():
+        figure = Path(str(row["figure"])).name if not pd.isna(row["figure"]) else ""
+        gate = row.get("gate", "")
+        cells = [rst_text(row["study"]), f"``{row['claim_id']}``", rst_text(row["claim"]),
+                 f"**{rst_text(row['verdict'])}**", rst_text(interval(row)),
+                 "" if pd.isna(gate) else rst_text(gate), link(figure) if figure else ""]
+        lines += [f"   * - {cells[0]}"] + [f"     - {cell}" for cell in cells[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def report_page_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """results/report/workflow.rst, the page `snakemake --report` opens on: the description
+    (inputs[0], workflow/report/workflow.rst), then the run's environment line and the ledger
+    (inputs[1] results/claims.csv, inputs[2] results/environment.json)."""
+    description = Path(inputs[0]).read_text().rstrip("\n")
+    page = description + "\n\n" + report_ledger_rst(read_claims(inputs[1]), read_environment(inputs[2]))
+    Path(outputs[0]).parent.mkdir(parents=True, exist_ok=True)
+    Path(outputs[0]).write_text(page)
 
 
 def caption_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:

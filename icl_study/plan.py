@@ -813,7 +813,7 @@ class Plan:
         """Everything the study pages quote or show, and the ledger."""
         from icl_study import docs
 
-        paths = ["results/claims.csv"]
+        paths = ["results/claims.csv", "results/environment.json"]
         for template in sorted((self.root / docs.STUDY_TEMPLATES).glob("*.md")):
             text = template.read_text()
             paths += [f"results/{table}" for table in docs.tables_of(text)]

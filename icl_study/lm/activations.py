@@ -92,7 +92,7 @@ def last_token_activations(lm, ids: list[int], cache=None, full: bool = False) -
         return acts
     store: dict = {}
     with _capture_hf(lm, store, full):
-        out = lm.model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=cache is not None)
+        out = lm.model(input_ids=torch.tensor([ids]), cache=cache, use_cache=cache is not None)
     if cache is not None:
         cache.crop(-len(ids))  # back to the prefix, for the next query
     acts = {name: torch.stack([per_layer[i] for i in range(lm.n_layer)]) for name, per_layer in store.items()}

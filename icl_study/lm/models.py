@@ -121,12 +121,12 @@ class HFModel:
         if not ids:
             return None
         with torch.no_grad():
-            return self.model(input_ids=torch.tensor([ids]), use_cache=True).past_key_values
+            return self.model(input_ids=torch.tensor([ids]), use_cache=True).cache
 
     def logits_after(self, cache, prefix_len: int, ids: list[int]) -> torch.Tensor:
         """(V,) next-token logits after prefix + ids, reusing the prefix's cache; the cache is
         cropped back to the prefix afterwards, so it serves the next query unchanged."""
-        out = self.model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=cache is not None,
+        out = self.model(input_ids=torch.tensor([ids]), cache=cache, use_cache=cache is not None,
                          logits_to_keep=1)
         if cache is not None:
             cache.crop(-len(ids))  # a negative value removes that many of the newest tokens
@@ -147,7 +147,7 @@ class HFModel:
         if cache is not None:
             batch_cache = copy.deepcopy(cache)
             batch_cache.batch_repeat_interleave(len(queries))  # (1, H, P, Dh) -> (B, H, P, Dh) per layer
-        hidden = self.model.base_model(input_ids=ids, past_key_values=batch_cache,
+        hidden = self.model.base_model(input_ids=ids, cache=batch_cache,
                                        use_cache=batch_cache is not None).last_hidden_state  # (B, T, C)
         last = hidden[torch.arange(len(queries)), lengths - 1]  # (B, C) each row's last real token
         return self.model.get_output_embeddings()(last)  # (B, V)

@@ -1,7 +1,9 @@
 """Pins the LM substrate's loading, prompting, caching, hooks and finetuning on a tiny random GPT-2
 saved to a temporary directory and read back offline (HF_HUB_OFFLINE), in seconds."""
 
+import logging
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -41,6 +43,31 @@ def test_cached_prefix_gives_the_same_logprobs_as_recomputing(gpt2, mr_splits):
     _, recomputed = icl.predict(gpt2, MR, demos, eval_set, use_cache=False)
     assert cached.shape == (len(eval_set), 2)
     torch.testing.assert_close(cached, recomputed, atol=1e-5, rtol=1e-5)
+
+
+def test_lm_forwards_use_the_cache_api_without_deprecation_warnings(gpt2, mr_splits):
+    """Every cached forward (prefix, one query, a batch of queries, hooked activations) passes the
+    Cache as `cache`, the name transformers >= 5.24 takes: no FutureWarning for `past_key_values`
+    (removed in 5.40), nothing deprecated in transformers' log."""
+    eval_set, _, pool = mr_splits
+    demos = data.sample_demos(pool, 4, seed=1)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            prefix_ids, query_ids = icl.encode_prompts(gpt2, MR, demos, eval_set)
+            for batch_size in (1, 4):
+                icl.next_token_logprobs(gpt2, prefix_ids, query_ids, use_cache=True, batch_size=batch_size)
+            prefix = gpt2.encode("Review: a fine film\nSentiment: positive\n")
+            cache = gpt2.prefix_cache(prefix)
+            last_token_activations(gpt2, gpt2.encode("Review: dull\nSentiment:"), cache=cache)
+    finally:
+        logger.removeHandler(handler)
+    assert not [r.getMessage() for r in records if "deprecat" in r.getMessage().lower()]
 
 
 def test_icl_text_table_runs_end_to_end(gpt2_dir):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from icl_study import docs
+from icl_study.environment import summary
 from icl_study.settings import load_config
 from workflow_helpers import REPO, TINY
 
@@ -52,9 +53,11 @@ def test_readme_is_short_and_keeps_both_setup_commands():
     lines = readme.splitlines()
     commands = {n: lines[i + 1] for i, line in enumerate(lines) for n in "12" if line.startswith(f"# {n}. ")}
     # .ci/run reads them with `sed -n "/^# N\\. /{n;p;q}" README.md` and checks command 1's tail
-    assert commands["1"].startswith("pip install -e . ")
+    # both install the tested environment from its lock (with hashes), then the package without deps
+    assert commands["1"].startswith("pip install -r requirements.lock && pip install --no-deps -e . ")
     assert commands["1"].endswith(" && snakemake --cores 2 && snakemake --report report.html")
-    assert commands["2"].startswith('pip install -e ".[test]"') and "pytest" in commands["2"]
+    assert commands["2"].startswith("pip install -r requirements-test.lock && pip install --no-deps -e . ")
+    assert "pytest" in commands["2"]
 
 
 def test_readme_ledger_is_the_committed_default_ledger():
@@ -63,7 +66,8 @@ def test_readme_ledger_is_the_committed_default_ledger():
     committed = docs.read_claims(REPO / "docs" / "claims_default.csv")
     assert list(committed.columns) == ["study", "paper", "claim_id", "claim", "measure", "value", "ci_low",
                                        "ci_high", "n_examples", "n_seeds", "rule", "verdict", "gate", "gates", "figure"]
-    assert docs.ledger_block(readme) == docs.ledger_markdown(committed)
+    environment = docs.read_environment(REPO / "docs" / "environment_default.json")
+    assert docs.ledger_block(readme) == docs.ledger_section(committed, environment)
 
 
 def test_ledger_table_from_a_hand_made_ledger(tmp_path):
@@ -168,12 +172,56 @@ def test_docs_rule_rewrites_readme_ledger_pages_and_figures(tiny_run, tmp_path):
                       "ren_dual\n")
     config = load_config([REPO / "config.yaml", TINY])
     keys = sorted({k for t in docs.all_templates(REPO) for k in docs.config_keys_of(t.read_text())})
-    docs.docs_rule([str(claims)], {"root": str(root), "results": str(tiny_run / "results"),
-                                   "config": docs.config_subset(config, keys)}, [])
+    environment = tiny_run / "results" / "environment.json"
+    docs.docs_rule([str(claims), str(environment)], {"root": str(root), "results": str(tiny_run / "results"),
+                                                     "config": docs.config_subset(config, keys)}, [])
     readme = (root / "README.md").read_text()
     assert "**sanity check**" in docs.ledger_block(readme) and len(readme.splitlines()) <= 150
     assert (root / "docs" / "claims_default.csv").read_text() == claims.read_text()
     assert (root / "docs" / "studies" / "ren.md").is_file() and (root / "docs" / "figures" / "ren_dual.png").is_file()
+    # the docs name the run they come from: its record is committed beside the ledger, and its line
+    # (commit, date) stands above the README's ledger table and at the end of every study page
+    assert (root / "docs" / "environment_default.json").read_text() == environment.read_text()
+    line = summary(docs.read_environment(environment))
+    assert docs.ledger_block(readme).startswith(line + "\n\n| study |") and "on 20" in line
+    assert (root / "docs" / "studies" / "ren.md").read_text().endswith(line + "\n")
+
+
+def test_report_page_links_every_claim_to_its_figure_and_the_environment(tmp_path):
+    """The report's first page (docs:report_page_rule) as Snakemake renders it (Jinja, then
+    docutils): the ledger's verdict, gate, value and interval per claim, each figure the report holds
+    linked, the environment line and its record linked."""
+    import jinja2
+    from docutils.core import publish_parts
+
+    claims = tmp_path / "claims.csv"
+    claims.write_text("study,paper,claim_id,claim,measure,value,ci_low,ci_high,n_examples,n_seeds,rule,verdict,"
+                      "gate,gates,figure\n"
+                      "ren,Ren & Liu 2024,ren.dual,dual = kernel_attention {x} *star*,max error,1e-15,,,,1,identity,"
+                      "sanity check,,,results/figures/ren_dual.png\n"
+                      "dai,Dai 2022,dai.kendall,ICL attends,tau,-0.2,-0.3,-0.1,96,,rule,inconclusive,"
+                      "gate failed: x [0.1 0.2],g,results/figures/dai_layers.png\n")
+    environment = tmp_path / "environment.json"
+    environment.write_text('{"recorded_at": "2026-01-02T03:04:05+00:00", "git": {"commit": "' + "b" * 40
+                           + '", "dirty": false}, "python": {"version": "3.11.9"}, "packages": {"torch": "2.13.0"}}')
+    page = tmp_path / "page.rst"
+    docs.report_page_rule([str(REPO / "workflow" / "report" / "workflow.rst"), str(claims), str(environment)], {},
+                          [str(page)])
+
+    class File:
+        def __init__(self, target):
+            self.target = target
+
+    files = [File(name) for name in ("claims.csv", "environment.json", "ren_dual.png")]  # no dai_layers.png
+    text = page.read_text() + "".join(f"\n.. _{f.target}: javascript:show('{f.target}')" for f in files)
+    jinja = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)  # as Snakemake's report renders it
+    rst = jinja.from_string(text).render(files=files, categories={}, snakemake=None)
+    html = publish_parts(rst, writer="html", settings_overrides={"report_level": 2, "halt_level": 2})["html_body"]
+    assert "<table" in html and "ren.dual" in html and "dai.kendall" in html and "System Message" not in html
+    assert "gate failed: x [0.1 0.2]" in html and "-0.2 [-0.3, -0.1]" in html and "{x} *star*" in html
+    assert "javascript:show('ren_dual.png')" in html and "javascript:show('environment.json')" in html
+    assert "dai_layers.png" in html and "javascript:show('dai_layers.png')" not in html
+    assert "``bbbbbbbbbbbb``" in page.read_text() and "bbbbbbbbbbbb" in html and "2026-01-02" in html
 
 
 @pytest.mark.workflow

@@ -114,3 +114,45 @@ def test_report_is_self_contained_with_every_figure(run_dir):
     assert figures, "no figure outputs in the DAG"
     for figure in figures:
         assert figure.rsplit("/", 1)[-1] in html, f"{figure} is not in the report"
+    # it opens on the run's ledger and environment record (rule report_page), not on the DAG alone
+    page = (run_dir / "results" / "report" / "page" / "workflow.rst").read_text()
+    claims = pd.read_csv(run_dir / "results" / "claims.csv")
+    assert "Rendered from the run of" in page and "list-table" in page
+    assert all(f"``{claim_id}``" in page for claim_id in claims["claim_id"])
+    assert "environment.json" in html and "claims.csv" in html
+
+
+def test_run_records_its_environment(run_dir):
+    """results/environment.json: packages, Python, torch threads, CPU model, and the workflow
+    checkout's commit and tree state (null outside git)."""
+    import json
+    import platform
+
+    import torch
+
+    from icl_study.environment import source_state
+
+    rec = json.loads((run_dir / "results" / "environment.json").read_text())
+    assert rec["python"]["version"] == platform.python_version()
+    assert rec["packages"]["torch"] == torch.__version__ and "snakemake" in rec["packages"]
+    assert rec["torch"]["version"] == torch.__version__ and rec["torch"]["threads"] >= 1
+    assert rec["cpu"]["model"] and rec["cpu"]["logical_cores"] >= 1
+    assert rec["git"]["commit"] == source_state(REPO)["commit"] and rec["git"]["dirty"] in (True, False, None)
+    assert rec["lock"]["found"] and isinstance(rec["lock"]["differs"], dict)
+    assert rec["recorded_at"][:4].isdigit()
+
+
+def test_hf_model_jobs_log_no_transformers_deprecation(tmp_path, gpt2_dir):
+    """The tiny tier has no text model; with the tiny GPT-2 as one, the ICL job's cached forwards
+    (prefix cache, batched queries) log no deprecation warning from transformers."""
+    import yaml
+
+    from workflow_helpers import TINY
+
+    override = tmp_path / "hf.yaml"
+    override.write_text(yaml.safe_dump({"lm": {"models": [f"hf:{gpt2_dir}"]}}))
+    workdir, target = tmp_path / "run", f"results/lm/icl/hf-{gpt2_dir.name}/mr.csv"
+    snakemake(workdir, target, "--cores", "1", configfiles=(REPO / "config.yaml", TINY, override))
+    logs = "".join(path.read_text() for path in (workdir / "logs").rglob("*.log"))
+    assert (workdir / target).exists() and "hf-" + gpt2_dir.name in str(target)
+    assert not re.search(r"deprecat|FutureWarning", logs, re.I), logs[-3000:]

@@ -17,7 +17,7 @@ rule dai_text:
     log:
         "logs/dai/{job}.log",
     benchmark:
-        "benchmarks/dai_text/{job}.tsv"
+        "results/benchmarks/dai_text/{job}.tsv"
     wildcard_constraints:
         job=pattern(PLAN.dai_text_jobs),
     params:
@@ -41,7 +41,7 @@ rule dai_concepts:
     log:
         "logs/dai/pipeline-gpt/{job}.log",
     benchmark:
-        "benchmarks/dai_concepts/{job}.tsv"
+        "results/benchmarks/dai_concepts/{job}.tsv"
     wildcard_constraints:
         job=pattern(PLAN.dai_concepts_jobs),
     params:
@@ -68,7 +68,7 @@ rule dai_summary:
     log:
         "logs/dai/summary.log",
     benchmark:
-        "benchmarks/dai_summary.tsv"
+        "results/benchmarks/dai_summary.tsv"
     params:
         summary=as_json({"n_boot": config["dai"]["n_boot"]}),
     threads: 1
@@ -90,7 +90,7 @@ rule dai_momentum_eval:
     log:
         "logs/dai/momentum/eval.log",
     benchmark:
-        "benchmarks/dai_momentum_eval.tsv"
+        "results/benchmarks/dai_momentum_eval.tsv"
     params:
         eval=as_json(config["dai"]["momentum"]["eval"]),
     threads: 1

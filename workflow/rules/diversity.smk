@@ -22,7 +22,7 @@ rule diversity_collect:
     log:
         "logs/diversity/collect.log",
     benchmark:
-        "benchmarks/diversity_collect.tsv"
+        "results/benchmarks/diversity_collect.tsv"
     params:
         # the section: each run's task, to measure the ridge-dMMSE distance on its fresh-task batch
         collect=as_json({"transient_pool_size": PLAN.diversity_settings.transient_pool_size,
@@ -67,7 +67,7 @@ rule diversity_layers:
     log:
         "logs/diversity/layers.log",
     benchmark:
-        "benchmarks/diversity_layers.tsv"
+        "results/benchmarks/diversity_layers.tsv"
     params:
         section=as_json({"layers": config["diversity"].get("layers", {})}),
     threads: 1

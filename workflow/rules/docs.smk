@@ -43,3 +43,22 @@ rule docs:
         "../envs/icl_study.yaml"
     shell:
         "python -m icl_study docs:docs_rule {input} --params {params.settings:q} > {log} 2>&1"
+
+
+# The page `snakemake --report` opens on, results/report/page/workflow.rst (the Snakefile's `report:`
+# takes it once it exists; results/report/<figure>.rst are the captions):
+# the description, then the run's environment line and the ledger, each claim linked to its figure.
+rule report_page:
+    input:
+        str(Path(workflow.basedir) / "workflow" / "report" / "workflow.rst"),
+        "results/claims.csv",
+        "results/environment.json",
+    output:
+        "results/report/page/workflow.rst",
+    log:
+        "logs/report/workflow.log",
+    localrule: True
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study docs:report_page_rule {input} --out {output} > {log} 2>&1"

@@ -14,7 +14,7 @@ rule lenses_cell:
     log:
         "logs/lenses/{family}/seed{seed}/{lens}.log",
     benchmark:
-        "benchmarks/lenses_cell/{family}/seed{seed}/{lens}.tsv"
+        "results/benchmarks/lenses_cell/{family}/seed{seed}/{lens}.tsv"
     wildcard_constraints:
         family=pattern(sorted({family for family, _, _ in PLAN.lenses_cells})),
         seed=pattern(sorted({seed for _, seed, _ in PLAN.lenses_cells})),
@@ -42,7 +42,7 @@ rule lenses_collect:
     log:
         "logs/lenses/collect.log",
     benchmark:
-        "benchmarks/lenses_collect.tsv"
+        "results/benchmarks/lenses_collect.tsv"
     threads: 1
     resources:
         runtime=5,

@@ -13,7 +13,7 @@ rule linreg_errors:
     log:
         "logs/linreg/errors.log",
     benchmark:
-        "benchmarks/linreg_errors.tsv"
+        "results/benchmarks/linreg_errors.tsv"
     params:
         eval=as_json(config["linreg"]["eval"]),
     threads: 1
@@ -50,7 +50,7 @@ rule linreg_matching:
     log:
         "logs/linreg/{run}/matching.log",
     benchmark:
-        "benchmarks/linreg_matching/{run}.tsv"
+        "results/benchmarks/linreg_matching/{run}.tsv"
     wildcard_constraints:
         run=pattern(PLAN.run_names("linreg")),
     params:
@@ -74,7 +74,7 @@ rule linreg_sweep_summary:
     log:
         "logs/linreg/sweep_summary.log",
     benchmark:
-        "benchmarks/linreg_sweep_summary.tsv"
+        "results/benchmarks/linreg_sweep_summary.tsv"
     threads: 1
     resources:
         runtime=10,
@@ -94,7 +94,7 @@ rule linreg_probes:
     log:
         "logs/linreg/{run}/probes.log",
     benchmark:
-        "benchmarks/linreg_probes/{run}.tsv"
+        "results/benchmarks/linreg_probes/{run}.tsv"
     wildcard_constraints:
         run=pattern(PLAN.run_names("linreg")),
     params:
@@ -121,7 +121,7 @@ rule linreg_gd_compare:
     log:
         "logs/linreg/gd/compare.log",
     benchmark:
-        "benchmarks/linreg_gd_compare.tsv"
+        "results/benchmarks/linreg_gd_compare.tsv"
     params:
         gd=as_json({key: config["linreg"]["gd"][key] for key in ("n_tasks", "max_steps", "n_alphas", "seed")}),
     threads: 1

@@ -12,7 +12,7 @@ rule lm_convert_smollm2:
     log:
         "logs/lm/convert_smollm2.log",
     benchmark:
-        "benchmarks/lm_convert_smollm2.tsv"
+        "results/benchmarks/lm_convert_smollm2.tsv"
     params:
         smollm2=as_json(config["lm"]["smollm2"]),
     threads: 1
@@ -34,7 +34,7 @@ rule lm_icl_concepts:
     log:
         "logs/lm/icl/pipeline-gpt/concepts.log",
     benchmark:
-        "benchmarks/lm_icl_concepts.tsv"
+        "results/benchmarks/lm_icl_concepts.tsv"
     params:
         eval=as_json(config["lm"]["pipeline_gpt"]["eval"]),
     threads: 1
@@ -56,7 +56,7 @@ rule lm_icl_text:
     log:
         "logs/lm/icl/{model}/{task}.log",
     benchmark:
-        "benchmarks/lm_icl_text/{model}/{task}.tsv"
+        "results/benchmarks/lm_icl_text/{model}/{task}.tsv"
     wildcard_constraints:
         model=pattern(PLAN.lm_models),
     params:
@@ -80,7 +80,7 @@ rule lm_finetune:
     log:
         "logs/lm/finetune/{model}/{task}.log",
     benchmark:
-        "benchmarks/lm_finetune/{model}/{task}.tsv"
+        "results/benchmarks/lm_finetune/{model}/{task}.tsv"
     wildcard_constraints:
         model=pattern(PLAN.lm_models),
     params:
@@ -105,7 +105,7 @@ rule lm_accuracy:
     log:
         "logs/lm/accuracy.log",
     benchmark:
-        "benchmarks/lm_accuracy.tsv"
+        "results/benchmarks/lm_accuracy.tsv"
     threads: 1
     resources:
         runtime=5,

@@ -13,7 +13,7 @@ rule ren_lens:
     log:
         "logs/ren/lens.log",
     benchmark:
-        "benchmarks/ren_lens.tsv"
+        "results/benchmarks/ren_lens.tsv"
     params:
         lens=as_json(config["ren"]["lens"]),
     threads: 1
@@ -36,7 +36,7 @@ rule ren_variants:
     log:
         "logs/ren/variants.log",
     benchmark:
-        "benchmarks/ren_variants.tsv"
+        "results/benchmarks/ren_variants.tsv"
     params:
         eval=as_json(config["ren"]["variants"]["eval"]),
     threads: 1
@@ -58,7 +58,7 @@ rule ren_grid:
     log:
         "logs/ren/grid.log",
     benchmark:
-        "benchmarks/ren_grid.tsv"
+        "results/benchmarks/ren_grid.tsv"
     params:
         grid=as_json({"eval": config["ren"]["variants"]["eval"], "grid": config["ren"]["grid"]}),
     threads: 1
@@ -81,7 +81,7 @@ rule ren_corpus_variants:
     log:
         "logs/ren/corpus_variants.log",
     benchmark:
-        "benchmarks/ren_corpus_variants.tsv"
+        "results/benchmarks/ren_corpus_variants.tsv"
     params:
         eval=as_json(config["ren"]["corpus"]["eval"]),
     threads: 1

@@ -17,7 +17,7 @@ rule shen_regression_order:
     log:
         "logs/shen/regression_order.log",
     benchmark:
-        "benchmarks/shen_regression_order.tsv"
+        "results/benchmarks/shen_regression_order.tsv"
     params:
         regression=as_json(config["shen"]["regression"]),
     threads: 1
@@ -40,7 +40,7 @@ rule shen_regression_weights:
     log:
         "logs/shen/regression_weights.log",
     benchmark:
-        "benchmarks/shen_regression_weights.tsv"
+        "results/benchmarks/shen_regression_weights.tsv"
     params:
         regression=as_json(config["shen"]["regression"]),
     threads: 1
@@ -62,7 +62,7 @@ rule shen_lm:
     log:
         "logs/shen/lm/{model}/{task}/N{n}.log",
     benchmark:
-        "benchmarks/shen_lm/{model}/{task}/N{n}.tsv"
+        "results/benchmarks/shen_lm/{model}/{task}/N{n}.tsv"
     wildcard_constraints:
         model=pattern([*PLAN.lm_models, "pipeline-gpt"]),
         n=r"\d+",
@@ -88,7 +88,7 @@ rule shen_lm_perturb:
     log:
         "logs/shen/lm/{model}/{task}/perturbation.log",
     benchmark:
-        "benchmarks/shen_lm_perturb/{model}/{task}.tsv"
+        "results/benchmarks/shen_lm_perturb/{model}/{task}.tsv"
     wildcard_constraints:
         model=pattern([*PLAN.lm_models, "pipeline-gpt"]),
     params:

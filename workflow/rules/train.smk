@@ -21,7 +21,7 @@ for training in PLAN.training_rules():
         log:
             f"logs/{training.study}/{{{training.wildcard}}}/train.log",
         benchmark:
-            f"benchmarks/{training.study}_train/{{{training.wildcard}}}.tsv"
+            f"results/benchmarks/{training.study}_train/{{{training.wildcard}}}.tsv"
         wildcard_constraints:
             **{training.wildcard: pattern(PLAN.training(training.study, training.group))},
         params:
@@ -50,7 +50,7 @@ for training in PLAN.training_rules():
         log:
             f"logs/{training.study}/{{{training.wildcard}}}/train.log",
         benchmark:
-            f"benchmarks/{training.study}_train/{{{training.wildcard}}}.tsv"
+            f"results/benchmarks/{training.study}_train/{{{training.wildcard}}}.tsv"
         wildcard_constraints:
             **{training.wildcard: pattern(PLAN.training(training.study, training.group))},
         params:

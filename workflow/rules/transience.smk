@@ -15,7 +15,7 @@ rule transience_collect:
     log:
         "logs/transience/collect.log",
     benchmark:
-        "benchmarks/transience_collect.tsv"
+        "results/benchmarks/transience_collect.tsv"
     params:
         # each bursty run's eval_size and n_labels, for the IWL counts and chance
         collect=as_json({"section": config["transience"]}),
