@@ -47,7 +47,7 @@ rule diversity_query:
     log:
         "logs/diversity/query.log",
     benchmark:
-        "benchmarks/diversity_query.tsv"
+        "results/benchmarks/diversity_query.tsv"
     threads: 1
     resources:
         runtime=10,
