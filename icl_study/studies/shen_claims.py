@@ -123,7 +123,8 @@ def claims(config: dict) -> list:
             study="shen", paper=SHEN_PAPER, claim_id=f"shen.icl_differs_from_gd.{model}",
             claim="ICL and gradient descent on the same demonstrations change the model's output distribution differently.",
             measure=f"KL(ICL‖GD) minus the larger of the ICL–ICL and GD–GD noise floors, {model}, largest N, first "
-                    "GD setting; paired per query, cluster-bootstrap interval over test queries",
+                    "GD setting; paired per query, interval over test queries (two-way over queries x "
+                    "demonstration sets where there are several)",
             direction="greater", figure="results/figures/shen_icl_vs_gd.png", tables=(ICL_VS_GD,),
             compute=_verdict_column(model, "kl_icl_gd_minus_floor", 1 if trained else None),
             gates=(Gate("GD moved the model beyond its noise floor: KL(GD‖ZS) − GD–GD floor > 0, paired per query",
