@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from icl_study.episodes import Episode
-from icl_study.intervals import cluster_bootstrap_ci
+from icl_study.intervals import cluster_ci, two_way_bootstrap_ci
 from icl_study.lm.finetune import FinetuneConfig, example_loss, finetuned, minibatches
 from icl_study.lm.icl import next_token_logprobs
 from icl_study.metrics import cosine, kl_divergence, order_spread, topk_overlap
@@ -149,11 +149,13 @@ def comparison_rows(dists: list[dict], episodes: list[Episode], cfg, settings: l
 
 def icl_vs_gd_verdicts(lm: pd.DataFrame, n_boot: int) -> pd.DataFrame:
     """One row per (model, task, N, GD setting) of LM_COLUMNS rows: accuracies, their differences
-    and the KL divergences (over the vocabulary), each mean with a 95% cluster-bootstrap interval
-    over unique test queries (metrics.cluster_bootstrap_ci), n_examples, n_demo_sets, and a verdict:
-    'GD did not move the model' unless KL(GD || ZS) is above the GD-GD floor (interval above
-    interval); otherwise whether KL(ICL || GD) exceeds, per query, the larger of the two noise
-    floors (ICL in another order, GD with another seed)."""
+    and the KL divergences (over the vocabulary), each mean with a 95% interval clustered by unique
+    test query (intervals.cluster_ci: bootstrap, or t on query means below 20 queries; with several
+    demonstration sets, the two-way bootstrap over queries x sets; differences are taken per query,
+    so paired), n_examples, n_demo_sets, and a verdict: 'GD did not move the
+    model' unless KL(GD || ZS) − the GD-GD floor is above 0 (paired per query); otherwise whether
+    KL(ICL || GD) exceeds, per query, the larger of the two noise floors (ICL in another order, GD
+    with another seed)."""
     seed, out = stream_seed(0, "bootstrap"), []
     per_query = lm[lm["example"] >= 0]
     for (model, task, n, setting), _ in per_query[per_query["setting"] != "-"].groupby(["model", "task", "n_demos", "setting"]):
@@ -171,13 +173,19 @@ def icl_vs_gd_verdicts(lm: pd.DataFrame, n_boot: int) -> pd.DataFrame:
                        acc_icl_minus_gd=columns["acc_icl"] - columns["acc_gd"],
                        # paired per query, against the larger of the two noise floors
                        kl_icl_gd_minus_floor=columns["kl_icl_gd"] - np.maximum(columns["kl_icl_icl_floor"],
-                                                                               columns["kl_gd_gd_floor"]))
+                                                                               columns["kl_gd_gd_floor"]),
+                       # paired per query: did GD move the model further than a second GD seed lands from it?
+                       kl_gd_zs_minus_floor=columns["kl_gd_zs"] - columns["kl_gd_gd_floor"])
         row = {"model": model, "task": task, "n_demos": n, "setting": setting}
+        n_sets = int(wide.reset_index().groupby("example")["demo_seed"].nunique().max())
         for name, values in columns.items():
-            mean, low, high, n_examples = cluster_bootstrap_ci(values.to_numpy(float), examples, n_boot, seed=seed)
+            if n_sets > 1:  # text: the same queries under every demonstration set, which are a random draw too
+                mean, low, high = two_way_bootstrap_ci(values.unstack("demo_seed").to_numpy(float), n_boot, seed=seed)
+            else:
+                mean, low, high, _ = cluster_ci(values.to_numpy(float), examples, n_boot, seed=seed)
             row.update({name: mean, f"{name}_low": low, f"{name}_high": high})
-        row["n_examples"], row["n_demo_sets"] = n_examples, int(wide.reset_index().groupby("example")["demo_seed"].nunique().max())
-        moved = row["kl_gd_zs_low"] > row["kl_gd_gd_floor_high"]
+        row["n_examples"], row["n_demo_sets"] = len(np.unique(examples)), n_sets
+        moved = row["kl_gd_zs_minus_floor_low"] > 0
         row["verdict"] = ("GD did not move the model" if not moved
                           else "ICL and GD differ beyond the noise floors" if row["kl_icl_gd_minus_floor_low"] > 0
                           else "ICL and GD closer than the noise floors" if row["kl_icl_gd_minus_floor_high"] < 0

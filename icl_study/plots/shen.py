@@ -60,7 +60,8 @@ def plot_order(regression_csv: str, lm_csv: str, outputs: list[str]) -> None:
 
 
 def plot_perturbation(perturbation_csv: str, outputs: list[str]) -> None:
-    """ΔL(s), mean over noise draws, per model; relative to L(W) so that losses of different scale compare."""
+    """ΔL(s), mean over noise draws, per model; and log(L_noisy / L(W)), the fragility claim's
+    measure, so that losses of different scale compare (the legend gives regression models' depth)."""
     style.setup()
     table = pd.read_csv(perturbation_csv)
     table = table[(table["metric"] == "loss") & (table["scale"] > 0)]
@@ -69,12 +70,16 @@ def plot_perturbation(perturbation_csv: str, outputs: list[str]) -> None:
     styles = {"constructed": "-", "trained": "--", "pretrained LM": ":"}
     for i, (name, rows) in enumerate(table.groupby("model", sort=False)):
         mean = rows.groupby("scale")["delta"].mean()
-        kw = dict(marker="o", color=f"C{i % 10}", ls=styles[rows["kind"].iloc[0]], label=f"{name} [{rows['kind'].iloc[0]}]")
+        log_ratio = np.log(rows["value"] / clean[name]).groupby(rows["scale"]).mean()
+        depth = rows["depth"].iloc[0] if "depth" in rows else np.nan
+        label = f"{name} [{rows['kind'].iloc[0]}{'' if np.isnan(depth) else f', depth {depth:g}'}]"
+        kw = dict(marker="o", color=f"C{i % 10}", ls=styles[rows["kind"].iloc[0]], label=label)
         axes[0].plot(mean.index, mean.values, **kw)
-        axes[1].plot(mean.index, mean.values / clean[name], **kw)
+        axes[1].plot(log_ratio.index, log_ratio.values, **kw)
     axes[0].set(xscale="log", xlabel="relative noise scale s", ylabel="ΔL(s) (symlog: linear below 1e-3, may be < 0)",
                 title="loss increase under weight noise")
-    axes[1].set(xscale="log", xlabel="relative noise scale s", ylabel="ΔL(s) / L(W)", title="relative to the clean loss")
+    axes[1].set(xscale="log", xlabel="relative noise scale s", ylabel="log(L_noisy / L(W)), mean over draws",
+                title="relative to the clean loss (the fragility claim)")
     for ax in axes:
         ax.set_yscale("symlog", linthresh=1e-3)
         ax.axhline(0.0, color="grey", lw=0.8)

@@ -20,7 +20,7 @@ class RegressionConfig:
     sgd_lr: float = 0.2  # online SGD: one pass of per-example steps in demonstration order
     taus: tuple[float, ...] = (0.0, 0.001, 0.01)  # sparsity thresholds: |w| <= tau * max|w|
     scales: tuple[float, ...] = (0.0001, 0.001, 0.01, 0.1)  # relative noise scales s of the perturbation
-    n_draws: int = 3  # noise draws per scale
+    n_draws: int = 20  # noise draws per scale: the fragility claim's interval is over draws (it needs >= 20)
     seed: int = 7  # tasks, permutations and noise
 
 
@@ -51,7 +51,7 @@ class LMConfig:
 @dataclass(frozen=True)
 class ShenSettings:
     # trained regression transformers: linreg runs or sweep cells (L{n}_noise{s})
-    linreg_runs: tuple[str, ...] = ("main", "L1_noise0", "L2_noise0")
+    linreg_runs: tuple[str, ...] = ("main", "L1_noise0", "L1_noise0_s1", "L1_noise0_s2", "L2_noise0")
     tasks: tuple[str, ...] = ("mr",)  # lm.tasks analysed with every text model of lm.models
     # order sensitivity, sparsity and perturbation on linear regression
     regression: RegressionConfig = field(default_factory=RegressionConfig)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
 import pandas as pd
 
-from icl_study import metrics
+from icl_study import intervals, metrics
 from icl_study.config import from_dict
 from icl_study.lm import data, icl
 from icl_study.lm.data import TextEvalConfig
@@ -155,8 +156,81 @@ def accuracy_ci_table(paths: list[str], n_boot: int = N_BOOT) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CI_COLUMNS)
 
 
+GAIN_COLUMNS = ["model", "task", "k", "gain", "low", "high", "n_examples", "n_demo_sets", "n_train_seeds", "interval"]
+
+
+def unpaired_bootstrap_ci(a, b, n_boot: int, alpha: float = 0.05, *, seed: int) -> tuple[float, float, float]:
+    """mean(a) − mean(b) of two independent samples, each resampled on its own (percentile interval):
+    for accuracies measured on different test units, where there is nothing to pair."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    boot = (a[rng.integers(0, len(a), (n_boot, len(a)))].mean(1)
+            - b[rng.integers(0, len(b), (n_boot, len(b)))].mean(1))  # (n_boot,)
+    low, high = np.percentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(a.mean() - b.mean()), float(low), float(high)
+
+
+def _text_gains(table: pd.DataFrame, n_boot: int, seed: int) -> list[tuple]:
+    """Per (model, task, k > 0): ICL accuracy at k minus zero-shot, paired per test example (the same
+    evaluation subset at every k). One demonstration set: the per-example gains clustered by example
+    (intervals.cluster_ci); several: the (examples x sets) gain table under the two-way bootstrap,
+    so the demonstration sets count as a random draw too."""
+    rows = []
+    for (model, task), frame in table.groupby(["model", "task"]):
+        zero = frame[frame["k"] == 0].groupby("example")["correct"].mean()  # k = 0 is scored once
+        for k, at_k in frame[frame["k"] > 0].groupby("k"):
+            wide = at_k.pivot_table(index="example", columns="demo_seed", values="correct")  # (examples, sets)
+            gain = wide.sub(zero, axis=0).dropna(how="all")  # only examples scored at both k
+            if gain.shape[1] == 1:
+                mean, low, high, _ = intervals.cluster_ci(gain.iloc[:, 0].to_numpy(float), gain.index.to_numpy(),
+                                                          n_boot, seed=seed)
+                how = "paired per example"
+            else:
+                mean, low, high = intervals.two_way_bootstrap_ci(gain.to_numpy(float), n_boot, seed=seed)
+                how = "paired per example, two-way bootstrap (examples x demonstration sets)"
+            rows.append((model, task, k, mean, low, high, len(gain), gain.shape[1], 0, how))
+    return rows
+
+
+def _concept_gains(table: pd.DataFrame, n_boot: int, seed: int) -> list[tuple]:
+    """pipeline-gpt's concept tasks: every (k, seed) draws its own episodes, so k and k = 0 share no
+    test unit: an unpaired bootstrap of per-episode outcomes (rebuilt from the per-seed accuracies).
+    One checkpoint per table: one training seed."""
+    model_rows = table[table["predictor"] == "model"]
+    rows = []
+    for (model, task), frame in model_rows.groupby(["model", "task"]):
+        def outcomes(sub):  # per-episode 0/1 outcomes of every seed at one k
+            return np.concatenate([np.arange(int(r["n_examples"])) < round(r["accuracy"] * r["n_examples"])
+                                   for _, r in sub.iterrows()]).astype(float)
+        zero = frame[frame["k"] == 0]
+        for k, at_k in frame[frame["k"] > 0].groupby("k"):
+            if zero.empty:
+                continue
+            mean, low, high = unpaired_bootstrap_ci(outcomes(at_k), outcomes(zero), n_boot, seed=seed)
+            rows.append((model, task, k, mean, low, high, int(at_k["n_examples"].sum()), at_k["demo_seed"].nunique(), 1,
+                         "unpaired (different episodes at each k)"))
+    return rows
+
+
+def icl_gain_table(paths: list[str], n_boot: int = N_BOOT) -> pd.DataFrame:
+    """ICL accuracy gain over zero-shot per (model, task, k > 0), GAIN_COLUMNS: from the ICL text
+    predictions (paired per example) and the concept accuracy tables (unpaired); finetuning tables
+    are not ICL gains and are skipped. n_train_seeds: training runs of ours behind the rows (0 for a
+    pretrained text model)."""
+    seed, rows = stream_seed(0, "bootstrap"), []
+    for path in paths:
+        table = pd.read_csv(path)
+        if "correct" not in table:
+            rows += _concept_gains(table, n_boot, seed)
+        elif "predictor" not in table:
+            rows += _text_gains(table, n_boot, seed)
+    return pd.DataFrame(rows, columns=GAIN_COLUMNS)
+
+
 def accuracy_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """Rule entry: every ICL / finetuning / concepts table -> accuracy.csv (per demonstration set)
-    and accuracy_ci.csv (per k, with cluster-bootstrap intervals)."""
+    """Rule entry: every ICL / finetuning / concepts table -> accuracy.csv (per demonstration set),
+    accuracy_ci.csv (per k, with cluster-bootstrap intervals) and icl_gain.csv (accuracy at k minus
+    zero-shot, paired where the examples are the same)."""
     accuracy_table(inputs).to_csv(outputs[0], index=False)
     accuracy_ci_table(inputs).to_csv(outputs[1], index=False)
+    icl_gain_table(inputs).to_csv(outputs[2], index=False)

@@ -1,14 +1,14 @@
-"""The LM substrate's claims (does ICL work here at all?), measured on studies/lm.py's accuracy_ci.csv.
+"""The LM substrate's claims (does ICL work here at all?), measured on studies/lm.py's icl_gain.csv.
 Torch-free, unlike lm.py: the ledger rule's inputs are resolved when Snakemake parses the workflow.
 """
 
 from __future__ import annotations
 
-from icl_study.claims import NO_DATA, Claim, interval_difference
+from icl_study.claims import NO_DATA, Claim, Measurement
 
-# --- claims (the substrate: does ICL work here at all?), measured on accuracy_ci.csv ----------------
+# --- claims (the substrate: does ICL work here at all?), measured on icl_gain.csv -------------------
 
-ACCURACY_CI_TABLE = "lm/accuracy_ci.csv"
+ICL_GAIN_TABLE = "lm/icl_gain.csv"
 
 
 def text_model_names(config: dict) -> list[str]:
@@ -26,16 +26,17 @@ def text_task_names(config: dict) -> list[str]:
 
 
 def _icl_gain(model: str, task: str):
-    """Accuracy at the largest k minus zero-shot (k = 0), from two cluster-bootstrap intervals."""
+    """Accuracy at the largest k minus zero-shot, from icl_gain.csv (paired per example for text;
+    unpaired for pipeline-gpt's episodes); n_seeds: the training runs behind a model of ours."""
     def compute(tables):
-        frame = tables[ACCURACY_CI_TABLE]
-        frame = frame[(frame["model"] == model) & (frame["task"] == task) & (frame["predictor"] == "model")]
-        zero, top = frame[frame["k"] == 0], frame[frame["k"] == frame["k"].max()]
-        if zero.empty or top.empty or frame["k"].max() == 0:
+        frame = tables[ICL_GAIN_TABLE]
+        frame = frame[(frame["model"] == model) & (frame["task"] == task)]
+        if frame.empty:
             return NO_DATA
-        interval = lambda row: (float(row["mean"]), float(row["low"]), float(row["high"]))  # noqa: E731
-        return interval_difference(interval(top.iloc[0]), interval(zero.iloc[0]),
-                                   n_examples=int(top.iloc[0]["n_examples"]))
+        row = frame[frame["k"] == frame["k"].max()].iloc[0]
+        n_seeds = int(row["n_train_seeds"]) or None  # 0: a pretrained model, no training seeds of ours
+        return Measurement(float(row["gain"]), float(row["low"]), float(row["high"]),
+                           n_examples=int(row["n_examples"]), n_seeds=n_seeds)
     return compute
 
 
@@ -44,18 +45,20 @@ def claims(config: dict) -> list:
     pipeline-gpt on fresh labels (Chan et al.'s bursty data) and each text model and task."""
 
     figure = "results/figures/lm_icl_vs_k.png"
-    gain = ("accuracy at the largest k minus zero-shot (k = 0), mean over demonstration sets; interval from the "
-            "two cluster-bootstrap 95% intervals over test examples (conservative)")
+    gain = "accuracy at the largest k minus zero-shot (k = 0)"
+    text = (f"{gain}, paired per test example (the same examples at both k); over several demonstration sets a "
+            "two-way bootstrap (examples x sets), else a cluster interval over examples")
     out = [Claim(study="lm", paper="Chan et al. 2022", claim_id="lm.icl_gain.pipeline-gpt",
                  claim="A transformer pretrained on bursty sequences learns in context: demonstrations raise accuracy.",
-                 measure=f"{gain}; pipeline-gpt on 2-way episodes with fresh labels (concepts-fresh)",
-                 direction="greater", figure=figure, tables=(ACCURACY_CI_TABLE,),
+                 measure=f"{gain}; unpaired bootstrap over episodes (each k draws its own); pipeline-gpt on 2-way "
+                         "episodes with fresh labels (concepts-fresh)",
+                 direction="greater", figure=figure, tables=(ICL_GAIN_TABLE,),
                  compute=_icl_gain("pipeline-gpt", "concepts-fresh"))]
     for model in text_model_names(config):
         for task in text_task_names(config):
             out.append(Claim(
                 study="lm", paper="Brown et al. 2020", claim_id=f"lm.icl_gain.{model}.{task}",
                 claim="A pretrained language model learns a classification task from a few demonstrations in its prompt.",
-                measure=f"{gain}; {model} on {task}", direction="greater", figure=figure,
-                tables=(ACCURACY_CI_TABLE,), compute=_icl_gain(model, task)))
+                measure=f"{text}; {model} on {task}", direction="greater", figure=figure,
+                tables=(ICL_GAIN_TABLE,), compute=_icl_gain(model, task), trained=False))
     return out

@@ -113,20 +113,24 @@ def regression_order_rule(inputs: list[str], params: dict, outputs: list[str]) -
 
 
 def regression_weight_tables(paths: list[str], cfg: RegressionConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Sparsity rows (model, kind, tau, sparsity) and perturbation rows (PERTURB_COLUMNS, metric
-    `loss`: the query MSE with n_points - 1 demonstrations) of constructed and trained weights."""
+    """Sparsity rows (model, kind, tau, sparsity) and perturbation rows (PERTURB_COLUMNS, kind, depth;
+    metric `loss`: the query MSE with n_points - 1 demonstrations) of constructed and trained weights."""
     lsa, lsa_cfg = load_model(paths[0])
     d, n = lsa_cfg.task_config["n_dims"], lsa_cfg.task_config["n_points"]
-    models = {"GD transformer (1 step)": ("constructed", one_step_gd_model(d, n, cfg.gd_lr, d_model=lsa.cfg.d_model), predict_query, d, n),
-              f"GD transformer ({cfg.gd_steps} steps)": ("constructed", multi_step_gd_model(d, n, cfg.gd_lr, cfg.gd_steps), predict_stack, d, n),
-              "trained LSA": ("trained", lsa, predict_query, d, n)}
+    # (kind, model, predict, d, n_points, depth): depth is the number of layers (GD steps of a construction),
+    # so the fragility claim compares a construction with trained models of the same depth
+    models = {"GD transformer (1 step)": ("constructed", one_step_gd_model(d, n, cfg.gd_lr, d_model=lsa.cfg.d_model),
+                                          predict_query, d, n, 1),
+              f"GD transformer ({cfg.gd_steps} steps)": ("constructed", multi_step_gd_model(d, n, cfg.gd_lr, cfg.gd_steps),
+                                                         predict_stack, d, n, cfg.gd_steps),
+              "trained LSA": ("trained", lsa, predict_query, d, n, 1)}
     for path in paths[1:]:
         model, run_cfg = load_model(path)
         task = run_cfg.task_config
         models[f"trained {Path(path).parent.name}"] = ("trained", model, lambda m, xs, ys: predict(m, xs, ys)[:, -1],
-                                                       task["n_dims"], task["n_points"])
+                                                       task["n_dims"], task["n_points"], run_cfg.model.n_layer)
     sparse_rows, perturb_rows = [], []
-    for name, (kind, model, fn, d, n) in models.items():
+    for name, (kind, model, fn, d, n, depth) in models.items():
         sparse_rows += [(name, kind, tau, s) for tau, s in weight_sparsity(model.named_parameters(), cfg.taus).items()]
         batch = RegressionTask({"n_dims": d, "n_points": n}, cfg.seed).sample(0, cfg.n_tasks, "probe")
 
@@ -134,10 +138,10 @@ def regression_weight_tables(paths: list[str], cfg: RegressionConfig) -> tuple[p
             with torch.no_grad():
                 return {"loss": (fn(model, batch["xs"], batch["ys"]) - batch["ys"][:, -1]).pow(2).mean().item()}
 
-        perturb_rows += [(*row, kind) for row in perturbation_rows(name, model, loss, cfg.scales, cfg.n_draws, cfg.seed)]
+        perturb_rows += [(*row, kind, depth) for row in perturbation_rows(name, model, loss, cfg.scales, cfg.n_draws, cfg.seed)]
         log.info("%s: sparsity %s", name, sparse_rows[-len(cfg.taus):])
     return (pd.DataFrame(sparse_rows, columns=["model", "kind", "tau", "sparsity"]),
-            pd.DataFrame(perturb_rows, columns=PERTURB_COLUMNS + ["kind"]))
+            pd.DataFrame(perturb_rows, columns=PERTURB_COLUMNS + ["kind", "depth"]))
 
 
 def regression_weights_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:

@@ -5,7 +5,7 @@ parses the workflow.
 
 from __future__ import annotations
 
-from icl_study.claims import NO_DATA, Claim, Measurement, interval_difference
+from icl_study.claims import NO_DATA, Claim, Gate, Measurement
 from icl_study.studies.lm_claims import text_model_names
 
 # --- claims (Shen et al. 2023), measured on the order, perturbation and ICL-vs-GD tables -----------
@@ -20,32 +20,78 @@ def _batch_gd_order(tables):
     return Measurement(worst, worst, worst)
 
 
-def _fragility(tables):
-    """ΔL at the largest noise scale: the deepest construction minus the trained regression models,
-    each a t-interval over noise draws (trained: pooled over models); conservative difference."""
-    from icl_study.intervals import seed_interval
+MIN_DRAWS = 20  # noise draws per model: the fragility interval is over draws, and a t-interval on 3 is wide
+
+
+def _log_loss_ratios(tables) -> tuple[dict, dict]:
+    """({model: log(L_noisy / L_clean) per draw at the largest noise scale}, {model: (kind, depth)})
+    of the regression models (the rows with a depth; LM rows have none). A ratio, not ΔL: the
+    constructions and the trained models start from different clean losses."""
+    import numpy as np
 
     frame = tables[PERTURBATION]
-    frame = frame[(frame["metric"] == "loss") & (frame["scale"] == frame["scale"].max())]
-    constructed = frame[frame["kind"] == "constructed"]
-    trained = frame[frame["kind"] == "trained"]["delta"].to_numpy(float)
-    if constructed.empty or len(trained) == 0:
+    if "depth" not in frame:
+        return {}, {}
+    loss = frame[(frame["metric"] == "loss") & frame["depth"].notna()]
+    if loss.empty:
+        return {}, {}
+    clean = loss[loss["scale"] == 0].set_index("model")["value"]
+    noisy = loss[loss["scale"] == loss["scale"].max()]
+    ratios = {m: np.log(rows.set_index("draw")["value"] / clean[m]) for m, rows in noisy.groupby("model", sort=False)}
+    info = {m: (rows["kind"].iloc[0], int(rows["depth"].iloc[0])) for m, rows in loss.groupby("model", sort=False)}
+    return ratios, info
+
+
+def _fragility(tables):
+    """Constructed minus trained log(L_noisy / L_clean) at the largest scale, for each construction
+    against each trained model of the same depth: the mean of the per-draw differences with a
+    t-interval over draws (draw i of every model is its own independent noise draw, so the differences
+    are i.i.d. over draws). The least favourable pair (lowest lower bound) is reported: reproduced
+    needs every matched trained model to be less fragile. n_seeds: the trained models matched."""
+    from icl_study.intervals import seed_interval
+
+    ratios, info = _log_loss_ratios(tables)
+    pairs = [(c, t) for c, (kind, depth) in info.items() if kind == "constructed"
+             for t, (kind_t, depth_t) in info.items() if kind_t == "trained" and depth_t == depth]
+    results = []
+    for c, t in pairs:
+        diff = (ratios[c] - ratios[t]).dropna()  # aligned on the draw index
+        if len(diff):
+            results.append((*seed_interval(diff.to_numpy(float)), len(diff)))
+    if not results:
         return NO_DATA
-    deepest = constructed[constructed["model"] == constructed["model"].iloc[-1]]["delta"].to_numpy(float)
-    return interval_difference(seed_interval(deepest), seed_interval(trained))
+    low = lambda r: r[1] if r[1] == r[1] else float("-inf")  # noqa: E731 (no interval: least favourable)
+    mean, lo, hi, n_draws = min(results, key=low)
+    return Measurement(mean, lo, hi, n_examples=n_draws, n_seeds=len({t for _, t in pairs}))
 
 
-def _icl_gd_gap(model: str):
-    """KL(ICL‖GD) minus the larger noise floor at the largest N, the first GD setting."""
+def _n_draws(tables):
+    """The fewest noise draws any regression model has at the largest scale (an exact count)."""
+    ratios, _ = _log_loss_ratios(tables)
+    if not ratios:
+        return NO_DATA
+    fewest = float(min(len(r.dropna()) for r in ratios.values()))
+    return Measurement(fewest, fewest, fewest)
+
+
+def _verdict_row(tables, model: str):
+    """The ICL-vs-GD verdict row of `model` at its largest N and first GD setting (None if absent)."""
+    frame = tables[ICL_VS_GD]
+    frame = frame[frame["model"] == model]
+    if frame.empty:
+        return None
+    frame = frame[frame["n_demos"] == frame["n_demos"].max()]
+    return frame[frame["setting"] == sorted(frame["setting"])[0]].iloc[0]
+
+
+def _verdict_column(model: str, column: str, n_seeds: int | None):
+    """A paired per-query column of the verdict row (icl_vs_gd_verdicts), with its interval."""
     def compute(tables):
-        frame = tables[ICL_VS_GD]
-        frame = frame[frame["model"] == model]
-        if frame.empty:
+        row = _verdict_row(tables, model)
+        if row is None or column not in row:
             return NO_DATA
-        frame = frame[frame["n_demos"] == frame["n_demos"].max()]
-        row = frame[frame["setting"] == sorted(frame["setting"])[0]].iloc[0]
-        return Measurement(float(row["kl_icl_gd_minus_floor"]), float(row["kl_icl_gd_minus_floor_low"]),
-                           float(row["kl_icl_gd_minus_floor_high"]), n_examples=int(row["n_examples"]))
+        return Measurement(float(row[column]), float(row[f"{column}_low"]), float(row[f"{column}_high"]),
+                           n_examples=int(row["n_examples"]), n_seeds=n_seeds)
     return compute
 
 
@@ -61,17 +107,27 @@ def claims(config: dict) -> list:
               direction="identity", figure="results/figures/shen_order.png", tables=(ORDER,), compute=_batch_gd_order),
         Claim(study="shen", paper=SHEN_PAPER, claim_id="shen.constructed_fragile",
               claim="Transformers with hand-built GD weights are far more fragile under weight noise than trained ones.",
-              measure="loss increase under Gaussian weight noise at the largest scale, deepest GD construction minus the "
-                      "trained regression models; t-intervals over noise draws (conservative)",
+              measure="log(L_noisy / L_clean) at the largest noise scale, GD construction minus a trained regression "
+                      "model of the same depth (layers = GD steps), per noise draw; t-interval over draws; the least "
+                      "favourable matched pair is reported",
               direction="greater", figure="results/figures/shen_perturbation.png", tables=(PERTURBATION,),
-              compute=_fragility),
+              compute=_fragility,
+              gates=(Gate(f"at least {MIN_DRAWS} noise draws per model", _n_draws, threshold=MIN_DRAWS - 0.5,
+                          on="value"),)),
     ]
     for model in text_model_names(config) + ["pipeline-gpt"]:
+        # pipeline-gpt is this study's own model: one checkpoint (lm/pipeline-gpt/model.pt) behind every
+        # row, so one training seed; the text LMs are pretrained (no seeds of ours)
+        trained = model == "pipeline-gpt"
         out.append(Claim(
             study="shen", paper=SHEN_PAPER, claim_id=f"shen.icl_differs_from_gd.{model}",
             claim="ICL and gradient descent on the same demonstrations change the model's output distribution differently.",
             measure=f"KL(ICL‖GD) minus the larger of the ICL–ICL and GD–GD noise floors, {model}, largest N, first "
-                    "GD setting; cluster-bootstrap interval over test queries",
+                    "GD setting; paired per query, interval over test queries (two-way over queries x "
+                    "demonstration sets where there are several)",
             direction="greater", figure="results/figures/shen_icl_vs_gd.png", tables=(ICL_VS_GD,),
-            compute=_icl_gd_gap(model)))
+            compute=_verdict_column(model, "kl_icl_gd_minus_floor", 1 if trained else None),
+            gates=(Gate("GD moved the model beyond its noise floor: KL(GD‖ZS) − GD–GD floor > 0, paired per query",
+                        _verdict_column(model, "kl_gd_zs_minus_floor", None)),),
+            trained=trained))
     return out

@@ -235,3 +235,34 @@ def test_icl_vs_gd_figure_and_verdict_markdown(tmp_path):
     assert (tmp_path / "fig.png").stat().st_size > 0
     md = plots.verdicts_markdown(icl_vs_gd_verdicts(rows, n_boot=50))
     assert md.count("| m | mr | 4 | gd_all |") == 1 and "differ beyond" in md
+
+
+def test_gd_moved_the_model_is_paired_per_query():
+    """KL(GD || ZS) is 0.05 above the GD-GD floor on every query, but both vary widely across queries
+    (0 to 0.95): the two separate intervals overlap (the old rule said 'GD did not move the model'),
+    the per-query difference does not."""
+    from icl_study.measures.icl_vs_gd import icl_vs_gd_verdicts
+
+    rows = _fake_lm_rows(gd_shift=0.0, floor=0.0)
+    floor = 0.1 * (rows["example"] % 10)
+    rows.loc[rows["comparison"] == "gd_vs_gd", "value"] = floor
+    rows.loc[rows["comparison"] == "gd_vs_zs", "value"] = floor + 0.05
+    row = icl_vs_gd_verdicts(rows, n_boot=200).iloc[0]
+    assert row["kl_gd_zs_low"] < row["kl_gd_gd_floor_high"]  # unpaired: the intervals overlap
+    assert row["verdict"] != "GD did not move the model"
+    assert row["kl_gd_zs_minus_floor"] == pytest.approx(0.05) and row["kl_gd_zs_minus_floor_low"] > 0
+
+
+def test_icl_vs_gd_intervals_over_several_demonstration_sets_are_two_way():
+    """KL(ICL‖GD) beyond the floors by 0.5 on every query under one demonstration set and by −0.3
+    under the other: every query's mean is 0.1, so an interval over queries alone would call it a
+    difference; the sets disagree, and the two-way bootstrap (queries x sets) does not decide."""
+    from icl_study.measures.icl_vs_gd import icl_vs_gd_verdicts
+
+    rows = _fake_lm_rows(gd_shift=0.3, floor=0.0)
+    icl_gd = rows["comparison"] == "icl_vs_gd"
+    rows.loc[icl_gd, "value"] = 0.1 + rows.loc[icl_gd, "demo_seed"].map({0: 0.5, 1: -0.3})  # floors: 0.1, 0
+    row = icl_vs_gd_verdicts(rows, n_boot=200).iloc[0]
+    assert row["kl_icl_gd_minus_floor"] == pytest.approx(0.1)
+    assert row["kl_icl_gd_minus_floor_low"] < 0 < row["kl_icl_gd_minus_floor_high"]
+    assert row["verdict"] == "ICL-GD within the noise floors" and row["n_demo_sets"] == 2

@@ -102,6 +102,7 @@ rule lm_accuracy:
     output:
         "results/lm/accuracy.csv",
         "results/lm/accuracy_ci.csv",
+        "results/lm/icl_gain.csv",
     log:
         "logs/lm/accuracy.log",
     benchmark:
