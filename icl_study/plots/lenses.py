@@ -4,7 +4,8 @@
   axis; each lens metric with its 95% interval, and the family's ICL curve (grey, right axis: the
   dense training-log curve, dots at the checkpoints) in every panel;
 - `correlations_rule`: Spearman ρ across checkpoints between each lens metric and the family's ICL
-  metric, with the metric's direction over ICL's rise and fall.
+  metric (bars), the claims' partial ρ given log(step) with its Fisher-z interval (dots), the
+  metric's direction over ICL's rise and fall, and the claims' gate (seeds whose ICL falls).
 """
 
 from __future__ import annotations
@@ -103,12 +104,14 @@ def plot_correlations(corr: pd.DataFrame, outputs) -> None:
         ax.axvline(0, color="black", lw=0.8)
         icl = rows["icl_metric"].iloc[0] if len(rows) else ""
         n_seeds = int(rows["n_seeds"].max()) if "n_seeds" in rows and len(rows) else 1
-        if "spearman_seed_low" in rows:  # per-seed ρ: mean and t-interval over seeds
-            ax.errorbar(rows["spearman_seed_mean"], range(len(rows)), fmt="o", color="black", ms=3,
-                        xerr=[rows["spearman_seed_mean"] - rows["spearman_seed_low"],
-                              rows["spearman_seed_high"] - rows["spearman_seed_mean"]], lw=1)
-        ax.set(xlim=(-1.05, 1.05), title=f"{family}: Spearman ρ with {icl} across checkpoints\n"
-               f"(bars: seeds pooled, n_seeds = {n_seeds}; dots: mean of per-seed ρ, 95% t-interval)",
+        # The claims' statistic: partial ρ given log(step), per seed combined in Fisher z.
+        ax.errorbar(rows["partial_spearman"], range(len(rows)), fmt="o", color="black", ms=3,
+                    xerr=[rows["partial_spearman"] - rows["partial_low"],
+                          rows["partial_high"] - rows["partial_spearman"]], lw=1)
+        falls = (f"ICL falls after its best in {int(rows['icl_fall_seeds'].iloc[0])} of "
+                 f"{int(rows['icl_seeds'].iloc[0])} seeds") if len(rows) else ""
+        ax.set(xlim=(-1.05, 1.05), title=f"{family}: Spearman ρ with {icl} across checkpoints; {falls}\n"
+               f"(bars: raw ρ, seeds pooled, n_seeds = {n_seeds}; dots: partial ρ given log step, 95% Fisher z)",
                xlabel="Spearman ρ")
     fig.tight_layout()
     style.save(fig, outputs)

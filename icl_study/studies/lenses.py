@@ -36,7 +36,9 @@ The lenses, each reusing its study's measurement (icl_study/measures):
 ICL episodes: bursty holdout-class few-shot episodes (the `icl` evaluator's kind, own draws);
 regression fresh tasks w ~ N(0, τ² I). `collect_rule` stacks the cells, pools the seeds (mean, t-interval over seeds) and writes
 the rank correlation (Spearman, across checkpoints, pooling the seeds) of each lens metric with the
-family's ICL metric.
+family's ICL metric; and, for the claims, the partial Spearman ρ given log(step) (per seed, combined
+in Fisher z) and whether each seed's ICL falls after its best checkpoint (the claims' gate: with ICL
+monotone in step, any metric that drifts with training correlates with it).
 """
 
 from __future__ import annotations
@@ -60,11 +62,11 @@ from icl_study.columns import LENS_REGRESSION_ONLY as REGRESSION_ONLY
 from icl_study.columns import LENSES
 from icl_study.config import ConfigError, from_dict
 from icl_study.episodes import episode_batch, fresh_task, readout
-from icl_study.intervals import seed_interval
+from icl_study.intervals import fisher_z_ci, partial_correlation, seed_interval
 from icl_study.measures.dual_fit import query_dual_error
 from icl_study.measures.matched_finetuning import small_model_measures
 from icl_study.measures.order import bursty_order_measures, permute_pairs
-from icl_study.measures.probes import layer_features, probe_targets, ridge_probe
+from icl_study.measures.probes import layer_features, partial_probe, probe_targets, ridge_probe
 from icl_study.measures.spd import query_spd, tune_gd_lr
 from icl_study.rng import generator, stream_seed
 from icl_study.settings.lenses import DaiConfig, DualConfig, OrderConfig, ProbeConfig, SpdConfig
@@ -143,11 +145,17 @@ def spd_lens(model, run_cfg, cfg: SpdConfig, n_boot: int, seed: int) -> list[tup
     references = {"ols": least_squares(xs, ys), "gd1": gradient_descent(xs, ys, lr, 1),
                   "bayes_excess_error": ridge(xs, ys, lam=fresh.cfg.noise_std**2 / fresh.cfg.w_scale**2)}
     pred = predict(model, xs, ys)
-    return [ci_rows(f"spd_{name}", values, n_boot, seed) for name, values in query_spd(pred, references).items()]
+    spd = query_spd(pred, references)  # {name: (B,)}
+    # How much closer to ridge than to OLS, per task: SPD to OLS alone is near a function of the
+    # error (OLS is close to the Bayes rule), the difference is not (it is linear in the prediction).
+    spd["ols_minus_ridge"] = spd["ols"] - spd["bayes_excess_error"]
+    return [ci_rows(f"spd_{name}", values, n_boot, seed) for name, values in spd.items()]
 
 
 def probe_lens(model, run_cfg, cfg: ProbeConfig, n_boot: int, seed: int) -> list[tuple]:
-    """Held-out R² of the ridge probe for Xᵀy and w_OLS at the query, best layer (no CI)."""
+    """Held-out R² of the ridge probe for Xᵀy and w_OLS at the query, best layer (no CI); and the
+    partial R² of w_OLS given Xᵀy (`r2_w_ols_given_xty`), best layer, as the linreg study judges
+    its probes: w_OLS is largely linear in Xᵀy, so raw R² of w_OLS can be Xᵀy's alone."""
     fresh = fresh_task(make_task(run_cfg))
     data = [fresh.sample(step, n, "probe") for step, n in ((2 * seed, cfg.n_train), (2 * seed + 1, cfg.n_test))]
     feats = [layer_features(model, b["xs"], b["ys"]) for b in data]
@@ -157,6 +165,9 @@ def probe_lens(model, run_cfg, cfg: ProbeConfig, n_boot: int, seed: int) -> list
         r2 = [ridge_probe(tr, targets[0][target], te, targets[1][target], cfg.ridge_lambdas)
               for tr, te in zip(*feats)]
         rows.append((f"r2_{target}", max(r2), np.nan, np.nan))
+    partial = [partial_probe(tr, targets[0]["w_ols"], targets[0]["xty"], te, targets[1]["w_ols"], targets[1]["xty"],
+                             cfg.ridge_lambdas) for tr, te in zip(*feats)]
+    rows.append(("r2_w_ols_given_xty", max((r for r in partial if np.isfinite(r)), default=np.nan), np.nan, np.nan))
     return rows
 
 
@@ -266,6 +277,56 @@ def pool_members(members: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["family", "step", "lens", "metric", "value", "ci_low", "ci_high", "n_seeds"])[COLUMNS]
 
 
+def partial_spearman_over_seeds(paired: pd.DataFrame) -> tuple[float, float, float, int, int]:
+    """Partial Spearman ρ of `value` and `icl` given log(step), per seed, combined over seeds.
+
+    paired: index (member, step), columns value, icl. A correlation across checkpoints alone means
+    little when both drift with training time, so each seed's ρ is taken after regressing the
+    ranks of both on the rank of log(step) (= the rank of step), on that seed's own checkpoints.
+    The seeds' ρ_i are combined in Fisher z, weighted by n_i − 4 (the inverse variance of atanh ρ_i
+    with one control), and the interval is fisher_z_ci(n_controls=1) on the pooled weight. A seed
+    with n_i ≤ 4 checkpoints adds nothing; a seed whose metric or ICL has the ranks of step
+    (or is constant) counts as ρ_i = 0, since it shows nothing beyond training time (dropping it
+    would leave the seeds where noise happened to reorder the ranks). It treats checkpoints as
+    independent pairs, which a training trajectory is not: read the interval as a lower bound on
+    the uncertainty.
+    Returns (ρ, low, high, number of seeds used, number of (seed, checkpoint) pairs used)."""
+    z_sum, weight, n_seeds, n_pairs = 0.0, 0.0, 0, 0
+    for _, p in paired.groupby(level="member"):
+        steps = p.index.get_level_values("step").to_numpy(dtype=float)
+        if len(p) <= 4:
+            continue
+        r = partial_correlation(p["value"], p["icl"], np.log(steps), rank=True)
+        r = r if np.isfinite(r) else 0.0  # a residual is constant: nothing beyond training time
+        w = len(p) - 4  # n − 3 − n_controls
+        z_sum += w * np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12))
+        weight, n_seeds, n_pairs = weight + w, n_seeds + 1, n_pairs + len(p)
+    if n_seeds == 0:
+        return np.nan, np.nan, np.nan, 0, 0
+    rho, low, high = fisher_z_ci(float(np.tanh(z_sum / weight)), int(weight) + 4, n_controls=1)
+    return rho, low, high, n_seeds, n_pairs
+
+
+def icl_falls(icl_members: pd.DataFrame, higher_is_better: bool) -> tuple[int, int]:
+    """(seeds whose ICL falls after its best checkpoint, seeds with >= 2 checkpoints).
+
+    icl_members: one seed's ICL rows per (member, step), columns value, ci_low, ci_high. A seed's
+    ICL falls when its best checkpoint comes before the last and the last is worse than the best
+    beyond both 95% intervals (over episodes): the precondition for a lens correlation over
+    training to say more than "both change with training time"."""
+    falls, seeds = 0, 0
+    for _, curve in icl_members.groupby("member"):
+        curve = curve.set_index("step").sort_index()
+        if len(curve) < 2:
+            continue
+        seeds += 1
+        best = curve["value"].idxmax() if higher_is_better else curve["value"].idxmin()
+        last = curve.index.max()
+        worse = -1 if higher_is_better else 1
+        falls += int(best != last and _direction(curve.loc[best], curve.loc[last]) == worse)
+    return falls, seeds
+
+
 def correlations(table: pd.DataFrame, members: pd.DataFrame | None = None,
                  kinds: dict[str, str] | None = None) -> pd.DataFrame:
     """Per family and lens metric: Spearman ρ with the family's ICL metric across checkpoints, and
@@ -276,7 +337,11 @@ def correlations(table: pd.DataFrame, members: pd.DataFrame | None = None,
     paired with its own seed's ICL; `spearman_seed_mean/low/high` is the mean of per-seed ρ with a
     t-interval over seeds; n_seeds. Without: ρ over the pooled table's checkpoints (one member).
     `kinds` maps a family to its kind (bursty | regression, whose ICL metric it uses); by default
-    a family's name is its kind."""
+    a family's name is its kind.
+
+    The claims read `partial_spearman/low/high` (partial_spearman_over_seeds: given log(step), per
+    seed, combined in Fisher z) with `partial_n_seeds` and `n_pairs`, and the family's gate
+    `icl_fall_seeds` of `icl_seeds` (icl_falls) with `icl_fall_share`."""
     members = table.assign(member="pooled") if members is None else members
     out = []
     for family, rows in table.groupby("family"):
@@ -289,6 +354,7 @@ def correlations(table: pd.DataFrame, members: pd.DataFrame | None = None,
         first, last = icl.index.min(), icl.index.max()
         fam_members = members[members["family"] == family]
         icl_m = fam_members[(fam_members["lens"] == "evaluators") & (fam_members["metric"] == ICL_METRIC[kind])]
+        falls, icl_seeds = icl_falls(icl_m, ICL_HIGHER_IS_BETTER[kind])
         icl_m = icl_m.set_index(["member", "step"])["value"].rename("icl")
         for (lens, metric), group in rows.groupby(["lens", "metric"], sort=False):
             g = group.set_index("step").sort_index().join(icl["value"].rename("icl"), how="inner")
@@ -298,12 +364,16 @@ def correlations(table: pd.DataFrame, members: pd.DataFrame | None = None,
             per_seed = [p["value"].corr(p["icl"], method="spearman") for _, p in paired.groupby(level="member") if len(p) > 2]
             per_seed = np.array([r for r in per_seed if np.isfinite(r)])
             seed_mean, seed_low, seed_high = seed_interval(per_seed) if len(per_seed) else (np.nan,) * 3
+            partial, partial_low, partial_high, partial_seeds, n_pairs = partial_spearman_over_seeds(paired)
             rise = _direction(g.loc[first], g.loc[best]) if {first, best} <= set(g.index) and best != first else 0
             fall = _direction(g.loc[best], g.loc[last]) if {best, last} <= set(g.index) and best != last else 0
             out.append({"family": family, "lens": lens, "metric": metric, "icl_metric": ICL_METRIC[kind],
                         "n_seeds": m["member"].nunique(), "n_checkpoints": len(g), "spearman": rho,
                         "spearman_seed_mean": seed_mean, "spearman_seed_low": seed_low,
-                        "spearman_seed_high": seed_high, "icl_best_step": int(best),
+                        "spearman_seed_high": seed_high, "partial_spearman": partial, "partial_low": partial_low,
+                        "partial_high": partial_high, "partial_n_seeds": partial_seeds, "n_pairs": n_pairs,
+                        "icl_fall_seeds": falls, "icl_seeds": icl_seeds,
+                        "icl_fall_share": falls / icl_seeds if icl_seeds else np.nan, "icl_best_step": int(best),
                         "value_first": g["value"].iloc[0], "value_at_icl_best": g["value"].get(best, np.nan),
                         "value_last": g["value"].iloc[-1], "rise_direction": rise, "fall_direction": fall})
     return pd.DataFrame(out)

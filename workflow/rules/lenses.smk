@@ -2,7 +2,10 @@
 
 One job per (family, training seed, lens) over every kept checkpoint ->
 results/lenses/{family}/seed{seed}/{lens}.csv, so a new lens runs only its own cells; a collect job stacks them into one tidy table
-and the rank correlations with ICL; two figures read those tables only.
+and the rank correlations with ICL (raw, and the claims' partial ρ given log(step) with the
+ICL-falls gate columns); two figures read those tables only. Cells are not rerun when a lens's code
+changes: after the spd and probe lenses gained `spd_ols_minus_ridge` and `r2_w_ols_given_xty`, an
+existing run needs `--forcerun lenses_cell` (or those cells deleted) before the claims can read them.
 """
 
 
