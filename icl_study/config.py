@@ -186,7 +186,15 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, path)
+        if len(inner) == 1:
+            return _coerce(inner[0], value, path)
+        for alternative in inner:  # e.g. `str | dict`: the first alternative the value fits
+            try:
+                return _coerce(alternative, value, path)
+            except ConfigError:
+                pass
+        names = " or ".join(getattr(a, "__name__", str(a)) for a in inner)
+        raise ConfigError(f"{path}: expected {names}, got {value!r}")
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, path)
     if origin is tuple:
