@@ -54,3 +54,76 @@ def test_optional_hf_model_is_accepted_by_the_settings_loader(tmp_path):
 def test_a_model_entry_of_the_wrong_type_still_names_the_key():
     with pytest.raises(ConfigError, match=r"^lm\.models: expected str or dict, got 3$"):
         full_config({"lm": {"models": [3]}})
+
+
+# --- HIGH: a truncated table silently changes a verdict ---------------------------------------------
+def errors_table(path, gd_minus_model: float) -> None:
+    """A linreg/errors.csv whose largest-k GD-minus-model interval is wholly on one side of 0."""
+    import pandas as pd
+
+    rows = []
+    for k in range(6):
+        for predictor, label, value in (("model", "transformer", 0.5), ("gd_1", "GD, 1 step", 0.5 + gd_minus_model),
+                                        ("zero", "zero", 1.0)):
+            rows.append({"run": "main", "predictor": predictor, "label": label, "k": k, "metric": "normalized_error",
+                         "value": value, "ci_low": value - 0.01, "ci_high": value + 0.01})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_config([REPO / "config.yaml", TINY])
+
+
+def beats_gd1(config):
+    from icl_study.ledger import all_claims
+
+    return [c for c in all_claims(config) if c.claim_id == "linreg.beats_gd1"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "header_only", "empty", "text_in_number", "ragged"])
+def test_a_damaged_claim_table_stops_the_ledger_naming_the_file(tiny, tmp_path, damage):
+    from icl_study.config import DataError
+    from icl_study.ledger import build_ledger
+
+    table = tmp_path / "linreg" / "errors.csv"
+    errors_table(table, gd_minus_model=0.2)
+    intact = build_ledger(tmp_path, tiny, beats_gd1(tiny)).iloc[0]
+    assert intact["value"] == pytest.approx(0.2) and intact["verdict"] != "inconclusive"  # decided (1 seed: exploratory)
+    data = table.read_bytes()
+    lines = data.decode().splitlines(keepends=True)
+    table.write_bytes({"truncated": data[:int(0.55 * len(data))], "header_only": lines[0].encode(), "empty": b"",
+                       "text_in_number": "".join(lines[:1] + [lines[1].replace(",0.5,", ",abc,")] + lines[2:]).encode(),
+                       "ragged": "".join(lines[:5] + [lines[5].rsplit(",", 2)[0] + "\n"] + lines[6:]).encode()}[damage])
+    with pytest.raises(DataError) as err:
+        build_ledger(tmp_path, tiny, beats_gd1(tiny))
+    assert str(table) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_truncated_table_stops_the_figure_and_the_caption_naming_the_file(tmp_path):
+    from icl_study import docs
+    from icl_study.config import DataError
+    from icl_study.plots.linreg import error_vs_k_rule
+
+    table = tmp_path / "linreg" / "errors.csv"
+    errors_table(table, gd_minus_model=-0.2)
+    table.write_bytes(table.read_bytes()[:int(0.55 * table.stat().st_size)])
+    with pytest.raises(DataError, match="errors.csv"):
+        error_vs_k_rule([str(table)], {"n_dims": 4}, [str(tmp_path / "f.png"), str(tmp_path / "f.pdf")])
+    with pytest.raises(DataError, match="errors.csv"):
+        docs.render("{{linreg/errors.csv | run=main,predictor=model,k=5 | value}}", tmp_path, {})
+
+
+def test_the_table_reader_accepts_a_bom_and_checks_known_schemas(tmp_path):
+    from icl_study.config import DataError
+    from icl_study.tables import read_table
+
+    path = tmp_path / "t.csv"
+    path.write_bytes("\ufeffa,b\n1,x\n".encode())
+    assert list(read_table(path).columns) == ["a", "b"]  # BOM stripped, not refused
+    lenses = tmp_path / "lenses" / "table.csv"
+    lenses.parent.mkdir()
+    lenses.write_text("family,step,lens\nbursty,1,dai\n")
+    with pytest.raises(DataError, match=r"lenses/table.csv: no column 'metric'"):
+        read_table(lenses)
