@@ -353,8 +353,10 @@ def report_page_rule(inputs: list[str], params: dict, outputs: list[str]) -> Non
 
 
 def caption_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """One report caption: inputs[0] the template, outputs[0] the rendered .rst."""
-    text = render(Path(inputs[0]).read_text(), params.get("results", "results"), unflatten(params["config"]))
+    """One report caption: params["template"] the template's text (or inputs[0] its file), outputs[0]
+    the rendered .rst."""
+    template = params["template"] if "template" in params else Path(inputs[0]).read_text()
+    text = render(template, params.get("results", "results"), unflatten(params["config"]))
     Path(outputs[0]).parent.mkdir(parents=True, exist_ok=True)
     Path(outputs[0]).write_text(text)
 

@@ -56,4 +56,4 @@ rule figure:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study {params.entry} {input} --params {params.figure:q} --out {output} > {log} 2>&1"
+        "python -m icl_study {params.entry} {input:q} --params {params.figure:q} --out {output:q} > {log:q} 2>&1"
