@@ -127,3 +127,26 @@ def test_the_table_reader_accepts_a_bom_and_checks_known_schemas(tmp_path):
     lenses.write_text("family,step,lens\nbursty,1,dai\n")
     with pytest.raises(DataError, match=r"lenses/table.csv: no column 'metric'"):
         read_table(lenses)
+
+
+# --- MEDIUM: --forcerun swallows the targets after it --------------------------------------------------
+def test_readme_and_operations_warn_that_forcerun_swallows_targets():
+    for page in (REPO / "README.md", REPO / "docs" / "operations.md"):
+        text = " ".join(page.read_text().split())
+        assert "targets before `--configfile` and `--forcerun`" in text, page
+        assert "--forcerun linreg_train results/linreg/main/model.pt" in text, page  # the trap, named
+
+
+# --- MEDIUM: a corrupt table gives one line naming it, not a traceback -------------------------------
+def test_a_figure_job_on_a_header_only_table_prints_one_line_naming_it(tmp_path):
+    import subprocess
+    import sys
+
+    table = tmp_path / "errors.csv"
+    table.write_text("run,predictor,label,k,metric,value,ci_low,ci_high\n")
+    result = subprocess.run([sys.executable, "-m", "icl_study", "plots.linreg:error_vs_k_rule", str(table), "--params",
+                             '{"n_dims": 4}', "--out", str(tmp_path / "f.png"), str(tmp_path / "f.pdf")],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == f"icl_study: data error: {table}: header only, no rows " \
+                                                     "(rerun the job that writes it)"
