@@ -15,6 +15,7 @@ unusable checkpoint, a diverged training run: `config.StudyError`) end with one 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import logging
@@ -37,7 +38,12 @@ def resolve(entry: str):
     module_name, _, function_name = entry.partition(":")
     if not function_name:
         raise SystemExit(f"icl_study: entry {entry!r} must look like module:function")
-    module = importlib.import_module(f"icl_study.{module_name}")
+    try:
+        module = importlib.import_module(f"icl_study.{module_name}")
+    except ModuleNotFoundError as err:  # the entry's own module only: a missing dependency keeps its traceback
+        if not f"icl_study.{module_name}".startswith(err.name or "\0"):
+            raise
+        raise SystemExit(f"icl_study: entry {entry!r}: there is no module icl_study.{module_name}") from None
     try:
         return getattr(module, function_name)
     except AttributeError:
@@ -53,12 +59,30 @@ def main(argv: list[str] | None = None) -> None:
     from icl_study.config import StudyError
 
     fn = resolve(args.entry)
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"icl_study: --params is not JSON: {err.msg} at character {err.pos} of {args.params!r}") from None
+    if not isinstance(params, dict):
+        raise SystemExit(f"icl_study: --params must be a JSON object, got {args.params!r}")
     if "torch" in sys.modules:
         from icl_study.device import set_threads
 
         set_threads(args.threads)
     try:
-        fn(args.inputs, json.loads(args.params), args.out)
+        fn(args.inputs, params, args.out)
     except StudyError as err:  # anything else is a bug: its traceback stays
         print(f"icl_study: {err.kind}: {err}", file=sys.stderr)
+        sys.exit(2)
+    except IndexError:
+        if args.out:
+            raise
+        print(f"icl_study: {args.entry} writes output files: name them with --out FILE ...", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:  # a full disk: one line; Snakemake removes the failed job's partial outputs
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        print(f"icl_study: disk full{where}: {err.strerror}; free space and rerun (the job's outputs are "
+              f"incomplete and Snakemake removes them; finished results are untouched)", file=sys.stderr)
         sys.exit(2)

@@ -150,3 +150,44 @@ def test_a_figure_job_on_a_header_only_table_prints_one_line_naming_it(tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1] == f"icl_study: data error: {table}: header only, no rows " \
                                                      "(rerun the job that writes it)"
+
+
+# --- MEDIUM / LOW: the command line ends with one line, not a traceback -------------------------------
+def run_cli(*args, cwd=REPO):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "icl_study", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("nosuch:thing",), "icl_study: entry 'nosuch:thing': there is no module icl_study.nosuch"),
+    (("ledger:ledger_rule", "--params", "{config: 1}"), "icl_study: --params is not JSON"),
+    (("plots.linreg:error_vs_k_rule", "x.csv", "--params", "[1]"), "icl_study: --params must be a JSON object"),
+])
+def test_bad_command_lines_end_with_one_line(args, message):
+    result = run_cli(*args)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
+
+
+def test_a_missing_out_ends_with_one_line():
+    result = run_cli("docs:caption_rule", "--params", '{"template": "a caption", "config": {}}')
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "name them with --out" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_full_disk_ends_with_one_line(monkeypatch, capsys):
+    import errno
+
+    from icl_study import cli
+
+    def full(inputs, params, outputs):
+        raise OSError(errno.ENOSPC, "No space left on device", "results/linreg/errors.csv")
+
+    monkeypatch.setattr(cli, "resolve", lambda entry: full)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["studies.linreg:errors_rule", "--out", "results/linreg/errors.csv"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("icl_study: disk full writing results/linreg/errors.csv: No space left on device")
