@@ -41,6 +41,17 @@ def test_duplicate_entries_are_refused_at_load_time(override, key):
     assert message.startswith(f"{key}:") and "non-unique" in message and "\n" not in message
 
 
+# --- LOW: lists whose emptiness silently drops rows --------------------------------------------------
+@pytest.mark.parametrize("override, key", [
+    ({"shen": {"linreg_runs": []}}, "shen.linreg_runs"),
+    ({"shen": {"tasks": []}}, "shen.tasks"),
+    ({"dai": {"text_tasks": []}}, "dai.text_tasks"),
+])
+def test_empty_name_lists_are_refused(override, key):
+    with pytest.raises(ConfigError, match=rf"^{key}: \[\] should be non-empty"):
+        tiny_with(override)
+
+
 # --- HIGH: the documented optional model ------------------------------------------------------------
 def test_optional_hf_model_is_accepted_by_the_settings_loader(tmp_path):
     absent = f"hf:{tmp_path / 'absent'}"
