@@ -202,3 +202,25 @@ def test_a_full_disk_ends_with_one_line(monkeypatch, capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("icl_study: disk full writing results/linreg/errors.csv: No space left on device")
+
+
+# --- LOW: the user data loader ----------------------------------------------------------------------
+def load_user_csv(tmp_path, content: bytes):
+    from icl_study.lm.data import load_examples, task_config
+
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    return load_examples(task_config({"source": "csv", "path": str(path)}))
+
+
+def test_a_user_csv_with_a_bom_header_is_read(tmp_path):
+    examples = load_user_csv(tmp_path, "\ufefftext,label\ngood,1\nbad,0\n".encode())
+    assert [(e.text, e.label) for e in examples] == [("good", 1), ("bad", 0)]
+
+
+def test_an_out_of_range_label_names_the_file_and_line(tmp_path):
+    from icl_study.config import DataError
+
+    with pytest.raises(DataError) as err:
+        load_user_csv(tmp_path, b"text,label\ngood,1\nbad,0\nodd,5\n")
+    assert str(err.value).startswith(f"{tmp_path / 'data.csv'} line 4: label 5 is not a class of task.label_words")
