@@ -224,3 +224,23 @@ def test_an_out_of_range_label_names_the_file_and_line(tmp_path):
     with pytest.raises(DataError) as err:
         load_user_csv(tmp_path, b"text,label\ngood,1\nbad,0\nodd,5\n")
     assert str(err.value).startswith(f"{tmp_path / 'data.csv'} line 4: label 5 is not a class of task.label_words")
+
+
+# --- LOW: hf: model directories -------------------------------------------------------------------
+def test_an_hf_directory_without_weights_is_refused_at_load_time(tmp_path):
+    model = tmp_path / "gpt2"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"^lm\.models: hf:.*gpt2: .* has no weights"):
+        tiny_with({"lm": {"models": [f"hf:{model}"]}})
+    (model / "model.safetensors").write_bytes(b"")
+    tiny_with({"lm": {"models": [f"hf:{model}"]}})  # a saved model passes
+
+
+def test_the_same_hf_directory_twice_is_named_as_such(tmp_path):
+    model = tmp_path / "gpt2"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ConfigError, match="are the same directory: list it once"):
+        tiny_with({"lm": {"models": [f"hf:{model}", f"hf:{model}/"]}})
