@@ -30,3 +30,12 @@ def test_a_checkout_path_with_a_space_is_never_split_in_a_job_command(tmp_path):
         tokens = shlex.split(command)
         assert fragment not in tokens, command
         assert not any(t.startswith("checkout/") for t in tokens), command
+
+
+def test_report_before_a_run_says_to_run_the_workflow_first(tmp_path):
+    from workflow_helpers import snakemake
+
+    result = snakemake(tmp_path / "run", "--report", str(tmp_path / "report.html"), check=False)
+    assert result.returncode != 0
+    assert "run the workflow first" in (result.stdout + result.stderr), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
