@@ -244,3 +244,15 @@ def test_the_same_hf_directory_twice_is_named_as_such(tmp_path):
     (model / "model.safetensors").write_bytes(b"")
     with pytest.raises(ConfigError, match="are the same directory: list it once"):
         tiny_with({"lm": {"models": [f"hf:{model}", f"hf:{model}/"]}})
+
+
+# --- LOW: divergence advice names its keys with their study --------------------------------------------
+def test_divergence_advice_names_keys_with_their_study():
+    from icl_study.train import TrainingDiverged, in_study
+
+    err = TrainingDiverged("train.lr: the training loss 1e+09 at step 3 is over 100x its first value 1: lower "
+                           "train.lr (now 10), or set train.grad_clip (now 0: off), e.g. 1.0")
+    message = str(in_study(err, "results/linreg/L2_noise0/model.pt"))
+    assert message.startswith("linreg.train.lr: the training loss")
+    assert "lower linreg.train.lr (now 10), or set linreg.train.grad_clip (now 0: off)" in message
+    assert "run L2_noise0" in message
