@@ -78,6 +78,8 @@ def errors_table(path, gd_minus_model: float) -> None:
                                         ("zero", "zero", 1.0)):
             rows.append({"run": "main", "predictor": predictor, "label": label, "k": k, "metric": "normalized_error",
                          "value": value, "ci_low": value - 0.01, "ci_high": value + 0.01})
+        rows.append({"run": "main", "predictor": "gd_1", "label": "GD, 1 step", "k": k, "metric": "minus_model",
+                     "value": gd_minus_model, "ci_low": gd_minus_model - 0.01, "ci_high": gd_minus_model + 0.01})
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(path, index=False)
 
