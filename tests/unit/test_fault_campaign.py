@@ -258,3 +258,12 @@ def test_divergence_advice_names_keys_with_their_study():
     assert message.startswith("linreg.train.lr: the training loss")
     assert "lower linreg.train.lr (now 10), or set linreg.train.grad_clip (now 0: off)" in message
     assert "run L2_noise0" in message
+
+
+def test_every_figure_entry_and_the_ledger_read_tables_through_the_checked_reader():
+    """A figure or ledger reading a table with bare pandas would again turn a cut-short table into
+    NaN rows: every table they read goes through icl_study.tables.read_table."""
+    sources = sorted((REPO / "icl_study" / "plots").glob("*.py")) + [REPO / "icl_study" / "ledger.py",
+                                                                      REPO / "icl_study" / "docs.py"]
+    bare = [path.name for path in sources if "read_csv(" in path.read_text()]
+    assert not bare, f"read tables with icl_study.tables.read_table, not pandas: {bare}"
