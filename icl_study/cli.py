@@ -71,18 +71,33 @@ def main(argv: list[str] | None = None) -> None:
         set_threads(args.threads)
     try:
         fn(args.inputs, params, args.out)
-    except StudyError as err:  # anything else is a bug: its traceback stays
+    except StudyError as err:  # anything else is a bug (its traceback stays) or a damaged input table
         print(f"icl_study: {err.kind}: {err}", file=sys.stderr)
         sys.exit(2)
-    except IndexError:
+    except IndexError as err:
         if args.out:
-            raise
+            raise_unless_damaged_input(args, err)
         print(f"icl_study: {args.entry} writes output files: name them with --out FILE ...", file=sys.stderr)
         sys.exit(2)
     except OSError as err:  # a full disk: one line; Snakemake removes the failed job's partial outputs
         if err.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
+            raise_unless_damaged_input(args, err)
         where = f" writing {err.filename}" if err.filename else ""
         print(f"icl_study: disk full{where}: {err.strerror}; free space and rerun (the job's outputs are "
               f"incomplete and Snakemake removes them; finished results are untouched)", file=sys.stderr)
         sys.exit(2)
+    except Exception as err:  # noqa: BLE001  a damaged input table is the cause to report; else a bug
+        raise_unless_damaged_input(args, err)
+
+
+def raise_unless_damaged_input(args: argparse.Namespace, err: BaseException) -> None:
+    """A job that failed while one of its input tables is damaged (cut short, empty, header-only,
+    text in a number column: icl_study/tables.py) ends with one line naming that table; any other
+    failure keeps its traceback."""
+    from icl_study.tables import damaged
+
+    reason = damaged(args.inputs)
+    if reason is None:
+        raise err
+    print(f"icl_study: data error: {reason} [the job stopped on it with {type(err).__name__}]", file=sys.stderr)
+    sys.exit(2)

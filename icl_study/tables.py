@@ -90,6 +90,23 @@ def read_table(path: str | Path, columns: list[str] | None = None):
     must have (default: its known schema, if any). A missing file is a DataError naming it."""
     import pandas as pd
 
+    return pd.read_csv(io.StringIO(checked_text(path, columns)))
+
+
+def damaged(paths) -> str | None:
+    """The one-line reason the first damaged CSV among `paths` is unusable, or None (files that do
+    not end in .csv, or are absent, are not judged): what a job that failed on it should say."""
+    for path in paths:
+        if str(path).endswith(".csv") and Path(path).is_file():
+            try:
+                checked_text(path)
+            except DataError as err:
+                return str(err)
+    return None
+
+
+def checked_text(path: str | Path, columns: list[str] | None = None) -> str:
+    """The text of the CSV table at `path` (BOM stripped), after every check of read_table."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -101,7 +118,7 @@ def read_table(path: str | Path, columns: list[str] | None = None):
         raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
     text = text.removeprefix(BOM)
     check_text(text, path, columns)
-    return pd.read_csv(io.StringIO(text))
+    return text
 
 
 def finite(value) -> bool:

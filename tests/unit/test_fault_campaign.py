@@ -267,3 +267,17 @@ def test_every_figure_entry_and_the_ledger_read_tables_through_the_checked_reade
                                                                       REPO / "icl_study" / "docs.py"]
     bare = [path.name for path in sources if "read_csv(" in path.read_text()]
     assert not bare, f"read tables with icl_study.tables.read_table, not pandas: {bare}"
+
+
+@pytest.mark.parametrize("damage", ["header_only", "truncated", "text_in_number"])
+def test_an_aggregating_job_on_a_damaged_input_table_ends_with_one_line_naming_it(tmp_path, damage):
+    """Jobs that read tables with plain pandas (the studies' collect and summary entries) failed with
+    a traceback naming no file; the command line names the damaged input instead."""
+    good = "run,predictor,k,metric,value\nmain,model,1,spd,0.5\nmain,model,2,spd,0.25\n"
+    table = tmp_path / "matching.csv"
+    table.write_text({"header_only": good.splitlines(keepends=True)[0], "truncated": good[:-12],
+                      "text_in_number": good.replace("0.25", "n/a?")}[damage])
+    result = run_cli("studies.linreg_matching:sweep_rule", str(table), "--out", str(tmp_path / "out.csv"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"icl_study: data error: {table}: "), last
