@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,6 +66,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"icl_study: --params is not JSON: {err.msg} at character {err.pos} of {args.params!r}") from None
     if not isinstance(params, dict):
         raise SystemExit(f"icl_study: --params must be a JSON object, got {args.params!r}")
+    from icl_study.tables import damaged
+
+    # The workflow's own tables this job reads (under results/) are checked before it starts, so a
+    # table cut short by a crash or a full disk is never averaged in as a row of NaNs.
+    reason = damaged([path for path in args.inputs if "results" in Path(path).parts])
+    if reason is not None:
+        print(f"icl_study: data error: {reason}", file=sys.stderr)
+        sys.exit(2)
     if "torch" in sys.modules:
         from icl_study.device import set_threads
 

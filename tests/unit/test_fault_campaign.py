@@ -281,3 +281,15 @@ def test_an_aggregating_job_on_a_damaged_input_table_ends_with_one_line_naming_i
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"icl_study: data error: {table}: "), last
+
+
+def test_a_job_refuses_a_cut_short_results_table_before_it_starts(tmp_path):
+    """A table cut at a row's middle is read by pandas as one row of NaNs: an aggregating job would
+    succeed on it. Every results/ table a job reads is checked first."""
+    table = tmp_path / "results" / "linreg" / "L1_noise0" / "matching.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text("run,predictor,k,metric,value\nmain,model,1,spd,0.5\nmain,model,2,spd,0.2")
+    result = run_cli("studies.linreg_matching:sweep_rule", str(table), "--out", str(tmp_path / "out.csv"))
+    assert result.returncode == 2 and not (tmp_path / "out.csv").exists()
+    assert result.stderr.strip().splitlines()[-1] == (f"icl_study: data error: {table}: does not end with a newline: "
+                                                      "the file was cut short (rerun the job that writes it)")
