@@ -293,3 +293,12 @@ def test_a_job_refuses_a_cut_short_results_table_before_it_starts(tmp_path):
     assert result.returncode == 2 and not (tmp_path / "out.csv").exists()
     assert result.stderr.strip().splitlines()[-1] == (f"icl_study: data error: {table}: does not end with a newline: "
                                                       "the file was cut short (rerun the job that writes it)")
+
+
+def test_the_settings_loader_refuses_duplicates_without_the_schema(tmp_path):
+    """`python -m icl_study ledger:main results config.yaml mine.yaml` loads a config through
+    load_config alone: it refuses a repeated seed too."""
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("linreg:\n  sweep:\n    seeds: [0, 0, 1]\n")
+    with pytest.raises(ConfigError, match=r"^linreg\.sweep\.seeds: \[0, 0, 1\] has non-unique elements$"):
+        load_config([REPO / "config.yaml", TINY, mine])
