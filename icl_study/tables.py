@@ -93,16 +93,35 @@ def read_table(path: str | Path, columns: list[str] | None = None):
     return pd.read_csv(io.StringIO(checked_text(path, columns)))
 
 
-def damaged(paths) -> str | None:
+def damaged(paths, quick: bool = False) -> str | None:
     """The one-line reason the first damaged CSV among `paths` is unusable, or None (files that do
-    not end in .csv, or are absent, are not judged): what a job that failed on it should say."""
+    not end in .csv, or are absent, are not judged): what a job that failed on it should say.
+    `quick`: only what a look at both ends of the file shows (empty, header only, cut short: no
+    final newline), at a cost that does not grow with the table, for checking every job's inputs."""
     for path in paths:
         if str(path).endswith(".csv") and Path(path).is_file():
             try:
-                checked_text(path)
+                quick_check(path) if quick else checked_text(path)
             except DataError as err:
                 return str(err)
     return None
+
+
+def quick_check(path: str | Path) -> None:
+    """Empty, header-only, or cut short (no final newline): a DataError naming `path`."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - 1))
+        last = f.read(1)
+    text = head.decode("utf-8", errors="replace").removeprefix(BOM)
+    if not text.strip():
+        raise DataError(f"{path}: empty table (no header, no rows)")
+    if last != b"\n":
+        raise DataError(f"{path}: does not end with a newline: the file was cut short (rerun the job that writes it)")
+    if size <= len(head) and not text.strip().partition("\n")[2].strip():
+        raise DataError(f"{path}: header only, no rows (rerun the job that writes it)")
 
 
 def checked_text(path: str | Path, columns: list[str] | None = None) -> str:
