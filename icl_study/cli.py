@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     from icl_study.config import StudyError
+    from icl_study.tables import TableError
 
     fn = resolve(args.entry)
     try:
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         set_threads(args.threads)
     try:
         fn(args.inputs, params, args.out)
-    except StudyError as err:  # anything else is a bug (its traceback stays) or a damaged input table
+    except (StudyError, TableError) as err:  # anything else is a bug (its traceback stays) or a damaged input table
         print(f"icl_study: {err.kind}: {err}", file=sys.stderr)
         sys.exit(2)
     except IndexError as err:

@@ -22,9 +22,20 @@ import math
 from pathlib import Path
 
 from icl_study import columns as known
-from icl_study.config import DataError
 
 BOM = "\ufeff"
+
+
+class DataError(ValueError):
+    """A table that cannot be read as written; the message is one line naming the file. The command
+    line prints it as `icl_study: data error: <message>` and exits with status 2, as it does a
+    config.DataError (defined here, apart from config.py, so this module imports no other module of
+    the package but columns and stays out of the settings/plan import circle)."""
+
+    kind = "data error"
+
+
+TableError = DataError  # the name callers outside this module use, to tell it from config.DataError
 
 
 class MissingTable(DataError, FileNotFoundError):
