@@ -144,8 +144,28 @@ def check_lm_files(lm: dict) -> None:
         if spec.startswith("hf:") and not optional and not Path(spec[3:]).is_dir():
             raise ConfigError(f"lm.models: {spec}: directory {spec[3:]!r} does not exist (write "
                               f"{{spec: {spec}, optional: true}} to skip the model when it is absent)")
+        if spec.startswith("hf:") and Path(spec[3:]).is_dir():
+            check_hf_dir(spec)
         name = lm_model_name(spec)
         if name in seen:
+            if spec.startswith("hf:") and Path(seen[name][3:]).resolve() == Path(spec[3:]).resolve():
+                raise ConfigError(f"lm.models: {seen[name]} and {spec} are the same directory: list it once")
             raise ConfigError(f"lm.models: {seen[name]} and {spec} would both be named {name} in results/lm/: "
                               f"rename one directory")
         seen[name] = spec
+
+
+# The files of a model saved with save_pretrained: its config and its weights (whole or sharded).
+HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def check_hf_dir(spec: str) -> None:
+    """An `hf:<dir>` that exists holds a saved model (config.json and weights), so a half-copied
+    directory stops the workflow at load time instead of a job's traceback."""
+    directory = Path(spec[3:])
+    if not (directory / "config.json").is_file():
+        raise ConfigError(f"lm.models: {spec}: {directory} has no config.json (save the model there with "
+                          f"save_pretrained)")
+    if not any((directory / name).is_file() for name in HF_WEIGHTS):
+        raise ConfigError(f"lm.models: {spec}: {directory} has no weights ({' or '.join(HF_WEIGHTS[:2])}; save the "
+                          f"model there with save_pretrained)")

@@ -15,11 +15,13 @@ unusable checkpoint, a diverged training run: `config.StudyError`) end with one 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,7 +39,12 @@ def resolve(entry: str):
     module_name, _, function_name = entry.partition(":")
     if not function_name:
         raise SystemExit(f"icl_study: entry {entry!r} must look like module:function")
-    module = importlib.import_module(f"icl_study.{module_name}")
+    try:
+        module = importlib.import_module(f"icl_study.{module_name}")
+    except ModuleNotFoundError as err:  # the entry's own module only: a missing dependency keeps its traceback
+        if not f"icl_study.{module_name}".startswith(err.name or "\0"):
+            raise
+        raise SystemExit(f"icl_study: entry {entry!r}: there is no module icl_study.{module_name}") from None
     try:
         return getattr(module, function_name)
     except AttributeError:
@@ -51,14 +58,56 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     from icl_study.config import StudyError
+    from icl_study.tables import TableError
 
     fn = resolve(args.entry)
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"icl_study: --params is not JSON: {err.msg} at character {err.pos} of {args.params!r}") from None
+    if not isinstance(params, dict):
+        raise SystemExit(f"icl_study: --params must be a JSON object, got {args.params!r}")
+    from icl_study.tables import damaged
+
+    # The workflow's own tables this job reads (under results/) are checked before it starts, so a
+    # table cut short by a crash or a full disk is never averaged in as a row of NaNs.
+    reason = damaged([path for path in args.inputs if "results" in Path(path).parts], quick=True)
+    if reason is not None:
+        print(f"icl_study: data error: {reason}", file=sys.stderr)
+        sys.exit(2)
     if "torch" in sys.modules:
         from icl_study.device import set_threads
 
         set_threads(args.threads)
     try:
-        fn(args.inputs, json.loads(args.params), args.out)
-    except StudyError as err:  # anything else is a bug: its traceback stays
+        fn(args.inputs, params, args.out)
+    except (StudyError, TableError) as err:  # anything else is a bug (its traceback stays) or a damaged input table
         print(f"icl_study: {err.kind}: {err}", file=sys.stderr)
         sys.exit(2)
+    except IndexError as err:
+        if args.out:
+            raise_unless_damaged_input(args, err)
+        print(f"icl_study: {args.entry} writes output files: name them with --out FILE ...", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:  # a full disk: one line; Snakemake removes the failed job's partial outputs
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise_unless_damaged_input(args, err)
+        where = f" writing {err.filename}" if err.filename else ""
+        print(f"icl_study: disk full{where}: {err.strerror}; free space and rerun (the job's outputs are "
+              f"incomplete and Snakemake removes them; finished results are untouched)", file=sys.stderr)
+        sys.exit(2)
+    except Exception as err:  # noqa: BLE001  a damaged input table is the cause to report; else a bug
+        raise_unless_damaged_input(args, err)
+
+
+def raise_unless_damaged_input(args: argparse.Namespace, err: BaseException) -> None:
+    """A job that failed while one of its input tables is damaged (cut short, empty, header-only,
+    text in a number column: icl_study/tables.py) ends with one line naming that table; any other
+    failure keeps its traceback."""
+    from icl_study.tables import damaged
+
+    reason = damaged(args.inputs)
+    if reason is None:
+        raise err
+    print(f"icl_study: data error: {reason} [the job stopped on it with {type(err).__name__}]", file=sys.stderr)
+    sys.exit(2)

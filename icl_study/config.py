@@ -186,13 +186,26 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, path)
+        if len(inner) == 1:
+            return _coerce(inner[0], value, path)
+        for alternative in inner:  # e.g. `str | dict`: the first alternative the value fits
+            try:
+                return _coerce(alternative, value, path)
+            except ConfigError:
+                pass
+        names = " or ".join(getattr(a, "__name__", str(a)) for a in inner)
+        raise ConfigError(f"{path}: expected {names}, got {value!r}")
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, path)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{path}: expected a list, got {value!r}")
-        return tuple(_coerce(args[0], v, path) for v in value)
+        items = tuple(_coerce(args[0], v, path) for v in value)
+        # every list of a config names distinct things (seeds, grid points, runs, tasks): a repeat
+        # would run one twice under two names and count it twice
+        if len({repr(v) if isinstance(v, dict) else v for v in items}) != len(items):
+            raise ConfigError(f"{path}: {list(value)!r} has non-unique elements")
+        return items
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float, str, bool, dict):

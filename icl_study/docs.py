@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from icl_study.tables import read_table
+
 # pandas is imported inside the functions that use it: the workflow imports this module when it
 # parses (also `snakemake -n`), and pandas would cost most of a dry run's CPU time.
 if TYPE_CHECKING:
@@ -151,7 +153,6 @@ def select(table: pd.DataFrame, p: Placeholder) -> pd.DataFrame:
 
 
 def value_of(p: Placeholder, results: Path, config: dict, cache: dict) -> str:
-    import pandas as pd
 
     if p.source == "config":
         return fmt(config_value(config, p.column), p.fmt)
@@ -163,7 +164,7 @@ def value_of(p: Placeholder, results: Path, config: dict, cache: dict) -> str:
             if p.optional:
                 return "n/a"
             raise RenderError(f"{{{{{p.text}}}}}: table {path} not found")
-        cache[p.source] = pd.read_csv(path)
+        cache[p.source] = read_table(path)  # a cut-short, empty or mistyped table: one line naming it
     rows = select(cache[p.source], p)
     if p.aggregate == "count":
         return fmt(len(rows), p.fmt if p.fmt != ".3g" else "d")
@@ -251,9 +252,7 @@ def ledger_block(readme: str) -> str:
 
 
 def read_claims(path: Path | str) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.read_csv(path)
+    return read_table(path)
 
 
 # --- pages, captions and the rule entries -------------------------------------------------------
@@ -354,8 +353,10 @@ def report_page_rule(inputs: list[str], params: dict, outputs: list[str]) -> Non
 
 
 def caption_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """One report caption: inputs[0] the template, outputs[0] the rendered .rst."""
-    text = render(Path(inputs[0]).read_text(), params.get("results", "results"), unflatten(params["config"]))
+    """One report caption: params["template"] the template's text (or inputs[0] its file), outputs[0]
+    the rendered .rst."""
+    template = params["template"] if "template" in params else Path(inputs[0]).read_text()
+    text = render(template, params.get("results", "results"), unflatten(params["config"]))
     Path(outputs[0]).parent.mkdir(parents=True, exist_ok=True)
     Path(outputs[0]).write_text(text)
 

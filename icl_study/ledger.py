@@ -53,9 +53,21 @@ def build_ledger(results_dir: str | Path, config: dict, claims: list[Claim] | No
     Returns a pandas DataFrame (pandas imported here: parsing the workflow does not need it)."""
     import pandas as pd
 
+    from icl_study.config import DataError
+    from icl_study.tables import read_table
+
     claims = all_claims(config) if claims is None else claims
-    tables = {path: pd.read_csv(Path(results_dir) / path) for path in claim_tables(claims)}
-    ledger = pd.DataFrame(ledger_rows(claims, tables), columns=list(COLUMNS))
+    # read_table refuses a truncated, empty, header-only or mistyped table with one line naming it
+    tables = {path: read_table(Path(results_dir) / path) for path in claim_tables(claims)}
+    rows = []
+    for claim in claims:
+        try:
+            rows += ledger_rows([claim], tables)
+        except (KeyError, IndexError) as err:  # a column or row the measure needs is not in its tables
+            where = ", ".join(str(Path(results_dir) / t) for t in claim.tables)
+            raise DataError(f"{where}: claim {claim.claim_id} needs {err!s} (not in the table: rerun the job "
+                            f"that writes it)") from None
+    ledger = pd.DataFrame(rows, columns=list(COLUMNS))
     return ledger.astype({"n_examples": "Int64", "n_seeds": "Int64"})  # counts, blank where not known
 
 

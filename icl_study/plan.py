@@ -795,11 +795,13 @@ class Plan:
         return [f"results/{table}" for table in docs.tables_of(self.caption_template(name).read_text())]
 
     def caption_params(self, name: str) -> str:
-        """The config values a caption quotes, so it rerenders when one of them changes."""
+        """The caption's template text and the config values it quotes, so it rerenders when either
+        changes, and not when the checkout moves (no absolute path among its inputs or params)."""
         from icl_study import docs
 
-        keys = docs.config_keys_of(self.caption_template(name).read_text())
-        return as_json({"config": docs.config_subset(self.config, keys)})
+        template = self.caption_template(name).read_text()
+        keys = docs.config_keys_of(template)
+        return as_json({"config": docs.config_subset(self.config, keys), "template": template})
 
     @property
     def captions(self) -> list[str]:

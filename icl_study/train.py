@@ -19,6 +19,7 @@ Outputs: `model.pt` (final checkpoint) and `train_metrics.csv` (step, split, met
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -83,9 +84,24 @@ def train_step(model, optimizer, task, step: int, cfg: TrainConfig, device) -> f
 
 def train_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: train the run described by `params`; outputs[0] is its model.pt."""
-    final = train(params, Path(outputs[0]).parent)
+    try:
+        final = train(params, Path(outputs[0]).parent)
+    except TrainingDiverged as err:
+        raise in_study(err, outputs[0]) from None
     if outputs and final != Path(outputs[0]):
         raise RuntimeError(f"train wrote {final}, but the rule expects {outputs[0]}")
+
+
+def in_study(err: TrainingDiverged, output: str) -> TrainingDiverged:
+    """The divergence advice with its keys named as the config names them: `train.lr` of the run
+    written to results/linreg/main/ is `linreg.train.lr` (or the run's own override)."""
+    parts = Path(output).parts
+    if "results" not in parts or len(parts) - parts.index("results") < 4:
+        return err
+    at = parts.index("results")
+    study, run = parts[at + 1], "/".join(parts[at + 2:-1])
+    message = re.sub(r"(?<![\w.])(train|task|model)\.(\w+)", rf"{study}.\1.\2", str(err))
+    return TrainingDiverged(f"{message} (run {run}: change the key where that run sets it, e.g. its own overrides)")
 
 
 def train_seeds_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:

@@ -108,8 +108,17 @@ def _user_file(cfg: TextTaskConfig) -> list[Example]:
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         raise DataError(f"{path} line {line}: not UTF-8 (byte {data[err.start]:#04x}); save the file as UTF-8") from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as spreadsheets write UTF-8 CSV
     rows = _jsonl_rows(path, text) if cfg.source == "jsonl" else _csv_rows(path, text)
-    return [_example(path, line, row) for line, row in rows]
+    examples = []
+    n_classes = len(cfg.label_words)
+    for line, row in rows:
+        example = _example(path, line, row)
+        if example.label >= n_classes:
+            raise DataError(f"{path} line {line}: label {example.label} is not a class of task.label_words "
+                            f"({n_classes} words: labels 0..{n_classes - 1})")
+        examples.append(example)
+    return examples
 
 
 def _csv_rows(path: Path, text: str):

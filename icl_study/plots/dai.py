@@ -12,6 +12,7 @@ import pandas as pd
 
 from icl_study.plots import style
 from icl_study.plots.lm import TASK_TITLES
+from icl_study.tables import read_table
 
 # Dai-layout columns: (label, metric, its baseline metric or None)
 COLUMNS = [("ZS", "acc_zs", None), ("FT (concepts: on its training pairs)", "acc_ft", None),
@@ -51,14 +52,14 @@ def wide_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown_table(table_csv: str) -> str:
-    wide = wide_table(pd.read_csv(table_csv))
+    wide = wide_table(read_table(table_csv))
     header = "| " + " | ".join(wide.columns) + " |\n|" + "---|" * len(wide.columns) + "\n"
     return header + "".join("| " + " | ".join(map(str, row)) + " |\n" for row in wide.itertuples(index=False))
 
 
 def plot_table(table_csv: str, outputs: list[str]) -> None:
     style.setup()
-    wide = wide_table(pd.read_csv(table_csv))
+    wide = wide_table(read_table(table_csv))
     fig, ax = plt.subplots(figsize=(22, 0.45 * len(wide) + 1.2))
     ax.axis("off")
     shown = wide.copy()
@@ -75,7 +76,7 @@ def plot_table(table_csv: str, outputs: list[str]) -> None:
 def plot_layers(curves_csv: str, outputs: list[str]) -> None:
     """Rows: SimAOU, SimAM, Kendall; columns: model x task; solid trained, dashed untrained."""
     style.setup()
-    curves = pd.read_csv(curves_csv)
+    curves = read_table(curves_csv)
     panels = list(dict.fromkeys(zip(curves["model"], curves["task"])))
     fig, axes = plt.subplots(len(CURVES), len(panels), figsize=(3.6 * len(panels), 2.9 * len(CURVES)), squeeze=False)
     for col, (model, task) in enumerate(panels):
@@ -104,7 +105,7 @@ def plot_layers(curves_csv: str, outputs: list[str]) -> None:
 def plot_dual(dual_csv: str, outputs: list[str]) -> None:
     """Softmax attention vs its relaxed linear form per layer; the exact identity's error in the titles."""
     style.setup()
-    dual = pd.read_csv(dual_csv)
+    dual = read_table(dual_csv)
     models = list(dict.fromkeys(dual["model"]))
     fig, axes = plt.subplots(2, len(models), figsize=(4.2 * len(models), 6.4), squeeze=False)
     for col, model in enumerate(models):
@@ -127,7 +128,7 @@ def plot_dual(dual_csv: str, outputs: list[str]) -> None:
 def plot_momentum(comparison_csv: str, outputs: list[str]) -> None:
     """Validation loss per seed and ICL accuracy vs k (fresh labels), vanilla vs momentum."""
     style.setup()
-    table = pd.read_csv(comparison_csv)
+    table = read_table(comparison_csv)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     kinds = list(dict.fromkeys(table["kind"]))
     loss = table[table["metric"] == "val_loss"]

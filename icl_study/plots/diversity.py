@@ -18,11 +18,12 @@ import pandas as pd
 
 from icl_study.intervals import seed_interval
 from icl_study.plots import style
+from icl_study.tables import read_table
 
 
 def _tables(inputs: list[str]) -> dict[str, pd.DataFrame]:
     names = ("sweep", "threshold", "transient", "layers", "spd")
-    return {name: pd.read_csv(path) for name, path in zip(names, inputs)}
+    return {name: read_table(path) for name, path in zip(names, inputs)}
 
 
 def _mean_band(ax, frame: pd.DataFrame, x: str, y: str, label: str, color, style_: str = "-o"):

@@ -16,6 +16,7 @@ import seaborn as sns
 
 from icl_study.columns import LENS_ICL_METRIC as ICL_METRIC
 from icl_study.plots import style
+from icl_study.tables import read_table
 
 LENS_TITLES = {"evaluators": "evaluators (Study 5)", "spd": "SPD at the query (Study 1)",
                "probe": "probe R², best layer (Study 1)", "dai": "SimAOU / Kendall τ (Study 2)",
@@ -28,7 +29,7 @@ def icl_curves(curves: dict[str, list[str]], kinds: dict[str, str]) -> dict[str,
     """{family: (step, value)} of the family's ICL metric from its runs' training logs (mean over seeds)."""
     out = {}
     for family, paths in curves.items():
-        logs = [pd.read_csv(path) for path in paths]
+        logs = [read_table(path) for path in paths]
         metric = ICL_METRIC[kinds[family]]
         out[family] = pd.concat([log[log["metric"] == metric][["step", "value"]] for log in logs]).groupby(
             "step", as_index=False)["value"].mean()
@@ -121,9 +122,9 @@ def over_training_rule(inputs: list[str], params: dict, outputs: list[str]) -> N
     """Rule entry: inputs[0] the lens table (then the families' train_metrics.csv, named by
     params["curves"] per family; params["kinds"]: each family's kind) -> png, pdf."""
     kinds = params["kinds"]
-    plot_over_training(pd.read_csv(inputs[0]), icl_curves(params["curves"], kinds), kinds, outputs)
+    plot_over_training(read_table(inputs[0]), icl_curves(params["curves"], kinds), kinds, outputs)
 
 
 def correlations_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: the correlation table -> png, pdf."""
-    plot_correlations(pd.read_csv(inputs[0]), outputs)
+    plot_correlations(read_table(inputs[0]), outputs)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import pandas as pd
 import seaborn as sns
 
 from icl_study.plots import style
+from icl_study.tables import read_table
 
 
 def plot_error_vs_k(errors_csv: str, outputs: list[str] | str, params: dict) -> None:
@@ -15,7 +15,7 @@ def plot_error_vs_k(errors_csv: str, outputs: list[str] | str, params: dict) -> 
     params: n_dims (marks k = d, where OLS becomes exact without noise), y_max (optional clip).
     """
     style.setup()
-    table = pd.read_csv(errors_csv)
+    table = read_table(errors_csv)
     table = table[table["metric"] == "normalized_error"]  # not the paired "minus_model" rows
     runs = list(dict.fromkeys(table["run"]))
     fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 4.2), squeeze=False, sharey=True)

@@ -16,6 +16,7 @@ import pandas as pd
 import seaborn as sns
 
 from icl_study.plots import style
+from icl_study.tables import read_table
 
 METRIC_AXES = {"spd": "SPD(model, predictor)\n(squared difference, log scale)",
                "ilwd": "ILWD(model, predictor)\n(mean_j (ŵ_model − ŵ)_j², log scale)",
@@ -220,19 +221,19 @@ def plot_gd(summary: pd.DataFrame, interpolation: pd.DataFrame, predictions: pd.
 
 def matching_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: per-run matching tables -> the SPD / ILWD figure."""
-    plot_matching([pd.read_csv(path) for path in inputs], outputs)
+    plot_matching([read_table(path) for path in inputs], outputs)
 
 
 def depth_noise_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: sweep_summary.csv -> the depth x noise heatmaps."""
-    plot_depth_noise(pd.read_csv(inputs[0]), outputs)
+    plot_depth_noise(read_table(inputs[0]), outputs)
 
 
 def probes_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: per-run probe tables -> the probe figure."""
-    plot_probes([pd.read_csv(path) for path in inputs], outputs)
+    plot_probes([read_table(path) for path in inputs], outputs)
 
 
 def gd_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: the four GD comparison tables -> the figure."""
-    plot_gd(*(pd.read_csv(path) for path in inputs), outputs)
+    plot_gd(*(read_table(path) for path in inputs), outputs)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import pandas as pd
 
 from icl_study.plots import style
+from icl_study.tables import read_table
 
 TASK_TITLES = {"mr": "MR (2-way)", "imdb": "IMDB, first 32 words (2-way)",
                "sst5like": "crowd-rated snippets (5-way, SST-5-like)",
@@ -16,7 +16,7 @@ TASK_TITLES = {"mr": "MR (2-way)", "imdb": "IMDB, first 32 words (2-way)",
 def plot_icl_vs_k(accuracy_csv: str, outputs: list[str] | str, params: dict) -> None:
     """ICL accuracy vs k: one panel per (model, task); dots are demonstration seeds, the line their mean."""
     style.setup()
-    table = pd.read_csv(accuracy_csv)
+    table = read_table(accuracy_csv)
     table = table[table["predictor"].isin(["model", "bayes"])]
     panels = list(dict.fromkeys(zip(table["model"], table["task"])))
     ncols = min(3, len(panels))

@@ -9,6 +9,7 @@ import seaborn as sns
 
 from icl_study.plots import style
 from icl_study.studies.ren_claims import loglog_slope
+from icl_study.tables import read_table
 
 QUANTITY_TITLES = {"kernel": "kernel exp(qᵀk/√Dh)", "pattern": "attention pattern (softmax)",
                    "output": "attention output"}
@@ -26,7 +27,7 @@ def _mean_band(ax, rows: pd.DataFrame, x: str, y: str, label: str, color, **kwar
 def plot_kernel(kernel_csv: str, outputs: list[str]) -> None:
     """Relative error of the random-feature estimate vs m, per quantity, with 1/√m references."""
     style.setup()
-    table = pd.read_csv(kernel_csv)
+    table = read_table(kernel_csv)
     sources = list(dict.fromkeys(table["source"]))
     palette = dict(zip(sources, sns.color_palette("colorblind", len(sources))))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3), sharey=True)
@@ -51,7 +52,7 @@ def plot_dual(identity_csv: str, steps_csv: str, outputs: list[str]) -> None:
     """(a) dual model vs attention: exact identity (un-normalised) and softmax error vs m;
     (b) distance of the GD-trained dual model's prediction to the attention output per step."""
     style.setup()
-    identity, steps = pd.read_csv(identity_csv), pd.read_csv(steps_csv)
+    identity, steps = read_table(identity_csv), read_table(steps_csv)
     sources = list(dict.fromkeys(identity["source"]))
     palette = dict(zip(sources, sns.color_palette("colorblind", len(sources))))
     fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -78,7 +79,7 @@ def plot_dual(identity_csv: str, steps_csv: str, outputs: list[str]) -> None:
 def plot_generalisation(table_csv: str, fit_csv: str, outputs: list[str]) -> None:
     """Held-out error of the dual model vs demonstration tokens N, with the fitted c/√N curves."""
     style.setup()
-    table, fits = pd.read_csv(table_csv), pd.read_csv(fit_csv).set_index(["source", "quantity"])
+    table, fits = read_table(table_csv), read_table(fit_csv).set_index(["source", "quantity"])
     sources = list(dict.fromkeys(table["source"]))
     palette = dict(zip(sources, sns.color_palette("colorblind", len(sources))))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
@@ -114,7 +115,7 @@ def plot_variants(errors_csv: str, curves_csv: str, outputs: list[str], table: s
     (b) training curves (held-out ICL error vs step). `table` names the dataset (VARIANT_TABLES)."""
     style.setup()
     error_col, error_label, curve_metric, curve_is_accuracy, curve_label = VARIANT_TABLES[table]
-    errors, curves = pd.read_csv(errors_csv), pd.read_csv(curves_csv)
+    errors, curves = read_table(errors_csv), read_table(curves_csv)
     curves = curves[curves["metric"] == curve_metric].copy()
     if curve_is_accuracy:
         curves["value"] = 1.0 - curves["value"]
@@ -159,7 +160,7 @@ def plot_grid(grid_csv: str, outputs: list[str]) -> None:
     from icl_study.studies.ren_claims import last_k, picked_values
 
     style.setup()
-    grid = pd.read_csv(grid_csv)
+    grid = read_table(grid_csv)
     test, val, picked = last_k(grid, "test"), last_k(grid, "val"), picked_values(grid)
     kinds = [kind for kind in dict.fromkeys(grid["kind"]) if kind != "softmax"]
     softmax = test[test["kind"] == "softmax"]["normalized_error"]

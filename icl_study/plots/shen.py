@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from icl_study.plots import style
+from icl_study.tables import read_table
 
 COMPARISONS = {"icl_vs_gd": ("ICL vs GD", "C3", "-"), "icl_vs_icl": ("ICL vs ICL, other order (floor)", "C0", ":"),
                "gd_vs_gd": ("GD vs GD, other seed (floor)", "C2", "--"),
@@ -36,7 +37,7 @@ def plot_order(regression_csv: str, lm_csv: str, outputs: list[str]) -> None:
     """Left: spread of the regression query prediction over demonstration orders; right: ICL
     accuracy spread over orders on each LM (batch GD's is zero by construction)."""
     style.setup()
-    reg, lm = pd.read_csv(regression_csv), pd.read_csv(lm_csv)
+    reg, lm = read_table(regression_csv), read_table(lm_csv)
     fig, (ax_reg, ax_lm) = plt.subplots(1, 2, figsize=(11, 4.2))
     floor = 1e-9  # log axis: exact zeros are drawn at this floor
     for i, (name, rows) in enumerate(reg.groupby("predictor", sort=False)):
@@ -63,9 +64,9 @@ def plot_perturbation(perturbation_csv: str, outputs: list[str]) -> None:
     """ΔL(s), mean over noise draws, per model; and log(L_noisy / L(W)), the fragility claim's
     measure, so that losses of different scale compare (the legend gives regression models' depth)."""
     style.setup()
-    table = pd.read_csv(perturbation_csv)
+    table = read_table(perturbation_csv)
     table = table[(table["metric"] == "loss") & (table["scale"] > 0)]
-    clean = pd.read_csv(perturbation_csv).query("metric == 'loss' and scale == 0").set_index("model")["value"]
+    clean = read_table(perturbation_csv).query("metric == 'loss' and scale == 0").set_index("model")["value"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = {"constructed": "-", "trained": "--", "pretrained LM": ":"}
     for i, (name, rows) in enumerate(table.groupby("model", sort=False)):
@@ -91,7 +92,7 @@ def plot_perturbation(perturbation_csv: str, outputs: list[str]) -> None:
 def plot_icl_vs_gd(lm_csv: str, outputs: list[str]) -> None:
     """Per LM (rows): accuracy of ZS/ICL/GD vs N, then each agreement metric for ICL vs GD and the floors."""
     style.setup()
-    lm = pd.read_csv(lm_csv)
+    lm = read_table(lm_csv)
     panels = _lm_panels(lm)
     ncols = 1 + len(AGREEMENT)
     fig, axes = plt.subplots(len(panels), ncols, figsize=(3.3 * ncols, 3.2 * len(panels)), squeeze=False)
@@ -121,17 +122,17 @@ def plot_icl_vs_gd(lm_csv: str, outputs: list[str]) -> None:
 def summary_table(lm_csv: str, sparsity_csv: str, order_csv: str) -> pd.DataFrame:
     """One row per (model, task, setting, comparison): each metric's mean over N and demonstration
     sets; then sparsity rows; then the regression order spread at the largest N."""
-    lm = pd.read_csv(lm_csv)
+    lm = read_table(lm_csv)
     agree = lm[lm["comparison"].isin(list(COMPARISONS) + ["order"])]
     table = agree.pivot_table(index=["model", "task", "setting", "comparison"], columns="metric", values="value",
                               aggfunc="mean").reset_index()
     acc = lm[lm["comparison"] == "accuracy"].pivot_table(index=["model", "task"], columns="metric", values="value",
                                                          aggfunc="mean").reset_index()
     acc["comparison"] = "accuracy (mean over N)"
-    sparse = pd.read_csv(sparsity_csv).pivot_table(index=["model", "kind"], columns="tau", values="sparsity").reset_index()
+    sparse = read_table(sparsity_csv).pivot_table(index=["model", "kind"], columns="tau", values="sparsity").reset_index()
     sparse.columns = [c if isinstance(c, str) else f"sparsity_tau{c:g}" for c in sparse.columns]
     sparse["comparison"] = "sparsity"
-    order = pd.read_csv(order_csv)
+    order = read_table(order_csv)
     order = order[order["n_demos"] == order.groupby("predictor")["n_demos"].transform("max")]
     order = order.rename(columns={"predictor": "model"}).assign(comparison="regression order spread (largest N)")
     return pd.concat([table, acc, sparse, order], ignore_index=True)
@@ -189,7 +190,7 @@ def table_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 
     table = summary_table(*inputs)
     table.to_csv(outputs[0], index=False)
-    verdicts = icl_vs_gd_verdicts(pd.read_csv(inputs[0]), N_BOOT)
+    verdicts = icl_vs_gd_verdicts(read_table(inputs[0]), N_BOOT)
     verdicts.to_csv(outputs[2], index=False)
     with open(outputs[1], "w") as f:
         f.write(verdicts_markdown(verdicts) + _markdown(table))

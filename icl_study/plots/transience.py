@@ -14,6 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from icl_study.plots import style
+from icl_study.tables import read_table
 
 ACCURACIES = {"icl": "ICL (holdout classes)", "icl_flip": "ICL (training classes relabelled)",
               "iwl": "IWL (query class absent)", "ciwl": "CIWL (label in context, class absent)"}
@@ -112,14 +113,14 @@ def plot_regression(curves: pd.DataFrame, outputs, params: dict) -> None:
 
 def curves_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: curves.csv -> accuracy/loss curves figure."""
-    plot_curves(pd.read_csv(inputs[0]), outputs, params)
+    plot_curves(read_table(inputs[0]), outputs, params)
 
 
 def peak_final_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: summary.csv -> peak/final ICL per model size."""
-    plot_peak_final(pd.read_csv(inputs[0]), outputs, params)
+    plot_peak_final(read_table(inputs[0]), outputs, params)
 
 
 def regression_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: curves.csv -> the finite-pool regression figure."""
-    plot_regression(pd.read_csv(inputs[0]), outputs, params)
+    plot_regression(read_table(inputs[0]), outputs, params)

@@ -74,7 +74,8 @@ def review_task(source: str, **choices) -> dict:
 
 @dataclass(frozen=True)
 class LmSettings:
-    models: tuple[str, ...] = ("smollm2",)
+    # `smollm2`, `hf:<dir>`, or {spec: "hf:<dir>", optional: true}: skipped when the directory is absent
+    models: tuple[str | dict, ...] = ("smollm2",)
     smollm2: dict = field(
         default_factory=lambda: {
             "gguf_path": None,

@@ -60,6 +60,8 @@ def test_missing_user_file_is_an_error_unless_optional(tmp_path):
 def test_missing_or_colliding_hf_models_are_refused(tmp_path):
     for parent in ("a", "b"):
         (tmp_path / parent / "tiny_gpt2").mkdir(parents=True)
+        for name in ("config.json", "model.safetensors"):  # a saved model (one without weights is refused)
+            (tmp_path / parent / "tiny_gpt2" / name).write_text("{}")
     config = copy.deepcopy(CONFIG)
     config["lm"]["models"] = [f"hf:{tmp_path}/a/tiny_gpt2", f"hf:{tmp_path}/b/tiny_gpt2"]
     with pytest.raises(ConfigError, match=r"^lm\.models: .*a/tiny_gpt2 and .*b/tiny_gpt2 would both be named hf-tiny_gpt2"):
@@ -96,6 +98,7 @@ def test_user_files_are_inputs_of_the_jobs_that_read_them(tmp_path):
     model = tmp_path / "models" / "tiny_lm"
     model.mkdir(parents=True)
     (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"")
     data = tmp_path / "mine.csv"
     data.write_text("text,label\ngood,1\nbad,0\n")
     override = tmp_path / "user.yaml"

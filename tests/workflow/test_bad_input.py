@@ -31,8 +31,9 @@ def test_diverging_training_fails_with_one_line_on_the_console(tmp_path):
     console = result.stdout + result.stderr
     assert result.returncode != 0
     errors = [line for line in console.splitlines() if line.startswith("icl_study: ")]
-    assert errors and errors[0].startswith("icl_study: training diverged: train.lr: "), console[-3000:]
-    assert "lower train.lr (now 10), or set train.grad_clip (now 0: off)" in errors[0]
+    assert errors and errors[0].startswith("icl_study: training diverged: linreg.train.lr: "), console[-3000:]
+    assert "lower linreg.train.lr (now 10), or set linreg.train.grad_clip (now 0: off)" in errors[0]
+    assert "(run main: " in errors[0]
     assert "Traceback" not in console
     assert not (workdir / "results/linreg/main/model.pt").exists()
     assert written(workdir) <= ALLOWED

@@ -23,4 +23,4 @@ rule claims_ledger:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study ledger:ledger_rule {input} --params {params.ledger:q} --out {output} > {log} 2>&1"
+        "python -m icl_study ledger:ledger_rule {input:q} --params {params.ledger:q} --out {output:q} > {log:q} 2>&1"

@@ -36,6 +36,24 @@ except ConfigError as err:
     raise SystemExit(f"icl_study: config error: {err}")
 
 
+def check_report_inputs() -> None:
+    """`snakemake --report` shows a finished run: before one, say so in one line (Snakemake's own
+    error names one missing file, not what to do)."""
+    import sys
+
+    if not any(arg == "--report" or arg.startswith("--report=") for arg in sys.argv):
+        return
+    wanted = list(PLAN.all_targets) + list(PLAN.captions)
+    missing = [path for path in wanted if not Path(path).exists()]
+    if missing:
+        raise SystemExit(f"icl_study: --report shows a finished run, but {len(missing)} of its {len(wanted)} files "
+                         f"are missing (first: {missing[0]}): run the workflow first (snakemake --cores 2, with the "
+                         f"same --configfile), then make the report")
+
+
+check_report_inputs()
+
+
 
 # The template of every figure rule, which reuses it with `use rule figure as fig_<name> with:`,
 # naming its input, its output (the report entry: caption and category), its log and its plotting
@@ -56,4 +74,4 @@ rule figure:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study {params.entry} {input} --params {params.figure:q} --out {output} > {log} 2>&1"
+        "python -m icl_study {params.entry} {input:q} --params {params.figure:q} --out {output:q} > {log:q} 2>&1"

@@ -29,8 +29,8 @@ rule dai_text:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.dai:text_rule {input} --params {params.run:q} --out {output}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.dai:text_rule {input:q} --params {params.run:q} --out {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule dai_concepts:
@@ -53,8 +53,8 @@ rule dai_concepts:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.dai:concepts_rule {input} --params {params.run:q} --out {output}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.dai:concepts_rule {input:q} --params {params.run:q} --out {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule dai_summary:
@@ -78,8 +78,8 @@ rule dai_summary:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.dai:summary_rule {input} --params {params.summary:q} --out {output}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.dai:summary_rule {input:q} --params {params.summary:q} --out {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule dai_momentum_eval:
@@ -100,8 +100,8 @@ rule dai_momentum_eval:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.dai:momentum_rule {input} --params {params.eval:q} --out {output}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.dai:momentum_rule {input:q} --params {params.eval:q} --out {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 use rule figure as fig_dai with:

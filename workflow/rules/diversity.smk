@@ -34,8 +34,8 @@ rule diversity_collect:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.diversity:collect_rule {input} --params {params.collect:q}"
-        " --out {output.sweep} {output.threshold} {output.transient} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.diversity:collect_rule {input:q} --params {params.collect:q}"
+        " --out {output.sweep:q} {output.threshold:q} {output.transient:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule diversity_query:
@@ -55,7 +55,7 @@ rule diversity_query:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.diversity:query_rule {input} --out {output.query} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.diversity:query_rule {input:q} --out {output.query:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule diversity_layers:
@@ -77,8 +77,8 @@ rule diversity_layers:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.diversity:layers_rule {input} --params {params.section:q}"
-        " --out {output.layers} {output.spd} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.diversity:layers_rule {input:q} --params {params.section:q}"
+        " --out {output.layers:q} {output.spd:q} --threads {threads} > {log:q} 2>&1"
 
 
 use rule figure as fig_diversity_threshold with:

@@ -13,7 +13,7 @@ number is typed by hand:
 
 rule caption:
     input:
-        template=str(PLAN.caption_template("{name}")),
+        # the template's text travels in params (a new text reruns the job; a moved checkout does not)
         tables=lambda wildcards: PLAN.caption_tables(wildcards.name),
     output:
         "results/report/{name}.rst",
@@ -27,8 +27,8 @@ rule caption:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study docs:caption_rule {input.template} --params {params.settings:q} --out {output}"
-        " > {log} 2>&1"
+        "python -m icl_study docs:caption_rule --params {params.settings:q} --out {output:q}"
+        " > {log:q} 2>&1"
 
 
 rule docs:
@@ -42,7 +42,7 @@ rule docs:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study docs:docs_rule {input} --params {params.settings:q} > {log} 2>&1"
+        "python -m icl_study docs:docs_rule {input:q} --params {params.settings:q} > {log:q} 2>&1"
 
 
 # The page `snakemake --report` opens on, results/report/page/workflow.rst (the Snakefile's `report:`
@@ -61,4 +61,4 @@ rule report_page:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study docs:report_page_rule {input} --out {output} > {log} 2>&1"
+        "python -m icl_study docs:report_page_rule {input:q} --out {output:q} > {log:q} 2>&1"

@@ -22,4 +22,4 @@ rule environment:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study environment:record_rule --params {params.record:q} --out {output} > {log} 2>&1"
+        "python -m icl_study environment:record_rule --params {params.record:q} --out {output:q} > {log:q} 2>&1"

@@ -31,8 +31,8 @@ rule lenses_cell:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.lenses:cell_rule {input} --params {params.cell:q}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.lenses:cell_rule {input:q} --params {params.cell:q}"
+        " --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule lenses_collect:
@@ -55,8 +55,8 @@ rule lenses_collect:
     params:
         kinds=as_json({"kinds": PLAN.lenses_kinds}),
     shell:
-        "python -m icl_study studies.lenses:collect_rule {input} --params {params.kinds:q}"
-        " --out {output.table} {output.correlations} {output.members} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.lenses:collect_rule {input:q} --params {params.kinds:q}"
+        " --out {output.table:q} {output.correlations:q} {output.members:q} --threads {threads} > {log:q} 2>&1"
 
 
 use rule figure as fig_lenses_over_training with:

@@ -23,8 +23,8 @@ rule linreg_errors:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.linreg:errors_rule {input} --params {params.eval:q}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.linreg:errors_rule {input:q} --params {params.eval:q}"
+        " --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 use rule figure as fig_linreg_error_vs_k with:
@@ -62,8 +62,8 @@ rule linreg_matching:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.linreg_matching:matching_rule {input} --params {params.matching:q}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.linreg_matching:matching_rule {input:q} --params {params.matching:q}"
+        " --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule linreg_sweep_summary:
@@ -82,8 +82,8 @@ rule linreg_sweep_summary:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.linreg_matching:sweep_rule {input} --out {output}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.linreg_matching:sweep_rule {input:q} --out {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule linreg_probes:
@@ -106,8 +106,8 @@ rule linreg_probes:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.linreg_probes:probes_rule {input} --params {params.probe:q}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.linreg_probes:probes_rule {input:q} --params {params.probe:q}"
+        " --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule linreg_gd_compare:
@@ -131,9 +131,9 @@ rule linreg_gd_compare:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.linreg_gd:compare_rule {input} --params {params.gd:q}"
-        " --out {output.summary} {output.interpolation} {output.predictions} {output.exactness}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.linreg_gd:compare_rule {input:q} --params {params.gd:q}"
+        " --out {output.summary:q} {output.interpolation:q} {output.predictions:q} {output.exactness:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 use rule figure as fig_linreg_matching with:

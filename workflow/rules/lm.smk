@@ -22,8 +22,8 @@ rule lm_convert_smollm2:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.lm:convert_rule --params {params.smollm2:q} --out {output}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.lm:convert_rule --params {params.smollm2:q} --out {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule lm_icl_concepts:
@@ -44,8 +44,8 @@ rule lm_icl_concepts:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.lm:icl_concepts_rule {input} --params {params.eval:q} --out {output}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.lm:icl_concepts_rule {input:q} --params {params.eval:q} --out {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule lm_icl_text:
@@ -68,8 +68,8 @@ rule lm_icl_text:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.lm:icl_text_rule {input} --params {params.run:q} --out {output}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.lm:icl_text_rule {input:q} --params {params.run:q} --out {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule lm_finetune:
@@ -92,8 +92,8 @@ rule lm_finetune:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.lm:finetune_rule {input} --params {params.run:q} --out {output}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.lm:finetune_rule {input:q} --params {params.run:q} --out {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule lm_accuracy:
@@ -114,7 +114,7 @@ rule lm_accuracy:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.lm:accuracy_rule {input} --out {output} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.lm:accuracy_rule {input:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 use rule figure as fig_lm_icl_vs_k with:

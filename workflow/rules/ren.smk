@@ -23,8 +23,8 @@ rule ren_lens:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.ren:lens_rule {input} --params {params.lens:q}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.ren:lens_rule {input:q} --params {params.lens:q}"
+        " --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule ren_variants:
@@ -46,8 +46,8 @@ rule ren_variants:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.ren:variants_rule {input} --params {params.eval:q}"
-        " --out {output.errors} {output.curves} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.ren:variants_rule {input:q} --params {params.eval:q}"
+        " --out {output.errors:q} {output.curves:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule ren_grid:
@@ -68,8 +68,8 @@ rule ren_grid:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.ren:grid_rule {input} --params {params.grid:q}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.ren:grid_rule {input:q} --params {params.grid:q}"
+        " --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule ren_corpus_variants:
@@ -91,8 +91,8 @@ rule ren_corpus_variants:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.ren:corpus_variants_rule {input} --params {params.eval:q}"
-        " --out {output.errors} {output.curves} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.ren:corpus_variants_rule {input:q} --params {params.eval:q}"
+        " --out {output.errors:q} {output.curves:q} --threads {threads} > {log:q} 2>&1"
 
 
 use rule figure as fig_ren_kernel with:

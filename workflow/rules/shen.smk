@@ -27,8 +27,8 @@ rule shen_regression_order:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.shen:regression_order_rule {input} --params {params.regression:q}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.shen:regression_order_rule {input:q} --params {params.regression:q}"
+        " --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule shen_regression_weights:
@@ -50,8 +50,8 @@ rule shen_regression_weights:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.shen:regression_weights_rule {input} --params {params.regression:q}"
-        " --out {output.sparsity} {output.perturbation} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.shen:regression_weights_rule {input:q} --params {params.regression:q}"
+        " --out {output.sparsity:q} {output.perturbation:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule shen_lm:
@@ -75,8 +75,8 @@ rule shen_lm:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.shen:lm_rule {input} --params {params.run:q} --out {output}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.shen:lm_rule {input:q} --params {params.run:q} --out {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule shen_lm_perturb:
@@ -100,8 +100,8 @@ rule shen_lm_perturb:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.shen:lm_perturb_rule {input} --params {params.run:q}"
-        " --out {output.perturbation} {output.sparsity} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.shen:lm_perturb_rule {input:q} --params {params.run:q}"
+        " --out {output.perturbation:q} {output.sparsity:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule shen_collect:
@@ -119,9 +119,9 @@ rule shen_collect:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "(python -m icl_study studies.shen:collect_rule {input.lm} --out {output.lm}"
-        " && python -m icl_study studies.shen:collect_rule {input.perturbation} --out {output.perturbation}"
-        " && python -m icl_study studies.shen:collect_rule {input.sparsity} --out {output.sparsity}) > {log} 2>&1"
+        "(python -m icl_study studies.shen:collect_rule {input.lm:q} --out {output.lm:q}"
+        " && python -m icl_study studies.shen:collect_rule {input.perturbation:q} --out {output.perturbation:q}"
+        " && python -m icl_study studies.shen:collect_rule {input.sparsity:q} --out {output.sparsity:q}) > {log:q} 2>&1"
 
 
 use rule figure as fig_shen_order with:
@@ -176,5 +176,5 @@ rule shen_table:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study plots.shen:table_rule {input.lm} {input.sparsity} {input.order}"
-        " --out {output.csv} {output.md} {output.verdicts} > {log} 2>&1"
+        "python -m icl_study plots.shen:table_rule {input.lm:q} {input.sparsity:q} {input.order:q}"
+        " --out {output.csv:q} {output.md:q} {output.verdicts:q} > {log:q} 2>&1"

@@ -34,8 +34,8 @@ for training in PLAN.training_rules():
         conda:
             "../envs/icl_study.yaml"
         shell:
-            "python -m icl_study train:train_rule --params {params.run:q} --out {output.model}"
-            " --threads {threads} > {log} 2>&1"
+            "python -m icl_study train:train_rule --params {params.run:q} --out {output.model:q}"
+            " --threads {threads} > {log:q} 2>&1"
 
 
 for training in PLAN.training_rules():
@@ -63,5 +63,5 @@ for training in PLAN.training_rules():
         conda:
             "../envs/icl_study.yaml"
         shell:
-            "python -m icl_study train:train_seeds_rule --params {params.job:q} --out {output.models}"
-            " --threads {threads} > {log} 2>&1"
+            "python -m icl_study train:train_seeds_rule --params {params.job:q} --out {output.models:q}"
+            " --threads {threads} > {log:q} 2>&1"

@@ -26,8 +26,8 @@ rule transience_collect:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study studies.transience:collect_rule {input} --params {params.collect:q}"
-        " --out {output.curves} {output.summary} {output.settings} --threads {threads} > {log} 2>&1"
+        "python -m icl_study studies.transience:collect_rule {input:q} --params {params.collect:q}"
+        " --out {output.curves:q} {output.summary:q} {output.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 use rule figure as fig_transience_curves with:
