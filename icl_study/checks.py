@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 
 from icl_study.config import ConfigError, deep_merge
-from icl_study.plan import sweep_runs
+from icl_study.plan import lm_model_name, sweep_runs
 
 MAX_STEPS = 10**10  # more training steps than any tier can run: a typo such as 1e21
 
@@ -122,11 +122,6 @@ def check_names(config: dict) -> None:
     for key, task in named:
         if task not in tasks:
             raise ConfigError(f"{key}: {task!r} is not a task of lm.tasks ({', '.join(sorted(tasks))})")
-
-
-def lm_model_name(spec: str) -> str:
-    """The name of a text model in result paths: smollm2-135m, or hf-<directory name>."""
-    return "smollm2-135m" if spec == "smollm2" else f"hf-{Path(spec[3:]).name}"
 
 
 def check_lm_files(lm: dict) -> None:

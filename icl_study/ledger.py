@@ -1,7 +1,7 @@
 """The claims ledger of a run: every study's claims, measured on the tables the run wrote.
 
 `STUDIES` lists one (config section, module) pair per study, from the registry of studies
-(`icl_study.plan.STUDIES`, each `Study`'s `claims`). Each module has `claims(config) ->
+(`icl_study.registry.STUDIES`, each `Study`'s `claims`). Each module has `claims(config) ->
 list[Claim]` beside the study's code, in a torch-free `<study>_claims.py` next to the
 torch-importing study module (or in the study module itself where that imports torch only inside
 its functions, as transience.py and diversity.py do): Snakemake imports them when it parses the
@@ -22,10 +22,10 @@ import sys
 from pathlib import Path
 
 from icl_study.claims import COLUMNS, Claim, ledger_rows
-from icl_study.plan import STUDIES as REGISTRY
+from icl_study.registry import STUDIES as REGISTRY
 
 # (config section, module under icl_study) of every study that declares claims, in ledger order:
-# from the registry of studies (icl_study/plan.py).
+# from the registry of studies (icl_study/registry.py).
 STUDIES: list[tuple[str, str]] = [(study.name, study.claims) for study in REGISTRY if study.claims]
 
 

@@ -1,9 +1,7 @@
 """The plan of a run: every training run of every study and every analysis job, from the config.
 
-`STUDIES` is the registry of studies (`Study`: config section, report category, figures and
-tables, claims module, training runs, settings dataclass); the Snakefile includes each study's
-rule file from it, and the ledger's list, `REPORT_CATEGORIES`, `FIGURES` and `TABLE_TARGETS` derive
-from it. Snakemake's rule files read this module and nothing else to know what to train and
+The registry of studies (`STUDIES`, `Study`, `REPORT_CATEGORIES`, `FIGURES`, `TABLE_TARGETS`)
+lives in icl_study/registry.py and is re-exported here for the rule files. Snakemake's rule files read this module and nothing else to know what to train and
 analyse: `Plan(config).runs` holds every training run (study, run name, full run config, seeds of
 a group job); the per-study properties hold the analysis jobs (their wildcard values, inputs and
 params); `targets` and `REPORT_CATEGORIES` are what `rule all` asks for and how the report groups
@@ -18,17 +16,17 @@ transience runs, kept steps, lenses per family) raise ConfigError here, with one
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from icl_study.config import KIND_PARAMETERS, ConfigError, deep_merge, model_for_kind
+from icl_study.registry import (FIGURES, OPTIONAL_FIGURES, REPORT_CATEGORIES, STUDIES, STUDY_RULE_FILES,  # noqa: F401
+                                TABLE_TARGETS, Study, resolve)
 from icl_study.tasks.io import model_io
 
 NO_MATCH = "(?!x)x"  # a wildcard pattern for an empty list: the rule then claims no file
@@ -69,12 +67,15 @@ def figure_paths(names) -> list[str]:
 # --- the text models and tasks of the LM studies ---------------------------------------------------
 
 
+def lm_model_name(spec: str) -> str:
+    """The name of a text model in result paths: smollm2-135m, or hf-<directory name>."""
+    return "smollm2-135m" if spec == "smollm2" else f"hf-{Path(spec[3:]).name}"
+
+
 def text_models(lm: dict, log: bool = False) -> dict[str, str]:
     """{name: spec} of the text models used (`smollm2` or `hf:<dir>`, named smollm2-135m or
     hf-<dir name>). A missing hf: directory stopped the workflow at load time (icl_study.checks)
     unless its entry is {spec: hf:<dir>, optional: true}: skipped (`log`: said on stderr)."""
-    from icl_study.checks import lm_model_name
-
     models = {}
     for entry in lm.get("models") or []:
         spec = entry["spec"] if isinstance(entry, dict) else entry
@@ -301,8 +302,8 @@ def lm_runs(section: dict) -> list[Run]:
 def diversity_runs(section: dict) -> list[Run]:
     """One seed group per pool size M, all at one budget, into M<M>/seed<seed>; log-spaced
     evaluator steps, and kept checkpoints for the transient-ridge runs (M = transient_pool_size).
-    The section's defaults live in studies/diversity.py's DiversityConfig (torch-free import)."""
-    from icl_study.studies.diversity import settings
+    The section's defaults live in settings/diversity.py's DiversityConfig."""
+    from icl_study.settings.diversity import settings
 
     cfg = settings(section)
     steps = cfg.train["steps"]
@@ -323,99 +324,6 @@ def transience_training(section: dict) -> list[Run]:
 
 
 # --- the registry of studies ---------------------------------------------------------------------
-
-
-def resolve(ref):
-    """A "module:name" reference under icl_study, imported; anything else as it is."""
-    if not isinstance(ref, str):
-        return ref
-    module, name = ref.split(":")
-    return getattr(importlib.import_module(f"icl_study.{module}"), name)
-
-
-@dataclass(frozen=True)
-class Study:
-    """One study, all the workflow needs to plug it in (docs/CONTRIBUTING.md walks through one).
-
-    `name` is its config section, its folders results/<name>/ and logs/<name>/, and its rule file
-    workflow/rules/<name>.smk (the Snakefile includes it). `category` is its report section,
-    numbered: the report and `rule all` order the studies by that number. `rule all` asks for its
-    `figures` (results/figures/<figure>.png and .pdf) and its `tables` (files no figure reads).
-    `claims` is the torch-free module under icl_study whose `claims(config) -> list[Claim]` gives
-    its ledger rows. `runs(section) -> list[Run]` lists its training runs (train.smk trains them).
-    `settings` is the dataclass of its config section, every key with its default
-    (icl_study.settings.full_config fills them in); a section without a schema part
-    (workflow/schemas/studies/<name>.yaml) is checked by it alone. `runs` and `settings` may be
-    "module:name" under icl_study, imported when first used, so that importing the plan (every
-    parse of the workflow) does not import the study modules.
-    """
-
-    name: str
-    category: str
-    figures: tuple[str, ...] = ()
-    tables: tuple[str, ...] = ()
-    claims: str | None = None
-    runs: Callable | str | None = None
-    settings: type | str = ""
-
-    @property
-    def rule_file(self) -> str:
-        return f"workflow/rules/{self.name}.smk"
-
-    @property
-    def number(self) -> int:
-        """Its place in the report: the number its category starts with."""
-        return int(self.category.split(".", 1)[0])
-
-    def training_runs(self, section: dict | None) -> list[Run]:
-        return resolve(self.runs)(section) if self.runs else []
-
-    def settings_class(self) -> type:
-        if not self.settings:
-            raise ConfigError(f"{self.name}: the study declares no settings dataclass for its config section")
-        return resolve(self.settings)
-
-
-
-# Every study, in ledger order (the report orders them by category number). Adding a study is one
-# entry here; docs/CONTRIBUTING.md walks through one.
-STUDIES: list[Study] = [
-    Study("linreg", "1. Linear regression",
-          figures=("linreg_error_vs_k", "linreg_matching", "linreg_depth_noise", "linreg_probes", "linreg_gd"),
-          claims="studies.linreg_claims", runs=linreg_runs, settings="settings.linreg:LinregSettings"),
-    Study("lm", "8. LM substrate", figures=("lm_icl_vs_k",),
-          tables=("results/lm/accuracy.csv", "results/lm/accuracy_ci.csv", "results/lm/icl_gain.csv"),
-          claims="studies.lm_claims", runs=lm_runs, settings="settings.lm:LmSettings"),
-    Study("dai", "2. ICL as finetuning", figures=("dai_table", "dai_layers", "dai_dual", "dai_momentum"),
-          claims="studies.dai_claims", runs=dai_runs, settings="settings.dai:DaiSettings"),
-    Study("ren", "3. Representation lens",
-          figures=("ren_kernel", "ren_dual", "ren_generalisation", "ren_variants", "ren_variants_corpus"),
-          claims="studies.ren_claims", runs=ren_runs, settings="settings.ren:RenSettings"),
-    Study("shen", "4. Does ICL do GD?", figures=("shen_order", "shen_perturbation", "shen_icl_vs_gd"),
-          tables=("results/shen/table.csv", "results/shen/table.md", "results/shen/icl_vs_gd.csv"),
-          claims="studies.shen_claims", settings="settings.shen:ShenSettings"),
-    Study("transience", "5. Transient ICL",
-          figures=("transience_curves", "transience_peak_final", "transience_regression"),
-          claims="studies.transience", runs=transience_training, settings="settings.transience:TransienceSettings"),
-    Study("lenses", "6. Across papers", figures=("lenses_over_training", "lenses_correlations"),
-          claims="studies.lenses_claims", settings="settings.lenses:LensesSettings"),
-    Study("diversity", "7. Beyond the papers",
-          figures=("diversity_threshold", "diversity_transient", "diversity_layers"),
-          claims="studies.diversity", runs=diversity_runs, settings="studies.diversity:DiversityConfig"),
-    # new studies: above this line
-]
-STUDY_RULE_FILES = [study.rule_file for study in STUDIES]  # the Snakefile includes them in this order
-
-# Derived from STUDIES. The claims ledger is the report's first category; `rule all` lists the
-# studies' targets in report order too.
-REPORT_CATEGORIES = {"claims": "0. Claims ledger",
-                     **{s.name: s.category for s in sorted(STUDIES, key=lambda s: s.number)}}
-FIGURES = {s.name: list(s.figures) for s in STUDIES if s.figures}  # results/figures/<name>.png and .pdf
-TABLE_TARGETS = {"claims": ["results/claims.csv"], **{s.name: list(s.tables) for s in STUDIES if s.tables}}
-OPTIONAL_FIGURES = {  # figures of analyses a tier turns on: {study: {figure: config -> wanted}}
-    "ren": {"ren_variants_grid": lambda config: bool(config["ren"]["grid"]["values"])},
-}
-
 
 
 def lens_family_kind(family: str, section: dict) -> str:
@@ -683,7 +591,7 @@ class Plan:
 
     @cached_property
     def diversity_settings(self):
-        from icl_study.studies.diversity import settings
+        from icl_study.settings.diversity import settings
 
         return settings(self.config.get("diversity"))
 

@@ -15,9 +15,9 @@ import dataclasses
 import typing
 
 from icl_study.config import ConfigError, deep_merge, from_dict, to_dict
-from icl_study.plan import STUDIES
+from icl_study.registry import STUDIES
 
-# The config's sections, one per study of the plan's registry, and the dataclass holding each
+# The config's sections, one per study of the registry (icl_study/registry.py), and the dataclass holding each
 # one's defaults (icl_study/settings/<section>.py, or the study module's own for a new study).
 SECTIONS: dict[str, type] = {study.name: study.settings_class() for study in STUDIES}
 
@@ -58,3 +58,51 @@ def fields(cls: type) -> dict[str, typing.Any]:
     """{field name: resolved type hint} of a settings dataclass."""
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+# --- the JSON schema Snakemake validates the whole config against ----------------------------------
+
+def load_schema(schema_path: str) -> dict:
+    """The config schema: the shared file plus one part per study from `studies/*.yaml` beside it.
+
+    Each part adds its top-level section (`properties`, `required`) and may add `$defs`; parts can
+    refer to the shared `$defs` (model, train, ...) because all are merged into one document.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    for part_path in sorted((Path(schema_path).parent / "studies").glob("*.yaml")):
+        part = yaml.safe_load(part_path.read_text())
+        for key in ("properties", "$defs"):
+            schema.setdefault(key, {}).update(part.get(key, {}))
+        schema["required"] = schema.get("required", []) + part.get("required", [])
+    for section in SECTIONS:  # a section without a schema part: its dataclass alone checks it
+        schema["properties"].setdefault(section, {"type": "object"})
+    return schema
+
+
+def validate_workflow_config(config: dict, schema_path: str) -> None:
+    """Check the whole workflow config against the JSON schema; raise a one-line ConfigError.
+
+    The message names the offending key by its dotted path, e.g.
+    `linreg.train.lr: 'fast' is not of type 'number'` or `linreg.train: unknown key 'lrr'`.
+    """
+    import jsonschema
+
+    schema = load_schema(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is None:
+        return
+    # best_match may return an allOf/oneOf wrapper; its most specific cause names the key best.
+    while error.context:  # skip the `null` branch of an optional object: the other one is meant
+        causes = [e for e in error.context if e.schema != {"type": "null"}] or error.context
+        error = jsonschema.exceptions.best_match(causes)
+    path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        known = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in known)
+        raise ConfigError(f"{path}: unknown key {extra[0]!r}" if extra else f"{path}: {error.message}")
+    raise ConfigError(f"{path}: {error.message}")

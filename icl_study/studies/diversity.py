@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from icl_study.config import model_block, train_block
+# The section's settings live in icl_study/settings/diversity.py like every study's; re-exported
+# here for the callers that know them as the study's.
+from icl_study.settings.diversity import DiversityConfig, LayersConfig, layers_settings, settings  # noqa: F401
 
 log = logging.getLogger("icl_study.studies.diversity")
 STUDY = "diversity"
@@ -49,58 +50,6 @@ TRANSIENT_METRICS = ("loss", "fresh_to_ridge", "fresh_to_dmmse", "fresh_error", 
 # ---------------------------------------------------------------------------------------------
 # Config (every key of config.yaml's `diversity:` section, with its default)
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LayersConfig:
-    pool_size: int = 1024  # the runs whose layers are read out (the largest M: a fresh-task learner)
-    n_fit: int = 2048  # held-out sequences the read-outs (and the algorithms' calibrations) are fitted on
-    n_test: int = 1024  # sequences the SPDs are measured on
-    max_newton_steps: int = 16  # Newton-Schulz iterations compared (0..max)
-    max_gd_steps: int = 256  # gradient-descent steps compared (0..max)
-    gd_lr_grid: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)  # the fastest-converging stable one is used
-    condition_spread: float = 100.0  # ill-conditioned inputs: covariance eigenvalues from 1 to this (then mean 1)
-    readout_ridge: float = 1e-6  # ridge on the read-out's normal equations (relative to the mean feature power)
-    seed: int = 7  # fit / test sequences (never a training batch)
-
-
-@dataclass(frozen=True)
-class DiversityConfig:
-    pool_sizes: tuple[int, ...] = (4, 8, 16, 32, 64, 256, 1024)  # M grid (log 2)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    transient_pool_size: int = 16  # M of the transient-ridge runs (in pool_sizes)
-    n_eval_points: int = 16  # log-spaced steps at which the task's evaluators are logged
-    n_keep_checkpoints: int = 6  # log-spaced checkpoints kept by the transient-ridge runs
-    task: dict = field(default_factory=lambda: {"n_dims": 4, "n_points": 10, "noise_std": 0.5, "w_scale": 1.0,
-                                                "eval_size": 256})
-    model: dict = field(default_factory=lambda: model_block(n_layer=3, n_head=2, d_model=32, d_mlp=64, init="torch"))
-    train: dict = field(default_factory=lambda: train_block(steps=2000, batch_size=32, lr=0.002, warmup_steps=100,
-                                                            min_lr_ratio=1.0, checkpoint_every=1000, log_every=1000))
-    layers: LayersConfig = LayersConfig()
-
-
-def layers_settings(section: dict | None) -> LayersConfig:
-    """The `layers` sub-section as a LayersConfig (lists become tuples; missing keys: defaults)."""
-    from icl_study.config import from_dict
-
-    return from_dict(LayersConfig, section or {}, "diversity.layers")
-
-
-def settings(section: dict | None) -> DiversityConfig:
-    """The config section as a DiversityConfig; missing keys take the dataclass defaults."""
-    from icl_study.config import ConfigError, deep_merge
-
-    section = dict(section or {})
-    base = DiversityConfig()
-    layers = layers_settings(section.pop("layers", {}))
-    merged = {key: deep_merge(getattr(base, key), section.pop(key, {})) for key in ("task", "model", "train")}
-    lists = {key: tuple(section.pop(key)) for key in ("pool_sizes", "seeds") if key in section}
-    cfg = DiversityConfig(**{**section, **lists, **merged, "layers": layers})
-    if cfg.transient_pool_size not in cfg.pool_sizes:
-        raise ConfigError(f"diversity.transient_pool_size: {cfg.transient_pool_size} is not in pool_sizes {list(cfg.pool_sizes)}")
-    if cfg.layers.pool_size not in cfg.pool_sizes:
-        raise ConfigError(f"diversity.layers.pool_size: {cfg.layers.pool_size} is not in pool_sizes {list(cfg.pool_sizes)}")
-    return cfg
 
 
 def run_job(section: dict, pool_size: int) -> dict:

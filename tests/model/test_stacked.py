@@ -190,7 +190,7 @@ def test_schema_accepts_members_per_job_and_refuses_zero():
     import copy
 
 
-    from icl_study.config import validate_workflow_config
+    from icl_study.settings import validate_workflow_config
     from workflow_helpers import REPO
 
     schema = str(REPO / "workflow" / "schemas" / "config.schema.yaml")

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from icl_study.checks import check_workflow_config
-from icl_study.config import ConfigError, deep_merge, validate_workflow_config
+from icl_study.config import ConfigError, deep_merge
+from icl_study.settings import validate_workflow_config
 from icl_study.settings import load_config
 from workflow_helpers import REPO, TINY, snakemake
 

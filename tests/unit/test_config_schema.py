@@ -5,7 +5,8 @@ import copy
 
 import pytest
 
-from icl_study.config import ConfigError, model_for_kind, validate_workflow_config
+from icl_study.config import ConfigError, model_for_kind
+from icl_study.settings import validate_workflow_config
 from icl_study.settings import load_config
 from workflow_helpers import REPO, TINY, snakemake
 

@@ -13,7 +13,7 @@ from icl_study.config import ConfigError
 from icl_study.studies.diversity import DiversityConfig
 from workflow_helpers import REPO
 
-SHARED_RULE_FILES = {"common.smk", "train.smk", "claims.smk", "docs.smk"}  # included by name in the Snakefile
+SHARED_RULE_FILES = {"common.smk", "train.smk", "claims.smk", "docs.smk", "environment.smk"}  # included by name in the Snakefile
 
 
 def test_every_study_rule_file_is_registered_once_and_exists():
@@ -55,7 +55,7 @@ def test_runs_and_settings_references_resolve():
 def test_a_section_without_a_schema_part_is_checked_by_its_settings(tmp_path):
     """Only the settings dataclass checks a study that has no schema part: the schema lets its
     section through, full_config rejects unknown keys and wrong types with one line."""
-    from icl_study.config import load_schema, validate_workflow_config
+    from icl_study.settings import load_schema, validate_workflow_config
     from icl_study.settings import full_config, load_config
 
     schema_dir = REPO / "workflow" / "schemas"

@@ -12,7 +12,8 @@ import pytest
 import torch
 import yaml
 
-from icl_study.config import ConfigError, ModelConfig, TrainConfig, from_dict, load_schema
+from icl_study.config import ConfigError, ModelConfig, TrainConfig, from_dict
+from icl_study.settings import load_schema
 from icl_study.settings import SECTIONS, defaults, fields, full_config, load_config
 from icl_study.tasks import make_task
 from icl_study.tasks.io import DERIVED_KEYS, model_io

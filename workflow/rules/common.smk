@@ -7,7 +7,7 @@ inputs, params, wildcard constraints and targets from it.
 from pathlib import Path
 
 from icl_study.checks import check_workflow_config
-from icl_study.config import ConfigError, validate_workflow_config
+from icl_study.config import ConfigError
 from icl_study.plan import (
     DAI_TABLES,
     NO_MATCH,
@@ -20,7 +20,7 @@ from icl_study.plan import (
     lookup,
     pattern,
 )
-from icl_study.settings import full_config
+from icl_study.settings import full_config, validate_workflow_config
 
 # The shared schema; each study's part lies in schemas/studies/ beside it. A study without a part
 # has its section checked by its settings dataclass alone (in full_config).

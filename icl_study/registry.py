@@ -1,0 +1,108 @@
+"""The registry of studies: `STUDIES`, one `Study` per config section (report category, figures,
+tables, claims module, training runs, settings dataclass), and what derives from it (the rule files
+the Snakefile includes, the report's categories, the figures and tables `rule all` asks for).
+
+The bottom of the workflow's layers, above config.py alone: settings, the plan, the checks, the
+ledger and the docs read it; it imports none of them. A study's runs and settings are named as
+"module:name" strings and imported when first used (`resolve`). Torch-free.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from icl_study.config import ConfigError
+
+
+def resolve(ref):
+    """A "module:name" reference under icl_study, imported; anything else as it is."""
+    if not isinstance(ref, str):
+        return ref
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(f"icl_study.{module}"), name)
+
+
+@dataclass(frozen=True)
+class Study:
+    """One study, all the workflow needs to plug it in (docs/CONTRIBUTING.md walks through one).
+
+    `name` is its config section, its folders results/<name>/ and logs/<name>/, and its rule file
+    workflow/rules/<name>.smk (the Snakefile includes it). `category` is its report section,
+    numbered: the report and `rule all` order the studies by that number. `rule all` asks for its
+    `figures` (results/figures/<figure>.png and .pdf) and its `tables` (files no figure reads).
+    `claims` is the torch-free module under icl_study whose `claims(config) -> list[Claim]` gives
+    its ledger rows. `runs(section) -> list[Run]` lists its training runs (train.smk trains them).
+    `settings` is the dataclass of its config section, every key with its default
+    (icl_study.settings.full_config fills them in); a section without a schema part
+    (workflow/schemas/studies/<name>.yaml) is checked by it alone. `runs` and `settings` are
+    "module:name" under icl_study (or the objects themselves), imported when first used: the
+    registry sits below the settings and the plan, and imports neither.
+    """
+
+    name: str
+    category: str
+    figures: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+    claims: str | None = None
+    runs: Callable | str | None = None
+    settings: type | str = ""
+
+    @property
+    def rule_file(self) -> str:
+        return f"workflow/rules/{self.name}.smk"
+
+    @property
+    def number(self) -> int:
+        """Its place in the report: the number its category starts with."""
+        return int(self.category.split(".", 1)[0])
+
+    def training_runs(self, section: dict | None) -> list:
+        return resolve(self.runs)(section) if self.runs else []
+
+    def settings_class(self) -> type:
+        if not self.settings:
+            raise ConfigError(f"{self.name}: the study declares no settings dataclass for its config section")
+        return resolve(self.settings)
+
+
+
+# Every study, in ledger order (the report orders them by category number). Adding a study is one
+# entry here; docs/CONTRIBUTING.md walks through one.
+STUDIES: list[Study] = [
+    Study("linreg", "1. Linear regression",
+          figures=("linreg_error_vs_k", "linreg_matching", "linreg_depth_noise", "linreg_probes", "linreg_gd"),
+          claims="studies.linreg_claims", runs="plan:linreg_runs", settings="settings.linreg:LinregSettings"),
+    Study("lm", "8. LM substrate", figures=("lm_icl_vs_k",),
+          tables=("results/lm/accuracy.csv", "results/lm/accuracy_ci.csv", "results/lm/icl_gain.csv"),
+          claims="studies.lm_claims", runs="plan:lm_runs", settings="settings.lm:LmSettings"),
+    Study("dai", "2. ICL as finetuning", figures=("dai_table", "dai_layers", "dai_dual", "dai_momentum"),
+          claims="studies.dai_claims", runs="plan:dai_runs", settings="settings.dai:DaiSettings"),
+    Study("ren", "3. Representation lens",
+          figures=("ren_kernel", "ren_dual", "ren_generalisation", "ren_variants", "ren_variants_corpus"),
+          claims="studies.ren_claims", runs="plan:ren_runs", settings="settings.ren:RenSettings"),
+    Study("shen", "4. Does ICL do GD?", figures=("shen_order", "shen_perturbation", "shen_icl_vs_gd"),
+          tables=("results/shen/table.csv", "results/shen/table.md", "results/shen/icl_vs_gd.csv"),
+          claims="studies.shen_claims", settings="settings.shen:ShenSettings"),
+    Study("transience", "5. Transient ICL",
+          figures=("transience_curves", "transience_peak_final", "transience_regression"),
+          claims="studies.transience", runs="plan:transience_training", settings="settings.transience:TransienceSettings"),
+    Study("lenses", "6. Across papers", figures=("lenses_over_training", "lenses_correlations"),
+          claims="studies.lenses_claims", settings="settings.lenses:LensesSettings"),
+    Study("diversity", "7. Beyond the papers",
+          figures=("diversity_threshold", "diversity_transient", "diversity_layers"),
+          claims="studies.diversity", runs="plan:diversity_runs", settings="settings.diversity:DiversityConfig"),
+    # new studies: above this line
+]
+STUDY_RULE_FILES = [study.rule_file for study in STUDIES]  # the Snakefile includes them in this order
+
+# Derived from STUDIES. The claims ledger is the report's first category; `rule all` lists the
+# studies' targets in report order too.
+REPORT_CATEGORIES = {"claims": "0. Claims ledger",
+                     **{s.name: s.category for s in sorted(STUDIES, key=lambda s: s.number)}}
+FIGURES = {s.name: list(s.figures) for s in STUDIES if s.figures}  # results/figures/<name>.png and .pdf
+TABLE_TARGETS = {"claims": ["results/claims.csv"], **{s.name: list(s.tables) for s in STUDIES if s.tables}}
+OPTIONAL_FIGURES = {  # figures of analyses a tier turns on: {study: {figure: config -> wanted}}
+    "ren": {"ren_variants_grid": lambda config: bool(config["ren"]["grid"]["values"])},
+}
