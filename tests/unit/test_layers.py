@@ -1,22 +1,23 @@
 """The package's import graph (every `import` / `from ... import` of an icl_study module, inside
-functions too): no module imports another's private names, and no import circle beyond the one
-still being taken apart (KNOWN_CIRCLE, issue 28's layering). A new circle, or a module joining the
-known one, fails here; so does the known one shrinking without this list being updated."""
+functions too): no import circle, no module importing another's private names, and the workflow's
+layers in one direction (docs/ARCHITECTURE.md): config.py, a leaf; the registry of studies; the
+settings; the plan; the checks, the ledger and the docs renderer; the workflow's plan; the studies
+on top. Each check is shown failing on a planted import."""
 
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "icl_study"
 
-# The settings/plan/ledger/docs circle, to be broken by the layered restructuring; nothing new may
-# join it. Its root: config -> settings -> plan -> studies.diversity, so every module that
-# studies.diversity imports and that imports config is in it too (tasks.pool_regression joined when
-# the diversity study started reading pool-regression tasks at the query).
-KNOWN_CIRCLE = frozenset({
-    "icl_study.checkpoint", "icl_study.checks", "icl_study.config", "icl_study.docs", "icl_study.ledger",
-    "icl_study.model", "icl_study.plan", "icl_study.settings", "icl_study.studies.diversity",
-    "icl_study.tasks.regression", "icl_study.tasks.pool_regression",
-})
+# Bottom up: a module may import its own layer and those below, never one above nor a study.
+LAYERS = [
+    ["icl_study.config"],
+    ["icl_study.registry"],
+    ["icl_study.settings"],  # and its section modules icl_study.settings.*
+    ["icl_study.plan"],
+    ["icl_study.checks", "icl_study.ledger", "icl_study.docs"],
+    ["icl_study.workflow_plan"],
+]
 
 
 def module_name(path: Path) -> str:
@@ -84,10 +85,41 @@ def test_no_module_imports_another_modules_private_names():
     assert private == []
 
 
-def test_no_import_circle_beyond_the_known_one():
-    found = circles(graph())
-    assert all(c <= KNOWN_CIRCLE for c in found), [sorted(c) for c in found if not c <= KNOWN_CIRCLE]
-    assert found == [] or set().union(*found) == KNOWN_CIRCLE, "the known circle shrank: update KNOWN_CIRCLE"
+def layer_of(module: str) -> int | None:
+    for i, names in enumerate(LAYERS):
+        if any(module == name or module.startswith(name + ".") for name in names):
+            return i
+    return None
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(module, imported module) pairs that go up a layer or into a study."""
+    bad = []
+    for module, targets in edges.items():
+        level = layer_of(module)
+        if level is None:
+            continue
+        for target in targets:
+            other = layer_of(target)
+            if target.startswith("icl_study.studies") or (other is not None and other > level):
+                bad.append((module, target))
+    return sorted(bad)
+
+
+def test_no_import_circle():
+    assert circles(graph()) == []
+
+
+def test_the_layers_import_downwards_only():
+    assert upward_imports(graph()) == []
+
+
+def test_the_layer_check_finds_a_planted_upward_import():
+    edges = graph()
+    edges["icl_study.config"] = edges["icl_study.config"] | {"icl_study.settings"}
+    edges["icl_study.plan"] = edges["icl_study.plan"] | {"icl_study.studies.diversity"}
+    assert upward_imports(edges) == [("icl_study.config", "icl_study.settings"),
+                                     ("icl_study.plan", "icl_study.studies.diversity")]
 
 
 def test_the_check_finds_a_planted_circle():

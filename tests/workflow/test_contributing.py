@@ -93,9 +93,9 @@ def test_walkthrough_study_runs_on_the_tiny_tier(tmp_path):
     code = ("import sys\n"
             "from icl_study.ledger import all_claims, build_ledger\n"
             "from icl_study.settings import load_config\n"
-            "from icl_study.plan import Plan\n"
+            "from icl_study.workflow_plan import WorkflowPlan\n"
             f"config = load_config({configs!r})\n"
-            "assert 'results/toy/error_vs_k.csv' in Plan(config).claim_tables\n"
+            "assert 'results/toy/error_vs_k.csv' in WorkflowPlan(config).claim_tables\n"
             "toy = [c for c in all_claims(config) if c.study == 'toy']\n"
             "build_ledger('results', config, toy).to_json(sys.stdout, orient='records')\n")
     ledger = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=False)

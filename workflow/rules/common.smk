@@ -14,13 +14,13 @@ from icl_study.plan import (
     REN_LENS_TABLES,
     REPORT_CATEGORIES,
     SMOLLM2_DIR,
-    Plan,
     as_json,
     caption,
     lookup,
     pattern,
 )
 from icl_study.settings import full_config, validate_workflow_config
+from icl_study.workflow_plan import WorkflowPlan
 
 # The shared schema; each study's part lies in schemas/studies/ beside it. A study without a part
 # has its section checked by its settings dataclass alone (in full_config).
@@ -30,7 +30,7 @@ try:
     config.update(full_config(config))  # every key config.yaml and the tiers leave out, from icl_study/settings
     validate_workflow_config(config, str(SCHEMA))
     check_workflow_config(config)  # what the schema cannot express: cross-references, files, finite numbers
-    PLAN = Plan(config, root=Path(workflow.basedir))
+    PLAN = WorkflowPlan(config, root=Path(workflow.basedir))
     PLAN.check()  # every run and job built once: a bad name or step stops the workflow here
 except ConfigError as err:
     raise SystemExit(f"icl_study: config error: {err}")
