@@ -35,6 +35,14 @@ def bootstrap_ci(
     return values.mean(axis=0), low, high
 
 
+def _by_cluster(values, clusters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The non-NaN values (n,), the unique cluster ids (c,) and each value's cluster index (n,)."""
+    values, clusters = np.asarray(values, dtype=float), np.asarray(clusters)
+    keep = ~np.isnan(values)
+    ids, which = np.unique(clusters[keep], return_inverse=True)
+    return values[keep], ids, which
+
+
 def cluster_bootstrap_ci(
     values: np.ndarray, clusters: np.ndarray, n_boot: int, alpha: float = 0.05, *, seed: int
 ) -> tuple[float, float, float, int]:
@@ -47,12 +55,9 @@ def cluster_bootstrap_ci(
     rows (the pooled mean; with equal cluster sizes, the mean of cluster means). Returns
     (mean, low, high, number of clusters); (nan, nan, nan, 0) when no row is left.
     """
-    values, clusters = np.asarray(values, dtype=float), np.asarray(clusters)
-    keep = ~np.isnan(values)
-    values, clusters = values[keep], clusters[keep]
+    values, ids, which = _by_cluster(values, clusters)
     if len(values) == 0:
         return float("nan"), float("nan"), float("nan"), 0
-    ids, which = np.unique(clusters, return_inverse=True)
     sums = np.bincount(which, weights=values, minlength=len(ids))  # (n_clusters,)
     counts = np.bincount(which, minlength=len(ids)).astype(float)
     rng = np.random.default_rng(seed)
@@ -83,12 +88,9 @@ def cluster_t_ci(values: np.ndarray, clusters: np.ndarray, alpha: float = 0.05) 
     """Mean of the cluster means with a Student-t (1 − alpha) interval over clusters: for fewer than
     FEW_CLUSTERS clusters, where a percentile bootstrap under-covers. NaN rows are dropped; one
     cluster gives (mean, NaN, NaN, 1). Returns (mean, low, high, number of clusters)."""
-    values, clusters = np.asarray(values, dtype=float), np.asarray(clusters)
-    keep = ~np.isnan(values)
-    values, clusters = values[keep], clusters[keep]
+    values, ids, which = _by_cluster(values, clusters)
     if len(values) == 0:
         return float("nan"), float("nan"), float("nan"), 0
-    ids, which = np.unique(clusters, return_inverse=True)
     means = np.bincount(which, weights=values) / np.bincount(which)  # (n_clusters,)
     return (*seed_interval(means, alpha), len(ids))
 
