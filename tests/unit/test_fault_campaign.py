@@ -8,7 +8,8 @@ import copy
 import pytest
 
 from icl_study.checks import check_workflow_config
-from icl_study.config import ConfigError, deep_merge, validate_workflow_config
+from icl_study.config import ConfigError, deep_merge
+from icl_study.settings import validate_workflow_config
 from icl_study.settings import full_config, load_config
 from workflow_helpers import REPO, TINY
 
