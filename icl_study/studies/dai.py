@@ -46,7 +46,7 @@ from icl_study.measures.concept_accuracy import concept_accuracy_table
 from icl_study.measures.matched_finetuning import analyse_episode, ft_label_nll, reinit_, text_label_nll
 from icl_study.rng import generator, stream_seed
 from icl_study.settings.dai import ConceptsAnalysisConfig, TextAnalysisConfig
-from icl_study.studies.dai_claims import rec2ftp_ci
+from icl_study.measures.rec2ftp import rec2ftp_ci
 from icl_study.tasks.concepts import ConceptsTask
 
 log = logging.getLogger("icl_study.dai")
@@ -174,7 +174,7 @@ def summary_tables(examples: pd.DataFrame, layers: pd.DataFrame, duals: pd.DataF
     variant); intervals resample those (metrics.cluster_bootstrap_ci). Zero-shot does not depend on
     the demonstrations, so it is counted once per example (n_demo_sets 0). A layer metric's per-row
     value is its mean over layers; Rec2FTP is a proportion with a Wilson interval
-    (dai_claims.rec2ftp_ci). The per-example table has one row per (model, task, variant,
+    (measures.rec2ftp.rec2ftp_ci). The per-example table has one row per (model, task, variant,
     demo_seed, example): correctness and the layer-mean metrics, what the claims pair on."""
     group = ["model", "task", "variant"]
     rows, seed = [], stream_seed(0, "bootstrap")

@@ -6,6 +6,7 @@ the workflow.
 from __future__ import annotations
 
 from icl_study.claims import NO_DATA, Claim, Gate, Measurement, over_seeds
+from icl_study.measures.rec2ftp import rec2ftp_ci
 from icl_study.studies.lm_claims import text_model_names, text_task_names
 
 # --- claims (Dai et al. 2022), measured on the summary tables and the momentum comparison ----------
@@ -16,25 +17,6 @@ DUAL_TABLE, MOMENTUM_TABLE = "dai/summary/dual.csv", "dai/momentum/comparison.cs
 # a metric and its baseline, or the trained and the untrained copy, are differenced on the same rows.
 EXAMPLES = "dai/summary/examples.csv"
 BOOT_SEED = 0  # the ledger's cluster bootstraps: a fixed seed, so the ledger is a pure function of the tables
-
-
-# --- statistics on the per-example table (torch-free; studies/dai.py's summary uses rec2ftp_ci) ----
-
-
-def rec2ftp_ci(frame) -> tuple[float, float, float, int]:
-    """Rec2FTP with a Wilson 95% interval: among the rows FT fixed (ZS wrong, FT right), the share
-    ICL also gets right. It is a proportion, so a percentile bootstrap would give the degenerate
-    [1, 1] when every fixed row is recovered. Rows of one test example under several demonstration
-    sets are not independent, so the interval counts each test example once: n = test examples
-    with a fixed row, successes = the pooled share x n. Returns (value, low, high, n)."""
-    from icl_study.intervals import wilson_ci
-
-    fixed = frame[(frame["zs_correct"] == 0) & (frame["ft_correct"] == 1)]
-    n = int(fixed["example"].nunique())
-    if n == 0:
-        return float("nan"), float("nan"), float("nan"), 0
-    share = float(fixed["icl_correct"].mean())
-    return (*wilson_ci(share * n, n), n)
 
 
 def _rows(tables: dict, model: str, task: str, variant: str):
