@@ -71,11 +71,12 @@ class Gate:
         return lo > self.threshold if self.direction == "greater" else hi < self.threshold
 
 
-def describe(m: Measurement) -> str:
-    """'value [low, high]' (or 'value', or 'n/a'), three significant digits."""
+def describe(m: Measurement, value_only: bool = False) -> str:
+    """'value [low, high]' (or 'value', or 'n/a'), three significant digits; `value_only` for an
+    exact quantity (a count), whose interval would be degenerate."""
     if not math.isfinite(m.value):
         return "n/a"
-    if math.isfinite(m.ci_low) and math.isfinite(m.ci_high):
+    if not value_only and math.isfinite(m.ci_low) and math.isfinite(m.ci_high):
         return f"{m.value:.3g} [{m.ci_low:.3g}, {m.ci_high:.3g}]"
     return f"{m.value:.3g}"
 
@@ -178,14 +179,15 @@ def decide(claim: Claim, m: Measurement, tables: dict) -> Decision:
     gate), then the seed count (a trained-model claim on fewer than MIN_SEEDS seeds is exploratory).
     Every gate is measured and listed, whatever the interval says."""
     results = [(gate, gate.compute(tables)) for gate in claim.gates]
-    listed = "; ".join(f"{g.name}: {describe(gm)} {'pass' if g.passes(gm) else 'FAIL'}" for g, gm in results)
+    listed = "; ".join(f"{g.name}: {describe(gm, g.on == 'value')} {'pass' if g.passes(gm) else 'FAIL'}"
+                       for g, gm in results)
     raw = verdict(claim, m)
     if raw not in ("reproduced", "contradicted"):
         return Decision(raw, "", listed)
     failed = [(g, gm) for g, gm in results if not g.passes(gm)]
     if failed:
         g, gm = failed[0]
-        return Decision("inconclusive", f"{g.name} failed: {describe(gm)}", listed)
+        return Decision("inconclusive", f"{g.name} failed: {describe(gm, g.on == 'value')}", listed)
     if claim.trained and (m.n_seeds is None or m.n_seeds < MIN_SEEDS):
         seeds = "unknown" if m.n_seeds is None else m.n_seeds
         return Decision("exploratory", f"fewer than {MIN_SEEDS} training seeds ({seeds}); would be {raw}", listed)

@@ -89,3 +89,10 @@ def test_a_trained_model_claim_on_fewer_than_three_seeds_is_exploratory(n_seeds,
     # an inconclusive interval stays inconclusive; a pretrained model's claim has no seed rule
     assert decide(claim("greater", trained=True), Measurement(0, -1, 1, n_seeds=1), {}).verdict == "inconclusive"
     assert decide(claim("greater"), Measurement(0.3, 0.2, 0.4), {}).verdict == "reproduced"
+
+
+def test_a_value_gate_is_listed_without_a_degenerate_interval():
+    """A count gate (20 draws of 20) shows '20', never '20 [20, 20]' as if it were measured."""
+    draws = Gate("at least 20 noise draws", lambda t: Measurement(20.0, 20.0, 20.0), threshold=19.5, on="value")
+    d = decide(claim("greater", gates=(draws,)), Measurement(0.3, 0.2, 0.4), {})
+    assert d.gates == "at least 20 noise draws: 20 pass"
