@@ -257,10 +257,29 @@ def read_claims(path: Path | str) -> pd.DataFrame:
 
 # --- pages, captions and the rule entries -------------------------------------------------------
 
+def study_claims_markdown(claims: pd.DataFrame, study: str) -> str:
+    """A study page's own ledger rows: claim id, verdict, the gate that stopped a decided verdict,
+    value [95% interval], seeds and examples (empty when the ledger has no row of the study)."""
+    import pandas as pd
+
+    rows = claims[claims["study"] == study] if "study" in claims else claims.iloc[0:0]
+    if rows.empty:
+        return ""
+    lines = ["## Claims in the ledger", "",
+             "| claim id | verdict | value [95% interval] | gate | seeds | examples |", "|---|---|---|---|---|---|"]
+    for _, row in rows.iterrows():
+        gate = row.get("gate", "")
+        lines.append(f"| `{row['claim_id']}` | **{row['verdict']}** | {interval(row)} | "
+                     f"{'' if pd.isna(gate) else str(gate).replace('|', '/')} | {fmt(row['n_seeds'], 'd')} | "
+                     f"{fmt(row['n_examples'], 'd')} |")
+    return "\n".join(lines)
+
+
 def render_study_pages(templates: Path, out_dir: Path, results: Path, config: dict,
-                       environment: dict | None = None) -> list[Path]:
-    """docs/studies/<study>.md for every template docs/templates/studies/<study>.md, each ending
-    with the line that names the run it was rendered from."""
+                       environment: dict | None = None, claims: pd.DataFrame | None = None) -> list[Path]:
+    """docs/studies/<study>.md for every template docs/templates/studies/<study>.md, each followed
+    by the study's ledger rows (verdict and gate beside each claim) and ending with the line that
+    names the run it was rendered from."""
     from icl_study.environment import summary
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -268,6 +287,8 @@ def render_study_pages(templates: Path, out_dir: Path, results: Path, config: di
     for template in sorted(templates.glob("*.md")):
         page = out_dir / template.name
         text = render(template.read_text(), results, config).rstrip("\n")
+        own = study_claims_markdown(claims, template.stem) if claims is not None else ""
+        text += f"\n\n{own}" if own else ""
         page.write_text(f"{text}\n\n---\n\n{summary(environment)}\n")
         written.append(page)
     return written
@@ -294,7 +315,7 @@ def docs_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     shutil.copyfile(inputs[0], root / "docs" / "claims_default.csv")
     if environment_json:
         shutil.copyfile(environment_json, root / "docs" / "environment_default.json")
-    render_study_pages(root / STUDY_TEMPLATES, root / "docs" / "studies", results, config, environment)
+    render_study_pages(root / STUDY_TEMPLATES, root / "docs" / "studies", results, config, environment, claims)
     for template in sorted((root / STUDY_TEMPLATES).glob("*.md")):
         for name in figures_of(template.read_text()):
             shutil.copyfile(results / "figures" / f"{name}.png", root / "docs" / "figures" / f"{name}.png")

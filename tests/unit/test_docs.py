@@ -90,6 +90,27 @@ def test_ledger_table_from_a_hand_made_ledger(tmp_path):
     assert docs.ledger_block(rewritten) == "\n".join(table) and rewritten.endswith("rest\n")
 
 
+def test_a_study_page_shows_its_claims_with_verdict_and_gate(tmp_path):
+    """Each study page ends with its own ledger rows: the verdict and, beside it, the gate that
+    stopped a decided verdict; another study's rows stay off the page."""
+    template_dir = tmp_path / "templates"
+    template_dir.mkdir()
+    (template_dir / "dai.md").write_text("# Dai\n")
+    (template_dir / "ren.md").write_text("# Ren\n")
+    claims = pd.DataFrame([
+        {"study": "dai", "claim_id": "dai.simaou.m.t", "verdict": "inconclusive", "value": 0.56, "ci_low": 0.53,
+         "ci_high": 0.6, "gate": "finetuning learned: held-out FT − ZS accuracy > 0 failed: -0.52 [-0.64, -0.41]",
+         "n_seeds": 1, "n_examples": 96},
+        {"study": "linreg", "claim_id": "linreg.beats_gd1", "verdict": "exploratory", "value": 0.33, "ci_low": 0.29,
+         "ci_high": 0.37, "gate": "fewer than 3 training seeds (1); would be reproduced", "n_seeds": 1, "n_examples": 2000},
+    ])
+    docs.render_study_pages(template_dir, tmp_path / "studies", tmp_path, {}, None, claims)
+    dai = (tmp_path / "studies" / "dai.md").read_text()
+    assert "| `dai.simaou.m.t` | **inconclusive** | 0.56 [0.53, 0.6] | finetuning learned" in dai
+    assert "linreg.beats_gd1" not in dai
+    assert "## Claims in the ledger" not in (tmp_path / "studies" / "ren.md").read_text()  # no rows: no section
+
+
 def test_placeholders_fail_loudly_and_optional_ones_say_na(tmp_path):
     (tmp_path / "t.csv").write_text("run,k,value\nmain,1,0.5\nmain,2,0.25\nother,1,0.75\n")
     render = lambda text: docs.render(text, tmp_path, {"a": {"b": 3}})  # noqa: E731
