@@ -165,6 +165,11 @@ def verdict(claim: Claim, m: Measurement) -> str:
     raise ValueError(f"{claim.claim_id}: unknown direction {claim.direction!r}")
 
 
+def degenerate(m: Measurement) -> bool:
+    """A zero-width interval: shown as the value alone, never as a measured [x, x]."""
+    return math.isfinite(m.ci_low) and m.ci_low == m.ci_high
+
+
 class Decision(NamedTuple):
     """A claim's verdict after its gates and seed count: `gate` names what stopped a decided
     verdict (empty when nothing did), `gates` lists every gate as 'name: value [low, high] pass'."""
@@ -178,6 +183,9 @@ def decide(claim: Claim, m: Measurement, tables: dict) -> Decision:
     """The interval's verdict, then the gates (a failed one makes it inconclusive, naming the
     gate), then the seed count (a trained-model claim on fewer than MIN_SEEDS seeds is exploratory).
     Every gate is measured and listed, whatever the interval says."""
+    if claim.direction != "identity" and degenerate(m):
+        # zero width: every resample gave one value (a single seed's t, all-equal draws); not evidence
+        return Decision("inconclusive", "no interval: the measurement has no spread (degenerate)", "")
     results = [(gate, gate.compute(tables)) for gate in claim.gates]
     listed = "; ".join(f"{g.name}: {describe(gm, g.on == 'value')} {'pass' if g.passes(gm) else 'FAIL'}"
                        for g, gm in results)
@@ -201,6 +209,8 @@ def ledger_rows(claims: list[Claim], tables: dict) -> list[dict]:
     for claim in claims:
         m = claim.compute(tables)
         d = decide(claim, m, tables)
+        if degenerate(m):  # an identity's worst case, or no spread: the value alone
+            m = Measurement(m.value, float("nan"), float("nan"), m.n_examples, m.n_seeds)
         rows.append({"study": claim.study, "paper": claim.paper, "claim_id": claim.claim_id,
                      "claim": claim.claim, "measure": claim.measure, "value": m.value, "ci_low": m.ci_low,
                      "ci_high": m.ci_high, "n_examples": m.n_examples, "n_seeds": m.n_seeds,

@@ -96,3 +96,12 @@ def test_a_value_gate_is_listed_without_a_degenerate_interval():
     draws = Gate("at least 20 noise draws", lambda t: Measurement(20.0, 20.0, 20.0), threshold=19.5, on="value")
     d = decide(claim("greater", gates=(draws,)), Measurement(0.3, 0.2, 0.4), {})
     assert d.gates == "at least 20 noise draws: 20 pass"
+
+
+def test_a_degenerate_interval_is_never_shown_or_decided_as_a_measurement():
+    """An identity's [x, x] is shown as x alone; a zero-width interval of an effect decides nothing."""
+    identity = ledger_rows([claim("identity", compute=lambda t: Measurement(3e-14, 3e-14, 3e-14))], {})[0]
+    assert identity["verdict"] == "sanity check" and math.isnan(identity["ci_low"]) and math.isnan(identity["ci_high"])
+    flat = ledger_rows([claim("greater", compute=lambda t: Measurement(1.0, 1.0, 1.0, n_examples=25))], {})[0]
+    assert flat["verdict"] == "inconclusive" and flat["gate"].startswith("no interval")
+    assert math.isnan(flat["ci_low"]) and flat["value"] == 1.0
