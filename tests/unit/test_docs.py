@@ -189,8 +189,8 @@ def test_docs_rule_rewrites_readme_ledger_pages_and_figures(tiny_run, tmp_path):
     shutil.copyfile(REPO / "README.md", root / "README.md")
     claims = tmp_path / "claims.csv"
     claims.write_text(",".join(docs.read_claims(REPO / "docs" / "claims_default.csv").columns) + "\n"
-                      "ren,Ren & Liu 2024,dual,dual = kernel attention,max error,1e-15,,,,1,identity,sanity check,"
-                      "ren_dual\n")
+                      "ren,Ren & Liu 2024,dual,dual = kernel attention,max error,1e-15,,,,1,identity,sanity check,,,"
+                      "ren_dual\n")  # gate and gates empty
     config = load_config([REPO / "config.yaml", TINY])
     keys = sorted({k for t in docs.all_templates(REPO) for k in docs.config_keys_of(t.read_text())})
     environment = tiny_run / "results" / "environment.json"
