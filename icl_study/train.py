@@ -29,7 +29,7 @@ from icl_study.config import ConfigError, RunConfig, TrainConfig, run_config
 from icl_study.device import autocast, maybe_compile, pick_device
 from icl_study.run_state import (TrainingDiverged, build_model, check_loss, check_memory, check_run_config,  # noqa: F401
                                  log_progress, lr_at, make_optimizer, resume, save, write_metrics, write_state)
-from icl_study.stacked import group_runs, train_group
+from icl_study.stacked import group_runs, solo_config, train_group
 from icl_study.tasks import make_task
 
 log = logging.getLogger("icl_study.train")
@@ -135,7 +135,8 @@ def train_group_rule(inputs: list[str], params: dict, outputs: list[str]) -> Non
         chunk, paths = runs[start:start + cap], outputs[start:start + cap]
         log.info("runs %d-%d of %d -> %s", start, start + len(chunk) - 1, len(runs), paths)
         out_dirs = [Path(p).parent for p in paths]
-        finals = [train(chunk[0], out_dirs[0])] if len(chunk) == 1 else train_group(chunk, out_dirs)
+        # a chunk of one is a solo run: stored with members_per_job 1, as a stacked member is
+        finals = [train(solo_config(chunk[0]), out_dirs[0])] if len(chunk) == 1 else train_group(chunk, out_dirs)
         for final, path in zip(finals, paths):
             if final != Path(path):
                 raise RuntimeError(f"train wrote {final}, but the rule expects {path}")

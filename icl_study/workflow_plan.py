@@ -59,3 +59,15 @@ class WorkflowPlan(Plan):
         """The docs rule's params: the repository and every config value a template quotes."""
         keys = sorted({key for template in docs.all_templates(self.root) for key in docs.config_keys_of(template.read_text())})
         return as_json({"root": str(self.root), "config": docs.config_subset(self.config, keys)})
+
+    def check_report_inputs(self, argv: list[str]) -> None:
+        """`snakemake --report` shows a finished run: before one, say so in one line (Snakemake's own
+        error names one missing file, not what to do). `argv`: the command line."""
+        if not any(arg == "--report" or arg.startswith("--report=") for arg in argv):
+            return
+        wanted = list(self.all_targets) + list(self.captions)
+        missing = [path for path in wanted if not Path(path).exists()]
+        if missing:
+            raise SystemExit(f"icl_study: --report shows a finished run, but {len(missing)} of its {len(wanted)} "
+                             f"files are missing (first: {missing[0]}): run the workflow first (snakemake --cores 2, "
+                             f"with the same --configfile), then make the report")

@@ -22,7 +22,7 @@ DOC = REPO / "docs" / "CONTRIBUTING.md"
 # <path>`, or `# insert into: <path>, above the line "<line>"`.
 BLOCK = re.compile(r"^```\w*\n# (file|append to|insert into): (.+?)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 INSERT = re.compile(r'(\S+), above the line "(.*)"$')
-FILES = {"icl_study/plan.py", "icl_study/studies/toy.py", "workflow/rules/toy.smk", "config.yaml"}
+FILES = {"icl_study/registry.py", "icl_study/studies/toy.py", "workflow/rules/toy.smk", "config.yaml"}
 
 
 def walkthrough() -> list[tuple[str, str, str]]:

@@ -173,7 +173,7 @@ def test_forced_training_rule_retrains_after_a_code_edit(tmp_path):
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=600)
     before = load_checkpoint(tmp_path / "run" / MODEL)["model"]
 
-    train_py = package / "icl_study" / "train.py"
+    train_py = package / "icl_study" / "run_state.py"  # lr_at lives there
     source = train_py.read_text()
     edited = source.replace('    """Linear warmup to `lr`, then cosine decay', '    return 0.0\n    """Linear warmup')
     assert edited != source

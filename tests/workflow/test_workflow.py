@@ -30,7 +30,10 @@ def test_end_to_end_writes_figure_and_table(run_dir):
     n_points = 6  # tests/configs/tiny.yaml: linreg.task.n_points
     predictors = {"model", "least_squares", "averaging", "knn_3", "zero", "ridge_0.1", "ridge_1", "gd_1"}
     assert set(table["predictor"]) == predictors
-    assert len(table) == len(predictors) * n_points  # one row per predictor and k = 0..n-1
+    errors = table[table["metric"] == "normalized_error"]
+    assert len(errors) == len(predictors) * n_points  # one row per predictor and k = 0..n-1
+    # and each baseline minus the model, paired on the same tasks, per k
+    assert len(table[table["metric"] == "minus_model"]) == (len(predictors) - 1) * n_points
     assert (table["ci_low"] <= table["value"]).all() and (table["value"] <= table["ci_high"]).all()
 
 
@@ -50,8 +53,9 @@ def test_changed_eval_value_reruns_only_evaluation_and_figure(run_dir, tmp_path)
     override.write_text("linreg:\n  eval:\n    n_tasks: 32\n")
     configs = (REPO / "config.yaml", REPO / "tests" / "configs" / "tiny.yaml", override)
     planned = jobs_planned(snakemake(run_dir, "-n", configfiles=configs).stdout)
-    # the ledger reads errors.csv; the figure's caption quotes linreg.eval.n_tasks, so it rerenders
-    assert planned == {"linreg_errors", "fig_linreg_error_vs_k", "caption", "claims_ledger", "all"}
+    # the ledger reads errors.csv; the figure's caption quotes linreg.eval.n_tasks, so it rerenders;
+    # the report's first page shows the ledger
+    assert planned == {"linreg_errors", "fig_linreg_error_vs_k", "caption", "claims_ledger", "report_page", "all"}
 
 
 def test_changed_train_value_retrains(run_dir, tmp_path):
@@ -71,7 +75,7 @@ def test_changed_variant_parameter_retrains_only_that_variant(run_dir, tmp_path)
     stdout = snakemake(run_dir, "-n", configfiles=configs).stdout
     assert set(re.findall(r"wildcards: group=(\w+)", stdout)) == {"negative"}
     assert jobs_planned(stdout) == {"ren_train", "ren_variants", "fig_ren_variants", "ren_grid", "fig_ren_variants_grid",
-                                    "claims_ledger", "all"}
+                                    "claims_ledger", "report_page", "all"}
 
 
 def test_ledger_has_one_row_per_claim(run_dir):

@@ -4,6 +4,7 @@ PLAN (icl_study/plan.py) declares every training run and analysis job; rule file
 inputs, params, wildcard constraints and targets from it.
 """
 
+import sys
 from pathlib import Path
 
 from icl_study.checks import check_workflow_config
@@ -36,22 +37,8 @@ except ConfigError as err:
     raise SystemExit(f"icl_study: config error: {err}")
 
 
-def check_report_inputs() -> None:
-    """`snakemake --report` shows a finished run: before one, say so in one line (Snakemake's own
-    error names one missing file, not what to do)."""
-    import sys
-
-    if not any(arg == "--report" or arg.startswith("--report=") for arg in sys.argv):
-        return
-    wanted = list(PLAN.all_targets) + list(PLAN.captions)
-    missing = [path for path in wanted if not Path(path).exists()]
-    if missing:
-        raise SystemExit(f"icl_study: --report shows a finished run, but {len(missing)} of its {len(wanted)} files "
-                         f"are missing (first: {missing[0]}): run the workflow first (snakemake --cores 2, with the "
-                         f"same --configfile), then make the report")
-
-
-check_report_inputs()
+# `snakemake --report` shows a finished run: before one, say so in one line.
+PLAN.check_report_inputs(sys.argv)
 
 
 
