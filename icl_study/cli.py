@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     from icl_study.config import StudyError
-    from icl_study.tables import TableError
+    from icl_study.tables import damaged
 
     fn = resolve(args.entry)
     try:
@@ -67,7 +67,6 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"icl_study: --params is not JSON: {err.msg} at character {err.pos} of {args.params!r}") from None
     if not isinstance(params, dict):
         raise SystemExit(f"icl_study: --params must be a JSON object, got {args.params!r}")
-    from icl_study.tables import damaged
 
     # The workflow's own tables this job reads (under results/) are checked before it starts, so a
     # table cut short by a crash or a full disk is never averaged in as a row of NaNs.
@@ -81,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         set_threads(args.threads)
     try:
         fn(args.inputs, params, args.out)
-    except (StudyError, TableError) as err:  # anything else is a bug (its traceback stays) or a damaged input table
+    except StudyError as err:  # a config or data error (a damaged table too); anything else is a bug or a damaged input
         print(f"icl_study: {err.kind}: {err}", file=sys.stderr)
         sys.exit(2)
     except IndexError as err:

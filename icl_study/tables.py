@@ -22,24 +22,14 @@ import math
 from pathlib import Path
 
 from icl_study import columns as known
+from icl_study.config import DataError  # one data error for tables and user files: `data error: ...`
 
 BOM = "\ufeff"
 
 
-class DataError(ValueError):
-    """A table that cannot be read as written; the message is one line naming the file. The command
-    line prints it as `icl_study: data error: <message>` and exits with status 2, as it does a
-    config.DataError (defined here, apart from config.py, so this module imports no other module of
-    the package but columns and stays out of the settings/plan import circle)."""
-
-    kind = "data error"
-
-
-TableError = DataError  # the name callers outside this module use, to tell it from config.DataError
-
-
 class MissingTable(DataError, FileNotFoundError):
     """A table that is not there: a DataError naming it, and still a FileNotFoundError."""
+
 
 # Known table schemas: {path under results/: columns the table must have}; any other table is
 # checked for its shape and cell types only.

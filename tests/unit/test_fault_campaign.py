@@ -98,7 +98,7 @@ def beats_gd1(config):
 
 @pytest.mark.parametrize("damage", ["truncated", "header_only", "empty", "text_in_number", "ragged"])
 def test_a_damaged_claim_table_stops_the_ledger_naming_the_file(tiny, tmp_path, damage):
-    from icl_study.tables import TableError as DataError
+    from icl_study.config import DataError
     from icl_study.ledger import build_ledger
 
     table = tmp_path / "linreg" / "errors.csv"
@@ -117,7 +117,7 @@ def test_a_damaged_claim_table_stops_the_ledger_naming_the_file(tiny, tmp_path, 
 
 def test_a_truncated_table_stops_the_figure_and_the_caption_naming_the_file(tmp_path):
     from icl_study import docs
-    from icl_study.tables import TableError as DataError
+    from icl_study.config import DataError
     from icl_study.plots.linreg import error_vs_k_rule
 
     table = tmp_path / "linreg" / "errors.csv"
@@ -130,7 +130,7 @@ def test_a_truncated_table_stops_the_figure_and_the_caption_naming_the_file(tmp_
 
 
 def test_the_table_reader_accepts_a_bom_and_checks_known_schemas(tmp_path):
-    from icl_study.tables import TableError as DataError
+    from icl_study.config import DataError
     from icl_study.tables import read_table
 
     path = tmp_path / "t.csv"
