@@ -137,14 +137,6 @@ def over_seeds(values, **counts) -> Measurement:
     return Measurement(*seed_interval(values), n_seeds=len(values), **counts)
 
 
-def interval_difference(a: tuple[float, float, float], b: tuple[float, float, float], **counts) -> Measurement:
-    """a − b from two separate (mean, low, high) 95% intervals, when the tables carry no paired one.
-
-    The interval [low_a − high_b, high_a − low_b] is conservative: it excludes 0 only where the two
-    intervals do not overlap, so a verdict drawn from it errs towards "inconclusive"."""
-    return Measurement(a[0] - b[0], a[1] - b[2], a[2] - b[1], **counts)
-
-
 def verdict(claim: Claim, m: Measurement) -> str:
     """The claim's verdict from its measured interval alone, before gates and seed counts (see
     `decide`)."""

@@ -35,18 +35,12 @@ def _n_seeds(tables: dict, model: str, task: str) -> int | None:
 
 def paired_difference(a, b, examples, n_boot: int) -> Measurement:
     """Mean of a − b over rows measured on the same prompts, with the interval over test examples
-    (intervals.cluster_ci: a cluster bootstrap, or t on example means below 20 examples). a, b,
-    examples: (n_rows,) aligned arrays; NaN rows dropped."""
-    import numpy as np
+    (intervals.paired_cluster_ci: a cluster bootstrap, or t on example means below 20 examples).
+    a, b, examples: (n_rows,) aligned arrays; NaN rows dropped."""
+    from icl_study.intervals import paired_cluster_ci
 
-    from icl_study.intervals import cluster_ci
-
-    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)  # (n_rows,)
-    keep = ~np.isnan(diff)
-    if not keep.any():
-        return NO_DATA
-    mean, low, high, n = cluster_ci(diff[keep], np.asarray(examples)[keep], n_boot, seed=BOOT_SEED)
-    return Measurement(mean, low, high, n_examples=n)
+    mean, low, high, n = paired_cluster_ci(a, b, examples, n_boot, seed=BOOT_SEED)
+    return NO_DATA if n == 0 else Measurement(mean, low, high, n_examples=n)
 
 
 def _paired(model, task, a: tuple[str, str], b: tuple[str, str], n_boot: int, trained: bool):
