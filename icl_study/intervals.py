@@ -173,3 +173,15 @@ def two_way_bootstrap_ci(values: np.ndarray, n_boot: int, alpha: float = 0.05, *
     boot = np.array([np.nanmean(values[r][:, c]) for r, c in zip(rows, cols)])  # (n_boot,)
     low, high = np.nanpercentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return float(np.nanmean(values)), float(low), float(high)
+
+
+def examples_by_sets_ci(table: np.ndarray, n_boot: int, alpha: float = 0.05, *,
+                        seed: int) -> tuple[float, float, float]:
+    """Mean of an (n_examples, n_sets) table of per-example values (a gain or a difference, paired per
+    example) under each demonstration set, with the interval that fits it: one set, `cluster_ci` over
+    the examples; several, the two-way bootstrap, so the sets count as a random draw too."""
+    table = np.asarray(table, dtype=float)  # (n_examples, n_sets)
+    if table.shape[1] == 1:
+        mean, low, high, _ = cluster_ci(table[:, 0], np.arange(len(table)), n_boot, alpha, seed=seed)
+        return mean, low, high
+    return two_way_bootstrap_ci(table, n_boot, alpha, seed=seed)

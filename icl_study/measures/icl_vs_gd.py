@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from icl_study.episodes import Episode
-from icl_study.intervals import cluster_ci, two_way_bootstrap_ci
+from icl_study.intervals import examples_by_sets_ci
 from icl_study.lm.finetune import FinetuneConfig, example_loss, finetuned, minibatches
 from icl_study.lm.icl import next_token_logprobs
 from icl_study.metrics import cosine, kl_divergence, order_spread, topk_overlap
@@ -179,10 +179,8 @@ def icl_vs_gd_verdicts(lm: pd.DataFrame, n_boot: int) -> pd.DataFrame:
         row = {"model": model, "task": task, "n_demos": n, "setting": setting}
         n_sets = int(wide.reset_index().groupby("example")["demo_seed"].nunique().max())
         for name, values in columns.items():
-            if n_sets > 1:  # text: the same queries under every demonstration set, which are a random draw too
-                mean, low, high = two_way_bootstrap_ci(values.unstack("demo_seed").to_numpy(float), n_boot, seed=seed)
-            else:
-                mean, low, high, _ = cluster_ci(values.to_numpy(float), examples, n_boot, seed=seed)
+            # (queries, demonstration sets): the same queries under every set, a random draw too
+            mean, low, high = examples_by_sets_ci(values.unstack("demo_seed").to_numpy(float), n_boot, seed=seed)
             row.update({name: mean, f"{name}_low": low, f"{name}_high": high})
         row["n_examples"], row["n_demo_sets"] = len(np.unique(examples)), n_sets
         moved = row["kl_gd_zs_minus_floor_low"] > 0

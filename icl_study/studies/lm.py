@@ -181,13 +181,9 @@ def _text_gains(table: pd.DataFrame, n_boot: int, seed: int) -> list[tuple]:
         for k, at_k in frame[frame["k"] > 0].groupby("k"):
             wide = at_k.pivot_table(index="example", columns="demo_seed", values="correct")  # (examples, sets)
             gain = wide.sub(zero, axis=0).dropna(how="all")  # only examples scored at both k
-            if gain.shape[1] == 1:
-                mean, low, high, _ = intervals.cluster_ci(gain.iloc[:, 0].to_numpy(float), gain.index.to_numpy(),
-                                                          n_boot, seed=seed)
-                how = "paired per example"
-            else:
-                mean, low, high = intervals.two_way_bootstrap_ci(gain.to_numpy(float), n_boot, seed=seed)
-                how = "paired per example, two-way bootstrap (examples x demonstration sets)"
+            mean, low, high = intervals.examples_by_sets_ci(gain.to_numpy(float), n_boot, seed=seed)
+            how = ("paired per example" if gain.shape[1] == 1
+                   else "paired per example, two-way bootstrap (examples x demonstration sets)")
             rows.append((model, task, k, mean, low, high, len(gain), gain.shape[1], 0, how))
     return rows
 

@@ -76,3 +76,11 @@ def test_two_way_bootstrap_counts_demonstration_sets_as_random():
     mean, low, high = intervals.two_way_bootstrap_ci(table, 2000, seed=0)
     _, l1, h1, _ = intervals.cluster_bootstrap_ci(table.ravel(), np.repeat(np.arange(300), 3), 2000, seed=0)
     assert low < mean < high and (high - low) > 5 * (h1 - l1)
+
+
+def test_one_demonstration_set_is_clustered_by_example_and_several_are_two_way():
+    rng = np.random.default_rng(3)
+    one = rng.normal(0.2, 1.0, (40, 1))  # (examples, 1 set)
+    assert intervals.examples_by_sets_ci(one, 500, seed=0) == intervals.cluster_ci(one[:, 0], np.arange(40), 500, seed=0)[:3]
+    several = rng.normal(0.2, 1.0, (40, 3))
+    assert intervals.examples_by_sets_ci(several, 500, seed=0) == intervals.two_way_bootstrap_ci(several, 500, seed=0)
