@@ -200,6 +200,15 @@ def interval(row) -> str:
     return f"{value} [{fmt(row['ci_low'], '.3g')}, {fmt(row['ci_high'], '.3g')}]"
 
 
+def gate_text(row) -> str:
+    """What stopped a decided verdict (a failed gate, too few seeds), or "" (also for a ledger
+    written before the column existed)."""
+    import pandas as pd
+
+    gate = row.get("gate", "")
+    return "" if pd.isna(gate) else str(gate)
+
+
 def ledger_markdown(claims: pd.DataFrame) -> str:
     """The ledger as a Markdown table: one row per claim, its verdict, interval, sample sizes and
     links to its study page and figure."""
@@ -213,10 +222,9 @@ def ledger_markdown(claims: pd.DataFrame) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for _, row in claims.iterrows():
         figure = Path(str(row["figure"])).stem if not pd.isna(row["figure"]) else ""
-        gate = row.get("gate", "")  # what stopped a decided verdict: a failed gate or too few seeds
         cells = [f"[{row['study']}](docs/studies/{row['study']}.md)", str(row["paper"]),
                  str(row["claim"]).replace("|", "/"), f"`{row['claim_id']}`", f"**{row['verdict']}**", interval(row),
-                 "" if pd.isna(gate) else str(gate).replace("|", "/"), fmt(row["n_seeds"], "d"), fmt(row["n_examples"], "d"),
+                 gate_text(row).replace("|", "/"), fmt(row["n_seeds"], "d"), fmt(row["n_examples"], "d"),
                  f"[{figure}](docs/figures/{figure}.png)" if figure else ""]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -260,7 +268,6 @@ def read_claims(path: Path | str) -> pd.DataFrame:
 def study_claims_markdown(claims: pd.DataFrame, study: str) -> str:
     """A study page's own ledger rows: claim id, verdict, the gate that stopped a decided verdict,
     value [95% interval], seeds and examples (empty when the ledger has no row of the study)."""
-    import pandas as pd
 
     rows = claims[claims["study"] == study] if "study" in claims else claims.iloc[0:0]
     if rows.empty:
@@ -268,9 +275,8 @@ def study_claims_markdown(claims: pd.DataFrame, study: str) -> str:
     lines = ["## Claims in the ledger", "",
              "| claim id | verdict | value [95% interval] | gate | seeds | examples |", "|---|---|---|---|---|---|"]
     for _, row in rows.iterrows():
-        gate = row.get("gate", "")
         lines.append(f"| `{row['claim_id']}` | **{row['verdict']}** | {interval(row)} | "
-                     f"{'' if pd.isna(gate) else str(gate).replace('|', '/')} | {fmt(row['n_seeds'], 'd')} | "
+                     f"{gate_text(row).replace('|', '/')} | {fmt(row['n_seeds'], 'd')} | "
                      f"{fmt(row['n_examples'], 'd')} |")
     return "\n".join(lines)
 
@@ -355,10 +361,9 @@ def report_ledger_rst(claims: pd.DataFrame, environment: dict | None) -> str:
              "     - gate", "     - figure"]
     for _, row in claims.iterrows():
         figure = Path(str(row["figure"])).name if not pd.isna(row["figure"]) else ""
-        gate = row.get("gate", "")
         cells = [rst_text(row["study"]), f"``{row['claim_id']}``", rst_text(row["claim"]),
                  f"**{rst_text(row['verdict'])}**", rst_text(interval(row)),
-                 "" if pd.isna(gate) else rst_text(gate), link(figure) if figure else ""]
+                 rst_text(gate_text(row)), link(figure) if figure else ""]
         lines += [f"   * - {cells[0]}"] + [f"     - {cell}" for cell in cells[1:]]
     return "\n".join(lines) + "\n"
 
