@@ -25,6 +25,10 @@ from icl_study import columns as known
 from icl_study.config import DataError  # one data error for tables and user files: `data error: ...`
 
 BOM = "\ufeff"
+# The damage both the full check and the quick look at a file's ends report, in one wording.
+EMPTY = "{path}: empty table (no header, no rows)"
+CUT_SHORT = "{path}: does not end with a newline: the file was cut short (rerun the job that writes it)"
+HEADER_ONLY = "{path}: header only, no rows (rerun the job that writes it)"
 
 
 class MissingTable(DataError, FileNotFoundError):
@@ -61,13 +65,13 @@ def check_text(text: str, path: str | Path, columns: list[str] | None = None) ->
     """The header of the CSV `text` (BOM already stripped), after every structural check; raises a
     one-line DataError naming `path`."""
     if not text.strip():
-        raise DataError(f"{path}: empty table (no header, no rows)")
+        raise DataError(EMPTY.format(path=path))
     if not text.endswith("\n"):
-        raise DataError(f"{path}: does not end with a newline: the file was cut short (rerun the job that writes it)")
+        raise DataError(CUT_SHORT.format(path=path))
     rows = list(csv.reader(io.StringIO(text)))
     header, body = rows[0], [row for row in rows[1:] if row]
     if not body:
-        raise DataError(f"{path}: header only, no rows (rerun the job that writes it)")
+        raise DataError(HEADER_ONLY.format(path=path))
     for line, row in enumerate(rows[1:], start=2):
         if row and len(row) != len(header):
             raise DataError(f"{path}: line {line} has {len(row)} fields, the header has {len(header)}: the file "
@@ -118,11 +122,11 @@ def quick_check(path: str | Path) -> None:
         last = f.read(1)
     text = head.decode("utf-8", errors="replace").removeprefix(BOM)
     if not text.strip():
-        raise DataError(f"{path}: empty table (no header, no rows)")
+        raise DataError(EMPTY.format(path=path))
     if last != b"\n":
-        raise DataError(f"{path}: does not end with a newline: the file was cut short (rerun the job that writes it)")
+        raise DataError(CUT_SHORT.format(path=path))
     if size <= len(head) and not text.strip().partition("\n")[2].strip():
-        raise DataError(f"{path}: header only, no rows (rerun the job that writes it)")
+        raise DataError(HEADER_ONLY.format(path=path))
 
 
 def checked_text(path: str | Path, columns: list[str] | None = None) -> str:
