@@ -358,3 +358,21 @@ def test_shen_fragility_is_a_log_loss_ratio_per_model_at_matched_depth(config, t
     write(tmp_path, "shen/perturbation.csv", _perturbation(models, 5))
     row = build_ledger(tmp_path, config, [claim]).iloc[0]
     assert row["verdict"] == "inconclusive" and row["gate"].startswith("at least 20 noise draws")
+
+
+def test_shen_fragility_is_decided_only_where_every_matched_depth_agrees(config, tmp_path):
+    """The default run's pattern: the 1-step construction is *less* fragile than its depth-1 trained
+    models, the 3-step one far *more* than the trained 3-layer model. Depths that disagree decide
+    nothing (the old least-favourable pair said `contradicted`); every depth below zero contradicts."""
+    claim = by_id(config, "shen.constructed_fragile")
+    depth1 = {"GD transformer (1 step)": ("constructed", 1, 1.0, [1.05, 1.06, 1.07]),
+              **{f"trained L1_s{s}": ("trained", 1, 1.0, [1.12, 1.13, 1.14 + 0.01 * s]) for s in range(3)}}
+    fragile3 = {"GD transformer (3 steps)": ("constructed", 3, 0.01, [0.09, 0.1, 0.11]),
+                "trained main": ("trained", 3, 1.0, [1.4, 1.5, 1.6])}
+    write(tmp_path, "shen/perturbation.csv", _perturbation({**depth1, **fragile3}, 20))
+    row = build_ledger(tmp_path, config, [claim]).iloc[0]
+    assert row["verdict"] == "inconclusive" and row["ci_low"] < 0 < row["ci_high"]
+    robust3 = {"GD transformer (3 steps)": ("constructed", 3, 1.0, [1.01, 1.02, 1.03]),
+               "trained main": ("trained", 3, 1.0, [1.4, 1.5, 1.6])}
+    write(tmp_path, "shen/perturbation.csv", _perturbation({**depth1, **robust3}, 20))
+    assert build_ledger(tmp_path, config, [claim]).iloc[0]["verdict"] == "contradicted"
