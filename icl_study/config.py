@@ -1,13 +1,15 @@
 """Typed configuration: frozen dataclasses whose fields equal the YAML keys.
 
-The JSON schema (workflow/schemas/config.schema.yaml) checks config.yaml when the workflow loads;
-these dataclasses check again when the package receives a slice of it, so the package can be
-used without Snakemake. Defaults for the package live here; the default *tier* lives in
-config.yaml.
+The JSON schema Snakemake checks the config against is generated from these dataclasses and the
+settings ones (icl_study/settings/schema.py): a field's range lies in its `metadata` (see `ranged`).
+These dataclasses check keys and types again when the package receives a slice of the config, so
+the package can be used without Snakemake. Defaults for the package live here; the default *tier*
+lives in the settings (icl_study/settings) and config.yaml.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import typing
 from dataclasses import dataclass, field
@@ -36,24 +38,39 @@ class DataError(StudyError, ValueError):
     kind = "data error"
 
 
+def ranged(default: Any = dataclasses.MISSING, **schema: Any) -> Any:
+    """A dataclass field with its default and its range: JSON-schema keywords (minimum, enum, minItems,
+    pattern, ...) that the generated config schema checks (icl_study/settings/schema.py says how
+    they apply). A mutable default (dict, list) is copied for each instance; without a default, the
+    key is required."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=schema)
+    return field(default=default, metadata=schema)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    n_layer: int = 3
-    n_head: int = 4
-    d_model: int = 64
-    d_mlp: int = 256  # 0 = attention-only blocks (no MLP)
-    n_positions: int = 64  # longest sequence of tokens the model accepts
-    attention: str = "softmax"  # softmax | linear (un-normalised) | regularized | augmented | negative | momentum
-    layer_norm: bool = True
-    n_dims_in: int = 0  # > 0: inputs are vectors read in by a linear layer
-    n_dims_out: int = 1  # read-out size for vector inputs
-    vocab_size: int = 0  # > 0: inputs are token ids and outputs are logits
-    positions: str = "learned"  # learned | none (no positional embedding, e.g. for hand-built LSA)
-    init: str = "gpt2"  # gpt2 (N(0, 0.02)) | torch (PyTorch's default layer initialisation)
-    reg_alpha: float = 0.5  # `regularized`: the query's own pair keeps weight (1 - reg_alpha)
-    aug_hidden: int = 16  # `augmented`: hidden width of the key and value transforms
+    n_layer: int = ranged(3, minimum=1)  # transformer blocks
+    n_head: int = ranged(4, minimum=1)  # attention heads per block
+    d_model: int = ranged(64, minimum=1)  # width of the residual stream
+    d_mlp: int = ranged(256, minimum=0)  # 0 = attention-only blocks (no MLP)
+    n_positions: int = ranged(64, minimum=1)  # longest sequence of tokens the model accepts
+    # softmax | linear (un-normalised) | regularized | augmented | negative | momentum
+    attention: str = ranged("softmax", enum=("softmax", "linear", "regularized", "augmented", "negative", "momentum"))
+    layer_norm: bool = True  # LayerNorm in each block and before the read-out (false: none)
+    n_dims_in: int = ranged(0, minimum=0)  # > 0: inputs are vectors read in by a linear layer
+    n_dims_out: int = ranged(1, minimum=1)  # read-out size for vector inputs
+    vocab_size: int = ranged(0, minimum=0)  # > 0: inputs are token ids and outputs are logits
+    # learned | none (no positional embedding, e.g. for hand-built LSA)
+    positions: str = ranged("learned", enum=("learned", "none"))
+    # gpt2 (N(0, 0.02)) | torch (PyTorch's default layer initialisation)
+    init: str = ranged("gpt2", enum=("gpt2", "torch"))
+    # `regularized`: the query's own pair keeps weight (1 - reg_alpha)
+    reg_alpha: float = ranged(0.5, minimum=0, exclusiveMaximum=1)
+    aug_hidden: int = ranged(16, minimum=1)  # `augmented`: hidden width of the key and value transforms
     neg_beta: float = 0.5  # `negative`: weight of the subtracted negative-pair value
-    momentum_eta: float = 0.5  # `momentum`: decay of the moving average of earlier values (Dai et al.)
+    # `momentum`: decay of the moving average of earlier values (Dai et al.)
+    momentum_eta: float = ranged(0.5, minimum=0, exclusiveMaximum=1)
 
 
 # The ModelConfig fields each attention kind reads; no other kind reads them.
@@ -73,40 +90,42 @@ def model_for_kind(model: dict, kind: str) -> dict:
 class Curriculum:
     """Garg et al.'s curriculum: start small, grow d and k by a step every `interval` steps."""
 
-    dims_start: int = 2
-    dims_step: int = 1
-    points_start: int = 5
-    points_step: int = 2
-    interval: int = 2000
+    dims_start: int = ranged(2, minimum=1)  # d at step 0
+    dims_step: int = ranged(1, minimum=0)  # d grows by this every interval, up to n_dims
+    points_start: int = ranged(5, minimum=1)  # (x, y) pairs at step 0
+    points_step: int = ranged(2, minimum=0)  # pairs added every interval, up to n_points
+    interval: int = ranged(2000, minimum=1)  # steps between two growths
 
 
 @dataclass(frozen=True)
 class RegressionTaskConfig:
-    n_dims: int = 5  # d
-    n_points: int = 21  # (x, y) pairs per sequence
-    noise_std: float = 0.0  # sigma
-    w_scale: float = 1.0  # tau: w ~ N(0, tau^2 I)
-    pool_size: int = 0  # > 0: w drawn from a fixed pool of this many vectors
-    curriculum: Curriculum | None = None
+    n_dims: int = ranged(5, minimum=1)  # d
+    n_points: int = ranged(21, minimum=1)  # (x, y) pairs per sequence
+    noise_std: float = ranged(0.0, minimum=0)  # sigma
+    w_scale: float = ranged(1.0, exclusiveMinimum=0)  # tau: w ~ N(0, tau^2 I)
+    pool_size: int = ranged(0, minimum=0)  # > 0: w drawn from a fixed pool of this many vectors
+    curriculum: Curriculum | None = None  # null: train at n_dims and n_points from the first step
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 2000
-    batch_size: int = 64
-    lr: float = 1e-3
-    warmup_steps: int = 200
-    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    seed: int = 0
-    checkpoint_every: int = 500
-    keep_steps: tuple[int, ...] = ()  # checkpoints kept for analysis (others are overwritten)
-    log_every: int = 100
-    device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    steps: int = ranged(2000, minimum=1)  # optimizer steps (AdamW)
+    batch_size: int = ranged(64, minimum=1)  # sequences per step
+    lr: float = ranged(1e-3, exclusiveMinimum=0)  # peak learning rate (after warmup)
+    warmup_steps: int = ranged(200, minimum=0)  # linear warmup before the cosine decay
+    min_lr_ratio: float = ranged(0.1, minimum=0, maximum=1)  # cosine decays to lr * min_lr_ratio
+    weight_decay: float = ranged(0.0, minimum=0)  # AdamW decoupled weight decay (matrices only)
+    grad_clip: float = ranged(1.0, minimum=0)  # gradient norm clipped to this (0 = no clipping)
+    seed: int = ranged(0, minimum=0)  # initialisation and training batches
+    checkpoint_every: int = ranged(500, minimum=1)  # steps between checkpoints
+    keep_steps: tuple[int, ...] = ranged((), minimum=1)  # checkpoints kept for analysis (others are overwritten)
+    log_every: int = ranged(100, minimum=1)  # steps between logged training metrics
+    device: str = ranged("auto", enum=("auto", "cpu", "cuda"))  # auto | cpu | cuda
+    # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    precision: str = ranged("auto", enum=("auto", "fp32", "bf16"))
     compile: bool = False  # wrap the model in torch.compile for training (helps on GPU)
-    members_per_job: int = 1  # runs of a group job trained as one stacked model (icl_study/stacked.py); 1 = one at a time
+    # runs of a group job trained as one stacked model (icl_study/stacked.py); 1 = one at a time
+    members_per_job: int = ranged(1, minimum=1)
 
 
 # The keys every run config's train and model blocks carry (a run's config, and so Snakemake's
@@ -127,6 +146,19 @@ def model_block(**choices) -> dict:
     """A study's model settings: ModelConfig's defaults for MODEL_KEYS, with `choices` on top."""
     defaults = to_dict(ModelConfig())
     return {key: defaults[key] for key in MODEL_KEYS} | choices
+
+
+# The metadata of a study's model, train and task blocks (`dict` fields of the settings; see
+# `setting` and icl_study/settings/schema.py): a study-wide block states every key a run config
+# carries; an overrides block any subset.
+MODEL = {"block": ModelConfig, "required": MODEL_KEYS}
+MODEL_OVERRIDES = {"block": ModelConfig}
+TRAIN = {"block": TrainConfig, "required": TRAIN_KEYS}
+TRAIN_OVERRIDES = {"block": TrainConfig}
+REGRESSION_TASK = {"block": RegressionTaskConfig, "required": "all"}
+REGRESSION_TASK_OVERRIDES = {"block": RegressionTaskConfig}
+# The names a config gives its runs, sizes, arms and tasks (they become file names and wildcards).
+NAME = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 @dataclass(frozen=True)

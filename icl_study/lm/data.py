@@ -29,22 +29,11 @@ import torch
 
 from icl_study.config import ConfigError, DataError, from_dict
 from icl_study.rng import generator
+from icl_study.tasks.configs import TextTaskConfig
 
 log = logging.getLogger("icl_study.lm")
 SOURCES = ("mr", "imdb", "vader5", "vader2", "csv", "jsonl")
 VADER_FILE = Path(__file__).parent / "data" / "movieReviewSnippets_GroundTruth.txt.gz"
-
-
-@dataclass(frozen=True)
-class TextTaskConfig:
-    source: str = "mr"  # mr | imdb | vader5 | vader2 | csv | jsonl
-    path: str | None = None  # csv / jsonl: the user's file
-    optional: bool = False  # csv / jsonl: the workflow skips the task when the file is absent
-    template: str = "Review: {text}\nSentiment:"  # one example; the label word follows it
-    label_words: tuple[str, ...] = (" negative", " positive")  # by class index
-    separator: str = "\n\n"  # between demonstrations (and before the query)
-    max_words: int = 0  # > 0: texts cut to their first max_words words (IMDB reviews are long)
-    rating_edges: tuple[float, ...] = (-2.0, -0.5, 0.5, 2.0)  # vader5/vader2: bins of the mean rating
 
 
 @dataclass(frozen=True)

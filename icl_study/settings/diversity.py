@@ -6,35 +6,47 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from icl_study.config import ConfigError, deep_merge, from_dict, model_block, train_block
+from icl_study.config import (MODEL_OVERRIDES, TRAIN_OVERRIDES, ConfigError, deep_merge, from_dict, model_block, ranged,
+                              train_block)
+from icl_study.tasks.configs import DIVERSITY_TASK
 
 
 @dataclass(frozen=True)
 class LayersConfig:
-    pool_size: int = 1024  # the runs whose layers are read out (the largest M: a fresh-task learner)
-    n_fit: int = 2048  # held-out sequences the read-outs (and the algorithms' calibrations) are fitted on
-    n_test: int = 1024  # sequences the SPDs are measured on
-    max_newton_steps: int = 16  # Newton-Schulz iterations compared (0..max)
-    max_gd_steps: int = 256  # gradient-descent steps compared (0..max)
-    gd_lr_grid: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)  # the fastest-converging stable one is used
-    condition_spread: float = 100.0  # ill-conditioned inputs: covariance eigenvalues from 1 to this (then mean 1)
-    readout_ridge: float = 1e-6  # ridge on the read-out's normal equations (relative to the mean feature power)
-    seed: int = 7  # fit / test sequences (never a training batch)
+    pool_size: int = ranged(1024, minimum=1)  # the runs whose layers are read out (the largest M: a fresh-task learner)
+    # held-out sequences the read-outs (and the algorithms' calibrations) are fitted on
+    n_fit: int = ranged(2048, minimum=8)
+    n_test: int = ranged(1024, minimum=2)  # sequences the SPDs are measured on
+    max_newton_steps: int = ranged(16, minimum=0)  # Newton-Schulz iterations compared (0..max)
+    max_gd_steps: int = ranged(256, minimum=0)  # gradient-descent steps compared (0..max)
+    # the fastest-converging stable one is used
+    gd_lr_grid: tuple[float, ...] = ranged((0.05, 0.1, 0.2, 0.3, 0.5), minItems=1, exclusiveMinimum=0)
+    # ill-conditioned inputs: covariance eigenvalues from 1 to this (then mean 1)
+    condition_spread: float = ranged(100.0, minimum=1)
+    # ridge on the read-out's normal equations (relative to the mean feature power)
+    readout_ridge: float = ranged(1e-6, minimum=0)
+    seed: int = ranged(7, minimum=0)  # fit / test sequences (never a training batch)
 
 
 @dataclass(frozen=True)
 class DiversityConfig:
-    pool_sizes: tuple[int, ...] = (4, 8, 16, 32, 64, 256, 1024)  # M grid (log 2)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    transient_pool_size: int = 16  # M of the transient-ridge runs (in pool_sizes)
-    n_eval_points: int = 16  # log-spaced steps at which the task's evaluators are logged
-    n_keep_checkpoints: int = 6  # log-spaced checkpoints kept by the transient-ridge runs
-    task: dict = field(default_factory=lambda: {"n_dims": 4, "n_points": 10, "noise_std": 0.5, "w_scale": 1.0,
+    pool_sizes: tuple[int, ...] = ranged((4, 8, 16, 32, 64, 256, 1024), minItems=2, minimum=1)  # M grid (log 2)
+    seeds: tuple[int, ...] = ranged((0, 1, 2), minItems=1, minimum=0)  # training seeds of every pool size
+    transient_pool_size: int = ranged(16, minimum=1)  # M of the transient-ridge runs (in pool_sizes)
+    n_eval_points: int = ranged(16, minimum=1)  # log-spaced steps at which the task's evaluators are logged
+    n_keep_checkpoints: int = ranged(6, minimum=1)  # log-spaced checkpoints kept by the transient-ridge runs
+    # the finite-pool regression task (pool size: pool_sizes)
+    task: dict = field(metadata=DIVERSITY_TASK,
+        default_factory=lambda: {"n_dims": 4, "n_points": 10, "noise_std": 0.5, "w_scale": 1.0,
                                                 "eval_size": 256})
-    model: dict = field(default_factory=lambda: model_block(n_layer=3, n_head=2, d_model=32, d_mlp=64, init="torch"))
-    train: dict = field(default_factory=lambda: train_block(steps=2000, batch_size=32, lr=0.002, warmup_steps=100,
+    # overrides of ModelConfig's defaults for every run
+    model: dict = field(metadata=MODEL_OVERRIDES,
+        default_factory=lambda: model_block(n_layer=3, n_head=2, d_model=32, d_mlp=64, init="torch"))
+    # overrides of TrainConfig's defaults for every run
+    train: dict = field(metadata=TRAIN_OVERRIDES,
+        default_factory=lambda: train_block(steps=2000, batch_size=32, lr=0.002, warmup_steps=100,
                                                             min_lr_ratio=1.0, checkpoint_every=1000, log_every=1000))
-    layers: LayersConfig = LayersConfig()
+    layers: LayersConfig = LayersConfig()  # per-layer read-outs vs Newton-Schulz and GD steps
 
 
 def layers_settings(section: dict | None) -> LayersConfig:

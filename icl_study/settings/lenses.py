@@ -9,42 +9,60 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from icl_study.config import ranged
+
 
 @dataclass(frozen=True)
 class SpdConfig:
-    n_tasks: int = 500  # fresh tasks
-    gd_lr_grid: tuple[float, ...] = (0.1, 0.3, 0.5, 1.0)  # one-step GD learning rates (best on held-out tasks)
+    n_tasks: int = ranged(500, minimum=1)  # fresh tasks
+    # one-step GD learning rates (best on held-out tasks)
+    gd_lr_grid: tuple[float, ...] = ranged((0.1, 0.3, 0.5, 1.0), minItems=1, exclusiveMinimum=0)
 
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    n_train: int = 512  # probe training sequences
-    n_test: int = 256  # held-out sequences
-    ridge_lambdas: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)  # picked on a validation quarter of the training set
+    n_train: int = ranged(512, minimum=8)  # probe training sequences
+    n_test: int = ranged(256, minimum=2)  # held-out sequences
+    # picked on a validation quarter of the training set
+    ridge_lambdas: tuple[float, ...] = ranged((0.01, 0.1, 1.0, 10.0), minItems=1, exclusiveMinimum=0)
 
 
 @dataclass(frozen=True)
 class DaiConfig:
-    n_episodes: int = 64  # episodes, each finetuned on its own demonstrations
-    lr: float = 0.01  # SGD learning rate on the key/value projections (batch 1, one epoch)
-    untrained_seed: int = 0  # initialisation of the untrained control (same shape)
+    n_episodes: int = ranged(64, minimum=1)  # episodes, each finetuned on its own demonstrations
+    lr: float = ranged(0.01, exclusiveMinimum=0)  # SGD learning rate on the key/value projections (batch 1, one epoch)
+    untrained_seed: int = ranged(0, minimum=0)  # initialisation of the untrained control (same shape)
 
 
 @dataclass(frozen=True)
 class DualConfig:
-    n_sequences: int = 128  # episodes
-    n_features: int = 1024  # m positive random features
+    n_sequences: int = ranged(128, minimum=1)  # episodes
+    n_features: int = ranged(1024, minimum=1)  # m positive random features
 
 
 @dataclass(frozen=True)
 class OrderConfig:
-    n_episodes: int = 256  # episodes
-    n_perms: int = 8  # demonstration orders per episode
+    n_episodes: int = ranged(256, minimum=1)  # episodes
+    n_perms: int = ranged(8, minimum=2)  # demonstration orders per episode
+
+
+@dataclass(frozen=True)
+class LensFamily:
+    """One entry of lenses.families: a run of transience or diversity, read by the lenses."""
+
+    # transience: <size or arm>/wd<decay>; diversity: M<pool size>
+    run: str = ranged(pattern="^[A-Za-z0-9_.-]+(/wd[0-9.e+-]+)?$")
+    seeds: tuple[int, ...] = ranged(minItems=1, minimum=0)  # the run's seeds
+    steps: tuple[int, ...] = ranged(minimum=1)  # checkpoints read ([] = every kept one)
+    # the lenses applied
+    lenses: tuple[str, ...] = ranged(enum=("evaluators", "spd", "probe", "dai", "dual", "order"))
+    study: str = ranged("transience", enum=("transience", "diversity"))  # whose run
 
 
 @dataclass(frozen=True)
 class LensesSettings:
-    families: dict = field(
+    # by name (the {family} wildcard): each a run of transience or diversity
+    families: dict = field(metadata=dict(values=LensFamily, names="^[A-Za-z0-9_]+$"),
         default_factory=lambda: {
             "bursty": {
                 "run": "pb1/wd0",
@@ -68,8 +86,8 @@ class LensesSettings:
             },
         }
     )
-    n_boot: int = 500  # bootstrap resamples of episodes/tasks (95% intervals)
-    seed: int = 11  # episodes, tasks, permutations and random features of every lens
+    n_boot: int = ranged(500, minimum=1)  # bootstrap resamples of episodes/tasks (95% intervals)
+    seed: int = ranged(11, minimum=0)  # episodes, tasks, permutations and random features of every lens
     spd: SpdConfig = field(default_factory=SpdConfig)  # Study 1: squared prediction difference at the query
     # Study 1: ridge probe R² of Xᵀy and w_OLS at the query, best layer
     probe: ProbeConfig = field(default_factory=ProbeConfig)

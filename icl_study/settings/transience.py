@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from icl_study.config import model_block, train_block
+from icl_study.config import MODEL, NAME, TRAIN, ModelConfig, model_block, ranged, train_block
+from icl_study.tasks.configs import BURSTY_TASK, POOL_REGRESSION_TASK, BurstyTaskConfig
 
 
 @dataclass(frozen=True)
 class TransienceBurstySettings:
-    task: dict = field(
+    # the task of every run
+    task: dict = field(metadata=BURSTY_TASK,
         default_factory=lambda: {
             "n_classes": 512,
             "n_holdout": 64,
@@ -32,8 +34,10 @@ class TransienceBurstySettings:
             "eval_size": 512,
         }
     )
-    model: dict = field(default_factory=lambda: model_block(n_layer=2, n_head=1, d_mlp=0))
-    train: dict = field(
+    # the model (sizes override it)
+    model: dict = field(metadata=MODEL, default_factory=lambda: model_block(n_layer=2, n_head=1, d_mlp=0))
+    # the training of every run
+    train: dict = field(metadata=TRAIN,
         default_factory=lambda: train_block(
             steps=16000, batch_size=32, min_lr_ratio=1.0, checkpoint_every=5000, log_every=5000
         )
@@ -42,7 +46,8 @@ class TransienceBurstySettings:
 
 @dataclass(frozen=True)
 class TransienceRegressionSettings:
-    task: dict = field(
+    # the task of every run
+    task: dict = field(metadata=POOL_REGRESSION_TASK,
         default_factory=lambda: {
             "n_dims": 4,
             "n_points": 8,
@@ -53,30 +58,52 @@ class TransienceRegressionSettings:
             "eval_size": 256,
         }
     )
-    model: dict = field(default_factory=lambda: model_block(n_layer=2))
-    train: dict = field(
+    model: dict = field(metadata=MODEL, default_factory=lambda: model_block(n_layer=2))  # the model (sizes override it)
+    # the training of every run
+    train: dict = field(metadata=TRAIN,
         default_factory=lambda: train_block(steps=6000, min_lr_ratio=1.0, checkpoint_every=5000, log_every=5000)
     )
 
 
+# the bursty.task keys an arm may change
+ARM_TASK = {"block": BurstyTaskConfig, "keys": ("p_bursty", "zipf_exponent", "within_class_noise", "bursty_shots",
+                                                "bursty_ways")}
+
+
+@dataclass(frozen=True)
+class TransienceArm:
+    """A transience arm: a size, the bursty task keys it changes, its weight decays and seeds."""
+
+    size: str  # one of transience.sizes
+    weight_decays: tuple[float, ...] = ranged(minItems=1, minimum=0)  # its weight decays
+    seeds: tuple[int, ...] = ranged(minItems=1, minimum=0)  # its seeds
+    task: dict = field(metadata=ARM_TASK, default_factory=dict)  # the bursty.task keys it changes
+
+
 @dataclass(frozen=True)
 class TransienceSettings:
-    weight_decays: tuple[float, ...] = (0.0, 1.0)  # AdamW decoupled decay (per-step shrink lr * wd; matrices only)
+    # AdamW decoupled decay (per-step shrink lr * wd; matrices only)
+    weight_decays: tuple[float, ...] = ranged((0.0, 1.0), minItems=1, minimum=0)
     # model overrides per size name (merged over bursty.model / regression.model)
-    sizes: dict = field(default_factory=lambda: {"base": {"n_layer": 2}})
+    sizes: dict = field(metadata=dict(values=ModelConfig, names=NAME, minProperties=1),
+        default_factory=lambda: {"base": {"n_layer": 2}})
     base_size: str = "base"  # the size of the weight-decay sweep
-    seeds: tuple[int, ...] = (0,)  # training seeds (init and data) of the sweep above: 1 seed, exploratory (budget)
+    # training seeds (init and data) of the sweep above: 1 seed, exploratory (budget)
+    seeds: tuple[int, ...] = ranged((0,), minItems=1, minimum=0)
     # extra settings at the base size's model and budget, each with its own seeds
-    arms: dict = field(
+    arms: dict = field(metadata=dict(values=TransienceArm, names=NAME),
         default_factory=lambda: {
             "pb1": {"size": "base", "task": {"p_bursty": 1.0}, "weight_decays": [0.0], "seeds": [0, 1, 2]}
         }
     )
-    regression_seeds: tuple[int, ...] = (0, 1, 2)  # seeds of the finite-pool regression runs (the lenses pool them)
+    # seeds of the finite-pool regression runs (the lenses pool them)
+    regression_seeds: tuple[int, ...] = ranged((0, 1, 2), minItems=1, minimum=0)
     full_grid: bool = False  # true: every size x weight decay (paper tier)
-    regression_weight_decays: tuple[float, ...] = (0.0,)  # weight decays of the finite-pool regression runs
-    n_eval_points: int = 30  # log-spaced training steps at which every evaluator is logged
-    n_keep_checkpoints: int = 8  # log-spaced checkpoints kept per run (step_XXXXXXX.pt, for analyses)
+    # weight decays of the finite-pool regression runs
+    regression_weight_decays: tuple[float, ...] = ranged((0.0,), minimum=0)
+    n_eval_points: int = ranged(30, minimum=1)  # log-spaced training steps at which every evaluator is logged
+    # log-spaced checkpoints kept per run (step_XXXXXXX.pt, for analyses)
+    n_keep_checkpoints: int = ranged(8, minimum=1)
     # bursty few-shot classification on synthetic embeddings
     bursty: TransienceBurstySettings = field(default_factory=TransienceBurstySettings)
     # in-context linear regression on a finite pool of tasks (Raventos et al. 2023)

@@ -30,33 +30,14 @@ without the vector layout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from icl_study.config import ConfigError, from_dict, to_dict
 from icl_study.rng import generator
+from icl_study.tasks.configs import BurstyTaskConfig
 from icl_study.tasks.io import model_io
-
-
-@dataclass(frozen=True)
-class BurstyTaskConfig:
-    n_classes: int = 512  # training classes K
-    n_holdout: int = 64  # classes never seen in training (ICL evaluation)
-    n_exemplars: int = 20  # fixed exemplars per class
-    emb_dim: int = 32  # D: exemplar embedding width
-    within_class_noise: float = 0.1  # eps: exemplar = (prototype + eps * noise) / sqrt(1 + eps^2)
-    n_labels: int = 32  # L: label set size (== n_classes: one label per class)
-    zipf_exponent: float = 0.0  # class frequency ~ (rank + 1)^-alpha (0 = uniform)
-    p_bursty: float = 1.0  # probability that a training sequence is bursty
-    context_len: int = 8  # exemplar-label pairs before the query
-    bursty_shots: int = 3  # copies of each bursty class in a bursty context
-    bursty_ways: int = 2  # bursty classes in a bursty context (the query's included)
-    eval_shots: int = 4  # ICL evaluation: copies of each class in the context
-    eval_ways: int = 2  # ICL evaluation: classes in the context (eval_shots * eval_ways = context_len)
-    eval_size: int = 512  # sequences per evaluator
-    eval_steps: tuple[int, ...] = ()  # training steps at which evaluators are logged (besides log_every)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ its Bayes-optimal accuracy given the candidate labels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -33,21 +32,8 @@ from icl_study.tasks.bursty import (
     sample_nonbursty,
     zipf_probs,
 )
+from icl_study.tasks.configs import ConceptsTaskConfig
 from icl_study.tasks.io import model_io
-
-
-@dataclass(frozen=True)
-class ConceptsTaskConfig:
-    n_classes: int = 1600  # class tokens
-    n_labels: int = 32  # label tokens (must divide n_classes)
-    zipf_exponent: float = 1.0  # class frequency ~ (rank + 1)^-exponent
-    context_len: int = 16  # (class, label) pairs before the query
-    bursty_shots: int = 6  # copies of each bursty class in a bursty context
-    bursty_ways: int = 2  # bursty classes per bursty context (the query's included)
-    p_bursty: float = 0.9  # fixed-label sequences: probability of being bursty
-    p_fresh: float = 0.1  # probability that a sequence is bursty with labels assigned afresh
-    eval_ways: int = 2  # ways of the evaluation episodes logged during training
-    eval_size: int = 512  # episodes per evaluator
 
 
 class ConceptsTask:
