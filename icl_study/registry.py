@@ -35,8 +35,8 @@ class Study:
     `claims` is the torch-free module under icl_study whose `claims(config) -> list[Claim]` gives
     its ledger rows. `runs(section) -> list[Run]` lists its training runs (train.smk trains them).
     `settings` is the dataclass of its config section, every key with its default
-    (icl_study.settings.full_config fills them in); a section without a schema part
-    (workflow/schemas/studies/<name>.yaml) is checked by it alone. `runs` and `settings` are
+    (icl_study.settings.full_config fills them in) and its range (the config's JSON schema is
+    generated from it: icl_study/settings/schema.py). `runs` and `settings` are
     "module:name" under icl_study (or the objects themselves), imported when first used: the
     registry sits below the settings and the plan, and imports neither.
     """

@@ -60,38 +60,20 @@ def fields(cls: type) -> dict[str, typing.Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-# --- the JSON schema Snakemake validates the whole config against ----------------------------------
+# --- the JSON schema (generated: icl_study/settings/schema.py) Snakemake validates the config against -
 
-def load_schema(schema_path: str) -> dict:
-    """The config schema: the shared file plus one part per study from `studies/*.yaml` beside it.
-
-    Each part adds its top-level section (`properties`, `required`) and may add `$defs`; parts can
-    refer to the shared `$defs` (model, train, ...) because all are merged into one document.
-    """
-    from pathlib import Path
-
-    import yaml
-
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    for part_path in sorted((Path(schema_path).parent / "studies").glob("*.yaml")):
-        part = yaml.safe_load(part_path.read_text())
-        for key in ("properties", "$defs"):
-            schema.setdefault(key, {}).update(part.get(key, {}))
-        schema["required"] = schema.get("required", []) + part.get("required", [])
-    for section in SECTIONS:  # a section without a schema part: its dataclass alone checks it
-        schema["properties"].setdefault(section, {"type": "object"})
-    return schema
-
-
-def validate_workflow_config(config: dict, schema_path: str) -> None:
-    """Check the whole workflow config against the JSON schema; raise a one-line ConfigError.
+def validate_workflow_config(config: dict) -> None:
+    """Check the whole (full) workflow config against the JSON schema generated from the settings
+    dataclasses (icl_study/settings/schema.py); raise a one-line ConfigError.
 
     The message names the offending key by its dotted path, e.g.
     `linreg.train.lr: 'fast' is not of type 'number'` or `linreg.train: unknown key 'lrr'`.
     """
     import jsonschema
 
-    schema = load_schema(schema_path)
+    from icl_study.settings.schema import config_schema
+
+    schema = config_schema()
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:

@@ -193,17 +193,16 @@ def test_schema_accepts_members_per_job_and_refuses_zero():
     from icl_study.settings import validate_workflow_config
     from workflow_helpers import REPO
 
-    schema = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
     from icl_study.settings import load_config
 
     config = load_config([REPO / "config.yaml"])
     assert "members_per_job" not in config["ren"]["variants"]["train"]  # the default tier: one run at a time
     grouped = copy.deepcopy(config)
     grouped["ren"]["variants"]["train"]["members_per_job"] = 5
-    validate_workflow_config(grouped, schema)
+    validate_workflow_config(grouped)
     grouped["ren"]["variants"]["train"]["members_per_job"] = 0
     with pytest.raises(ConfigError, match="ren.variants.train.members_per_job"):
-        validate_workflow_config(grouped, schema)
+        validate_workflow_config(grouped)
 
 
 @pytest.mark.parametrize("kind", ["linear", "regularized", "augmented", "negative", "momentum"])

@@ -55,7 +55,7 @@ def test_missing_user_file_is_an_error_unless_optional(tmp_path):
         check_workflow_config(config)
     config["lm"]["tasks"]["mine"]["optional"] = True
     check_workflow_config(config)
-    validate_workflow_config(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # skipped by the workflow, with a logged reason
+    validate_workflow_config(config)  # skipped by the workflow, with a logged reason
 
 
 def test_missing_or_colliding_hf_models_are_refused(tmp_path):
@@ -72,7 +72,7 @@ def test_missing_or_colliding_hf_models_are_refused(tmp_path):
         check_workflow_config(config)
     config["lm"]["models"] = [{"spec": f"hf:{tmp_path}/nosuch", "optional": True}]
     check_workflow_config(config)
-    validate_workflow_config(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # the schema allows it
+    validate_workflow_config(config)  # the schema allows it
 
 
 @pytest.mark.workflow

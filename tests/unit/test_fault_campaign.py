@@ -13,14 +13,11 @@ from icl_study.settings import validate_workflow_config
 from icl_study.settings import full_config, load_config
 from workflow_helpers import REPO, TINY
 
-SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
-
-
 def tiny_with(override: dict) -> dict:
     """The tiny tier with `override` merged over it, loaded and checked as the workflow does."""
     config = load_config([REPO / "config.yaml", TINY])
     config = full_config(deep_merge(config, copy.deepcopy(override)))
-    validate_workflow_config(config, SCHEMA)
+    validate_workflow_config(config)
     check_workflow_config(config)
     return config
 

@@ -1,11 +1,9 @@
-"""Defaults have one home: the settings dataclasses. The schema is checked against them key by key
-and type by type, config files state choices only, and the model's widths and sequence length
-come from the task."""
+"""Defaults have one home: the settings dataclasses (the config schema is generated from them:
+tests/unit/test_config_schema.py), config files state choices only, and the model's widths and
+sequence length come from the task."""
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from pathlib import Path
 
 import pytest
@@ -13,85 +11,12 @@ import torch
 import yaml
 
 from icl_study.config import ConfigError, ModelConfig, TrainConfig, from_dict
-from icl_study.settings import load_schema
-from icl_study.settings import SECTIONS, defaults, fields, full_config, load_config
+from icl_study.settings import SECTIONS, defaults, full_config, load_config
 from icl_study.tasks import make_task
 from icl_study.tasks.io import DERIVED_KEYS, model_io
 from workflow_helpers import REPO, TINY
 
-SCHEMA = load_schema(str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
 TIER_FILES = [REPO / "config.yaml", TINY, *sorted((REPO / "configs").glob("*.yaml"))]
-JSON_TYPES = {int: {"integer"}, float: {"number", "integer"}, bool: {"boolean"}, str: {"string"}, dict: {"object"}}
-
-
-def resolve(node: dict) -> dict:
-    """A schema node with its $ref and allOf parts merged into one dict."""
-    while "$ref" in node:
-        node = {**SCHEMA["$defs"][node["$ref"].split("/")[-1]], **{k: v for k, v in node.items() if k != "$ref"}}
-    if "allOf" in node:
-        merged = {k: v for k, v in node.items() if k != "allOf"}
-        for part in node["allOf"]:
-            part = resolve(part)
-            merged["properties"] = {**merged.get("properties", {}), **part.get("properties", {})}
-            merged.update({k: v for k, v in part.items() if k != "properties"})
-        node = merged
-    return node
-
-
-def schema_types(node: dict) -> set[str]:
-    """The JSON types a schema node admits ('null' included for an optional object)."""
-    node = resolve(node)
-    if "oneOf" in node or "anyOf" in node:
-        return set().union(*(schema_types(n) for n in node.get("oneOf", node.get("anyOf"))))
-    if "enum" in node:
-        return {{bool: "boolean", str: "string", int: "integer", float: "number"}[type(v)] for v in node["enum"]}
-    kind = node.get("type")
-    return set(kind) if isinstance(kind, list) else {kind} if kind else set()
-
-
-def disagreements(cls: type, node: dict, path: str) -> list[str]:
-    """Every key or type on which dataclass `cls` and schema `node` disagree."""
-    node = resolve(node)
-    hints, props = fields(cls), node.get("properties", {})
-    out = [f"{path}.{k}: in the dataclass, not the schema" for k in hints if k not in props]
-    out += [f"{path}.{k}: in the schema, not the dataclass" for k in props if k not in hints]
-    for key in hints.keys() & props.keys():
-        hint, sub, where = hints[key], props[key], f"{path}.{key}"
-        optional = type(None) in typing.get_args(hint)
-        inner = next((a for a in typing.get_args(hint) if a is not type(None)), hint) if optional else hint
-        if dataclasses.is_dataclass(inner):
-            out += disagreements(inner, sub, where)
-        elif key in ("model", "train") and inner is dict:  # a run block: the package's run config fields
-            block = ModelConfig if key == "model" else TrainConfig
-            resolved = resolve(sub)
-            if "properties" in resolved:  # overrides blocks that only list a few keys are checked by their $ref
-                out += disagreements(block, resolved, where)
-        else:
-            want = {"array"} if typing.get_origin(inner) is tuple else JSON_TYPES.get(inner, {"object"})
-            have = schema_types(sub) - {"null"}
-            if have and not have & want:
-                out.append(f"{where}: the dataclass says {inner}, the schema {sorted(have)}")
-    return out
-
-
-@pytest.mark.parametrize("section", list(SECTIONS))
-def test_schema_and_dataclasses_name_the_same_keys_with_the_same_types(section):
-    assert disagreements(SECTIONS[section], SCHEMA["properties"][section], section) == []
-
-
-def test_the_walk_finds_a_disagreement():
-    """The check above can fail: a schema with a renamed key and a wrong type is caught."""
-    broken = {"type": "object", "properties": {**SCHEMA["properties"]["shen"]["properties"],
-                                               "extra_key": {"type": "integer"},
-                                               "tasks": {"type": "integer"}}}
-    found = disagreements(SECTIONS["shen"], broken, "shen")
-    assert "shen.extra_key: in the schema, not the dataclass" in found
-    assert any(line.startswith("shen.tasks: the dataclass says") for line in found)
-
-
-def test_the_schema_sets_no_defaults():
-    text = "\n".join(p.read_text() for p in (REPO / "workflow" / "schemas").rglob("*.yaml"))
-    assert "default:" not in text
 
 
 def test_defaults_are_the_default_tier_and_config_yaml_states_choices_only():

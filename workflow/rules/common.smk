@@ -23,13 +23,9 @@ from icl_study.plan import (
 from icl_study.settings import full_config, validate_workflow_config
 from icl_study.workflow_plan import WorkflowPlan
 
-# The shared schema; each study's part lies in schemas/studies/ beside it. A study without a part
-# has its section checked by its settings dataclass alone (in full_config).
-SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
-
 try:
     config.update(full_config(config))  # every key config.yaml and the tiers leave out, from icl_study/settings
-    validate_workflow_config(config, str(SCHEMA))
+    validate_workflow_config(config)  # the JSON schema generated from icl_study/settings
     check_workflow_config(config)  # what the schema cannot express: cross-references, files, finite numbers
     PLAN = WorkflowPlan(config, root=Path(workflow.basedir))
     PLAN.check()  # every run and job built once: a bad name or step stops the workflow here
