@@ -73,7 +73,7 @@ def validate_workflow_config(config: dict) -> None:
 
     from icl_study.settings.schema import config_schema
 
-    schema = config_schema()
+    schema = config_schema(SECTIONS)
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
