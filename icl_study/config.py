@@ -107,19 +107,22 @@ class RegressionTaskConfig:
     curriculum: Curriculum | None = None  # null: train at n_dims and n_points from the first step
 
 
+MAX_STEPS = 10**10  # more training steps than any tier can run: a typo such as 1e21 is refused
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = ranged(2000, minimum=1)  # optimizer steps (AdamW)
+    steps: int = ranged(2000, minimum=1, maximum=MAX_STEPS)  # optimizer steps (AdamW)
     batch_size: int = ranged(64, minimum=1)  # sequences per step
     lr: float = ranged(1e-3, exclusiveMinimum=0)  # peak learning rate (after warmup)
-    warmup_steps: int = ranged(200, minimum=0)  # linear warmup before the cosine decay
+    warmup_steps: int = ranged(200, minimum=0, maximum=MAX_STEPS)  # linear warmup before the cosine decay
     min_lr_ratio: float = ranged(0.1, minimum=0, maximum=1)  # cosine decays to lr * min_lr_ratio
     weight_decay: float = ranged(0.0, minimum=0)  # AdamW decoupled weight decay (matrices only)
     grad_clip: float = ranged(1.0, minimum=0)  # gradient norm clipped to this (0 = no clipping)
     seed: int = ranged(0, minimum=0)  # initialisation and training batches
-    checkpoint_every: int = ranged(500, minimum=1)  # steps between checkpoints
+    checkpoint_every: int = ranged(500, minimum=1, maximum=MAX_STEPS)  # steps between checkpoints
     keep_steps: tuple[int, ...] = ranged((), minimum=1)  # checkpoints kept for analysis (others are overwritten)
-    log_every: int = ranged(100, minimum=1)  # steps between logged training metrics
+    log_every: int = ranged(100, minimum=1, maximum=MAX_STEPS)  # steps between logged training metrics
     device: str = ranged("auto", enum=("auto", "cpu", "cuda"))  # auto | cpu | cuda
     # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     precision: str = ranged("auto", enum=("auto", "fp32", "bf16"))

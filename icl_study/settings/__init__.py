@@ -73,8 +73,11 @@ def validate_workflow_config(config: dict) -> None:
 
     from icl_study.settings.schema import config_schema
 
-    schema = config_schema(SECTIONS)
-    validator = jsonschema.Draft202012Validator(schema)
+    # an integer is an int, as for the dataclasses' from_dict (JSON schema also takes 2000.0)
+    types = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    strict = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=types)
+    validator = strict(config_schema(SECTIONS))
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
         return

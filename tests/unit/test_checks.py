@@ -28,7 +28,6 @@ def test_every_tier_passes():
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["linreg"]["train"].update(lr=float("nan")), "linreg.train.lr: nan is not a finite number"),
     (lambda c: c["linreg"]["task"].update(noise_std=float("inf")), "linreg.task.noise_std: inf is not a finite"),
-    (lambda c: c["linreg"]["train"].update(steps=1e21), "linreg.train.steps: 1e+21 is not a whole number"),
     (lambda c: c["linreg"]["train"].update(warmup_steps=50), "linreg.train.warmup_steps: 50 is more than train.steps 20"),
     (lambda c: c["linreg"]["train"].update(keep_steps=[10, 30]), "linreg.train.keep_steps: 30 is not a step"),
     (lambda c: c["linreg"]["model"].update(d_model=15), "linreg.model.d_model: 15 is not divisible by model.n_head 2"),

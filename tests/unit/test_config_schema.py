@@ -49,6 +49,11 @@ def test_every_tier_is_valid(tier):
     (lambda c: c["diversity"]["task"].update(n_points=1), "diversity.task.n_points"),
     (lambda c: c["linreg"]["task"].update(curriculum={"dims_start": 0}), "linreg.task.curriculum"),
     (lambda c: c["linreg"]["model"].pop("n_head"), "linreg.model: 'n_head' is a required property"),
+    # steps: a whole number up to MAX_STEPS (was checks.py's; a typo such as 1e21 is a float)
+    (lambda c: c["linreg"]["train"].update(steps=1e21), "linreg.train.steps: 1e+21"),
+    (lambda c: c["linreg"]["train"].update(steps=2000.0), "linreg.train.steps: 2000.0 is not of type 'integer'"),
+    (lambda c: c["linreg"]["train"].update(steps=10**11), "linreg.train.steps: 100000000000 is greater than the maximum"),
+    (lambda c: c["linreg"]["runs"].update(big={"train": {"log_every": 10**11}}), "linreg.runs.big.train.log_every"),
 ])
 def test_bad_values_give_one_line_naming_the_key(edit, message):
     config = copy.deepcopy(default_config())
