@@ -38,7 +38,7 @@ class ErrorEvalConfig:
 
 @dataclass(frozen=True)
 class LinregFigureSettings:
-    y_max: float = ranged(1.2, exclusiveMinimum=0)  # upper limit of the error axis (null = automatic)
+    y_max: float | None = ranged(1.2, exclusiveMinimum=0)  # upper limit of the error axis (null = automatic)
 
 
 @dataclass(frozen=True)

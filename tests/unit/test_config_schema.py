@@ -8,7 +8,7 @@ import pytest
 
 from icl_study.config import ConfigError, model_for_kind
 from icl_study.settings import validate_workflow_config
-from icl_study.settings import load_config
+from icl_study.settings import full_config, load_config
 from workflow_helpers import REPO, TINY, snakemake
 
 def default_config() -> dict:
@@ -18,6 +18,12 @@ def default_config() -> dict:
 def test_default_and_tiny_configs_are_valid():
     validate_workflow_config(default_config())
     validate_workflow_config(load_config([REPO / "config.yaml", TINY]))
+
+
+def test_a_null_figure_limit_is_automatic():
+    config = load_config([REPO / "config.yaml", TINY])
+    config["linreg"]["figure"]["y_max"] = None  # null = automatic, as its comment says
+    validate_workflow_config(full_config(config))
 
 
 @pytest.mark.parametrize("tier", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.stem)
