@@ -61,7 +61,7 @@ class TextTaskConfig:
 @dataclass(frozen=True)
 class PoolRegressionTaskConfig(RegressionTaskConfig):
     """tasks/pool_regression.py's task: RegressionTaskConfig's keys with a finite pool and noise, plus
-    eval_size (its EXTRA_KEYS)."""
+    eval_size (its EXTRA_KEYS). The defaults are transience.regression.task's."""
 
     noise_std: float = ranged(0.5, exclusiveMinimum=0)  # sigma (> 0: the in-pool evaluator needs noise)
     w_scale: float = ranged(1.0, exclusiveMinimum=0)  # tau: w ~ N(0, tau^2 I)

@@ -19,9 +19,11 @@ import torch
 from icl_study.baselines import discrete_mmse, ridge
 from icl_study.config import ConfigError
 from icl_study.rng import generator
+from icl_study.tasks.configs import PoolRegressionTaskConfig
 from icl_study.tasks.regression import RegressionTask, predict
 
-EXTRA_KEYS = {"eval_size": 256, "eval_steps": ()}  # keys beyond RegressionTaskConfig's
+# keys beyond RegressionTaskConfig's (eval_steps: set by the plan)
+EXTRA_KEYS = {"eval_size": PoolRegressionTaskConfig.eval_size, "eval_steps": ()}
 
 
 class PoolRegressionTask(RegressionTask):
