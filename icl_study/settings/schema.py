@@ -167,13 +167,18 @@ def _type_name(hint: typing.Any, meta: typing.Mapping) -> str:
         return "mapping (below)"
     if hint is dict:
         if "block" in meta:
-            return f"mapping: {meta['block'].__name__} keys"
+            return f"mapping: {_link(meta['block'])} keys"
         if "values" in meta:
             values = meta["values"]
-            name = values.__name__ if dataclasses.is_dataclass(values) else _type_name(values, {})
+            name = _link(values) if dataclasses.is_dataclass(values) else _type_name(values, {})
             return f"mapping: name → {name}"
         return "mapping"
     return getattr(hint, "__name__", str(hint))
+
+
+def _link(cls: type) -> str:
+    """A link to the table of a mapping's class (its heading's anchor)."""
+    return f"[{cls.__name__}](#{cls.__name__.lower()})"
 
 
 def _range(meta: typing.Mapping) -> str:
