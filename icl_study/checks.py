@@ -20,7 +20,8 @@ import math
 from pathlib import Path
 
 from icl_study.config import ConfigError, deep_merge
-from icl_study.plan import lm_model_name, sweep_runs
+from icl_study.studies.linreg_plan import sweep_runs
+from icl_study.studies.lm_plan import lm_model_name
 
 MAX_STEPS = 10**10  # more training steps than any tier can run: a typo such as 1e21
 

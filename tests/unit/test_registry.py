@@ -11,6 +11,7 @@ import pytest
 from icl_study import ledger, plan
 from icl_study.config import ConfigError
 from icl_study.studies.diversity import DiversityConfig
+from icl_study.studies.linreg_plan import linreg_runs
 from workflow_helpers import REPO
 
 SHARED_RULE_FILES = {"common.smk", "train.smk", "claims.smk", "docs.smk", "environment.smk"}  # included by name in the Snakefile
@@ -46,7 +47,7 @@ def test_ledger_modules_come_from_the_registry_and_declare_claims():
 
 def test_runs_and_settings_references_resolve():
     assert plan.resolve("studies.diversity:DiversityConfig") is DiversityConfig
-    assert plan.resolve(plan.linreg_runs) is plan.linreg_runs
+    assert plan.resolve(linreg_runs) is linreg_runs
     for study in plan.STUDIES:
         assert study.runs is None or callable(plan.resolve(study.runs)), study.name
         assert study.settings is None or isinstance(study.settings_class(), type), study.name

@@ -9,17 +9,7 @@ from pathlib import Path
 
 from icl_study.checks import check_workflow_config
 from icl_study.config import ConfigError
-from icl_study.plan import (
-    DAI_TABLES,
-    NO_MATCH,
-    REN_LENS_TABLES,
-    REPORT_CATEGORIES,
-    SMOLLM2_DIR,
-    as_json,
-    caption,
-    lookup,
-    pattern,
-)
+from icl_study.plan import NO_MATCH, REPORT_CATEGORIES, as_json, caption, lookup, pattern
 from icl_study.settings import full_config, validate_workflow_config
 from icl_study.workflow_plan import WorkflowPlan
 

@@ -9,6 +9,9 @@ Text models and tasks come from the `lm` section; pipeline-gpt is lm's checkpoin
 momentum runs (trained by train.smk) are declared in icl_study/plan.py.
 """
 
+from icl_study.studies.dai_plan import DAI_TABLES
+
+
 rule dai_text:
     input:
         lambda wildcards: PLAN.dai_text_jobs[wildcards.job]["input"],

@@ -5,6 +5,9 @@ Text models are `lm.models` (`smollm2` or `hf:<dir>`), named {model} in paths: `
 them; a missing one stops the workflow at load time unless marked optional (then skipped, logged).
 """
 
+from icl_study.studies.lm_plan import SMOLLM2_DIR
+
+
 
 rule lm_convert_smollm2:
     output:

@@ -5,6 +5,9 @@ seed groups declared in icl_study/plan.py and trained by train.smk -> ICL errors
 generalisation tables -> five figures.
 """
 
+from icl_study.studies.ren_plan import REN_LENS_TABLES
+
+
 rule ren_lens:
     input:
         f"results/ren/{PLAN.ren_lens_run}/model.pt",
