@@ -15,8 +15,8 @@ Torch-free and cheap: Snakemake builds the plan every time it parses the workflo
 A run's results live in `results/<study>/<name>/` (model.pt, train_metrics.csv); a group's runs,
 trained in one job (one torch import for all its seeds), in `results/<study>/<name>_s<seed>/`.
 Config checks that the schema cannot express and that need the plan (names that refer to
-transience runs, kept steps, lenses per family) raise ConfigError in the studies' plan modules,
-with one line naming the key; `Plan.check` builds them all once.
+another study's runs, kept steps) raise ConfigError in the studies' plan modules, with one line
+naming the key; `Plan.check` builds them all once.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from pathlib import Path
 
@@ -154,6 +154,43 @@ class TrainingRule:
                 "metrics": f"results/{self.study}/{{run}}/train_metrics.csv"}
 
 
+@dataclass(frozen=True)
+class Figure:
+    """One figure rule, `fig_<name>` (workflow/rules/figures.smk generates it): its input `tables`
+    (a list of paths, or {input name: path or paths}), its plotting `entry` under icl_study, its
+    settings `params` (passed as JSON; none: "{}"), and what it draws: the figure `name`, or
+    `draws`, {output name: figure}, for one rule drawing several. `study` (its report category)
+    is filled in by `Plan.figure_rules`. Figures read tables only, so they run locally."""
+
+    name: str
+    tables: list | dict
+    entry: str
+    params: dict | None = None
+    draws: dict | None = None
+    study: str = ""
+
+    @property
+    def inputs(self) -> list:
+        return [] if isinstance(self.tables, dict) else list(self.tables)
+
+    @property
+    def named_inputs(self) -> dict:
+        return dict(self.tables) if isinstance(self.tables, dict) else {}
+
+    @property
+    def settings(self) -> str:
+        return "{}" if self.params is None else as_json(self.params)
+
+    def outputs(self) -> dict[str, tuple[str, str | None]]:
+        """{output name: (path, the figure its report entry shows; None for a pdf)}, png then pdf."""
+        draws = self.draws or {"png": self.name}
+        out = {}
+        for key, figure in draws.items():
+            out[key] = (f"results/figures/{figure}.png", figure)
+            out["pdf" if key == "png" else f"{key}_pdf"] = (f"results/figures/{figure}.pdf", None)
+        return out
+
+
 # --- the plan ------------------------------------------------------------------------------------
 
 
@@ -237,8 +274,8 @@ class Plan:
 
     def check(self) -> None:
         """Build everything once, so a config error stops the workflow at load time: each study's
-        `<study>_check` (its plan mixin's, in registry order; lm says which optional text models
-        and tasks are skipped), then every run."""
+        `<study>_check` (its plan mixin's, in registry order: it may also say what it skips), then
+        every run."""
         for study in STUDIES:
             check = getattr(self, f"{study.name}_check", None)
             if check is not None:
@@ -246,6 +283,15 @@ class Plan:
         self.runs
 
     # report and targets
+
+    @cached_property
+    def figure_rules(self) -> list[Figure]:
+        """Every study's figure rules (`<study>_figures()` of its plan mixin), in registry order."""
+        figures = []
+        for study in STUDIES:
+            declare = getattr(self, f"{study.name}_figures", None)
+            figures += [replace(figure, study=study.name) for figure in (declare() if declare else [])]
+        return figures
 
     def figures(self, study: str) -> list[str]:
         """The study's figures, and those of the optional analyses its config turns on."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from icl_study.config import model_for_kind
-from icl_study.plan import Run, as_json, run_config
+from icl_study.plan import Figure, Run, as_json, run_config
 
 DAI_VARIANTS = ["trained", "untrained"]
 DAI_TABLES = ["examples", "layers", "dual"]
@@ -51,3 +51,10 @@ class DaiPlan:
     def dai_tables(self) -> list[str]:
         jobs = list(self.dai_text_jobs) + [f"pipeline-gpt/{job}" for job in self.dai_concepts_jobs]
         return [f"results/dai/{job}/{name}.csv" for job in jobs for name in DAI_TABLES]
+
+    def dai_figures(self) -> list[Figure]:
+        """One rule draws the four figures from the summary and the momentum comparison."""
+        tables = {"table": "results/dai/summary/table.csv", "curves": "results/dai/summary/layers.csv",
+                  "dual": "results/dai/summary/dual.csv", "momentum": "results/dai/momentum/comparison.csv"}
+        draws = {"table": "dai_table", "layers": "dai_layers", "dual": "dai_dual", "momentum": "dai_momentum"}
+        return [Figure("dai", tables, "plots.dai:figures_rule", draws=draws)]

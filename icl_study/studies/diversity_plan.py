@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from icl_study.plan import Run, log_steps, run_config
+from icl_study.plan import Figure, Run, log_steps, run_config
+
+DIVERSITY_TABLES = {name: f"results/diversity/{name}.csv" for name in ("sweep", "threshold", "transient", "layers", "query")}
 
 
 
@@ -45,3 +47,10 @@ class DiversityPlan:
         """The models whose layers are read out: every seed at layers.pool_size."""
         run = self.training("diversity", group=True)[f"M{self.diversity_settings.layers.pool_size}"]
         return [f"{self.run_dir('diversity', m)}/model.pt" for m in run.members]
+
+    def diversity_figures(self) -> list[Figure]:
+        """Three figures, each from every table of the study."""
+        tables = {**{name: DIVERSITY_TABLES[name] for name in ("sweep", "threshold", "transient", "layers")},
+                  "spd": "results/diversity/layers_spd.csv"}
+        return [Figure(f"diversity_{name}", tables, f"plots.diversity:{name}_rule")
+                for name in ("threshold", "transient", "layers")]

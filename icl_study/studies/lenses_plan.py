@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from icl_study.config import ConfigError
-from icl_study.plan import Run, as_json
+from icl_study.plan import Figure, Run, as_json
 
 LENSES_REGRESSION_ONLY = ("spd", "probe")
 
@@ -100,3 +100,11 @@ class LensesPlan:
         settings = {} if lens == "evaluators" else lenses[lens]
         return as_json({"family": family, "member": f"seed{seed}", "steps": self.lenses_steps(family),
                         "lens": lens, "settings": settings, "n_boot": lenses["n_boot"], "seed": lenses["seed"]})
+
+    def lenses_figures(self) -> list[Figure]:
+        curves = [path for paths in self.lenses_curves.values() for path in paths]
+        return [
+            Figure("lenses_over_training", {"table": "results/lenses/table.csv", "curves": curves},
+                   "plots.lenses:over_training_rule", {"kinds": self.lenses_kinds, "curves": self.lenses_curves}),
+            Figure("lenses_correlations", ["results/lenses/correlations.csv"], "plots.lenses:correlations_rule"),
+        ]

@@ -5,7 +5,7 @@ runs, and `LinregPlan`, its jobs' properties, mixed into `Plan` (icl_study/plan.
 from __future__ import annotations
 
 from icl_study.config import deep_merge
-from icl_study.plan import Run, lsa_model, run_config
+from icl_study.plan import Figure, Run, lsa_model, run_config
 
 
 
@@ -62,3 +62,18 @@ class LinregPlan:
         section = self.config["linreg"]
         low = f"_noise{min(section['sweep']['noise_std']):g}"
         return list(section["runs"]) + [run for run in self.linreg_sweep_runs if run.rsplit("_s", 1)[0].endswith(low)]
+
+    def linreg_figures(self) -> list[Figure]:
+        section = self.config["linreg"]
+        gd = {name: f"results/linreg/gd/{name}.csv" for name in ("summary", "interpolation", "predictions", "exactness")}
+        return [
+            Figure("linreg_error_vs_k", ["results/linreg/errors.csv"], "plots.linreg:error_vs_k_rule",
+                   {**section["figure"], "n_dims": section["task"]["n_dims"]}),
+            Figure("linreg_matching", [f"results/linreg/{run}/matching.csv" for run in self.linreg_matching_runs],
+                   "plots.linreg_algorithms:matching_rule"),
+            Figure("linreg_depth_noise", ["results/linreg/sweep_summary.csv"], "plots.linreg_algorithms:depth_noise_rule"),
+            # named runs + the sweep's σ = 0 cells, every seed
+            Figure("linreg_probes", [f"results/linreg/{run}/probes.csv" for run in self.linreg_matching_runs],
+                   "plots.linreg_algorithms:probes_rule"),
+            Figure("linreg_gd", gd, "plots.linreg_algorithms:gd_rule"),
+        ]

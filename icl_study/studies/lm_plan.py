@@ -8,7 +8,7 @@ import sys
 from functools import cached_property
 from pathlib import Path
 
-from icl_study.plan import Run, as_json, run_config
+from icl_study.plan import Figure, Run, as_json, run_config
 
 SMOLLM2_DIR = "resources/lm/smollm2-135m"  # the converted SmolLM2 (studies.lm:convert_rule)
 
@@ -97,3 +97,6 @@ class LmPlan:
         if lm["finetune"]["demo_seeds"] and lm["finetune"]["task"] in self.lm_tasks:
             tables += [f"results/lm/finetune/{m}/{lm['finetune']['task']}.csv" for m in self.lm_models]
         return tables + ["results/lm/icl/pipeline-gpt/concepts.csv"]
+
+    def lm_figures(self) -> list[Figure]:
+        return [Figure("lm_icl_vs_k", ["results/lm/accuracy.csv"], "plots.lm:icl_vs_k_rule")]

@@ -5,7 +5,7 @@ seed groups, and `RenPlan`, its jobs' properties, mixed into `Plan`.
 from __future__ import annotations
 
 from icl_study.config import KIND_PARAMETERS, ConfigError, model_for_kind
-from icl_study.plan import Run, run_config
+from icl_study.plan import Figure, Run, run_config
 
 REN_LENS_TABLES = ["kernel", "dual_identity", "dual_steps", "generalisation", "generalisation_fit"]
 
@@ -67,3 +67,18 @@ class RenPlan:
     @property
     def ren_lens_run(self) -> str:
         return self.ren_regression_runs[0]  # the first kind's first seed: vanilla softmax
+
+    def ren_figures(self) -> list[Figure]:
+        lens, variants, corpus = "results/ren/lens", "results/ren/variants", "results/ren/corpus_variants"
+        return [
+            Figure("ren_kernel", [f"{lens}/kernel.csv"], "plots.ren:kernel_rule"),
+            Figure("ren_dual", {"identity": f"{lens}/dual_identity.csv", "steps": f"{lens}/dual_steps.csv"},
+                   "plots.ren:dual_rule"),
+            Figure("ren_generalisation", {"table": f"{lens}/generalisation.csv", "fit": f"{lens}/generalisation_fit.csv"},
+                   "plots.ren:generalisation_rule"),
+            Figure("ren_variants", {"errors": f"{variants}/errors.csv", "curves": f"{variants}/curves.csv"},
+                   "plots.ren:variants_rule"),
+            Figure("ren_variants_corpus", {"errors": f"{corpus}/errors.csv", "curves": f"{corpus}/curves.csv"},
+                   "plots.ren:corpus_variants_rule"),
+            Figure("ren_variants_grid", [f"{variants}/grid.csv"], "plots.ren:grid_rule"),
+        ]

@@ -6,7 +6,7 @@ mixed into `Plan`.
 from __future__ import annotations
 
 from icl_study.config import deep_merge
-from icl_study.plan import as_json
+from icl_study.plan import Figure, as_json
 
 
 
@@ -44,3 +44,11 @@ class ShenPlan:
         split = {key: lm["eval"][key] for key in ("n_eval", "n_val", "eval_seed")}
         return as_json({"spec": self.lm_models[model], "model_name": model, "task_name": task,
                         "task": lm["tasks"][task], "eval": split, "shen": shen["lm"], **extra})
+
+    def shen_figures(self) -> list[Figure]:
+        return [
+            Figure("shen_order", {"regression": "results/shen/regression/order.csv", "lm": "results/shen/lm.csv"},
+                   "plots.shen:order_rule"),
+            Figure("shen_perturbation", ["results/shen/perturbation.csv"], "plots.shen:perturbation_rule"),
+            Figure("shen_icl_vs_gd", ["results/shen/lm.csv"], "plots.shen:icl_vs_gd_rule"),
+        ]

@@ -5,7 +5,7 @@ sweep x model sizes x seeds, plus the finite-pool regression runs), and `Transie
 from __future__ import annotations
 
 from icl_study.config import ConfigError, deep_merge
-from icl_study.plan import Run, log_steps, run_config
+from icl_study.plan import Figure, Run, log_steps, run_config
 
 
 
@@ -69,3 +69,13 @@ class TransiencePlan:
     @property
     def transience_run_dirs(self) -> list[str]:
         return [self.run_dir("transience", run) for run in self.training("transience", group=False)]
+
+    def transience_figures(self) -> list[Figure]:
+        section = self.config["transience"]
+        return [
+            Figure("transience_curves", ["results/transience/curves.csv"], "plots.transience:curves_rule",
+                   {"size": section["base_size"], "arms": list(section.get("arms", {}))}),
+            Figure("transience_peak_final", ["results/transience/summary.csv"], "plots.transience:peak_final_rule"),
+            Figure("transience_regression", ["results/transience/curves.csv"], "plots.transience:regression_rule",
+                   {"pool_size": section["regression"]["task"]["pool_size"]}),
+        ]

@@ -14,7 +14,7 @@ from icl_study.studies.diversity import DiversityConfig
 from icl_study.studies.linreg_plan import linreg_runs
 from workflow_helpers import REPO
 
-SHARED_RULE_FILES = {"common.smk", "train.smk", "claims.smk", "docs.smk", "environment.smk"}  # included by name in the Snakefile
+SHARED_RULE_FILES = {"common.smk", "train.smk", "figures.smk", "claims.smk", "docs.smk", "environment.smk"}
 
 
 def test_every_study_rule_file_is_registered_once_and_exists():
@@ -24,6 +24,12 @@ def test_every_study_rule_file_is_registered_once_and_exists():
     assert plan.STUDY_RULE_FILES == [study.rule_file for study in plan.STUDIES]
 
 
+def test_the_snakefile_includes_every_rule_file_by_name_study_files_in_registry_order():
+    included = re.findall(r'^include: "(workflow/rules/\w+\.smk)"$', (REPO / "Snakefile").read_text(), re.M)
+    assert [path for path in included if Path(path).name not in SHARED_RULE_FILES] == plan.STUDY_RULE_FILES
+    assert {Path(path).name for path in included} >= SHARED_RULE_FILES
+
+
 def test_report_categories_follow_the_category_numbers():
     numbers = [int(label.split(".")[0]) for label in plan.REPORT_CATEGORIES.values()]
     assert numbers == list(range(len(plan.STUDIES) + 1))  # 0: the claims ledger
@@ -31,11 +37,17 @@ def test_report_categories_follow_the_category_numbers():
     assert set(plan.REPORT_CATEGORIES) == {"claims"} | {study.name for study in plan.STUDIES}
 
 
-def test_each_figure_is_drawn_by_its_study_rule_file():
+def test_each_figure_is_drawn_by_one_figure_rule_its_study_declares():
+    """A study's plan declares a rule (`Figure`) for each of its figures, optional ones included,
+    and for nothing else; each figure is drawn once."""
+    from icl_study.settings import full_config, load_config
+
+    rules = plan.Plan(full_config(load_config([REPO / "config.yaml"]))).figure_rules
     for study in plan.STUDIES:
-        text = (REPO / study.rule_file).read_text()
-        for figure in study.figures:
-            assert re.search(rf'"results/figures/{figure}\.png"', text), f"{study.name}: no rule writes {figure}.png"
+        drawn = [shows for rule in rules if rule.study == study.name
+                 for shows in (shows for _, shows in rule.outputs().values()) if shows]
+        assert sorted(drawn) == sorted([*study.figures, *plan.OPTIONAL_FIGURES.get(study.name, {})]), study.name
+    assert len({rule.name for rule in rules}) == len(rules)
     assert plan.FIGURES == {study.name: list(study.figures) for study in plan.STUDIES if study.figures}
 
 

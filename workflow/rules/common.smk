@@ -29,26 +29,3 @@ except ConfigError as err:
 
 # `snakemake --report` shows a finished run: before one, say so in one line.
 PLAN.check_report_inputs(sys.argv)
-
-
-
-# The template of every figure rule, which reuses it with `use rule figure as fig_<name> with:`,
-# naming its input, its output (the report entry: caption and category), its log and its plotting
-# entry (params.entry; params.figure: its settings, if any). Figures read tables only, so they run
-# locally. The template itself matches no file.
-rule figure:
-    output:
-        png="results/figures/{figure}.png",
-        pdf="results/figures/{figure}.pdf",
-    log:
-        "logs/figures/{figure}.log",
-    wildcard_constraints:
-        figure=NO_MATCH,
-    params:
-        entry="",
-        figure="{}",
-    localrule: True
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study {params.entry} {input:q} --params {params.figure:q} --out {output:q} > {log:q} 2>&1"

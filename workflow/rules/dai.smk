@@ -105,24 +105,3 @@ rule dai_momentum_eval:
     shell:
         "python -m icl_study studies.dai:momentum_rule {input:q} --params {params.eval:q} --out {output:q}"
         " --threads {threads} > {log:q} 2>&1"
-
-
-use rule figure as fig_dai with:
-    input:
-        table="results/dai/summary/table.csv",
-        curves="results/dai/summary/layers.csv",
-        dual="results/dai/summary/dual.csv",
-        momentum="results/dai/momentum/comparison.csv",
-    output:
-        table=report("results/figures/dai_table.png", caption=caption("dai_table"), category=REPORT_CATEGORIES["dai"]),
-        table_pdf="results/figures/dai_table.pdf",
-        layers=report("results/figures/dai_layers.png", caption=caption("dai_layers"), category=REPORT_CATEGORIES["dai"]),
-        layers_pdf="results/figures/dai_layers.pdf",
-        dual=report("results/figures/dai_dual.png", caption=caption("dai_dual"), category=REPORT_CATEGORIES["dai"]),
-        dual_pdf="results/figures/dai_dual.pdf",
-        momentum=report("results/figures/dai_momentum.png", caption=caption("dai_momentum"), category=REPORT_CATEGORIES["dai"]),
-        momentum_pdf="results/figures/dai_momentum.pdf",
-    log:
-        "logs/figures/dai.log",
-    params:
-        entry="plots.dai:figures_rule",

@@ -9,7 +9,7 @@ largest-M models layer by layer; a query job measures every model's SPDs at the 
 run's ledger (claims.smk).
 """
 
-DIVERSITY_TABLES = {name: f"results/diversity/{name}.csv" for name in ("sweep", "threshold", "transient", "layers", "query")}
+from icl_study.studies.diversity_plan import DIVERSITY_TABLES
 
 
 rule diversity_collect:
@@ -79,41 +79,3 @@ rule diversity_layers:
     shell:
         "python -m icl_study studies.diversity:layers_rule {input:q} --params {params.section:q}"
         " --out {output.layers:q} {output.spd:q} --threads {threads} > {log:q} 2>&1"
-
-
-use rule figure as fig_diversity_threshold with:
-    input:
-        sweep=DIVERSITY_TABLES["sweep"],
-        threshold=DIVERSITY_TABLES["threshold"],
-        transient=DIVERSITY_TABLES["transient"],
-        layers=DIVERSITY_TABLES["layers"],
-        spd="results/diversity/layers_spd.csv",
-    output:
-        png=report("results/figures/diversity_threshold.png", caption=caption("diversity_threshold"), category=REPORT_CATEGORIES["diversity"]),
-        pdf="results/figures/diversity_threshold.pdf",
-    log:
-        "logs/figures/diversity_threshold.log",
-    params:
-        entry="plots.diversity:threshold_rule",
-
-
-# the same tables as fig_diversity_threshold
-use rule fig_diversity_threshold as fig_diversity_transient with:
-    output:
-        png=report("results/figures/diversity_transient.png", caption=caption("diversity_transient"), category=REPORT_CATEGORIES["diversity"]),
-        pdf="results/figures/diversity_transient.pdf",
-    log:
-        "logs/figures/diversity_transient.log",
-    params:
-        entry="plots.diversity:transient_rule",
-
-
-# the same tables as fig_diversity_threshold
-use rule fig_diversity_threshold as fig_diversity_layers with:
-    output:
-        png=report("results/figures/diversity_layers.png", caption=caption("diversity_layers"), category=REPORT_CATEGORIES["diversity"]),
-        pdf="results/figures/diversity_layers.pdf",
-    log:
-        "logs/figures/diversity_layers.log",
-    params:
-        entry="plots.diversity:layers_rule",

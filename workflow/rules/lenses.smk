@@ -57,30 +57,3 @@ rule lenses_collect:
     shell:
         "python -m icl_study studies.lenses:collect_rule {input:q} --params {params.kinds:q}"
         " --out {output.table:q} {output.correlations:q} {output.members:q} --threads {threads} > {log:q} 2>&1"
-
-
-use rule figure as fig_lenses_over_training with:
-    input:
-        table="results/lenses/table.csv",
-        curves=[path for paths in PLAN.lenses_curves.values() for path in paths],
-    output:
-        png=report("results/figures/lenses_over_training.png", caption=caption("lenses_over_training"), category=REPORT_CATEGORIES["lenses"]),
-        pdf="results/figures/lenses_over_training.pdf",
-    log:
-        "logs/figures/lenses_over_training.log",
-    params:
-        entry="plots.lenses:over_training_rule",
-        figure=as_json({"kinds": PLAN.lenses_kinds, "curves": PLAN.lenses_curves}),
-
-
-use rule figure as fig_lenses_correlations with:
-    input:
-        "results/lenses/correlations.csv",
-    output:
-        png=report("results/figures/lenses_correlations.png", caption=caption("lenses_correlations"), category=REPORT_CATEGORIES["lenses"]),
-        pdf="results/figures/lenses_correlations.pdf",
-    log:
-        "logs/figures/lenses_correlations.log",
-    params:
-        entry="plots.lenses:correlations_rule",
-

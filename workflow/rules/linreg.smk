@@ -27,21 +27,6 @@ rule linreg_errors:
         " --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
-use rule figure as fig_linreg_error_vs_k with:
-    input:
-        "results/linreg/errors.csv",
-    output:
-        png=report("results/figures/linreg_error_vs_k.png", caption=caption("linreg_error_vs_k"), category=REPORT_CATEGORIES["linreg"]),
-        pdf="results/figures/linreg_error_vs_k.pdf",
-    log:
-        "logs/figures/linreg_error_vs_k.log",
-    params:
-        entry="plots.linreg:error_vs_k_rule",
-        figure=as_json(
-            {**config["linreg"]["figure"], "n_dims": config["linreg"]["task"]["n_dims"]}
-        ),
-
-
 rule linreg_matching:
     input:
         "results/linreg/{run}/model.pt",
@@ -134,55 +119,3 @@ rule linreg_gd_compare:
         "python -m icl_study studies.linreg_gd:compare_rule {input:q} --params {params.gd:q}"
         " --out {output.summary:q} {output.interpolation:q} {output.predictions:q} {output.exactness:q}"
         " --threads {threads} > {log:q} 2>&1"
-
-
-use rule figure as fig_linreg_matching with:
-    input:
-        expand("results/linreg/{run}/matching.csv", run=PLAN.linreg_matching_runs),
-    output:
-        png=report("results/figures/linreg_matching.png", caption=caption("linreg_matching"), category=REPORT_CATEGORIES["linreg"]),
-        pdf="results/figures/linreg_matching.pdf",
-    log:
-        "logs/figures/linreg_matching.log",
-    params:
-        entry="plots.linreg_algorithms:matching_rule",
-
-
-use rule figure as fig_linreg_depth_noise with:
-    input:
-        "results/linreg/sweep_summary.csv",
-    output:
-        png=report("results/figures/linreg_depth_noise.png", caption=caption("linreg_depth_noise"), category=REPORT_CATEGORIES["linreg"]),
-        pdf="results/figures/linreg_depth_noise.pdf",
-    log:
-        "logs/figures/linreg_depth_noise.log",
-    params:
-        entry="plots.linreg_algorithms:depth_noise_rule",
-
-
-use rule figure as fig_linreg_probes with:
-    input:
-        expand("results/linreg/{run}/probes.csv", run=PLAN.linreg_matching_runs),  # named runs + the sweep's σ = 0 cells, every seed
-    output:
-        png=report("results/figures/linreg_probes.png", caption=caption("linreg_probes"), category=REPORT_CATEGORIES["linreg"]),
-        pdf="results/figures/linreg_probes.pdf",
-    log:
-        "logs/figures/linreg_probes.log",
-    params:
-        entry="plots.linreg_algorithms:probes_rule",
-
-
-use rule figure as fig_linreg_gd with:
-    input:
-        summary="results/linreg/gd/summary.csv",
-        interpolation="results/linreg/gd/interpolation.csv",
-        predictions="results/linreg/gd/predictions.csv",
-        exactness="results/linreg/gd/exactness.csv",
-    output:
-        png=report("results/figures/linreg_gd.png", caption=caption("linreg_gd"), category=REPORT_CATEGORIES["linreg"]),
-        pdf="results/figures/linreg_gd.pdf",
-    log:
-        "logs/figures/linreg_gd.log",
-    params:
-        entry="plots.linreg_algorithms:gd_rule",
-

@@ -118,16 +118,3 @@ rule lm_accuracy:
         "../envs/icl_study.yaml"
     shell:
         "python -m icl_study studies.lm:accuracy_rule {input:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
-
-
-use rule figure as fig_lm_icl_vs_k with:
-    input:
-        "results/lm/accuracy.csv",
-    output:
-        png=report("results/figures/lm_icl_vs_k.png", caption=caption("lm_icl_vs_k"), category=REPORT_CATEGORIES["lm"]),
-        pdf="results/figures/lm_icl_vs_k.pdf",
-    log:
-        "logs/figures/lm_icl_vs_k.log",
-    params:
-        entry="plots.lm:icl_vs_k_rule",
-

@@ -124,43 +124,6 @@ rule shen_collect:
         " && python -m icl_study studies.shen:collect_rule {input.sparsity:q} --out {output.sparsity:q}) > {log:q} 2>&1"
 
 
-use rule figure as fig_shen_order with:
-    input:
-        regression="results/shen/regression/order.csv",
-        lm="results/shen/lm.csv",
-    output:
-        png=report("results/figures/shen_order.png", caption=caption("shen_order"), category=REPORT_CATEGORIES["shen"]),
-        pdf="results/figures/shen_order.pdf",
-    log:
-        "logs/figures/shen_order.log",
-    params:
-        entry="plots.shen:order_rule",
-
-
-use rule figure as fig_shen_perturbation with:
-    input:
-        "results/shen/perturbation.csv",
-    output:
-        png=report("results/figures/shen_perturbation.png", caption=caption("shen_perturbation"), category=REPORT_CATEGORIES["shen"]),
-        pdf="results/figures/shen_perturbation.pdf",
-    log:
-        "logs/figures/shen_perturbation.log",
-    params:
-        entry="plots.shen:perturbation_rule",
-
-
-use rule figure as fig_shen_icl_vs_gd with:
-    input:
-        "results/shen/lm.csv",
-    output:
-        png=report("results/figures/shen_icl_vs_gd.png", caption=caption("shen_icl_vs_gd"), category=REPORT_CATEGORIES["shen"]),
-        pdf="results/figures/shen_icl_vs_gd.pdf",
-    log:
-        "logs/figures/shen_icl_vs_gd.log",
-    params:
-        entry="plots.shen:icl_vs_gd_rule",
-
-
 rule shen_table:
     input:
         lm="results/shen/lm.csv",
