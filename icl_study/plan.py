@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from pathlib import Path
@@ -39,6 +40,19 @@ NO_MATCH = "(?!x)x"  # a wildcard pattern for an empty list: the rule then claim
 def as_json(value) -> str:
     """A config slice as a canonical JSON string: the form rules pass to the package as params."""
     return json.dumps(value, sort_keys=True)
+
+
+def command(entry: str, params=None):
+    """params.command of an analysis rule (the template `rule analysis`, common.smk): a params
+    function giving the package's entry point, the job's inputs and `--params` with the rule's
+    params (a JSON string, or a function of the wildcards; none: no --params), each quoted as the
+    shell's {input:q} and {params.<name>:q} quote them."""
+    def text(wildcards, input) -> str:
+        value = params(wildcards) if callable(params) else params
+        words = [entry, *(shlex.quote(str(path)) if str(path) else "" for path in input)]
+        return " ".join(words + (["--params", shlex.quote(value)] if value is not None else []))
+
+    return text
 
 
 def pattern(names) -> str:

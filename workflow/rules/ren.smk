@@ -1,98 +1,47 @@
 """Study 3: ICL through a representation-learning lens (Ren & Liu 2024).
 
 The attention variants (kind x seed) on the regression task and on pipeline-gpt's token corpus,
-seed groups declared in icl_study/plan.py and trained by train.smk -> ICL errors and curves; the vanilla model's layers -> kernel approximation, dual model,
+seed groups declared in icl_study/studies/ren_plan.py and trained by train.smk -> ICL errors and curves; the vanilla model's layers -> kernel approximation, dual model,
 generalisation tables -> five figures.
 """
 
 from icl_study.studies.ren_plan import REN_LENS_TABLES
 
 
-rule ren_lens:
-    input:
-        f"results/ren/{PLAN.ren_lens_run}/model.pt",
-    output:
-        [f"results/ren/lens/{name}.csv" for name in REN_LENS_TABLES],
-    log:
-        "logs/ren/lens.log",
-    benchmark:
-        "results/benchmarks/ren_lens.tsv"
-    params:
-        lens=as_json(config["ren"]["lens"]),
-    threads: 1
-    resources:
-        runtime=20,
-        mem_mb=3000,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.ren:lens_rule {input:q} --params {params.lens:q}"
-        " --out {output:q} --threads {threads} > {log:q} 2>&1"
+use rule analysis as ren_lens with:
+    input: f"results/ren/{PLAN.ren_lens_run}/model.pt",
+    output: [f"results/ren/lens/{name}.csv" for name in REN_LENS_TABLES],
+    log: "logs/ren/lens.log",
+    benchmark: "results/benchmarks/ren_lens.tsv"
+    params: command=command("studies.ren:lens_rule", as_json(config["ren"]["lens"])),
+    resources: runtime=20, mem_mb=3000,
 
 
-rule ren_variants:
-    input:
-        [f"results/ren/{run}/model.pt" for run in PLAN.ren_regression_runs],
+use rule analysis as ren_variants with:
+    input: [f"results/ren/{run}/model.pt" for run in PLAN.ren_regression_runs],
     output:
         errors="results/ren/variants/errors.csv",
         curves="results/ren/variants/curves.csv",
-    log:
-        "logs/ren/variants.log",
-    benchmark:
-        "results/benchmarks/ren_variants.tsv"
+    log: "logs/ren/variants.log",
+    benchmark: "results/benchmarks/ren_variants.tsv"
+    params: command=command("studies.ren:variants_rule", as_json(config["ren"]["variants"]["eval"])),
+
+
+use rule analysis as ren_grid with:
+    input: [f"results/ren/{run}/model.pt" for run in PLAN.ren_grid_runs],
+    output: "results/ren/variants/grid.csv",
+    log: "logs/ren/grid.log",
+    benchmark: "results/benchmarks/ren_grid.tsv"
     params:
-        eval=as_json(config["ren"]["variants"]["eval"]),
-    threads: 1
-    resources:
-        runtime=10,
-        mem_mb=2000,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.ren:variants_rule {input:q} --params {params.eval:q}"
-        " --out {output.errors:q} {output.curves:q} --threads {threads} > {log:q} 2>&1"
+        command=command("studies.ren:grid_rule",
+                        as_json({"eval": config["ren"]["variants"]["eval"], "grid": config["ren"]["grid"]})),
 
 
-rule ren_grid:
-    input:
-        [f"results/ren/{run}/model.pt" for run in PLAN.ren_grid_runs],
-    output:
-        "results/ren/variants/grid.csv",
-    log:
-        "logs/ren/grid.log",
-    benchmark:
-        "results/benchmarks/ren_grid.tsv"
-    params:
-        grid=as_json({"eval": config["ren"]["variants"]["eval"], "grid": config["ren"]["grid"]}),
-    threads: 1
-    resources:
-        runtime=10,
-        mem_mb=2000,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.ren:grid_rule {input:q} --params {params.grid:q}"
-        " --out {output:q} --threads {threads} > {log:q} 2>&1"
-
-
-rule ren_corpus_variants:
-    input:
-        [f"results/ren/{run}/model.pt" for run in PLAN.ren_corpus_runs],
+use rule analysis as ren_corpus_variants with:
+    input: [f"results/ren/{run}/model.pt" for run in PLAN.ren_corpus_runs],
     output:
         errors="results/ren/corpus_variants/errors.csv",
         curves="results/ren/corpus_variants/curves.csv",
-    log:
-        "logs/ren/corpus_variants.log",
-    benchmark:
-        "results/benchmarks/ren_corpus_variants.tsv"
-    params:
-        eval=as_json(config["ren"]["corpus"]["eval"]),
-    threads: 1
-    resources:
-        runtime=10,
-        mem_mb=2000,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.ren:corpus_variants_rule {input:q} --params {params.eval:q}"
-        " --out {output.errors:q} {output.curves:q} --threads {threads} > {log:q} 2>&1"
+    log: "logs/ren/corpus_variants.log",
+    benchmark: "results/benchmarks/ren_corpus_variants.tsv"
+    params: command=command("studies.ren:corpus_variants_rule", as_json(config["ren"]["corpus"]["eval"])),
