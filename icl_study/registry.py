@@ -96,7 +96,7 @@ STUDIES: list[Study] = [
           claims="studies.lenses_claims", plan="studies.lenses_plan:LensesPlan", settings="settings.lenses:LensesSettings"),
     Study("diversity", "7. Beyond the papers",
           figures=("diversity_threshold", "diversity_transient", "diversity_layers"),
-          claims="studies.diversity", runs="studies.diversity_plan:diversity_runs", plan="studies.diversity_plan:DiversityPlan", settings="settings.diversity:DiversityConfig"),
+          claims="studies.diversity_claims", runs="studies.diversity_plan:diversity_runs", plan="studies.diversity_plan:DiversityPlan", settings="settings.diversity:DiversityConfig"),
     # new studies: above this line
 ]
 STUDY_RULE_FILES = [study.rule_file for study in STUDIES]  # the Snakefile includes them in this order

@@ -5,7 +5,7 @@ One training job per pool size M trains every seed (one torch import per job; de
 icl_study/studies/diversity_plan.py, trained by train.smk) -> results/diversity/M{M}/seed{seed}/; a collect job
 turns the training logs (and each run's task, for the ridge-dMMSE distance) into the sweep,
 threshold and transient tables; a layers job reads out the
-largest-M models layer by layer; a query job measures every model's SPDs at the query position; three figures read the tables only. The study's claims (studies/diversity.py, `claims`) are rows of the
+largest-M models layer by layer; a query job measures every model's SPDs at the query position; three figures read the tables only. The study's claims (studies/diversity_claims.py, `claims`) are rows of the
 run's ledger (claims.smk).
 """
 
