@@ -17,7 +17,8 @@ TEMPLATES = RULES.parent / "report" / "templates"
 
 def test_the_figure_rules_register_each_png_with_report_and_its_caption():
     text = (RULES / "figures.smk").read_text()
-    assert re.search(r"report\(path, caption=caption\(shows\), category=REPORT_CATEGORIES\[figure\.study\]\) if shows", text)
+    assert re.search(r"report\(path, caption=caption\(shows\) if PLAN\.caption_template\(shows\)\.is_file\(\) else None,"
+                     r"\s+category=REPORT_CATEGORIES\[figure\.study\]\) if shows", text)
 
 
 @pytest.mark.parametrize("configs", [[REPO / "config.yaml"], [REPO / "config.yaml", TINY]], ids=["default", "tiny"])
