@@ -55,7 +55,7 @@ TRANSIENT_METRICS = ("loss", "fresh_to_ridge", "fresh_to_dmmse", "fresh_error", 
 
 def run_job(section: dict, pool_size: int) -> dict:
     """`train:train_seeds_rule` params of one pool size: its run config and every seed (the runs
-    are declared in icl_study/plan.py)."""
+    are declared in icl_study/studies/diversity_plan.py)."""
     from icl_study.studies.diversity_plan import diversity_runs
 
     run = {run.name: run for run in diversity_runs(section)}[f"M{pool_size}"]
