@@ -1,22 +1,16 @@
-"""The plan of a run: every training run of every study and every analysis job, from the config.
+"""The plan of a run, from the config: the generic part, naming no study.
 
-The generic part: `Run` (one training job), `run_config`, `TrainingRule` (the shape of a
-generated training rule), and `Plan`, which holds every study's runs, its training rules, the
-figures and tables `rule all` asks for, and the rule files' helpers (`as_json`, `pattern`,
-`lookup`, `caption`). No study is named here: each study declares its own part of the plan in
-icl_study/studies/<study>_plan.py (its runs, `runs=` in the registry, and a mixin of its jobs'
-properties, `plan=`), at this module's layer (torch-free; they import this module, never the
-studies' analysis modules). `Plan(config)` is built with every registered study's mixin, so the
-rule files read `PLAN.<study>_<property>`. The registry of studies (`STUDIES`, `Study`,
-`REPORT_CATEGORIES`, `FIGURES`, `TABLE_TARGETS`) lives in icl_study/registry.py and is
-re-exported here for the rule files.
-Torch-free and cheap: Snakemake builds the plan every time it parses the workflow (also `-n`).
+`Run` (one training job), `run_config`, `TrainingRule` and `Figure` (the shapes of the generated
+training and figure rules), `Plan` (every study's runs, training and figure rules, `rule all`'s
+targets), and the rule files' helpers (`as_json`, `command`, `pattern`, `lookup`, `caption`). Each
+study declares its part in icl_study/studies/<study>_plan.py, at this module's layer: its runs
+(`runs=` in the registry), its figures and a mixin of its jobs' properties (`plan=`), with which
+`Plan(config)` is built, so the rule files read `PLAN.<study>_<property>`; config checks that
+need the plan raise a one-line ConfigError there. The registry (icl_study/registry.py) is
+re-exported for the rule files. Torch-free and cheap: Snakemake builds the plan on every parse.
 
 A run's results live in `results/<study>/<name>/` (model.pt, train_metrics.csv); a group's runs,
 trained in one job (one torch import for all its seeds), in `results/<study>/<name>_s<seed>/`.
-Config checks that the schema cannot express and that need the plan (names that refer to
-another study's runs, kept steps) raise ConfigError in the studies' plan modules, with one line
-naming the key; `Plan.check` builds them all once.
 """
 
 from __future__ import annotations
@@ -73,13 +67,6 @@ def caption(name: str) -> str:
     return os.path.abspath(f"results/report/{name}.rst")
 
 
-def figure_paths(names) -> list[str]:
-    return [f"results/figures/{name}.{ext}" for name in names for ext in ("png", "pdf")]
-
-
-# --- training runs -------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Run:
     """One training job: `config` ({task, task_config, model, train}) trained once, or, for a group
@@ -117,15 +104,6 @@ def run_config(task: str, task_config: dict, model: dict, train: dict, where: st
             raise ConfigError(f"{where}.{key}: must be {value} for the {task} task, got {model[key]} "
                               f"(it is derived from the task: leave it out)")
     return {"task": task, "task_config": task_config, "model": {**model, **io}, "train": train}
-
-
-def lsa_model(n_dims: int, n_points: int, d_model: int | None = None) -> dict:
-    """The one-layer, one-head linear self-attention on (x, y) pair tokens (von Oswald et al.):
-    the hand-built GD construction's shape and the trained LSA's. d_model defaults to d + 1."""
-    return {"n_layer": 1, "n_head": 1, "d_model": d_model or n_dims + 1, "d_mlp": 0, "n_positions": n_points,
-            "attention": "linear", "layer_norm": False, "n_dims_in": n_dims + 1, "n_dims_out": 1,
-            "positions": "none"}
-
 
 
 def log_steps(total: int, n: int, first: int = 10) -> list[int]:
@@ -203,9 +181,6 @@ class Figure:
             out[key] = (f"results/figures/{figure}.png", figure)
             out["pdf" if key == "png" else f"{key}_pdf"] = (f"results/figures/{figure}.pdf", None)
         return out
-
-
-# --- the plan ------------------------------------------------------------------------------------
 
 
 def with_studies(cls: type) -> type:
@@ -313,7 +288,8 @@ class Plan:
         return FIGURES.get(study, []) + optional
 
     def targets(self, study: str) -> list[str]:
-        return figure_paths(self.figures(study)) + TABLE_TARGETS.get(study, [])
+        figures = [f"results/figures/{name}.{ext}" for name in self.figures(study) for ext in ("png", "pdf")]
+        return figures + TABLE_TARGETS.get(study, [])
 
     @property
     def all_targets(self) -> list[str]:

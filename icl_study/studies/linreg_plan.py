@@ -5,8 +5,16 @@ runs, and `LinregPlan`, its jobs' properties, mixed into `Plan` (icl_study/plan.
 from __future__ import annotations
 
 from icl_study.config import deep_merge
-from icl_study.plan import Figure, Run, lsa_model, run_config
+from icl_study.plan import Figure, Run, run_config
 
+
+
+def lsa_model(n_dims: int, n_points: int, d_model: int | None = None) -> dict:
+    """The one-layer, one-head linear self-attention on (x, y) pair tokens (von Oswald et al.):
+    the hand-built GD construction's shape and the trained LSA's. d_model defaults to d + 1."""
+    return {"n_layer": 1, "n_head": 1, "d_model": d_model or n_dims + 1, "d_mlp": 0, "n_positions": n_points,
+            "attention": "linear", "layer_norm": False, "n_dims_in": n_dims + 1, "n_dims_out": 1,
+            "positions": "none"}
 
 
 def sweep_runs(sweep: dict | None) -> dict[str, dict]:

@@ -9,7 +9,8 @@ import pytest
 
 from icl_study.config import ConfigError, deep_merge, run_config
 from icl_study.settings import load_config
-from icl_study.plan import NO_MATCH, Plan, command, lsa_model, pattern
+from icl_study.plan import NO_MATCH, Plan, command, pattern
+from icl_study.studies.linreg_plan import lsa_model
 from workflow_helpers import REPO, TINY, run_without_torch
 
 TIERS = {"default": [REPO / "config.yaml"], "paper": [REPO / "config.yaml", REPO / "configs" / "paper.yaml"],
