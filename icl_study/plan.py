@@ -24,8 +24,8 @@ from functools import cache, cached_property
 from pathlib import Path
 
 from icl_study.config import ConfigError
-from icl_study.registry import (FIGURES, OPTIONAL_FIGURES, REPORT_CATEGORIES, STUDIES, STUDY_RULE_FILES,  # noqa: F401
-                                TABLE_TARGETS, Study, resolve)
+from icl_study.registry import (REPORT_CATEGORIES, STUDIES, STUDY_RULE_FILES, TABLE_TARGETS, Study,  # noqa: F401
+                                resolve)
 from icl_study.tasks.io import model_io
 
 NO_MATCH = "(?!x)x"  # a wildcard pattern for an empty list: the rule then claims no file
@@ -151,14 +151,16 @@ class Figure:
     """One figure rule, `fig_<name>` (workflow/rules/figures.smk generates it): its input `tables`
     (a list of paths, or {input name: path or paths}), its plotting `entry` under icl_study, its
     settings `params` (passed as JSON; none: "{}"), and what it draws: the figure `name`, or
-    `draws`, {output name: figure}, for one rule drawing several. `study` (its report category)
-    is filled in by `Plan.figure_rules`. Figures read tables only, so they run locally."""
+    `draws`, {output name: figure}, for one rule drawing several. `rule all` asks for what it draws
+    when `wanted` (an optional analysis: its rule exists, its config turns it on). `study` (its
+    report category) is filled in by `Plan.figure_rules`. Figures read tables only: they run locally."""
 
     name: str
     tables: list | dict
     entry: str
     params: dict | None = None
     draws: dict | None = None
+    wanted: bool = True
     study: str = ""
 
     @property
@@ -283,9 +285,10 @@ class Plan:
         return figures
 
     def figures(self, study: str) -> list[str]:
-        """The study's figures, and those of the optional analyses its config turns on."""
-        optional = [name for name, wanted in OPTIONAL_FIGURES.get(study, {}).items() if wanted(self.config)]
-        return FIGURES.get(study, []) + optional
+        """The figures the study's wanted figure rules draw (those of the optional analyses its
+        config turns on too), in its declaration order."""
+        return [shows for rule in self.figure_rules if rule.study == study and rule.wanted
+                for _, shows in rule.outputs().values() if shows]
 
     def targets(self, study: str) -> list[str]:
         figures = [f"results/figures/{name}.{ext}" for name in self.figures(study) for ext in ("png", "pdf")]

@@ -80,5 +80,7 @@ class RenPlan:
                    "plots.ren:variants_rule"),
             Figure("ren_variants_corpus", {"errors": f"{corpus}/errors.csv", "curves": f"{corpus}/curves.csv"},
                    "plots.ren:corpus_variants_rule"),
-            Figure("ren_variants_grid", [f"{variants}/grid.csv"], "plots.ren:grid_rule"),
+            # the grid is an optional analysis: rule all asks for it where ren.grid.values has values
+            Figure("ren_variants_grid", [f"{variants}/grid.csv"], "plots.ren:grid_rule",
+                   wanted=bool(self.config["ren"]["grid"]["values"])),
         ]

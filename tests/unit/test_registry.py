@@ -37,18 +37,19 @@ def test_report_categories_follow_the_category_numbers():
     assert set(plan.REPORT_CATEGORIES) == {"claims"} | {study.name for study in plan.STUDIES}
 
 
-def test_each_figure_is_drawn_by_one_figure_rule_its_study_declares():
-    """A study's plan declares a rule (`Figure`) for each of its figures, optional ones included,
-    and for nothing else; each figure is drawn once."""
+def test_each_figure_is_declared_once_and_rule_all_asks_for_the_wanted_ones():
+    """A study's plan declares each figure once (`Figure`), optional ones too (their rule exists in
+    every tier, `rule all` asks for them where the config turns them on)."""
     from icl_study.settings import full_config, load_config
 
-    rules = plan.Plan(full_config(load_config([REPO / "config.yaml"]))).figure_rules
-    for study in plan.STUDIES:
-        drawn = [shows for rule in rules if rule.study == study.name
-                 for shows in (shows for _, shows in rule.outputs().values()) if shows]
-        assert sorted(drawn) == sorted([*study.figures, *plan.OPTIONAL_FIGURES.get(study.name, {})]), study.name
-    assert len({rule.name for rule in rules}) == len(rules)
-    assert plan.FIGURES == {study.name: list(study.figures) for study in plan.STUDIES if study.figures}
+    grid = full_config(load_config([REPO / "config.yaml", REPO / "configs" / "ren_grid.yaml"]))
+    for config, optional in ((full_config(load_config([REPO / "config.yaml"])), []), (grid, ["ren_variants_grid"])):
+        run_plan = plan.Plan(config)
+        drawn = [shows for rule in run_plan.figure_rules for _, shows in rule.outputs().values() if shows]
+        assert len(drawn) == len(set(drawn)) and len({rule.name for rule in run_plan.figure_rules}) == len(drawn) - 3
+        wanted = [name for study in plan.STUDIES for name in run_plan.figures(study.name)]
+        assert sorted(wanted) == sorted(name for name in drawn if name != "ren_variants_grid" or optional)
+        assert {rule.study for rule in run_plan.figure_rules} == {study.name for study in plan.STUDIES}
 
 
 def test_ledger_modules_come_from_the_registry_and_declare_claims():
