@@ -20,7 +20,8 @@ import math
 from pathlib import Path
 
 from icl_study.config import ConfigError, deep_merge
-from icl_study.plan import lm_model_name, sweep_runs
+from icl_study.studies.linreg_plan import sweep_runs
+from icl_study.studies.lm_plan import lm_model_name
 
 def check_workflow_config(config: dict) -> None:
     """Raise a one-line ConfigError naming the key of the first problem found."""

@@ -24,7 +24,7 @@ import torch
 
 from icl_study.config import ModelConfig
 from icl_study.model import GPT
-from icl_study.plan import lsa_model
+from icl_study.studies.linreg_plan import lsa_model
 from icl_study.tasks.regression import pair_tokens
 
 

@@ -4,7 +4,7 @@
 (`icl_study.registry.STUDIES`, each `Study`'s `claims`). Each module has `claims(config) ->
 list[Claim]` beside the study's code, in a torch-free `<study>_claims.py` next to the
 torch-importing study module (or in the study module itself where that imports torch only inside
-its functions, as transience.py and diversity.py do): Snakemake imports them when it parses the
+its functions, as transience.py does): Snakemake imports them when it parses the
 workflow, to know the ledger rule's inputs, and a dry run must stay fast. icl_study/claims.py says
 how a verdict is decided. A study whose config section is absent is skipped; a module leaves out
 the claims whose tables its config does not produce (e.g. text-model claims when `lm.models` is

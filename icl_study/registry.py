@@ -31,23 +31,27 @@ class Study:
     `name` is its config section, its folders results/<name>/ and logs/<name>/, and its rule file
     workflow/rules/<name>.smk (the Snakefile includes it). `category` is its report section,
     numbered: the report and `rule all` order the studies by that number. `rule all` asks for its
-    `figures` (results/figures/<figure>.png and .pdf) and its `tables` (files no figure reads).
+    figures (declared in its plan module: `<name>_figures()`, results/figures/<figure>.png and
+    .pdf) and its `tables` (files no figure reads).
     `claims` is the torch-free module under icl_study whose `claims(config) -> list[Claim]` gives
     its ledger rows. `runs(section) -> list[Run]` lists its training runs (train.smk trains them).
+    `plan` is the mixin class of its jobs' properties (`PLAN.<study>_<property>` in its rule file),
+    which `Plan(config)` is built with; `runs` and `plan` live in icl_study/studies/<name>_plan.py,
+    torch-free, at the plan's layer.
     `settings` is the dataclass of its config section, every key with its default
     (icl_study.settings.full_config fills them in) and its range (the config's JSON schema is
-    generated from it: icl_study/settings/schema.py). `runs` and `settings` are
+    generated from it: icl_study/settings/schema.py). `runs`, `plan` and `settings` are
     "module:name" under icl_study (or the objects themselves), imported when first used: the
     registry sits below the settings and the plan, and imports neither.
     """
 
     name: str
     category: str
-    figures: tuple[str, ...] = ()
     tables: tuple[str, ...] = ()
     claims: str | None = None
     runs: Callable | str | None = None
     settings: type | str = ""
+    plan: type | str | None = None
 
     @property
     def rule_file(self) -> str:
@@ -72,27 +76,31 @@ class Study:
 # entry here; docs/CONTRIBUTING.md walks through one.
 STUDIES: list[Study] = [
     Study("linreg", "1. Linear regression",
-          figures=("linreg_error_vs_k", "linreg_matching", "linreg_depth_noise", "linreg_probes", "linreg_gd"),
-          claims="studies.linreg_claims", runs="plan:linreg_runs", settings="settings.linreg:LinregSettings"),
-    Study("lm", "8. LM substrate", figures=("lm_icl_vs_k",),
+          claims="studies.linreg_claims", runs="studies.linreg_plan:linreg_runs",
+          plan="studies.linreg_plan:LinregPlan", settings="settings.linreg:LinregSettings"),
+    Study("lm", "8. LM substrate",
           tables=("results/lm/accuracy.csv", "results/lm/accuracy_ci.csv", "results/lm/icl_gain.csv"),
-          claims="studies.lm_claims", runs="plan:lm_runs", settings="settings.lm:LmSettings"),
-    Study("dai", "2. ICL as finetuning", figures=("dai_table", "dai_layers", "dai_dual", "dai_momentum"),
-          claims="studies.dai_claims", runs="plan:dai_runs", settings="settings.dai:DaiSettings"),
+          claims="studies.lm_claims", runs="studies.lm_plan:lm_runs",
+          plan="studies.lm_plan:LmPlan", settings="settings.lm:LmSettings"),
+    Study("dai", "2. ICL as finetuning",
+          claims="studies.dai_claims", runs="studies.dai_plan:dai_runs",
+          plan="studies.dai_plan:DaiPlan", settings="settings.dai:DaiSettings"),
     Study("ren", "3. Representation lens",
-          figures=("ren_kernel", "ren_dual", "ren_generalisation", "ren_variants", "ren_variants_corpus"),
-          claims="studies.ren_claims", runs="plan:ren_runs", settings="settings.ren:RenSettings"),
-    Study("shen", "4. Does ICL do GD?", figures=("shen_order", "shen_perturbation", "shen_icl_vs_gd"),
+          claims="studies.ren_claims", runs="studies.ren_plan:ren_runs",
+          plan="studies.ren_plan:RenPlan", settings="settings.ren:RenSettings"),
+    Study("shen", "4. Does ICL do GD?",
           tables=("results/shen/table.csv", "results/shen/table.md", "results/shen/icl_vs_gd.csv"),
-          claims="studies.shen_claims", settings="settings.shen:ShenSettings"),
+          claims="studies.shen_claims",
+          plan="studies.shen_plan:ShenPlan", settings="settings.shen:ShenSettings"),
     Study("transience", "5. Transient ICL",
-          figures=("transience_curves", "transience_peak_final", "transience_regression"),
-          claims="studies.transience", runs="plan:transience_training", settings="settings.transience:TransienceSettings"),
-    Study("lenses", "6. Across papers", figures=("lenses_over_training", "lenses_correlations"),
-          claims="studies.lenses_claims", settings="settings.lenses:LensesSettings"),
+          claims="studies.transience", runs="studies.transience_plan:transience_training",
+          plan="studies.transience_plan:TransiencePlan", settings="settings.transience:TransienceSettings"),
+    Study("lenses", "6. Across papers",
+          claims="studies.lenses_claims",
+          plan="studies.lenses_plan:LensesPlan", settings="settings.lenses:LensesSettings"),
     Study("diversity", "7. Beyond the papers",
-          figures=("diversity_threshold", "diversity_transient", "diversity_layers"),
-          claims="studies.diversity", runs="plan:diversity_runs", settings="settings.diversity:DiversityConfig"),
+          claims="studies.diversity_claims", runs="studies.diversity_plan:diversity_runs",
+          plan="studies.diversity_plan:DiversityPlan", settings="settings.diversity:DiversityConfig"),
     # new studies: above this line
 ]
 STUDY_RULE_FILES = [study.rule_file for study in STUDIES]  # the Snakefile includes them in this order
@@ -101,8 +109,4 @@ STUDY_RULE_FILES = [study.rule_file for study in STUDIES]  # the Snakefile inclu
 # studies' targets in report order too.
 REPORT_CATEGORIES = {"claims": "0. Claims ledger",
                      **{s.name: s.category for s in sorted(STUDIES, key=lambda s: s.number)}}
-FIGURES = {s.name: list(s.figures) for s in STUDIES if s.figures}  # results/figures/<name>.png and .pdf
 TABLE_TARGETS = {"claims": ["results/claims.csv"], **{s.name: list(s.tables) for s in STUDIES if s.tables}}
-OPTIONAL_FIGURES = {  # figures of analyses a tier turns on: {study: {figure: config -> wanted}}
-    "ren": {"ren_variants_grid": lambda config: bool(config["ren"]["grid"]["values"])},
-}

@@ -87,7 +87,7 @@ def plot_transient(t: dict, outputs) -> None:
             ax.plot(rows["step"], rows["value"], "-o", color=color, markersize=3, label=label if first else None)
         loss = run[run["metric"] == "loss"].sort_values("step")
         loss_ax.plot(loss["step"], loss["value"], "--", color="grey", label="training loss" if first else None)
-    from icl_study.studies.diversity import RIDGE_NOT_OBSERVED, transient_points
+    from icl_study.studies.diversity_claims import RIDGE_NOT_OBSERVED, transient_points
 
     points = transient_points(curves)
     for p in points:  # each seed's ridge-like step (leave-one-seed-out), where the claims compare from

@@ -93,7 +93,7 @@ def claims(config: dict) -> list:
          "The least-squares weights become decodable from the hidden states as in-context regression is learned.",
          f"{rho.format(icl=err)}: partial R² of the ridge probe for w_OLS given Xᵀy, best layer", "less"),
     ]
-    from icl_study.plan import lens_family_kind
+    from icl_study.studies.lenses_plan import lens_family_kind
 
     out = []
     for family, section in config["lenses"]["families"].items():

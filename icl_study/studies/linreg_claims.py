@@ -99,7 +99,7 @@ def spd_minus(paths: tuple[str, ...], closer: str, other: str, n_tasks):
 def _cell_runs(sweep: dict, deepest: bool) -> list[str]:
     """Run names of the sweep's deepest (or shallowest) cell at the lowest noise, every seed (as the
     plan names them)."""
-    from icl_study.plan import sweep_runs
+    from icl_study.studies.linreg_plan import sweep_runs
 
     depth = max(sweep["n_layer"]) if deepest else min(sweep["n_layer"])
     cell = f"L{depth}_noise{min(sweep['noise_std']):g}"

@@ -13,14 +13,14 @@ ICL_GAIN_TABLE = "lm/icl_gain.csv"
 
 def text_model_names(config: dict) -> list[str]:
     """Result names of the text models the workflow runs (an optional, missing hf: directory is skipped)."""
-    from icl_study.plan import text_models
+    from icl_study.studies.lm_plan import text_models
 
     return list(text_models(config["lm"]))
 
 
 def text_task_names(config: dict) -> list[str]:
     """The text tasks lm runs: a csv/jsonl task without its file is skipped."""
-    from icl_study.plan import text_tasks
+    from icl_study.studies.lm_plan import text_tasks
 
     return text_tasks(config["lm"])
 

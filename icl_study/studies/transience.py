@@ -10,7 +10,8 @@ train_metrics.csv; this module only reads those tables (no torch), so it is chea
   above chance (1/n_labels), and for the finite-pool regression runs the minimum and final
   fresh-task error.
 
-The runs themselves (`runs`, `run_params`, `run_tag`, `log_steps`) are declared in icl_study/plan.py.
+The runs themselves (`runs`, `run_params`, `run_tag`) are declared in icl_study/studies/transience_plan.py
+(`log_steps` in icl_study/plan.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from icl_study.plan import log_steps, run_tag  # noqa: F401 (the runs' names, declared in the plan)
-from icl_study.plan import transience_run_params as run_params  # noqa: F401
-from icl_study.plan import transience_runs as runs  # noqa: F401
+from icl_study.plan import log_steps  # noqa: F401 (the runs' steps, declared in the plan)
+from icl_study.studies.transience_plan import run_tag  # noqa: F401 (the runs' names, declared in its plan)
+from icl_study.studies.transience_plan import transience_run_params as run_params  # noqa: F401
+from icl_study.studies.transience_plan import transience_runs as runs  # noqa: F401
 
 log = logging.getLogger("icl_study.studies.transience")
 # numpy, pandas and the package's own modules are imported inside the functions: the workflow

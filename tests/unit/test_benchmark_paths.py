@@ -16,7 +16,7 @@ def test_every_rule_benchmark_is_under_results_benchmarks():
     paths = []
     for rule_file in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         text = rule_file.read_text()
-        paths += re.findall(r"benchmark:\s*\n\s*f?\"([^\"]+)\"", text)
+        paths += re.findall(r"benchmark:\s*f?\"([^\"]+)\"", text)
     assert paths, "no benchmark: directive found"
     assert all(p.startswith("results/benchmarks/") for p in paths), [p for p in paths
                                                                      if not p.startswith("results/benchmarks/")]

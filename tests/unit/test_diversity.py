@@ -22,6 +22,7 @@ from icl_study.claims import verdict
 from icl_study.config import ConfigError
 from icl_study.gd_construction import one_step_gd_model
 from icl_study.studies import diversity as dv
+from icl_study.studies import diversity_claims as dc
 from icl_study.tasks.regression import pair_tokens
 
 
@@ -94,11 +95,11 @@ def _transient(shape):
             ridge = shape(i) + 0.01 * seed
             values = {"fresh_to_ridge": ridge, "fresh_to_dmmse": 1.0 - ridge, "loss": 2.0 - 0.1 * i}
             rows += [{"pool_size": 16, "seed": seed, "step": step, "metric": m, "value": v} for m, v in values.items()]
-    return {dv.TRANSIENT: pd.DataFrame(rows)}
+    return {dc.TRANSIENT: pd.DataFrame(rows)}
 
 
 def _claim(claim_id):
-    return next(c for c in dv.claims() if c.claim_id == claim_id)
+    return next(c for c in dc.claims() if c.claim_id == claim_id)
 
 
 def test_transient_claims_can_go_either_way():
@@ -122,7 +123,7 @@ def test_a_ridge_like_step_at_the_end_of_the_budget_is_not_observed_not_zero():
         m = claim.compute(falling)
         assert math.isnan(m.value) and math.isnan(m.ci_low) and m.n_seeds == 3
         d = decide(claim, m, falling)
-        assert d.verdict == "inconclusive" and dv.RIDGE_NOT_OBSERVED in d.gates and "FAIL" in d.gates
+        assert d.verdict == "inconclusive" and dc.RIDGE_NOT_OBSERVED in d.gates and "FAIL" in d.gates
 
 
 def test_sweep_and_layer_claims_read_only_their_tables():
@@ -130,17 +131,17 @@ def test_sweep_and_layer_claims_read_only_their_tables():
                           "fresh_to_ridge": [0.9, 0.8, 0.85, 0.10, 0.12, 0.11],
                           "fresh_to_dmmse": [0.2, 0.25, 0.22, 0.30, 0.28, 0.33],
                           "fresh_error": [1.2, 1.1, 1.15, 0.5, 0.55, 0.52]})
-    tables = {dv.SWEEP: sweep}
+    tables = {dc.SWEEP: sweep}
     for claim_id in ("diversity.memorises", "diversity.fresh_error"):
         claim = _claim(claim_id)
-        assert claim.tables == (dv.SWEEP,)
+        assert claim.tables == (dc.SWEEP,)
         assert verdict(claim, claim.compute(tables)) == "reproduced"
     layers = pd.DataFrame([{"member": f"seed{s}", "condition": c, "layer": layer, "newton_steps": layer + s % 2,
                             "gd_steps": (4 if c == "isotropic" else 9) * layer + s}
                            for s in range(3) for c in dv.CONDITIONS for layer in range(4)])
     for claim_id in ("diversity.layers_newton_slope", "diversity.layers_gd_slower", "diversity.layers_gap_widens"):
         claim = _claim(claim_id)
-        assert verdict(claim, claim.compute({dv.LAYERS: layers})) == "reproduced"
+        assert verdict(claim, claim.compute({dc.LAYERS: layers})) == "reproduced"
 
 
 def test_settings_fill_defaults_and_reject_a_transient_m_off_the_grid():
@@ -164,7 +165,7 @@ def _sweep(gap, distance, star=8.0):
             for seed in range(3) for m in GRID]
     threshold = pd.DataFrame({"seed": range(3), "log2_threshold": math.log2(star), "threshold": star,
                               "note": "bracketed"})
-    return {dv.QUERY: pd.DataFrame(rows), dv.THRESHOLD: threshold}
+    return {dc.QUERY: pd.DataFrame(rows), dc.THRESHOLD: threshold}
 
 
 def test_generalises_is_judged_above_the_threshold_where_the_references_differ():
@@ -173,7 +174,7 @@ def test_generalises_is_judged_above_the_threshold_where_the_references_differ()
     from icl_study.claims import decide
 
     claim = _claim("diversity.generalises")
-    assert claim.tables == (dv.QUERY, dv.THRESHOLD)
+    assert claim.tables == (dc.QUERY, dc.THRESHOLD)
     tables = _sweep(gap=lambda m: -0.2 if m == 64 else 0.005, distance=lambda m: 0.4 if m <= 256 else 0.001)
     m = claim.compute(tables)
     assert m.value == pytest.approx((-0.2 + 0.01) / 0.4, abs=1e-9) and m.n_seeds == 3  # normalised, at M = 64
@@ -190,10 +191,10 @@ def test_generalises_is_judged_above_the_threshold_where_the_references_differ()
 def test_threshold_bracketed_in_every_seed():
     claim = _claim("diversity.threshold_bracketed")
     tables = _sweep(gap=lambda m: 0.0, distance=lambda m: 0.1, star=16.0)
-    tables[dv.THRESHOLD]["log2_threshold"] = [3.9, 4.0, 4.1]
+    tables[dc.THRESHOLD]["log2_threshold"] = [3.9, 4.0, 4.1]
     assert verdict(claim, claim.compute(tables)) == "reproduced"  # log2 M* ≈ 4, inside [2, 10]
     unbracketed = dict(tables)
-    unbracketed[dv.THRESHOLD] = tables[dv.THRESHOLD].assign(
+    unbracketed[dc.THRESHOLD] = tables[dc.THRESHOLD].assign(
         log2_threshold=[3.9, 4.0, math.nan], note=["bracketed", "bracketed", "above grid"])
     from icl_study.claims import decide
 
@@ -214,9 +215,9 @@ def test_fresh_error_is_paired_by_seed():
     position), and a grid with a single M gives no value rather than 0 [0, 0]."""
     sweep = pd.DataFrame({"pool_size": [4, 4, 1024, 1024, 1024], "seed": [0, 2, 0, 1, 2],
                           "fresh_error": [1.2, 1.0, 0.5, 9.0, 0.4]})
-    m = _claim("diversity.fresh_error").compute({dv.SWEEP: sweep})
+    m = _claim("diversity.fresh_error").compute({dc.SWEEP: sweep})
     assert m.n_seeds == 2 and m.value == pytest.approx(((0.5 - 1.2) + (0.4 - 1.0)) / 2)
-    one_m = {dv.SWEEP: sweep[sweep["pool_size"] == 1024]}
+    one_m = {dc.SWEEP: sweep[sweep["pool_size"] == 1024]}
     assert math.isnan(_claim("diversity.fresh_error").compute(one_m).value)
 
 

@@ -55,7 +55,7 @@ def test_optional_hf_model_is_accepted_by_the_settings_loader(tmp_path):
     absent = f"hf:{tmp_path / 'absent'}"
     config = tiny_with({"lm": {"models": ["smollm2", {"spec": absent, "optional": True}]}})
     assert config["lm"]["models"][1] == {"spec": absent, "optional": True}
-    from icl_study.plan import text_models
+    from icl_study.studies.lm_plan import text_models
 
     assert list(text_models(config["lm"])) == ["smollm2-135m"]  # the absent optional model is skipped
 

@@ -1,21 +1,25 @@
 """The package's import graph (every `import` / `from ... import` of an icl_study module, inside
 functions too): no import circle, no module importing another's private names, and the workflow's
 layers in one direction (docs/ARCHITECTURE.md): config.py, a leaf; the registry of studies; the
-settings; the plan; the checks, the ledger and the docs renderer; the workflow's plan; the studies
-on top. Each check is shown failing on a planted import."""
+settings; the plan, with each study's part of it (icl_study/studies/<study>_plan.py: its runs and
+its jobs' properties, torch-free); the checks, the ledger and the docs renderer; the workflow's
+plan; the studies on top. Each check is shown failing on a planted import."""
 
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "icl_study"
 
+# The studies' parts of the plan (icl_study/studies/<study>_plan.py), which the registry names.
+STUDY_PLANS = sorted(f"icl_study.studies.{p.stem}" for p in (PACKAGE / "studies").glob("*_plan.py"))
+
 # Bottom up: a module may import its own layer and those below, never one above nor a study.
 LAYERS = [
     ["icl_study.config"],
     ["icl_study.registry"],
     ["icl_study.settings"],  # and its section modules icl_study.settings.*
-    ["icl_study.plan"],
-    ["icl_study.checks", "icl_study.ledger", "icl_study.docs"],
+    ["icl_study.plan"] + STUDY_PLANS,  # a study's plan module imports the plan, never its analyses
+    ["icl_study.checks", "icl_study.ledger", "icl_study.docs", "icl_study.placeholders"],
     ["icl_study.workflow_plan"],
 ]
 
@@ -101,7 +105,7 @@ def upward_imports(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
             continue
         for target in targets:
             other = layer_of(target)
-            if target.startswith("icl_study.studies") or (other is not None and other > level):
+            if (target.startswith("icl_study.studies") and other is None) or (other is not None and other > level):
                 bad.append((module, target))
     return sorted(bad)
 
@@ -118,8 +122,17 @@ def test_the_layer_check_finds_a_planted_upward_import():
     edges = graph()
     edges["icl_study.config"] = edges["icl_study.config"] | {"icl_study.settings"}
     edges["icl_study.plan"] = edges["icl_study.plan"] | {"icl_study.studies.diversity"}
+    edges["icl_study.studies.lenses_plan"] = edges["icl_study.studies.lenses_plan"] | {"icl_study.studies.lenses",
+                                                                                       "icl_study.checks"}
     assert upward_imports(edges) == [("icl_study.config", "icl_study.settings"),
-                                     ("icl_study.plan", "icl_study.studies.diversity")]
+                                     ("icl_study.plan", "icl_study.studies.diversity"),
+                                     ("icl_study.studies.lenses_plan", "icl_study.checks"),
+                                     ("icl_study.studies.lenses_plan", "icl_study.studies.lenses")]
+
+
+def test_the_study_plan_modules_sit_at_the_plan_layer():
+    assert len(STUDY_PLANS) >= 8
+    assert all(layer_of(module) == layer_of("icl_study.plan") for module in STUDY_PLANS)
 
 
 def test_the_check_finds_a_planted_circle():

@@ -9,7 +9,8 @@ import pytest
 
 from icl_study.config import ConfigError, deep_merge, run_config
 from icl_study.settings import load_config
-from icl_study.plan import NO_MATCH, Plan, lsa_model, pattern
+from icl_study.plan import NO_MATCH, Plan, command, pattern
+from icl_study.studies.linreg_plan import lsa_model
 from workflow_helpers import REPO, TINY, run_without_torch
 
 TIERS = {"default": [REPO / "config.yaml"], "paper": [REPO / "config.yaml", REPO / "configs" / "paper.yaml"],
@@ -81,3 +82,12 @@ def test_patterns_match_exactly_the_names():
     assert re.fullmatch(pattern(["gd/lsa", "L1_noise0.5"]), "L1_noise0.5")
     assert not re.fullmatch(pattern(["L1_noise0.5"]), "L1_noise0x5")
     assert pattern([]) == NO_MATCH and not re.fullmatch(NO_MATCH, "x")
+
+
+def test_an_analysis_command_quotes_inputs_and_params_as_the_shell_would():
+    """params.command (the template rule analysis) reads as `<entry> {input:q} --params {params.x:q}`."""
+    inputs = ["results/a b/model.pt", "results/c.csv"]
+    assert command("studies.x:y_rule", '{"k": 1}')({}, inputs) == \
+        "studies.x:y_rule 'results/a b/model.pt' results/c.csv --params '{\"k\": 1}'"
+    assert command("studies.x:y_rule", lambda wildcards: wildcards["job"])({"job": "{}"}, []) == "studies.x:y_rule --params '{}'"
+    assert command("studies.x:y_rule")({}, inputs[1:]) == "studies.x:y_rule results/c.csv"

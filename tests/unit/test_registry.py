@@ -11,9 +11,10 @@ import pytest
 from icl_study import ledger, plan
 from icl_study.config import ConfigError
 from icl_study.studies.diversity import DiversityConfig
+from icl_study.studies.linreg_plan import linreg_runs
 from workflow_helpers import REPO
 
-SHARED_RULE_FILES = {"common.smk", "train.smk", "claims.smk", "docs.smk", "environment.smk"}  # included by name in the Snakefile
+SHARED_RULE_FILES = {"common.smk", "train.smk", "figures.smk", "claims.smk", "docs.smk", "environment.smk"}
 
 
 def test_every_study_rule_file_is_registered_once_and_exists():
@@ -23,6 +24,12 @@ def test_every_study_rule_file_is_registered_once_and_exists():
     assert plan.STUDY_RULE_FILES == [study.rule_file for study in plan.STUDIES]
 
 
+def test_the_snakefile_includes_every_rule_file_by_name_study_files_in_registry_order():
+    included = re.findall(r'^include: "(workflow/rules/\w+\.smk)"$', (REPO / "Snakefile").read_text(), re.M)
+    assert [path for path in included if Path(path).name not in SHARED_RULE_FILES] == plan.STUDY_RULE_FILES
+    assert {Path(path).name for path in included} >= SHARED_RULE_FILES
+
+
 def test_report_categories_follow_the_category_numbers():
     numbers = [int(label.split(".")[0]) for label in plan.REPORT_CATEGORIES.values()]
     assert numbers == list(range(len(plan.STUDIES) + 1))  # 0: the claims ledger
@@ -30,12 +37,19 @@ def test_report_categories_follow_the_category_numbers():
     assert set(plan.REPORT_CATEGORIES) == {"claims"} | {study.name for study in plan.STUDIES}
 
 
-def test_each_figure_is_drawn_by_its_study_rule_file():
-    for study in plan.STUDIES:
-        text = (REPO / study.rule_file).read_text()
-        for figure in study.figures:
-            assert re.search(rf'"results/figures/{figure}\.png"', text), f"{study.name}: no rule writes {figure}.png"
-    assert plan.FIGURES == {study.name: list(study.figures) for study in plan.STUDIES if study.figures}
+def test_each_figure_is_declared_once_and_rule_all_asks_for_the_wanted_ones():
+    """A study's plan declares each figure once (`Figure`), optional ones too (their rule exists in
+    every tier, `rule all` asks for them where the config turns them on)."""
+    from icl_study.settings import full_config, load_config
+
+    grid = full_config(load_config([REPO / "config.yaml", REPO / "configs" / "ren_grid.yaml"]))
+    for config, optional in ((full_config(load_config([REPO / "config.yaml"])), []), (grid, ["ren_variants_grid"])):
+        run_plan = plan.Plan(config)
+        drawn = [shows for rule in run_plan.figure_rules for _, shows in rule.outputs().values() if shows]
+        assert len(drawn) == len(set(drawn)) and len({rule.name for rule in run_plan.figure_rules}) == len(drawn) - 3
+        wanted = [name for study in plan.STUDIES for name in run_plan.figures(study.name)]
+        assert sorted(wanted) == sorted(name for name in drawn if name != "ren_variants_grid" or optional)
+        assert {rule.study for rule in run_plan.figure_rules} == {study.name for study in plan.STUDIES}
 
 
 def test_ledger_modules_come_from_the_registry_and_declare_claims():
@@ -46,7 +60,7 @@ def test_ledger_modules_come_from_the_registry_and_declare_claims():
 
 def test_runs_and_settings_references_resolve():
     assert plan.resolve("studies.diversity:DiversityConfig") is DiversityConfig
-    assert plan.resolve(plan.linreg_runs) is plan.linreg_runs
+    assert plan.resolve(linreg_runs) is linreg_runs
     for study in plan.STUDIES:
         assert study.runs is None or callable(plan.resolve(study.runs)), study.name
         assert study.settings is None or isinstance(study.settings_class(), type), study.name

@@ -22,7 +22,8 @@ DOC = REPO / "docs" / "CONTRIBUTING.md"
 # <path>`, or `# insert into: <path>, above the line "<line>"`.
 BLOCK = re.compile(r"^```\w*\n# (file|append to|insert into): (.+?)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 INSERT = re.compile(r'(\S+), above the line "(.*)"$')
-FILES = {"icl_study/registry.py", "icl_study/studies/toy.py", "workflow/rules/toy.smk", "config.yaml"}
+FILES = {"icl_study/registry.py", "icl_study/studies/toy_plan.py", "icl_study/studies/toy.py", "workflow/rules/toy.smk",
+         "Snakefile", "config.yaml"}
 
 
 def walkthrough() -> list[tuple[str, str, str]]:
@@ -62,10 +63,10 @@ def copy_repository(dest: Path) -> None:
             shutil.copy2(source, dest / name)
 
 
-def test_walkthrough_adds_a_study_in_four_files():
+def test_walkthrough_adds_a_study_in_five_files_and_an_include_line():
     blocks = walkthrough()
     assert {path for _, path, _ in blocks} == FILES
-    assert [action for action, _, _ in blocks].count("file") == 2  # the study module and the rule file
+    assert [action for action, _, _ in blocks].count("file") == 3  # the plan module, the study module, the rule file
 
 
 @pytest.mark.workflow

@@ -9,17 +9,7 @@ from pathlib import Path
 
 from icl_study.checks import check_workflow_config
 from icl_study.config import ConfigError
-from icl_study.plan import (
-    DAI_TABLES,
-    NO_MATCH,
-    REN_LENS_TABLES,
-    REPORT_CATEGORIES,
-    SMOLLM2_DIR,
-    as_json,
-    caption,
-    lookup,
-    pattern,
-)
+from icl_study.plan import NO_MATCH, REPORT_CATEGORIES, as_json, caption, command, lookup, pattern
 from icl_study.settings import full_config, validate_workflow_config
 from icl_study.workflow_plan import WorkflowPlan
 
@@ -37,24 +27,24 @@ except ConfigError as err:
 PLAN.check_report_inputs(sys.argv)
 
 
-
-# The template of every figure rule, which reuses it with `use rule figure as fig_<name> with:`,
-# naming its input, its output (the report entry: caption and category), its log and its plotting
-# entry (params.entry; params.figure: its settings, if any). Figures read tables only, so they run
-# locally. The template itself matches no file.
-rule figure:
+# The template of every analysis rule: one job runs `python -m icl_study <entry> <inputs> --params
+# <params>` (params.command: command(entry, params), icl_study/plan.py) into its outputs, on one
+# thread. A rule reuses it with `use rule analysis as <name> with:`, naming its input, output, log,
+# benchmark and params.command, and its resources where they are not these. It matches no file.
+rule analysis:
     output:
-        png="results/figures/{figure}.png",
-        pdf="results/figures/{figure}.pdf",
+        "results/{analysis}",
     log:
-        "logs/figures/{figure}.log",
+        "logs/{analysis}.log",
     wildcard_constraints:
-        figure=NO_MATCH,
+        analysis=NO_MATCH,
     params:
-        entry="",
-        figure="{}",
-    localrule: True
+        command="",
+    threads: 1
+    resources:
+        runtime=10,
+        mem_mb=2000,
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study {params.entry} {input:q} --params {params.figure:q} --out {output:q} > {log:q} 2>&1"
+        "python -m icl_study {params.command} --out {output:q} --threads {threads} > {log:q} 2>&1"

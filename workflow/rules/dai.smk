@@ -6,120 +6,47 @@ Dai-layout table, per-layer curves, dual-form errors, and the per-example table 
 which the claims pair each metric with its baseline and the trained with the untrained copy. Momentum attention: pipeline-gpt pretrained
 with vanilla and momentum attention per seed -> validation loss and ICL accuracy vs k.
 Text models and tasks come from the `lm` section; pipeline-gpt is lm's checkpoint. The jobs and the
-momentum runs (trained by train.smk) are declared in icl_study/plan.py.
+momentum runs (trained by train.smk) are declared in icl_study/studies/dai_plan.py.
 """
 
-rule dai_text:
-    input:
-        lambda wildcards: PLAN.dai_text_jobs[wildcards.job]["input"],
-    output:
-        [f"results/dai/{{job}}/{name}.csv" for name in DAI_TABLES],
-    log:
-        "logs/dai/{job}.log",
-    benchmark:
-        "results/benchmarks/dai_text/{job}.tsv"
-    wildcard_constraints:
-        job=pattern(PLAN.dai_text_jobs),
-    params:
-        run=lambda wildcards: PLAN.dai_text_jobs[wildcards.job]["params"],
-    threads: 1
-    resources:
-        runtime=30,
-        mem_mb=4000,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.dai:text_rule {input:q} --params {params.run:q} --out {output:q}"
-        " --threads {threads} > {log:q} 2>&1"
+from icl_study.studies.dai_plan import DAI_TABLES
 
 
-rule dai_concepts:
-    input:
-        "results/lm/pipeline-gpt/model.pt",
-    output:
-        [f"results/dai/pipeline-gpt/{{job}}/{name}.csv" for name in DAI_TABLES],
-    log:
-        "logs/dai/pipeline-gpt/{job}.log",
-    benchmark:
-        "results/benchmarks/dai_concepts/{job}.tsv"
-    wildcard_constraints:
-        job=pattern(PLAN.dai_concepts_jobs),
-    params:
-        run=lookup(PLAN.dai_concepts_jobs, "job"),
-    threads: 1
-    resources:
-        runtime=20,
-        mem_mb=2000,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.dai:concepts_rule {input:q} --params {params.run:q} --out {output:q}"
-        " --threads {threads} > {log:q} 2>&1"
+use rule analysis as dai_text with:
+    input: lambda wildcards: PLAN.dai_text_jobs[wildcards.job]["input"],
+    output: [f"results/dai/{{job}}/{name}.csv" for name in DAI_TABLES],
+    log: "logs/dai/{job}.log",
+    benchmark: "results/benchmarks/dai_text/{job}.tsv"
+    wildcard_constraints: job=pattern(PLAN.dai_text_jobs),
+    params: command=command("studies.dai:text_rule", lambda wildcards: PLAN.dai_text_jobs[wildcards.job]["params"]),
+    resources: runtime=30, mem_mb=4000,
 
 
-rule dai_summary:
-    input:
-        PLAN.dai_tables,
+use rule analysis as dai_concepts with:
+    input: "results/lm/pipeline-gpt/model.pt",
+    output: [f"results/dai/pipeline-gpt/{{job}}/{name}.csv" for name in DAI_TABLES],
+    log: "logs/dai/pipeline-gpt/{job}.log",
+    benchmark: "results/benchmarks/dai_concepts/{job}.tsv"
+    wildcard_constraints: job=pattern(PLAN.dai_concepts_jobs),
+    params: command=command("studies.dai:concepts_rule", lookup(PLAN.dai_concepts_jobs, "job")),
+    resources: runtime=20, mem_mb=2000,
+
+
+use rule analysis as dai_summary with:
+    input: PLAN.dai_tables,
     output:
         table="results/dai/summary/table.csv",
         curves="results/dai/summary/layers.csv",
         dual="results/dai/summary/dual.csv",
         examples="results/dai/summary/examples.csv",
-    log:
-        "logs/dai/summary.log",
-    benchmark:
-        "results/benchmarks/dai_summary.tsv"
-    params:
-        summary=as_json({"n_boot": config["dai"]["n_boot"]}),
-    threads: 1
-    resources:
-        runtime=10,
-        mem_mb=2000,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.dai:summary_rule {input:q} --params {params.summary:q} --out {output:q}"
-        " --threads {threads} > {log:q} 2>&1"
+    log: "logs/dai/summary.log",
+    benchmark: "results/benchmarks/dai_summary.tsv"
+    params: command=command("studies.dai:summary_rule", as_json({"n_boot": config["dai"]["n_boot"]})),
 
 
-rule dai_momentum_eval:
-    input:
-        [f"{PLAN.run_dir('dai', run)}/model.pt" for run in PLAN.training("dai", group=False)],
-    output:
-        "results/dai/momentum/comparison.csv",
-    log:
-        "logs/dai/momentum/eval.log",
-    benchmark:
-        "results/benchmarks/dai_momentum_eval.tsv"
-    params:
-        eval=as_json(config["dai"]["momentum"]["eval"]),
-    threads: 1
-    resources:
-        runtime=10,
-        mem_mb=2000,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.dai:momentum_rule {input:q} --params {params.eval:q} --out {output:q}"
-        " --threads {threads} > {log:q} 2>&1"
-
-
-use rule figure as fig_dai with:
-    input:
-        table="results/dai/summary/table.csv",
-        curves="results/dai/summary/layers.csv",
-        dual="results/dai/summary/dual.csv",
-        momentum="results/dai/momentum/comparison.csv",
-    output:
-        table=report("results/figures/dai_table.png", caption=caption("dai_table"), category=REPORT_CATEGORIES["dai"]),
-        table_pdf="results/figures/dai_table.pdf",
-        layers=report("results/figures/dai_layers.png", caption=caption("dai_layers"), category=REPORT_CATEGORIES["dai"]),
-        layers_pdf="results/figures/dai_layers.pdf",
-        dual=report("results/figures/dai_dual.png", caption=caption("dai_dual"), category=REPORT_CATEGORIES["dai"]),
-        dual_pdf="results/figures/dai_dual.pdf",
-        momentum=report("results/figures/dai_momentum.png", caption=caption("dai_momentum"), category=REPORT_CATEGORIES["dai"]),
-        momentum_pdf="results/figures/dai_momentum.pdf",
-    log:
-        "logs/figures/dai.log",
-    params:
-        entry="plots.dai:figures_rule",
+use rule analysis as dai_momentum_eval with:
+    input: [f"{PLAN.run_dir('dai', run)}/model.pt" for run in PLAN.training("dai", group=False)],
+    output: "results/dai/momentum/comparison.csv",
+    log: "logs/dai/momentum/eval.log",
+    benchmark: "results/benchmarks/dai_momentum_eval.tsv"
+    params: command=command("studies.dai:momentum_rule", as_json(config["dai"]["momentum"]["eval"])),

@@ -9,78 +9,28 @@ existing run needs `--forcerun lenses_cell` (or those cells deleted) before the 
 """
 
 
-rule lenses_cell:
-    input:
-        lambda wildcards: f"{PLAN.lenses_run_dir(wildcards.family, int(wildcards.seed))}/model.pt",
-    output:
-        "results/lenses/{family}/seed{seed}/{lens}.csv",
-    log:
-        "logs/lenses/{family}/seed{seed}/{lens}.log",
-    benchmark:
-        "results/benchmarks/lenses_cell/{family}/seed{seed}/{lens}.tsv"
+use rule analysis as lenses_cell with:
+    input: lambda wildcards: f"{PLAN.lenses_run_dir(wildcards.family, int(wildcards.seed))}/model.pt",
+    output: "results/lenses/{family}/seed{seed}/{lens}.csv",
+    log: "logs/lenses/{family}/seed{seed}/{lens}.log",
+    benchmark: "results/benchmarks/lenses_cell/{family}/seed{seed}/{lens}.tsv"
     wildcard_constraints:
         family=pattern(sorted({family for family, _, _ in PLAN.lenses_cells})),
         seed=pattern(sorted({seed for _, seed, _ in PLAN.lenses_cells})),
         lens=pattern(sorted({lens for _, _, lens in PLAN.lenses_cells})),
     params:
-        cell=lambda wildcards: PLAN.lenses_cell_params(wildcards.family, wildcards.seed, wildcards.lens),
-    threads: 1
-    resources:
-        runtime=10,
-        mem_mb=1500,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.lenses:cell_rule {input:q} --params {params.cell:q}"
-        " --out {output:q} --threads {threads} > {log:q} 2>&1"
+        command=command("studies.lenses:cell_rule",
+                        lambda wildcards: PLAN.lenses_cell_params(wildcards.family, wildcards.seed, wildcards.lens)),
+    resources: runtime=10, mem_mb=1500,
 
 
-rule lenses_collect:
-    input:
-        PLAN.lenses_tables,
+use rule analysis as lenses_collect with:
+    input: PLAN.lenses_tables,
     output:
         table="results/lenses/table.csv",
         correlations="results/lenses/correlations.csv",
         members="results/lenses/members.csv",
-    log:
-        "logs/lenses/collect.log",
-    benchmark:
-        "results/benchmarks/lenses_collect.tsv"
-    threads: 1
-    resources:
-        runtime=5,
-        mem_mb=1000,
-    conda:
-        "../envs/icl_study.yaml"
-    params:
-        kinds=as_json({"kinds": PLAN.lenses_kinds}),
-    shell:
-        "python -m icl_study studies.lenses:collect_rule {input:q} --params {params.kinds:q}"
-        " --out {output.table:q} {output.correlations:q} {output.members:q} --threads {threads} > {log:q} 2>&1"
-
-
-use rule figure as fig_lenses_over_training with:
-    input:
-        table="results/lenses/table.csv",
-        curves=[path for paths in PLAN.lenses_curves.values() for path in paths],
-    output:
-        png=report("results/figures/lenses_over_training.png", caption=caption("lenses_over_training"), category=REPORT_CATEGORIES["lenses"]),
-        pdf="results/figures/lenses_over_training.pdf",
-    log:
-        "logs/figures/lenses_over_training.log",
-    params:
-        entry="plots.lenses:over_training_rule",
-        figure=as_json({"kinds": PLAN.lenses_kinds, "curves": PLAN.lenses_curves}),
-
-
-use rule figure as fig_lenses_correlations with:
-    input:
-        "results/lenses/correlations.csv",
-    output:
-        png=report("results/figures/lenses_correlations.png", caption=caption("lenses_correlations"), category=REPORT_CATEGORIES["lenses"]),
-        pdf="results/figures/lenses_correlations.pdf",
-    log:
-        "logs/figures/lenses_correlations.log",
-    params:
-        entry="plots.lenses:correlations_rule",
-
+    log: "logs/lenses/collect.log",
+    benchmark: "results/benchmarks/lenses_collect.tsv"
+    params: command=command("studies.lenses:collect_rule", as_json({"kinds": PLAN.lenses_kinds})),
+    resources: runtime=5, mem_mb=1000,

@@ -4,105 +4,54 @@ Regression (trained linreg checkpoints, the hand-built GD transformers, batch GD
 order sensitivity, sparsity, perturbation. Language models (lm substrate): ICL vs GD on the same
 N demonstrations, one job per model x task x N, and ICL under perturbed weights, one job per
 model x task (every text model of lm.models on each task of shen.tasks, plus pipeline-gpt on its
-fresh-label concept episodes, task name `concepts`; declared in icl_study/plan.py). Collecting rules
+fresh-label concept episodes, task name `concepts`; declared in icl_study/studies/shen_plan.py). Collecting rules
 join the tables; figures and the table read tables only.
 """
 
 
-rule shen_regression_order:
-    input:
-        PLAN.shen_linreg_inputs,
-    output:
-        "results/shen/regression/order.csv",
-    log:
-        "logs/shen/regression_order.log",
-    benchmark:
-        "results/benchmarks/shen_regression_order.tsv"
-    params:
-        regression=as_json(config["shen"]["regression"]),
-    threads: 1
-    resources:
-        runtime=10,
-        mem_mb=2000,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.shen:regression_order_rule {input:q} --params {params.regression:q}"
-        " --out {output:q} --threads {threads} > {log:q} 2>&1"
+use rule analysis as shen_regression_order with:
+    input: PLAN.shen_linreg_inputs,
+    output: "results/shen/regression/order.csv",
+    log: "logs/shen/regression_order.log",
+    benchmark: "results/benchmarks/shen_regression_order.tsv"
+    params: command=command("studies.shen:regression_order_rule", as_json(config["shen"]["regression"])),
 
 
-rule shen_regression_weights:
-    input:
-        PLAN.shen_linreg_inputs,
+use rule analysis as shen_regression_weights with:
+    input: PLAN.shen_linreg_inputs,
     output:
         sparsity="results/shen/regression/sparsity.csv",
         perturbation="results/shen/regression/perturbation.csv",
-    log:
-        "logs/shen/regression_weights.log",
-    benchmark:
-        "results/benchmarks/shen_regression_weights.tsv"
-    params:
-        regression=as_json(config["shen"]["regression"]),
-    threads: 1
-    resources:
-        runtime=10,
-        mem_mb=2000,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.shen:regression_weights_rule {input:q} --params {params.regression:q}"
-        " --out {output.sparsity:q} {output.perturbation:q} --threads {threads} > {log:q} 2>&1"
+    log: "logs/shen/regression_weights.log",
+    benchmark: "results/benchmarks/shen_regression_weights.tsv"
+    params: command=command("studies.shen:regression_weights_rule", as_json(config["shen"]["regression"])),
 
 
-rule shen_lm:
-    input:
-        lambda wildcards: PLAN.shen_model_input(wildcards.model, wildcards.task),
-    output:
-        "results/shen/lm/{model}/{task}/N{n}.csv",
-    log:
-        "logs/shen/lm/{model}/{task}/N{n}.log",
-    benchmark:
-        "results/benchmarks/shen_lm/{model}/{task}/N{n}.tsv"
+use rule analysis as shen_lm with:
+    input: lambda wildcards: PLAN.shen_model_input(wildcards.model, wildcards.task),
+    output: "results/shen/lm/{model}/{task}/N{n}.csv",
+    log: "logs/shen/lm/{model}/{task}/N{n}.log",
+    benchmark: "results/benchmarks/shen_lm/{model}/{task}/N{n}.tsv"
     wildcard_constraints:
         model=pattern([*PLAN.lm_models, "pipeline-gpt"]),
         n=r"\d+",
     params:
-        run=lambda wildcards: PLAN.shen_lm_params(wildcards.model, wildcards.task, wildcards.n),
-    threads: 1
-    resources:
-        runtime=30,
-        mem_mb=6000,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.shen:lm_rule {input:q} --params {params.run:q} --out {output:q}"
-        " --threads {threads} > {log:q} 2>&1"
+        command=command("studies.shen:lm_rule",
+                        lambda wildcards: PLAN.shen_lm_params(wildcards.model, wildcards.task, wildcards.n)),
+    resources: runtime=30, mem_mb=6000,
 
 
-rule shen_lm_perturb:
-    input:
-        lambda wildcards: PLAN.shen_model_input(wildcards.model, wildcards.task),
+use rule analysis as shen_lm_perturb with:
+    input: lambda wildcards: PLAN.shen_model_input(wildcards.model, wildcards.task),
     output:
         perturbation="results/shen/lm/{model}/{task}/perturbation.csv",
         sparsity="results/shen/lm/{model}/{task}/sparsity.csv",
-    log:
-        "logs/shen/lm/{model}/{task}/perturbation.log",
-    benchmark:
-        "results/benchmarks/shen_lm_perturb/{model}/{task}.tsv"
-    wildcard_constraints:
-        model=pattern([*PLAN.lm_models, "pipeline-gpt"]),
+    log: "logs/shen/lm/{model}/{task}/perturbation.log",
+    benchmark: "results/benchmarks/shen_lm_perturb/{model}/{task}.tsv"
+    wildcard_constraints: model=pattern([*PLAN.lm_models, "pipeline-gpt"]),
     params:
-        run=lambda wildcards: PLAN.shen_lm_params(wildcards.model, wildcards.task),
-    threads: 1
-    resources:
-        runtime=30,
-        mem_mb=6000,
-    conda:
-        "../envs/icl_study.yaml"
-    shell:
-        "python -m icl_study studies.shen:lm_perturb_rule {input:q} --params {params.run:q}"
-        " --out {output.perturbation:q} {output.sparsity:q} --threads {threads} > {log:q} 2>&1"
-
+        command=command("studies.shen:lm_perturb_rule", lambda wildcards: PLAN.shen_lm_params(wildcards.model, wildcards.task)),
+    resources: runtime=30, mem_mb=6000,
 
 rule shen_collect:
     input:
@@ -113,52 +62,13 @@ rule shen_collect:
         lm="results/shen/lm.csv",
         perturbation="results/shen/perturbation.csv",
         sparsity="results/shen/sparsity.csv",
-    log:
-        "logs/shen/collect.log",
+    log: "logs/shen/collect.log",
     localrule: True
-    conda:
-        "../envs/icl_study.yaml"
+    conda: "../envs/icl_study.yaml"
     shell:
         "(python -m icl_study studies.shen:collect_rule {input.lm:q} --out {output.lm:q}"
         " && python -m icl_study studies.shen:collect_rule {input.perturbation:q} --out {output.perturbation:q}"
         " && python -m icl_study studies.shen:collect_rule {input.sparsity:q} --out {output.sparsity:q}) > {log:q} 2>&1"
-
-
-use rule figure as fig_shen_order with:
-    input:
-        regression="results/shen/regression/order.csv",
-        lm="results/shen/lm.csv",
-    output:
-        png=report("results/figures/shen_order.png", caption=caption("shen_order"), category=REPORT_CATEGORIES["shen"]),
-        pdf="results/figures/shen_order.pdf",
-    log:
-        "logs/figures/shen_order.log",
-    params:
-        entry="plots.shen:order_rule",
-
-
-use rule figure as fig_shen_perturbation with:
-    input:
-        "results/shen/perturbation.csv",
-    output:
-        png=report("results/figures/shen_perturbation.png", caption=caption("shen_perturbation"), category=REPORT_CATEGORIES["shen"]),
-        pdf="results/figures/shen_perturbation.pdf",
-    log:
-        "logs/figures/shen_perturbation.log",
-    params:
-        entry="plots.shen:perturbation_rule",
-
-
-use rule figure as fig_shen_icl_vs_gd with:
-    input:
-        "results/shen/lm.csv",
-    output:
-        png=report("results/figures/shen_icl_vs_gd.png", caption=caption("shen_icl_vs_gd"), category=REPORT_CATEGORIES["shen"]),
-        pdf="results/figures/shen_icl_vs_gd.pdf",
-    log:
-        "logs/figures/shen_icl_vs_gd.log",
-    params:
-        entry="plots.shen:icl_vs_gd_rule",
 
 
 rule shen_table:
@@ -170,11 +80,9 @@ rule shen_table:
         csv="results/shen/table.csv",
         md="results/shen/table.md",
         verdicts="results/shen/icl_vs_gd.csv",
-    log:
-        "logs/shen/table.log",
+    log: "logs/shen/table.log",
     localrule: True
-    conda:
-        "../envs/icl_study.yaml"
+    conda: "../envs/icl_study.yaml"
     shell:
         "python -m icl_study plots.shen:table_rule {input.lm:q} {input.sparsity:q} {input.order:q}"
         " --out {output.csv:q} {output.md:q} {output.verdicts:q} > {log:q} 2>&1"
