@@ -15,56 +15,16 @@ trained in one job (one torch import for all its seeds), in `results/<study>/<na
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import shlex
 from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from pathlib import Path
 
 from icl_study.config import ConfigError
+from icl_study.jobs import (NO_MATCH, Analysis, Figure, as_json, caption, command, lookup,  # noqa: F401
+                            pattern)
 from icl_study.registry import (REPORT_CATEGORIES, STUDIES, STUDY_RULE_FILES, TABLE_TARGETS, Study,  # noqa: F401
                                 resolve)
 from icl_study.tasks.io import model_io
-
-NO_MATCH = "(?!x)x"  # a wildcard pattern for an empty list: the rule then claims no file
-
-
-def as_json(value) -> str:
-    """A config slice as a canonical JSON string: the form rules pass to the package as params."""
-    return json.dumps(value, sort_keys=True)
-
-
-def command(entry: str, params=None):
-    """params.command of an analysis rule (the template `rule analysis`, common.smk): a params
-    function giving the package's entry point, the job's inputs and `--params` with the rule's
-    params (a JSON string, or a function of the wildcards; none: no --params), each quoted as the
-    shell's {input:q} and {params.<name>:q} quote them."""
-    def text(wildcards, input) -> str:
-        value = params(wildcards) if callable(params) else params
-        words = [entry, *(shlex.quote(str(path)) if str(path) else "" for path in input)]
-        return " ".join(words + (["--params", shlex.quote(value)] if value is not None else []))
-
-    return text
-
-
-def pattern(names) -> str:
-    """A wildcard constraint matching exactly `names` (and nothing when there are none)."""
-    return "|".join(re.escape(str(name)) for name in names) or NO_MATCH
-
-
-def lookup(table: dict, wildcard: str = "run"):
-    """An input function: `table[wildcards.<wildcard>]`."""
-    return lambda wildcards: table[wildcards[wildcard]]
-
-
-def caption(name: str) -> str:
-    """A figure's report caption, rendered into the run's results/report/ by rule caption.
-
-    Absolute, because Snakemake resolves a relative caption against the rule file's folder, while
-    the rendered caption lives in the working directory (they differ under --directory)."""
-    return os.path.abspath(f"results/report/{name}.rst")
 
 
 @dataclass(frozen=True)
@@ -144,45 +104,6 @@ class TrainingRule:
                     "metrics": [f"results/{self.study}/{m}/train_metrics.csv" for m in members]}
         return {"model": f"results/{self.study}/{{run}}/model.pt",
                 "metrics": f"results/{self.study}/{{run}}/train_metrics.csv"}
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One figure rule, `fig_<name>` (workflow/rules/figures.smk generates it): its input `tables`
-    (a list of paths, or {input name: path or paths}), its plotting `entry` under icl_study, its
-    settings `params` (passed as JSON; none: "{}"), and what it draws: the figure `name`, or
-    `draws`, {output name: figure}, for one rule drawing several. `rule all` asks for what it draws
-    when `wanted` (an optional analysis: its rule exists, its config turns it on). `study` (its
-    report category) is filled in by `Plan.figure_rules`. Figures read tables only: they run locally."""
-
-    name: str
-    tables: list | dict
-    entry: str
-    params: dict | None = None
-    draws: dict | None = None
-    wanted: bool = True
-    study: str = ""
-
-    @property
-    def inputs(self) -> list:
-        return [] if isinstance(self.tables, dict) else list(self.tables)
-
-    @property
-    def named_inputs(self) -> dict:
-        return dict(self.tables) if isinstance(self.tables, dict) else {}
-
-    @property
-    def settings(self) -> str:
-        return "{}" if self.params is None else as_json(self.params)
-
-    def outputs(self) -> dict[str, tuple[str, str | None]]:
-        """{output name: (path, the figure its report entry shows; None for a pdf)}, png then pdf."""
-        draws = self.draws or {"png": self.name}
-        out = {}
-        for key, figure in draws.items():
-            out[key] = (f"results/figures/{figure}.png", figure)
-            out["pdf" if key == "png" else f"{key}_pdf"] = (f"results/figures/{figure}.pdf", None)
-        return out
 
 
 def with_studies(cls: type) -> type:
@@ -283,6 +204,12 @@ class Plan:
             declare = getattr(self, f"{study.name}_figures", None)
             figures += [replace(figure, study=study.name) for figure in (declare() if declare else [])]
         return figures
+
+    @cached_property
+    def analysis_rules(self) -> list[Analysis]:
+        """Every study's declared analyses (`<study>_analyses()` of its plan mixin), in registry order."""
+        return [replace(job, study=study.name) for study in STUDIES
+                for job in (getattr(self, f"{study.name}_analyses", list)())]
 
     def figures(self, study: str) -> list[str]:
         """The figures the study's wanted figure rules draw (those of the optional analyses its

@@ -55,6 +55,8 @@ class Study:
 
     @property
     def rule_file(self) -> str:
+        """Where its rule file is, if it has one (jobs with wildcards); a study whose analyses and
+        figures are all declared as data in its plan module (`Analysis`, `Figure`) needs none."""
         return f"workflow/rules/{self.name}.smk"
 
     @property
@@ -103,7 +105,7 @@ STUDIES: list[Study] = [
           plan="studies.diversity_plan:DiversityPlan", settings="settings.diversity:DiversityConfig"),
     # new studies: above this line
 ]
-STUDY_RULE_FILES = [study.rule_file for study in STUDIES]  # the Snakefile includes them in this order
+STUDY_RULE_FILES = [study.rule_file for study in STUDIES]  # the Snakefile includes those that exist, in this order
 
 # Derived from STUDIES. The claims ledger is the report's first category; `rule all` lists the
 # studies' targets in report order too.

@@ -26,14 +26,21 @@ class WorkflowPlan(Plan):
     def caption_template(self, name: str) -> Path:
         return self.root / docs.CAPTION_TEMPLATES / f"{name}.rst"
 
+    def caption_text(self, name: str) -> str | None:
+        """A figure's caption template: its file workflow/report/templates/<name>.rst, else the
+        `caption` its study's `Figure` declares; None when it has neither."""
+        if self.caption_template(name).is_file():
+            return self.caption_template(name).read_text()
+        return next((rule.caption for rule in self.figure_rules if rule.name == name and rule.caption), None)
+
     def caption_tables(self, name: str) -> list[str]:
         """The tables a caption quotes (the caption rule's inputs)."""
-        return [f"results/{table}" for table in docs.tables_of(self.caption_template(name).read_text())]
+        return [f"results/{table}" for table in docs.tables_of(self.caption_text(name))]
 
     def caption_params(self, name: str) -> str:
         """The caption's template text and the config values it quotes, so it rerenders when either
         changes, and not when the checkout moves (no absolute path among its inputs or params)."""
-        template = self.caption_template(name).read_text()
+        template = self.caption_text(name)
         keys = docs.config_keys_of(template)
         return as_json({"config": docs.config_subset(self.config, keys), "template": template})
 
@@ -42,7 +49,7 @@ class WorkflowPlan(Plan):
         """The rendered captions of the figures `rule all` builds (those with a template)."""
         names = [Path(path).stem for path in self.all_targets if path.startswith("results/figures/")
                  and path.endswith(".png")]
-        return [f"results/report/{name}.rst" for name in names if self.caption_template(name).is_file()]
+        return [f"results/report/{name}.rst" for name in names if self.caption_text(name) is not None]
 
     @property
     def docs_inputs(self) -> list[str]:

@@ -18,7 +18,7 @@ LAYERS = [
     ["icl_study.config"],
     ["icl_study.registry"],
     ["icl_study.settings"],  # and its section modules icl_study.settings.*
-    ["icl_study.plan"] + STUDY_PLANS,  # a study's plan module imports the plan, never its analyses
+    ["icl_study.plan", "icl_study.jobs"] + STUDY_PLANS,  # a study's plan module imports the plan, never its analyses
     ["icl_study.checks", "icl_study.ledger", "icl_study.docs", "icl_study.placeholders"],
     ["icl_study.workflow_plan"],
 ]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from icl_study.plan import Plan
+from icl_study.workflow_plan import WorkflowPlan
 from icl_study.settings import full_config, load_config
 from workflow_helpers import REPO, TINY
 
@@ -17,17 +17,19 @@ TEMPLATES = RULES.parent / "report" / "templates"
 
 def test_the_figure_rules_register_each_png_with_report_and_its_caption():
     text = (RULES / "figures.smk").read_text()
-    assert re.search(r"report\(path, caption=caption\(shows\) if PLAN\.caption_template\(shows\)\.is_file\(\) else None,"
+    assert re.search(r"report\(path, caption=caption\(shows\) if PLAN\.caption_text\(shows\) is not None else None,"
                      r"\s+category=REPORT_CATEGORIES\[figure\.study\]\) if shows", text)
 
 
 @pytest.mark.parametrize("configs", [[REPO / "config.yaml"], [REPO / "config.yaml", TINY]], ids=["default", "tiny"])
 def test_every_figure_has_a_caption_template(configs):
-    rules = Plan(full_config(load_config(configs))).figure_rules
+    """A file workflow/report/templates/<figure>.rst, or the `caption` its Figure declares."""
+    plan = WorkflowPlan(full_config(load_config(configs)), root=REPO)
+    rules = plan.figure_rules
     assert rules, "no figure rules found"
     for rule in rules:
         shown = [shows for path, shows in rule.outputs().values() if shows]
         assert shown and all(path.endswith(".png") for path, shows in rule.outputs().values() if shows), rule.name
         for name in shown:
-            path = TEMPLATES / f"{name}.rst"
-            assert path.is_file() and path.read_text().strip(), f"fig_{rule.name}: caption template {path} missing or empty"
+            text = plan.caption_text(name)
+            assert text and text.strip(), f"fig_{rule.name}: caption template {TEMPLATES / name}.rst missing or empty"

@@ -1,6 +1,7 @@
-"""docs/CONTRIBUTING.md's walk-through works as written: its blocks, applied mechanically to a copy
-of the repository, add the example study `toy`, which the tiny tier then trains, measures, draws
-and puts in the claims ledger."""
+"""docs/CONTRIBUTING.md's walk-through works as written: its five blocks, applied mechanically to a
+copy of the repository, add the example study `toy` to the default tier (the default and paper
+tiers plan its jobs), and the tiny tier then trains, measures and draws it, renders its caption,
+puts its claim in the ledger and renders its docs page."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ DOC = REPO / "docs" / "CONTRIBUTING.md"
 # <path>`, or `# insert into: <path>, above the line "<line>"`.
 BLOCK = re.compile(r"^```\w*\n# (file|append to|insert into): (.+?)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 INSERT = re.compile(r'(\S+), above the line "(.*)"$')
-FILES = {"icl_study/registry.py", "icl_study/studies/toy_plan.py", "icl_study/studies/toy.py", "workflow/rules/toy.smk",
-         "Snakefile", "config.yaml"}
+FILES = {"icl_study/registry.py", "icl_study/studies/toy_plan.py", "icl_study/studies/toy.py",
+         "tests/configs/tiny.yaml", "docs/templates/studies/toy.md"}
+TOY_JOBS = ("toy_train", "toy_errors", "fig_toy_error_vs_k")
 
 
 def walkthrough() -> list[tuple[str, str, str]]:
@@ -63,25 +65,34 @@ def copy_repository(dest: Path) -> None:
             shutil.copy2(source, dest / name)
 
 
-def test_walkthrough_adds_a_study_in_five_files_and_an_include_line():
+def test_walkthrough_adds_a_study_in_five_files():
     blocks = walkthrough()
     assert {path for _, path, _ in blocks} == FILES
-    assert [action for action, _, _ in blocks].count("file") == 3  # the plan module, the study module, the rule file
+    assert [action for action, _, _ in blocks].count("file") == 3  # the plan module, the study module, the page
 
 
 @pytest.mark.workflow
-def test_walkthrough_study_runs_on_the_tiny_tier(tmp_path):
+def test_walkthrough_study_joins_the_default_tier_and_runs_on_the_tiny_tier(tmp_path):
     root = tmp_path / "repo"
     copy_repository(root)
     for block in walkthrough():
         apply(root, *block)
     # The copy's package, not the installed one: Snakemake and every job import it.
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    for tier in (["config.yaml"], ["config.yaml", "configs/paper.yaml"]):
+        dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--cores", "2", "--configfile",
+                              *tier], cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert dry.returncode == 0, dry.stderr[-3000:]
+        assert all(job in dry.stdout for job in TOY_JOBS), (tier, dry.stdout[-3000:])
+
     configs = ["config.yaml", "tests/configs/tiny.yaml"]
-    run = subprocess.run([sys.executable, "-m", "snakemake", "results/figures/toy_error_vs_k.png", "--cores", "1",
+    targets = ["results/figures/toy_error_vs_k.png", "results/report/toy_error_vs_k.rst"]
+    run = subprocess.run([sys.executable, "-m", "snakemake", *targets, "--cores", "1",
                           "--configfile", *configs], cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False)
     logs = "".join(f"\n--- {p}\n{p.read_text()[-2000:]}" for p in sorted((root / "logs").rglob("*.log")))
     assert run.returncode == 0, run.stderr[-4000:] + logs
+    caption = (root / "results" / "report" / "toy_error_vs_k.rst").read_text()
+    assert "{{" not in caption and re.search(r"mean over seeds is \d\.\d\d", caption), caption
 
     import pandas as pd
 
@@ -104,3 +115,12 @@ def test_walkthrough_study_runs_on_the_tiny_tier(tmp_path):
     (row,) = json.loads(ledger.stdout)
     assert row["claim_id"] == "toy.context_helps" and row["n_seeds"] == 3
     assert math.isfinite(row["value"]) and row["verdict"] in ("reproduced", "contradicted", "inconclusive")
+
+    # The toy's docs page, by the docs renderer (the full `snakemake docs` needs every study's run).
+    code = ("import sys\nfrom pathlib import Path\n"
+            "from icl_study.docs import render\nfrom icl_study.settings import load_config\n"
+            f"print(render(Path('docs/templates/studies/toy.md').read_text(), Path('results'), load_config({configs!r})))\n")
+    page = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert page.returncode == 0, page.stderr[-3000:]
+    text = " ".join(page.stdout.split())
+    assert "{{" not in text and "trained for 40 steps" in text and "with 3 seeds" in text, text

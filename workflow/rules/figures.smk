@@ -2,7 +2,8 @@
 its plan module (icl_study/studies/<study>_plan.py: `<study>_figures`), with its input tables, its
 plotting entry (params.entry), its settings (params.figure, JSON) and its outputs, each png a
 report entry under the study's category, with its rendered caption (rule caption, docs.smk) once
-the figure has a caption template (workflow/report/templates/<figure>.rst).
+the figure has a caption template (workflow/report/templates/<figure>.rst, or the `caption` its
+`Figure` declares).
 Figures read tables only, so they run locally.
 """
 
@@ -17,7 +18,7 @@ for figure in PLAN.figure_rules:
             *figure.inputs,
             **figure.named_inputs,
         output:
-            **{key: report(path, caption=caption(shows) if PLAN.caption_template(shows).is_file() else None,
+            **{key: report(path, caption=caption(shows) if PLAN.caption_text(shows) is not None else None,
                            category=REPORT_CATEGORIES[figure.study]) if shows else path
                for key, (path, shows) in figure.outputs().items()},
         log:
