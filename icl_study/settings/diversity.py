@@ -20,6 +20,12 @@ class LayersConfig:
     condition_spread: float = 100.0  # ill-conditioned inputs: covariance eigenvalues from 1 to this (then mean 1)
     readout_ridge: float = 1e-6  # ridge on the read-out's normal equations (relative to the mean feature power)
     seed: int = 7  # fit / test sequences (never a training batch)
+    match_tolerance: float = 0.05  # matched step: the first whose SPD <= (1 + this) x the curve's minimum
+    control_newton_ks: tuple[int, ...] = (1, 2, 3, 4, 6, 8)  # k-step Newton pseudo-layers the matcher must recover
+    control_gd_ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)  # k-step GD pseudo-layers the matcher must recover
+    # linreg runs whose layers are read out (Fu et al.'s setting: noise 0, >= 6 layers; the linreg sweep's
+    # seeded 8-layer noise-0 cell, already trained); () reads the diversity runs at pool_size instead
+    linreg_runs: tuple[str, ...] = ("L8_noise0", "L8_noise0_s1", "L8_noise0_s2")
 
 
 @dataclass(frozen=True)

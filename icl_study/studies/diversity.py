@@ -308,9 +308,14 @@ def choose_gd_lr(data: dict, grid, steps: int) -> float:
     return min(score, key=score.get)
 
 
-def layer_match_tables(model, predict_tokens, position: int, lcfg: LayersConfig, task: dict, member: str):
+def layer_match_tables(model, predict_tokens, position: int, lcfg: LayersConfig, task: dict, member: str,
+                       control: list | None = None):
     """Both conditions for one model: (spd rows, summary rows). `predict_tokens(xs, ys)` lays out
-    the model's tokens; `position` is the query's token index."""
+    the model's tokens; `position` is the query's token index. With a list as `control`, the
+    matcher's control (k-step GD and Newton fed as pseudo-layers, `measures/optimizer_match.py`)
+    on the same sequences is appended to it."""
+    from icl_study.measures.optimizer_match import control_rows
+
     spd_rows, summary = [], []
     for c, condition in enumerate(CONDITIONS):
         spread = lcfg.condition_spread if condition == "ill_conditioned" else 1.0
@@ -326,45 +331,60 @@ def layer_match_tables(model, predict_tokens, position: int, lcfg: LayersConfig,
             row.update(member=member, condition=condition)
         spd_rows += rows
         summary += summarize_matches(rows, errors, member, condition, lr,
-                                     {"newton": lcfg.max_newton_steps, "gd": lcfg.max_gd_steps})
+                                     {"newton": lcfg.max_newton_steps, "gd": lcfg.max_gd_steps}, lcfg.match_tolerance)
+        if control is not None:
+            ks = {"newton": lcfg.control_newton_ks, "gd": lcfg.control_gd_ks}
+            control += [{**row, "member": member} for row in
+                        control_rows(data["fit"], data["test"], paths, ks, lcfg.readout_ridge, lcfg.match_tolerance, condition)]
     return spd_rows, summary
 
 
-def summarize_matches(rows, errors, member, condition, gd_lr, max_steps) -> list[dict]:
-    """One row per layer: the matched (argmin SPD) Newton and GD step counts, their SPDs, and
-    whether the match sits at the largest step compared (then it is a lower bound)."""
+def summarize_matches(rows, errors, member, condition, gd_lr, max_steps, tolerance: float = 0.0) -> list[dict]:
+    """One row per layer: the matched Newton and GD step counts (the first step whose SPD is within
+    (1 + tolerance) x the curve's minimum; 0: the argmin), their SPDs, and whether the match sits at
+    the largest step compared (then it is a lower bound)."""
+    from icl_study.measures.optimizer_match import matched_step
+
     out = []
     for layer, error in enumerate(errors):
         row = {"member": member, "condition": condition, "layer": layer, "last_layer": layer == len(errors) - 1,
                "readout_error": error, "gd_lr": gd_lr}
         for name in max_steps:  # the algorithms compared
-            mine = [r for r in rows if r["layer"] == layer and r["algorithm"] == name]
-            best = min(mine, key=lambda r: r["spd"])
+            mine = sorted((r for r in rows if r["layer"] == layer and r["algorithm"] == name), key=lambda r: r["steps"])
+            best = mine[matched_step([r["spd"] for r in mine], tolerance)]
             row.update({f"{name}_steps": best["steps"], f"{name}_spd": best["spd"],
                         f"{name}_at_max": best["steps"] == max_steps[name]})
         out.append(row)
     return out
 
 
+def layers_member(path: str) -> str:
+    """seed<seed> for a diversity run's model, the run's name for a linreg run's."""
+    parts = Path(path).parts
+    return f"seed{parse_run_path(path)[1]}" if "diversity" in parts else Path(path).parent.name
+
+
 def layers_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """Rule entry: the model.pt of every seed at layers.pool_size -> outputs layers.csv (matched
-    steps per seed, condition and layer) and layers_spd.csv (every SPD)."""
+    """Rule entry: the model.pt of every model read out (every seed at layers.pool_size, or
+    layers.linreg_runs) -> outputs layers.csv (matched steps per model, condition and layer),
+    layers_spd.csv (every SPD) and layers_control.csv (the matcher's control: which step k-step
+    GD and Newton pseudo-layers match)."""
     import pandas as pd
 
     from icl_study.checkpoint import load_model
     from icl_study.tasks.regression import interleave
 
     lcfg = layers_settings(params["layers"])
-    spd_rows, summary = [], []
-    for path in inputs:
+    spd_rows, summary, control = [], [], []
+    for index, path in enumerate(inputs):
         model, run_cfg = load_model(path)
         n = run_cfg.task_config["n_points"]
-        _, seed = parse_run_path(path)
-        rows, summ = layer_match_tables(model, interleave, 2 * (n - 1), lcfg, run_cfg.task_config, f"seed{seed}")
+        rows, summ = layer_match_tables(model, interleave, 2 * (n - 1), lcfg, run_cfg.task_config, layers_member(path),
+                                        control if index == 0 else None)  # the control depends on the task only
         spd_rows += rows
         summary += summ
         log.info("%s: %s", path, [(r["condition"], r["layer"], r["newton_steps"], r["gd_steps"]) for r in summ])
-    for frame, path in zip((pd.DataFrame(summary), pd.DataFrame(spd_rows)), outputs):
+    for frame, path in zip((pd.DataFrame(summary), pd.DataFrame(spd_rows), pd.DataFrame(control)), outputs):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
 
@@ -373,8 +393,8 @@ def layers_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 # Claims: each measure reads only this study's tables and gives a t-interval over seeds
 # ---------------------------------------------------------------------------------------------
 
-SWEEP, THRESHOLD, TRANSIENT, LAYERS, QUERY = (f"{STUDY}/{name}.csv"
-                                              for name in ("sweep", "threshold", "transient", "layers", "query"))
+SWEEP, THRESHOLD, TRANSIENT, LAYERS, QUERY, LAYERS_CONTROL = (
+    f"{STUDY}/{name}.csv" for name in ("sweep", "threshold", "transient", "layers", "query", "layers_control"))
 RAVENTOS = "Raventós et al. 2023"
 TRANSIENT_PAPERS = "Panwar et al. 2024; Carroll et al. 2025"
 FU = "Fu et al. 2024"
@@ -541,6 +561,61 @@ def measure_newton_slope(tables):
     return _interval(slopes)
 
 
+# A layer is "active" (still moving towards the solution) up to the first layer whose read-out error
+# is within this fraction of the last layer's: the layers after it repeat the converged answer,
+# and their flat matched steps would hide the per-layer rate.
+ACTIVE_WITHIN = 0.1
+# Newton steps are "linear in depth" when a straight line over the active layers explains at least
+# this fraction of their variance (Fu et al.: a roughly constant number of Newton steps per layer).
+NEWTON_LINEAR_R2 = 0.8
+
+
+def active_layers(rows):
+    """The rows of one model and condition from layer 1 (layer 0 is the embedding) up to the first
+    layer whose read-out error <= (1 + ACTIVE_WITHIN) × the last layer's."""
+    rows = rows[rows["layer"] >= 1].sort_values("layer")
+    if rows.empty:
+        return rows
+    settled = rows[rows["readout_error"] <= (1 + ACTIVE_WITHIN) * rows["readout_error"].iloc[-1]]["layer"].min()
+    return rows[rows["layer"] <= settled]
+
+
+def _scaling(tables, condition: str):
+    from icl_study.measures.optimizer_match import scaling_rows
+
+    import pandas as pd
+
+    rows = _layers(tables, condition)
+    if "readout_error" in rows and not rows.empty:
+        rows = pd.concat([active_layers(group) for _, group in rows.groupby("member")])
+    return scaling_rows(rows)
+
+
+def measure_newton_linear(tables):
+    """R² of matched Newton steps on a straight line over the active layers, per model."""
+    return _interval([r["newton_r2"] for r in _scaling(tables, "isotropic")])
+
+
+def measure_gd_grows_faster(tables):
+    """log2(slope of matched GD steps / slope of matched Newton steps) over the active layers, per
+    model: a rate ratio (GD steps per Newton step added by a layer), > 0 when GD grows faster; NaN
+    for a model whose Newton slope is not positive."""
+    return _interval([math.log2(r["gd_over_newton_slope"]) if r["gd_over_newton_slope"] > 0 else math.nan
+                      for r in _scaling(tables, "isotropic")])
+
+
+def measure_control_recovered(tables):
+    """Fraction of the control's (algorithm, k) pseudo-layers matched to exactly k by their own
+    algorithm, over both conditions (an exact count: a value gate)."""
+    from icl_study.claims import NO_DATA, Measurement
+    from icl_study.measures.optimizer_match import control_recovery
+
+    control = tables.get(LAYERS_CONTROL)
+    if control is None or control.empty:
+        return NO_DATA
+    return Measurement(control_recovery(control), float("nan"), float("nan"), n_examples=len(control))
+
+
 def _last_layer_gap(tables, condition: str):
     """GD − Newton matched steps at the last layer, per member (seed), as a Series indexed by member."""
     rows = _layers(tables, condition)
@@ -570,6 +645,10 @@ def claims(config: dict | None = None) -> list:
     observed = Gate(f"ridge-like step before the last logged step in every seed (logged steps after it, fewest over "
                     f"seeds, > 0; failing: {RIDGE_NOT_OBSERVED})", measure_ridge_observed, on="value")
     not_observed = f"; NaN ({RIDGE_NOT_OBSERVED}) when in some seed it is the last logged step"
+    # The layer claims stand on the matcher: fed k-step GD / Newton predictions as pseudo-layers,
+    # it must give back k for every k of the control.
+    matcher = Gate("matcher control: k-step GD and Newton pseudo-layers matched to exactly k (fraction recovered "
+                   "> 0.999)", measure_control_recovered, threshold=0.999, on="value")
 
     fig1, fig2, fig3 = (f"results/figures/diversity_{n}.png" for n in ("threshold", "transient", "layers"))
     grid = [math.log2(m) for m in settings((config or {}).get(STUDY)).pool_sizes]
@@ -605,12 +684,20 @@ def claims(config: dict | None = None) -> list:
               "ridge", "training loss at the last step − at the ridge-like step, per seed" + not_observed, "less", fig2,
               measure_loss_falls, tables=(TRANSIENT,), gates=(observed,)),
         Claim(STUDY, FU, "diversity.layers_newton_slope", "The number of Newton steps a layer matches grows with depth",
-              "least-squares slope of matched Newton steps over layer (isotropic inputs), per seed", "greater",
-              fig3, measure_newton_slope, tables=(LAYERS,)),
+              "least-squares slope of matched Newton steps over layer (isotropic inputs), per model", "greater",
+              fig3, measure_newton_slope, tables=(LAYERS, LAYERS_CONTROL), gates=(matcher,)),
+        Claim(STUDY, FU, "diversity.layers_newton_linear", "Newton steps are linear in depth: each layer adds a roughly "
+              "constant number of Newton steps", f"R² of matched Newton steps on a line over the active layers (1 to the "
+              f"first whose read-out error is within {ACTIVE_WITHIN:g} of the last's; isotropic), per model", "greater",
+              fig3, measure_newton_linear, threshold=NEWTON_LINEAR_R2, tables=(LAYERS, LAYERS_CONTROL), gates=(matcher,)),
+        Claim(STUDY, FU, "diversity.layers_gd_grows_faster", "The GD steps a layer matches grow faster with depth than "
+              "the Newton steps", "log2(slope of matched GD steps / slope of matched Newton steps) over the active "
+              "layers (isotropic), per model", "greater", fig3, measure_gd_grows_faster, tables=(LAYERS, LAYERS_CONTROL),
+              gates=(matcher,)),
         Claim(STUDY, FU, "diversity.layers_gd_slower", "GD needs more steps than Newton to match the last layer",
-              "matched GD steps − matched Newton steps at the last layer (isotropic), per seed", "greater", fig3,
-              measure_gd_exceeds_newton, tables=(LAYERS,)),
+              "matched GD steps − matched Newton steps at the last layer (isotropic), per model", "greater", fig3,
+              measure_gd_exceeds_newton, tables=(LAYERS, LAYERS_CONTROL), gates=(matcher,)),
         Claim(STUDY, FU, "diversity.layers_gap_widens", "On ill-conditioned inputs the GD–Newton gap widens",
-              "(GD − Newton matched steps at the last layer) ill-conditioned − isotropic, per seed", "greater", fig3,
-              measure_gap_widens, tables=(LAYERS,)),
+              "(GD − Newton matched steps at the last layer) ill-conditioned − isotropic, per model", "greater", fig3,
+              measure_gap_widens, tables=(LAYERS, LAYERS_CONTROL), gates=(matcher,)),
     ]

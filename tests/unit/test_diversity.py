@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from icl_study.baselines import gradient_descent, iterative_newton
-from icl_study.claims import verdict
+from icl_study.claims import decide, verdict
 from icl_study.config import ConfigError
 from icl_study.gd_construction import one_step_gd_model
 from icl_study.studies import diversity as dv
@@ -135,12 +135,23 @@ def test_sweep_and_layer_claims_read_only_their_tables():
         claim = _claim(claim_id)
         assert claim.tables == (dv.SWEEP,)
         assert verdict(claim, claim.compute(tables)) == "reproduced"
-    layers = pd.DataFrame([{"member": f"seed{s}", "condition": c, "layer": layer, "newton_steps": layer + s % 2,
-                            "gd_steps": (4 if c == "isotropic" else 9) * layer + s}
+    layers = pd.DataFrame([{"member": f"seed{s}", "condition": c, "layer": layer, "newton_steps": 3 * layer + (layer == 2 and s > 0),
+                            "gd_steps": (8 if c == "isotropic" else 16) * layer + s * (1 if c == "isotropic" else 2) + s * layer}
                            for s in range(3) for c in dv.CONDITIONS for layer in range(4)])
-    for claim_id in ("diversity.layers_newton_slope", "diversity.layers_gd_slower", "diversity.layers_gap_widens"):
+    # read-out errors settle at layer 2: the scaling claims read layers 1-2 only (layer 3 repeats it)
+    settled = layers.assign(readout_error=[1.0, 0.5, 0.1, 0.1] * 6,
+                            newton_steps=layers["newton_steps"].where(layers["layer"] < 3, 100))
+    assert {r["n_layers"] for r in dv._scaling({dv.LAYERS: settled}, "isotropic")} == {2}
+    control = pd.DataFrame({"source": ["gd", "newton"], "algorithm": ["gd", "newton"], "k": [4, 2], "recovered": [4, 2]})
+    for claim_id in ("diversity.layers_newton_slope", "diversity.layers_gd_slower", "diversity.layers_gap_widens",
+                     "diversity.layers_newton_linear", "diversity.layers_gd_grows_faster"):
         claim = _claim(claim_id)
-        assert verdict(claim, claim.compute({dv.LAYERS: layers})) == "reproduced"
+        tables = {dv.LAYERS: layers, dv.LAYERS_CONTROL: control}
+        assert verdict(claim, claim.compute(tables)) == "reproduced", claim_id
+        # a matcher that does not give back a known k-step algorithm decides nothing
+        broken = {**tables, dv.LAYERS_CONTROL: control.assign(recovered=[3, 2])}
+        d = decide(claim, claim.compute(broken), broken)
+        assert d.verdict == "inconclusive" and "matcher control" in d.gate, claim_id
 
 
 def test_settings_fill_defaults_and_reject_a_transient_m_off_the_grid():

@@ -64,6 +64,7 @@ rule diversity_layers:
     output:
         layers=DIVERSITY_TABLES["layers"],
         spd="results/diversity/layers_spd.csv",
+        control="results/diversity/layers_control.csv",
     log:
         "logs/diversity/layers.log",
     benchmark:
@@ -78,7 +79,7 @@ rule diversity_layers:
         "../envs/icl_study.yaml"
     shell:
         "python -m icl_study studies.diversity:layers_rule {input:q} --params {params.section:q}"
-        " --out {output.layers:q} {output.spd:q} --threads {threads} > {log:q} 2>&1"
+        " --out {output.layers:q} {output.spd:q} {output.control:q} --threads {threads} > {log:q} 2>&1"
 
 
 use rule figure as fig_diversity_threshold with:
