@@ -32,7 +32,7 @@ class LayersConfig:
 class DiversityConfig:
     pool_sizes: tuple[int, ...] = (4, 8, 16, 32, 64, 256, 1024)  # M grid (log 2)
     seeds: tuple[int, ...] = (0, 1, 2)
-    transient_pool_size: int = 16  # M of the transient-ridge runs (in pool_sizes)
+    transient_pool_size: int = 8  # M of the transient-ridge runs (in pool_sizes; at most M*/2, a ledger gate)
     n_eval_points: int = 16  # log-spaced steps at which the task's evaluators are logged
     n_keep_checkpoints: int = 6  # log-spaced checkpoints kept by the transient-ridge runs
     task: dict = field(default_factory=lambda: {"n_dims": 4, "n_points": 10, "noise_std": 0.5, "w_scale": 1.0,

@@ -61,7 +61,7 @@ class LensesSettings:
             # the diversity study's transient-ridge runs (M = diversity.transient_pool_size)
             "transient_ridge": {
                 "study": "diversity",
-                "run": "M16",
+                "run": "M8",
                 "seeds": [0, 1, 2],
                 "steps": [],
                 "lenses": ["evaluators", "spd", "probe", "dai", "dual", "order"],

@@ -152,6 +152,12 @@ def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
     log.info("collected %d runs; thresholds: %s", len(final), threshold_table(final).to_dict("records"))
+    from icl_study.measures.transient_pool import pool_from_threshold
+
+    picked = pool_from_threshold(threshold_table(final), sorted(final["pool_size"].unique()))
+    log.info("transient pool: configured M = %s; at most M*/2 by this run's thresholds: M = %s%s",
+             params["transient_pool_size"], picked, "" if picked == params["transient_pool_size"] else
+             " (set diversity.transient_pool_size to it; the ledger's gate checks M <= M*/2)")
 
 
 def query_distances(pred, refs: dict, ys, n_dims: int) -> dict:
@@ -645,6 +651,22 @@ def claims(config: dict | None = None) -> list:
     observed = Gate(f"ridge-like step before the last logged step in every seed (logged steps after it, fewest over "
                     f"seeds, > 0; failing: {RIDGE_NOT_OBSERVED})", measure_ridge_observed, on="value")
     not_observed = f"; NaN ({RIDGE_NOT_OBSERVED}) when in some seed it is the last logged step"
+    # Settings in which the effects can show (measures/transient_pool.py): the transient pool at most
+    # half the measured M*, a budget after which the transient runs end dMMSE-like, and a threshold
+    # read only where the largest pool's models reached ridge's fresh-task error.
+    from icl_study.measures import transient_pool as tp
+
+    below_half = Gate(f"transient pool at most M*/{tp.HALF:g} (M*: geometric mean of the seeds' thresholds measured in "
+                      f"this run; log2 M − log2(M*/{tp.HALF:g}) <= 0)", lambda t: tp.measure_pool_below_half_threshold(
+                          t, THRESHOLD, TRANSIENT), direction="less", threshold=1e-9, on="value")
+    final_dmmse = Gate("budget long enough: every transient seed ends closer to dMMSE than to ridge (SPD to dMMSE − SPD "
+                       "to ridge at the last step, largest over seeds, < 0)", lambda t: tp.measure_final_dmmse_like(
+                           t[TRANSIENT]), direction="less", on="value")
+    learned = Gate(f"largest pool learned: fresh-task error within {tp.LEARNED_MARGIN:g} of ridge's ((error − ridge's) "
+                   f"/ ridge's at the largest M, worst seed, < {tp.LEARNED_MARGIN:g})",
+                   lambda t: tp.measure_largest_pool_learned(t, SWEEP), direction="less",
+                   threshold=tp.LEARNED_MARGIN, on="value")
+    transient_gates = (observed, below_half, final_dmmse)
     # The layer claims stand on the matcher: fed k-step GD / Newton predictions as pseudo-layers,
     # it must give back k for every k of the control.
     matcher = Gate("matcher control: k-step GD and Newton pseudo-layers matched to exactly k (fraction recovered "
@@ -658,14 +680,14 @@ def claims(config: dict | None = None) -> list:
               "pool-size grid, fresh-task predictions move from dMMSE-like to ridge-like", "log2 M* (first M where "
               "fresh-task SPD to ridge < SPD to dMMSE, interpolated), mean over seeds; NaN when some seed's M* is not "
               "bracketed by the grid", "equivalent", fig1, measure_threshold_in_grid,
-              threshold=(min(grid) + max(grid)) / 2, margin=(max(grid) - min(grid)) / 2, tables=(THRESHOLD,),
-              gates=(Gate("M* bracketed by the grid in every seed (seeds not bracketed < 1)", measure_unbracketed_seeds,
+              threshold=(min(grid) + max(grid)) / 2, margin=(max(grid) - min(grid)) / 2, tables=(THRESHOLD, SWEEP),
+              gates=(learned, Gate("M* bracketed by the grid in every seed (seeds not bracketed < 1)", measure_unbracketed_seeds,
                           direction="less", threshold=0.5, on="value"),)),
         Claim(STUDY, RAVENTOS, "diversity.generalises", "Above the task-diversity threshold the model's fresh-task "
               "predictions are closer to ridge than to dMMSE", "(SPD to ridge − SPD to dMMSE) / SPD(ridge, dMMSE) at the "
               f"query of fresh tasks, at {window}, per seed; NaN when some seed has no such M", "less", fig1,
-              measure_generalises_above_threshold, tables=(QUERY, THRESHOLD),
-              gates=(Gate(f"ridge and dMMSE differ at the compared M: their SPD at the query / ridge's query error "
+              measure_generalises_above_threshold, tables=(QUERY, THRESHOLD, SWEEP),
+              gates=(learned, Gate(f"ridge and dMMSE differ at the compared M: their SPD at the query / ridge's query error "
                           f"> {REFERENCES_DIFFER:g}", measure_references_differ, threshold=REFERENCES_DIFFER),)),
         Claim(STUDY, RAVENTOS, "diversity.memorises", "Below the threshold the model behaves like dMMSE (the pool "
               "posterior) on fresh tasks", "SPD to dMMSE − SPD to ridge on fresh tasks at the smallest M, per seed",
@@ -676,13 +698,13 @@ def claims(config: dict | None = None) -> list:
         Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_ridge_rises", "Below the threshold the model is ridge-like early "
               "and moves away from ridge later (transient ridge)", "fresh-task SPD to ridge at the last step − at the "
               "ridge-like step (argmin of the other seeds' mean curve), per seed" + not_observed, "greater", fig2,
-              measure_ridge_rises, tables=(TRANSIENT,), gates=(observed,)),
+              measure_ridge_rises, tables=(TRANSIENT, THRESHOLD), gates=transient_gates),
         Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_specialises", "After the ridge-like phase the model specialises "
               "towards dMMSE", "(SPD to dMMSE − SPD to ridge) at the last step − at the ridge-like step, per seed" + not_observed,
-              "less", fig2, measure_specialises, tables=(TRANSIENT,), gates=(observed,)),
+              "less", fig2, measure_specialises, tables=(TRANSIENT, THRESHOLD), gates=transient_gates),
         Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_loss_falls", "Training loss keeps falling while the model leaves "
               "ridge", "training loss at the last step − at the ridge-like step, per seed" + not_observed, "less", fig2,
-              measure_loss_falls, tables=(TRANSIENT,), gates=(observed,)),
+              measure_loss_falls, tables=(TRANSIENT, THRESHOLD), gates=transient_gates),
         Claim(STUDY, FU, "diversity.layers_newton_slope", "The number of Newton steps a layer matches grows with depth",
               "least-squares slope of matched Newton steps over layer (isotropic inputs), per model", "greater",
               fig3, measure_newton_slope, tables=(LAYERS, LAYERS_CONTROL), gates=(matcher,)),
