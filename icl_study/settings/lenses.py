@@ -47,7 +47,7 @@ class LensesSettings:
     families: dict = field(
         default_factory=lambda: {
             "bursty": {
-                "run": "pb1/wd0",
+                "run": "base/wd0",
                 "seeds": [0, 1, 2],
                 "steps": [],
                 "lenses": ["evaluators", "dai", "dual", "order"],

@@ -61,11 +61,12 @@ class TransienceRegressionSettings:
 
 @dataclass(frozen=True)
 class TransienceSettings:
-    weight_decays: tuple[float, ...] = (0.0, 1.0)  # AdamW decoupled decay (per-step shrink lr * wd; matrices only)
+    # AdamW decoupled decay (per-step shrink lr * wd; matrices only); more than one: the L2 sweep (l2.csv)
+    weight_decays: tuple[float, ...] = (0.0,)
     # model overrides per size name (merged over bursty.model / regression.model)
     sizes: dict = field(default_factory=lambda: {"base": {"n_layer": 2}})
     base_size: str = "base"  # the size of the weight-decay sweep
-    seeds: tuple[int, ...] = (0,)  # training seeds (init and data) of the sweep above: 1 seed, exploratory (budget)
+    seeds: tuple[int, ...] = (0, 1, 2)  # training seeds (init and data) of the sweep above: the fading (main) arm
     # extra settings at the base size's model and budget, each with its own seeds
     arms: dict = field(
         default_factory=lambda: {

@@ -12,6 +12,7 @@ rule transience_collect:
         curves="results/transience/curves.csv",
         summary="results/transience/summary.csv",
         settings="results/transience/settings.csv",
+        l2="results/transience/l2.csv",
     log:
         "logs/transience/collect.log",
     benchmark:
@@ -27,7 +28,7 @@ rule transience_collect:
         "../envs/icl_study.yaml"
     shell:
         "python -m icl_study studies.transience:collect_rule {input:q} --params {params.collect:q}"
-        " --out {output.curves:q} {output.summary:q} {output.settings:q} --threads {threads} > {log:q} 2>&1"
+        " --out {output.curves:q} {output.summary:q} {output.settings:q} {output.l2:q} --threads {threads} > {log:q} 2>&1"
 
 
 use rule figure as fig_transience_curves with:
