@@ -58,7 +58,8 @@ def control_rows(fit: dict, test: dict, paths: dict, ks: dict, ridge: float, tol
             for name in paths:
                 curve = [r["spd"] for r in sorted((r for r in spd if r["algorithm"] == name), key=lambda r: r["steps"])]
                 rows.append({"condition": condition, "source": source, "k": k, "algorithm": name,
-                             "recovered": matched_step(curve, tolerance), "spd_at_k": curve[k] if k < len(curve) else math.nan})
+                             "recovered": matched_step(curve, tolerance), "spd_at_k": curve[k] if k < len(curve) else math.nan,
+                             "own": name == source, "recovered_exactly": matched_step(curve, tolerance) == k})
     return rows
 
 
