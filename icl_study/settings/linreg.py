@@ -99,6 +99,8 @@ class GDCompareConfig:
     max_steps: int = 4  # stacks of 1..max_steps GD layers are checked for exactness (float64)
     n_alphas: int = 21  # points on the weight interpolation from the construction (0) to the trained LSA (1)
     seed: int = 4  # evaluation tasks
+    # training seeds of the LSA: runs gd/lsa (the first) and gd/lsa_s<seed>; the claim's interval is over them
+    training_seeds: tuple[int, ...] = (0, 1, 2)
 
 
 @dataclass(frozen=True)

@@ -205,9 +205,15 @@ def linreg_gd_claims(config: dict) -> list:
         worst = float(tables["linreg/gd/exactness.csv"]["max_abs_diff"].max())
         return Measurement(worst, float("nan"), float("nan"))
 
+    seeds = list(config["linreg"]["gd"].get("training_seeds", [0]))
+
     def cosine(tables):
         from icl_study.intervals import bootstrap_ci  # scipy: only when measuring, not when parsing
 
+        per_seed = tables.get("linreg/gd/seeds.csv")
+        if len(seeds) > 1 and per_seed is not None and len(per_seed) > 1:  # an interval over training seeds
+            return over_seeds(per_seed["sensitivity_cosine_mean"].to_numpy(float),
+                              n_examples=int(per_seed["n_tasks"].iloc[0]))
         values = tables["linreg/gd/predictions.csv"]["sensitivity_cosine"].to_numpy(float)
         mean, low, high = bootstrap_ci(values, n_boot=1000, seed=0)
         return Measurement(float(mean), float(low), float(high), n_examples=len(values), n_seeds=1)
@@ -222,8 +228,10 @@ def linreg_gd_claims(config: dict) -> list:
         Claim(study="linreg", paper="von Oswald et al. 2023", claim_id="linreg.trained_lsa_is_gd",
               claim="A trained one-layer linear self-attention matches one step of GD at the optimal step size.",
               measure="cosine between the query sensitivities ∂ŷ/∂x_q of the trained LSA and of GD at η*, mean over "
-                      "fresh tasks; task-bootstrap interval",
-              direction="greater", threshold=0.95, figure=figure, tables=("linreg/gd/predictions.csv",),
+                      "fresh tasks; " + (f"mean and t-interval over the LSA's training seeds {seeds}" if len(seeds) > 1
+                                         else "task-bootstrap interval (one training run)"),
+              direction="greater", threshold=0.95, figure=figure,
+              tables=("linreg/gd/predictions.csv",) + (("linreg/gd/seeds.csv",) if len(seeds) > 1 else ()),
               compute=cosine),
     ]
 

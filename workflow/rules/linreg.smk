@@ -112,12 +112,14 @@ rule linreg_probes:
 
 rule linreg_gd_compare:
     input:
-        "results/linreg/gd/lsa/model.pt",
+        # every training seed's LSA; the first (gd/lsa) gives the four tables, all of them seeds.csv
+        [f"results/linreg/{run}/model.pt" for run in PLAN.linreg_lsa_runs],
     output:
         summary="results/linreg/gd/summary.csv",
         interpolation="results/linreg/gd/interpolation.csv",
         predictions="results/linreg/gd/predictions.csv",
         exactness="results/linreg/gd/exactness.csv",
+        seeds="results/linreg/gd/seeds.csv",
     log:
         "logs/linreg/gd/compare.log",
     benchmark:
@@ -132,7 +134,7 @@ rule linreg_gd_compare:
         "../envs/icl_study.yaml"
     shell:
         "python -m icl_study studies.linreg_gd:compare_rule {input:q} --params {params.gd:q}"
-        " --out {output.summary:q} {output.interpolation:q} {output.predictions:q} {output.exactness:q}"
+        " --out {output.summary:q} {output.interpolation:q} {output.predictions:q} {output.exactness:q} {output.seeds:q}"
         " --threads {threads} > {log:q} 2>&1"
 
 
