@@ -26,13 +26,22 @@ class LayersConfig:
     # ridge on the read-out's normal equations (relative to the mean feature power)
     readout_ridge: float = ranged(1e-6, minimum=0)
     seed: int = ranged(7, minimum=0)  # fit / test sequences (never a training batch)
+    # matched step: the first whose SPD <= (1 + this) x the curve's minimum
+    match_tolerance: float = ranged(0.05, minimum=0)
+    # k-step Newton / GD pseudo-layers the matcher must recover (the control)
+    control_newton_ks: tuple[int, ...] = ranged((1, 2, 3, 4, 6, 8), minItems=1, minimum=1)
+    control_gd_ks: tuple[int, ...] = ranged((1, 2, 4, 8, 16, 32, 64), minItems=1, minimum=1)
+    # linreg runs whose layers are read out (Fu et al.'s setting: noise 0, >= 6 layers; the linreg sweep's
+    # seeded 8-layer noise-0 cell, already trained); () reads the diversity runs at pool_size instead
+    linreg_runs: tuple[str, ...] = ("L8_noise0", "L8_noise0_s1", "L8_noise0_s2")
 
 
 @dataclass(frozen=True)
 class DiversityConfig:
     pool_sizes: tuple[int, ...] = ranged((4, 8, 16, 32, 64, 256, 1024), minItems=2, minimum=1)  # M grid (log 2)
     seeds: tuple[int, ...] = ranged((0, 1, 2), minItems=1, minimum=0)  # training seeds of every pool size
-    transient_pool_size: int = ranged(16, minimum=1)  # M of the transient-ridge runs (in pool_sizes)
+    # M of the transient-ridge runs (in pool_sizes; at most M*/2, a ledger gate)
+    transient_pool_size: int = ranged(8, minimum=1)
     n_eval_points: int = ranged(16, minimum=1)  # log-spaced steps at which the task's evaluators are logged
     n_keep_checkpoints: int = ranged(6, minimum=1)  # log-spaced checkpoints kept by the transient-ridge runs
     # the finite-pool regression task (pool size: pool_sizes)

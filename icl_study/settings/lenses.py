@@ -65,7 +65,7 @@ class LensesSettings:
     families: dict = field(metadata=dict(values=LensFamily, names="^[A-Za-z0-9_]+$"),
         default_factory=lambda: {
             "bursty": {
-                "run": "pb1/wd0",
+                "run": "base/wd0",
                 "seeds": [0, 1, 2],
                 "steps": [],
                 "lenses": ["evaluators", "dai", "dual", "order"],
@@ -79,7 +79,7 @@ class LensesSettings:
             # the diversity study's transient-ridge runs (M = diversity.transient_pool_size)
             "transient_ridge": {
                 "study": "diversity",
-                "run": "M16",
+                "run": "M8",
                 "seeds": [0, 1, 2],
                 "steps": [],
                 "lenses": ["evaluators", "spd", "probe", "dai", "dual", "order"],

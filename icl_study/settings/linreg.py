@@ -117,6 +117,8 @@ class GDCompareConfig:
     # points on the weight interpolation from the construction (0) to the trained LSA (1)
     n_alphas: int = ranged(21, minimum=2)
     seed: int = ranged(4, minimum=0)  # evaluation tasks
+    # training seeds of the LSA: runs gd/lsa (the first) and gd/lsa_s<seed>; the claim's interval is over them
+    training_seeds: tuple[int, ...] = ranged((0, 1, 2), minItems=1, minimum=0)
 
 
 @dataclass(frozen=True)

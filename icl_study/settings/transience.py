@@ -82,14 +82,14 @@ class TransienceArm:
 
 @dataclass(frozen=True)
 class TransienceSettings:
-    # AdamW decoupled decay (per-step shrink lr * wd; matrices only)
-    weight_decays: tuple[float, ...] = ranged((0.0, 1.0), minItems=1, minimum=0)
+    # AdamW decoupled decay (per-step shrink lr * wd; matrices only); more than one: the L2 sweep (l2.csv)
+    weight_decays: tuple[float, ...] = ranged((0.0,), minItems=1, minimum=0)
     # model overrides per size name (merged over bursty.model / regression.model)
     sizes: dict = field(metadata=dict(values=ModelConfig, names=NAME, minProperties=1),
         default_factory=lambda: {"base": {"n_layer": 2}})
     base_size: str = "base"  # the size of the weight-decay sweep
-    # training seeds (init and data) of the sweep above: 1 seed, exploratory (budget)
-    seeds: tuple[int, ...] = ranged((0,), minItems=1, minimum=0)
+    # training seeds (init and data) of the sweep above: the fading (main) arm
+    seeds: tuple[int, ...] = ranged((0, 1, 2), minItems=1, minimum=0)
     # extra settings at the base size's model and budget, each with its own seeds
     arms: dict = field(metadata=dict(values=TransienceArm, names=NAME),
         default_factory=lambda: {

@@ -38,6 +38,7 @@ from pathlib import Path
 
 # The section's settings live in icl_study/settings/diversity.py like every study's; re-exported
 # here for the callers that know them as the study's.
+from icl_study.measures.optimizer_match import fit_linear, match_layers  # noqa: F401 (the layers' read-outs)
 from icl_study.settings.diversity import DiversityConfig, LayersConfig, layers_settings, settings  # noqa: F401
 
 log = logging.getLogger("icl_study.studies.diversity")
@@ -153,6 +154,12 @@ def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
     log.info("collected %d runs; thresholds: %s", len(final), threshold_table(final).to_dict("records"))
+    from icl_study.measures.transient_pool import pool_from_threshold
+
+    picked = pool_from_threshold(threshold_table(final), sorted(final["pool_size"].unique()))
+    log.info("transient pool: configured M = %s; at most M*/2 by this run's thresholds: M = %s%s",
+             params["transient_pool_size"], picked, "" if picked == params["transient_pool_size"] else
+             " (set diversity.transient_pool_size to it; the ledger's gate checks M <= M*/2)")
 
 
 def query_distances(pred, refs: dict, ys, n_dims: int) -> dict:
@@ -246,25 +253,6 @@ def newton_path(xs, ys, steps: int):
     return torch.stack(out)
 
 
-def fit_linear(features, target, ridge: float = 1e-6):
-    """Least squares with bias: returns `predict(features (B, C)) -> (B,)`. `ridge` is relative to
-    the mean feature power, so the fit is scale-free and never singular."""
-    import torch
-
-    def design(f):
-        return torch.cat([f, torch.ones_like(f[:, :1])], dim=1)  # (B, C + 1)
-
-    A = design(features.double())
-    gram = A.T @ A
-    gram = gram + ridge * gram.diagonal().mean() * torch.eye(A.shape[1], dtype=A.dtype)
-    coef = torch.linalg.solve(gram, A.T @ target.double())
-
-    def predict(f):
-        return (design(f.double()) @ coef).to(f.dtype)
-
-    return predict
-
-
 def layer_features(model, tokens, position: int) -> list:
     """The residual stream (B, C) at `position` before block 0 (layer 0) and after each block."""
     import torch
@@ -276,25 +264,6 @@ def layer_features(model, tokens, position: int) -> list:
     with torch.no_grad():
         _, cache = run_with_cache(model, tokens, names=names)
     return [cache[name][:, position] for name in names]
-
-
-def match_layers(fit_layers: list, test_layers: list, fit: dict, test: dict, paths: dict, ridge: float):
-    """For each layer: its read-out (fitted to y on `fit`) vs each algorithm's calibrated step-s
-    prediction on `test`. `paths[name] = (fit path (S+1, B), test path (S+1, B))`. Returns rows
-    (layer, algorithm, steps, spd) and per layer the read-out's normalized error."""
-    rows, errors = [], []
-    d = fit["xs"].shape[-1]
-    calibrated = {}
-    for name, (fit_path, test_path) in paths.items():
-        calibrated[name] = [fit_linear(fit_path[s][:, None], fit["ys"][:, -1], ridge)(test_path[s][:, None])
-                            for s in range(len(fit_path))]
-    for layer, (f_fit, f_test) in enumerate(zip(fit_layers, test_layers)):
-        readout = fit_linear(f_fit, fit["ys"][:, -1], ridge)(f_test)  # (B,)
-        errors.append(((readout - test["ys"][:, -1]) ** 2).mean().item() / d)
-        for name, preds in calibrated.items():
-            rows += [{"layer": layer, "algorithm": name, "steps": s, "spd": ((readout - p) ** 2).mean().item() / d}
-                     for s, p in enumerate(preds)]
-    return rows, errors
 
 
 def choose_gd_lr(data: dict, grid, steps: int) -> float:
@@ -309,9 +278,14 @@ def choose_gd_lr(data: dict, grid, steps: int) -> float:
     return min(score, key=score.get)
 
 
-def layer_match_tables(model, predict_tokens, position: int, lcfg: LayersConfig, task: dict, member: str):
+def layer_match_tables(model, predict_tokens, position: int, lcfg: LayersConfig, task: dict, member: str,
+                       control: list | None = None):
     """Both conditions for one model: (spd rows, summary rows). `predict_tokens(xs, ys)` lays out
-    the model's tokens; `position` is the query's token index."""
+    the model's tokens; `position` is the query's token index. With a list as `control`, the
+    matcher's control (k-step GD and Newton fed as pseudo-layers, `measures/optimizer_match.py`)
+    on the same sequences is appended to it."""
+    from icl_study.measures.optimizer_match import control_rows
+
     spd_rows, summary = [], []
     for c, condition in enumerate(CONDITIONS):
         spread = lcfg.condition_spread if condition == "ill_conditioned" else 1.0
@@ -327,44 +301,59 @@ def layer_match_tables(model, predict_tokens, position: int, lcfg: LayersConfig,
             row.update(member=member, condition=condition)
         spd_rows += rows
         summary += summarize_matches(rows, errors, member, condition, lr,
-                                     {"newton": lcfg.max_newton_steps, "gd": lcfg.max_gd_steps})
+                                     {"newton": lcfg.max_newton_steps, "gd": lcfg.max_gd_steps}, lcfg.match_tolerance)
+        if control is not None:
+            ks = {"newton": lcfg.control_newton_ks, "gd": lcfg.control_gd_ks}
+            control += [{**row, "member": member} for row in
+                        control_rows(data["fit"], data["test"], paths, ks, lcfg.readout_ridge, lcfg.match_tolerance, condition)]
     return spd_rows, summary
 
 
-def summarize_matches(rows, errors, member, condition, gd_lr, max_steps) -> list[dict]:
-    """One row per layer: the matched (argmin SPD) Newton and GD step counts, their SPDs, and
-    whether the match sits at the largest step compared (then it is a lower bound)."""
+def summarize_matches(rows, errors, member, condition, gd_lr, max_steps, tolerance: float = 0.0) -> list[dict]:
+    """One row per layer: the matched Newton and GD step counts (the first step whose SPD is within
+    (1 + tolerance) x the curve's minimum; 0: the argmin), their SPDs, and whether the match sits at
+    the largest step compared (then it is a lower bound)."""
+    from icl_study.measures.optimizer_match import matched_step
+
     out = []
     for layer, error in enumerate(errors):
         row = {"member": member, "condition": condition, "layer": layer, "last_layer": layer == len(errors) - 1,
                "readout_error": error, "gd_lr": gd_lr}
         for name in max_steps:  # the algorithms compared
-            mine = [r for r in rows if r["layer"] == layer and r["algorithm"] == name]
-            best = min(mine, key=lambda r: r["spd"])
+            mine = sorted((r for r in rows if r["layer"] == layer and r["algorithm"] == name), key=lambda r: r["steps"])
+            best = mine[matched_step([r["spd"] for r in mine], tolerance)]
             row.update({f"{name}_steps": best["steps"], f"{name}_spd": best["spd"],
                         f"{name}_at_max": best["steps"] == max_steps[name]})
         out.append(row)
     return out
 
 
+def layers_member(path: str) -> str:
+    """seed<seed> for a diversity run's model, the run's name for a linreg run's."""
+    parts = Path(path).parts
+    return f"seed{parse_run_path(path)[1]}" if "diversity" in parts else Path(path).parent.name
+
+
 def layers_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """Rule entry: the model.pt of every seed at layers.pool_size -> outputs layers.csv (matched
-    steps per seed, condition and layer) and layers_spd.csv (every SPD)."""
+    """Rule entry: the model.pt of every model read out (every seed at layers.pool_size, or
+    layers.linreg_runs) -> outputs layers.csv (matched steps per model, condition and layer),
+    layers_spd.csv (every SPD) and layers_control.csv (the matcher's control: which step k-step
+    GD and Newton pseudo-layers match)."""
     import pandas as pd
 
     from icl_study.checkpoint import load_model
     from icl_study.tasks.regression import interleave
 
     lcfg = layers_settings(params["layers"])
-    spd_rows, summary = [], []
-    for path in inputs:
+    spd_rows, summary, control = [], [], []
+    for index, path in enumerate(inputs):
         model, run_cfg = load_model(path)
         n = run_cfg.task_config["n_points"]
-        _, seed = parse_run_path(path)
-        rows, summ = layer_match_tables(model, interleave, 2 * (n - 1), lcfg, run_cfg.task_config, f"seed{seed}")
+        rows, summ = layer_match_tables(model, interleave, 2 * (n - 1), lcfg, run_cfg.task_config, layers_member(path),
+                                        control if index == 0 else None)  # the control depends on the task only
         spd_rows += rows
         summary += summ
         log.info("%s: %s", path, [(r["condition"], r["layer"], r["newton_steps"], r["gd_steps"]) for r in summ])
-    for frame, path in zip((pd.DataFrame(summary), pd.DataFrame(spd_rows)), outputs):
+    for frame, path in zip((pd.DataFrame(summary), pd.DataFrame(spd_rows), pd.DataFrame(control)), outputs):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)

@@ -11,8 +11,8 @@ from icl_study.settings.diversity import settings
 
 STUDY = "diversity"
 
-SWEEP, THRESHOLD, TRANSIENT, LAYERS, QUERY = (f"{STUDY}/{name}.csv"
-                                              for name in ("sweep", "threshold", "transient", "layers", "query"))
+SWEEP, THRESHOLD, TRANSIENT, LAYERS, QUERY, LAYERS_CONTROL = (
+    f"{STUDY}/{name}.csv" for name in ("sweep", "threshold", "transient", "layers", "query", "layers_control"))
 RAVENTOS = "Raventós et al. 2023"
 TRANSIENT_PAPERS = "Panwar et al. 2024; Carroll et al. 2025"
 FU = "Fu et al. 2024"
@@ -179,6 +179,61 @@ def measure_newton_slope(tables):
     return _interval(slopes)
 
 
+# A layer is "active" (still moving towards the solution) up to the first layer whose read-out error
+# is within this fraction of the last layer's: the layers after it repeat the converged answer,
+# and their flat matched steps would hide the per-layer rate.
+ACTIVE_WITHIN = 0.1
+# Newton steps are "linear in depth" when a straight line over the active layers explains at least
+# this fraction of their variance (Fu et al.: a roughly constant number of Newton steps per layer).
+NEWTON_LINEAR_R2 = 0.8
+
+
+def active_layers(rows):
+    """The rows of one model and condition from layer 1 (layer 0 is the embedding) up to the first
+    layer whose read-out error <= (1 + ACTIVE_WITHIN) × the last layer's."""
+    rows = rows[rows["layer"] >= 1].sort_values("layer")
+    if rows.empty:
+        return rows
+    settled = rows[rows["readout_error"] <= (1 + ACTIVE_WITHIN) * rows["readout_error"].iloc[-1]]["layer"].min()
+    return rows[rows["layer"] <= settled]
+
+
+def _scaling(tables, condition: str):
+    from icl_study.measures.optimizer_match import scaling_rows
+
+    import pandas as pd
+
+    rows = _layers(tables, condition)
+    if "readout_error" in rows and not rows.empty:
+        rows = pd.concat([active_layers(group) for _, group in rows.groupby("member")])
+    return scaling_rows(rows)
+
+
+def measure_newton_linear(tables):
+    """R² of matched Newton steps on a straight line over the active layers, per model."""
+    return _interval([r["newton_r2"] for r in _scaling(tables, "isotropic")])
+
+
+def measure_gd_grows_faster(tables):
+    """log2(slope of matched GD steps / slope of matched Newton steps) over the active layers, per
+    model: a rate ratio (GD steps per Newton step added by a layer), > 0 when GD grows faster; NaN
+    for a model whose Newton slope is not positive."""
+    return _interval([math.log2(r["gd_over_newton_slope"]) if r["gd_over_newton_slope"] > 0 else math.nan
+                      for r in _scaling(tables, "isotropic")])
+
+
+def measure_control_recovered(tables):
+    """Fraction of the control's (algorithm, k) pseudo-layers matched to exactly k by their own
+    algorithm, over both conditions (an exact count: a value gate)."""
+    from icl_study.claims import NO_DATA, Measurement
+    from icl_study.measures.optimizer_match import control_recovery
+
+    control = tables.get(LAYERS_CONTROL)
+    if control is None or control.empty:
+        return NO_DATA
+    return Measurement(control_recovery(control), float("nan"), float("nan"), n_examples=len(control))
+
+
 def _last_layer_gap(tables, condition: str):
     """GD − Newton matched steps at the last layer, per member (seed), as a Series indexed by member."""
     rows = _layers(tables, condition)
@@ -208,6 +263,26 @@ def claims(config: dict | None = None) -> list:
     observed = Gate(f"ridge-like step before the last logged step in every seed (logged steps after it, fewest over "
                     f"seeds, > 0; failing: {RIDGE_NOT_OBSERVED})", measure_ridge_observed, on="value")
     not_observed = f"; NaN ({RIDGE_NOT_OBSERVED}) when in some seed it is the last logged step"
+    # Settings in which the effects can show (measures/transient_pool.py): the transient pool at most
+    # half the measured M*, a budget after which the transient runs end dMMSE-like, and a threshold
+    # read only where the largest pool's models reached ridge's fresh-task error.
+    from icl_study.measures import transient_pool as tp
+
+    below_half = Gate(f"transient pool at most M*/{tp.HALF:g} (M*: geometric mean of the seeds' thresholds measured in "
+                      f"this run; log2 M − log2(M*/{tp.HALF:g}) <= 0)", lambda t: tp.measure_pool_below_half_threshold(
+                          t, THRESHOLD, TRANSIENT), direction="less", threshold=1e-9, on="value")
+    final_dmmse = Gate("budget long enough: every transient seed ends closer to dMMSE than to ridge (SPD to dMMSE − SPD "
+                       "to ridge at the last step, largest over seeds, < 0)", lambda t: tp.measure_final_dmmse_like(
+                           t[TRANSIENT]), direction="less", on="value")
+    learned = Gate(f"largest pool learned: fresh-task error within {tp.LEARNED_MARGIN:g} of ridge's ((error − ridge's) "
+                   f"/ ridge's at the largest M, worst seed, < {tp.LEARNED_MARGIN:g})",
+                   lambda t: tp.measure_largest_pool_learned(t, SWEEP), direction="less",
+                   threshold=tp.LEARNED_MARGIN, on="value")
+    transient_gates = (observed, below_half, final_dmmse)
+    # The layer claims stand on the matcher: fed k-step GD / Newton predictions as pseudo-layers,
+    # it must give back k for every k of the control.
+    matcher = Gate("matcher control: k-step GD and Newton pseudo-layers matched to exactly k (fraction recovered "
+                   "> 0.999)", measure_control_recovered, threshold=0.999, on="value")
 
     fig1, fig2, fig3 = (f"results/figures/diversity_{n}.png" for n in ("threshold", "transient", "layers"))
     grid = [math.log2(m) for m in settings((config or {}).get(STUDY)).pool_sizes]
@@ -217,14 +292,14 @@ def claims(config: dict | None = None) -> list:
               "pool-size grid, fresh-task predictions move from dMMSE-like to ridge-like", "log2 M* (first M where "
               "fresh-task SPD to ridge < SPD to dMMSE, interpolated), mean over seeds; NaN when some seed's M* is not "
               "bracketed by the grid", "equivalent", fig1, measure_threshold_in_grid,
-              threshold=(min(grid) + max(grid)) / 2, margin=(max(grid) - min(grid)) / 2, tables=(THRESHOLD,),
-              gates=(Gate("M* bracketed by the grid in every seed (seeds not bracketed < 1)", measure_unbracketed_seeds,
+              threshold=(min(grid) + max(grid)) / 2, margin=(max(grid) - min(grid)) / 2, tables=(THRESHOLD, SWEEP),
+              gates=(learned, Gate("M* bracketed by the grid in every seed (seeds not bracketed < 1)", measure_unbracketed_seeds,
                           direction="less", threshold=0.5, on="value"),)),
         Claim(STUDY, RAVENTOS, "diversity.generalises", "Above the task-diversity threshold the model's fresh-task "
               "predictions are closer to ridge than to dMMSE", "(SPD to ridge − SPD to dMMSE) / SPD(ridge, dMMSE) at the "
               f"query of fresh tasks, at {window}, per seed; NaN when some seed has no such M", "less", fig1,
-              measure_generalises_above_threshold, tables=(QUERY, THRESHOLD),
-              gates=(Gate(f"ridge and dMMSE differ at the compared M: their SPD at the query / ridge's query error "
+              measure_generalises_above_threshold, tables=(QUERY, THRESHOLD, SWEEP),
+              gates=(learned, Gate(f"ridge and dMMSE differ at the compared M: their SPD at the query / ridge's query error "
                           f"> {REFERENCES_DIFFER:g}", measure_references_differ, threshold=REFERENCES_DIFFER),)),
         Claim(STUDY, RAVENTOS, "diversity.memorises", "Below the threshold the model behaves like dMMSE (the pool "
               "posterior) on fresh tasks", "SPD to dMMSE − SPD to ridge on fresh tasks at the smallest M, per seed",
@@ -235,20 +310,28 @@ def claims(config: dict | None = None) -> list:
         Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_ridge_rises", "Below the threshold the model is ridge-like early "
               "and moves away from ridge later (transient ridge)", "fresh-task SPD to ridge at the last step − at the "
               "ridge-like step (argmin of the other seeds' mean curve), per seed" + not_observed, "greater", fig2,
-              measure_ridge_rises, tables=(TRANSIENT,), gates=(observed,)),
+              measure_ridge_rises, tables=(TRANSIENT, THRESHOLD), gates=transient_gates),
         Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_specialises", "After the ridge-like phase the model specialises "
               "towards dMMSE", "(SPD to dMMSE − SPD to ridge) at the last step − at the ridge-like step, per seed" + not_observed,
-              "less", fig2, measure_specialises, tables=(TRANSIENT,), gates=(observed,)),
+              "less", fig2, measure_specialises, tables=(TRANSIENT, THRESHOLD), gates=transient_gates),
         Claim(STUDY, TRANSIENT_PAPERS, "diversity.transient_loss_falls", "Training loss keeps falling while the model leaves "
               "ridge", "training loss at the last step − at the ridge-like step, per seed" + not_observed, "less", fig2,
-              measure_loss_falls, tables=(TRANSIENT,), gates=(observed,)),
+              measure_loss_falls, tables=(TRANSIENT, THRESHOLD), gates=transient_gates),
         Claim(STUDY, FU, "diversity.layers_newton_slope", "The number of Newton steps a layer matches grows with depth",
-              "least-squares slope of matched Newton steps over layer (isotropic inputs), per seed", "greater",
-              fig3, measure_newton_slope, tables=(LAYERS,)),
+              "least-squares slope of matched Newton steps over layer (isotropic inputs), per model", "greater",
+              fig3, measure_newton_slope, tables=(LAYERS, LAYERS_CONTROL), gates=(matcher,)),
+        Claim(STUDY, FU, "diversity.layers_newton_linear", "Newton steps are linear in depth: each layer adds a roughly "
+              "constant number of Newton steps", f"R² of matched Newton steps on a line over the active layers (1 to the "
+              f"first whose read-out error is within {ACTIVE_WITHIN:g} of the last's; isotropic), per model", "greater",
+              fig3, measure_newton_linear, threshold=NEWTON_LINEAR_R2, tables=(LAYERS, LAYERS_CONTROL), gates=(matcher,)),
+        Claim(STUDY, FU, "diversity.layers_gd_grows_faster", "The GD steps a layer matches grow faster with depth than "
+              "the Newton steps", "log2(slope of matched GD steps / slope of matched Newton steps) over the active "
+              "layers (isotropic), per model", "greater", fig3, measure_gd_grows_faster, tables=(LAYERS, LAYERS_CONTROL),
+              gates=(matcher,)),
         Claim(STUDY, FU, "diversity.layers_gd_slower", "GD needs more steps than Newton to match the last layer",
-              "matched GD steps − matched Newton steps at the last layer (isotropic), per seed", "greater", fig3,
-              measure_gd_exceeds_newton, tables=(LAYERS,)),
+              "matched GD steps − matched Newton steps at the last layer (isotropic), per model", "greater", fig3,
+              measure_gd_exceeds_newton, tables=(LAYERS, LAYERS_CONTROL), gates=(matcher,)),
         Claim(STUDY, FU, "diversity.layers_gap_widens", "On ill-conditioned inputs the GD–Newton gap widens",
-              "(GD − Newton matched steps at the last layer) ill-conditioned − isotropic, per seed", "greater", fig3,
-              measure_gap_widens, tables=(LAYERS,)),
+              "(GD − Newton matched steps at the last layer) ill-conditioned − isotropic, per model", "greater", fig3,
+              measure_gap_widens, tables=(LAYERS, LAYERS_CONTROL), gates=(matcher,)),
     ]

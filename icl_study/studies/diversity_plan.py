@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from icl_study.config import ConfigError
 from icl_study.plan import Figure, Run, log_steps, run_config
 
 DIVERSITY_TABLES = {name: f"results/diversity/{name}.csv" for name in ("sweep", "threshold", "transient", "layers", "query")}
@@ -44,8 +45,16 @@ class DiversityPlan:
 
     @property
     def diversity_layers_models(self) -> list[str]:
-        """The models whose layers are read out: every seed at layers.pool_size."""
-        run = self.training("diversity", group=True)[f"M{self.diversity_settings.layers.pool_size}"]
+        """The models whose layers are read out: layers.linreg_runs (noise 0, deep) when set, else
+        every seed at layers.pool_size."""
+        layers = self.diversity_settings.layers
+        if layers.linreg_runs:
+            known = set(self.run_names("linreg"))
+            missing = [name for name in layers.linreg_runs if name not in known]
+            if missing:
+                raise ConfigError(f"diversity.layers.linreg_runs: {missing} are not linreg runs")
+            return [f"{self.run_dir('linreg', name)}/model.pt" for name in layers.linreg_runs]
+        run = self.training("diversity", group=True)[f"M{layers.pool_size}"]
         return [f"{self.run_dir('diversity', m)}/model.pt" for m in run.members]
 
     def diversity_figures(self) -> list[Figure]:

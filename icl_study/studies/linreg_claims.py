@@ -18,19 +18,25 @@ ERRORS_TABLE = "linreg/errors.csv"
 
 def linreg_claims(config: dict) -> list:
     """Garg et al.'s headline: a trained transformer learns linear functions in context better than
-    one step of (tuned) gradient descent, on the first named run at the largest k."""
+    one step of (tuned) gradient descent, on the first named run at the largest k. Named runs
+    "<first>_s<seed>" (the same run at other training seeds, e.g. configs/effects.yaml) are its
+    seeds: with them the interval is over seeds, else the task bootstrap of the one run."""
 
     run = next(iter(config["linreg"]["runs"]), None)
     if run is None:
         return []
+    seeds = [run] + [name for name in config["linreg"]["runs"] if name.startswith(f"{run}_s")]
     n_tasks = config["linreg"].get("eval", {}).get("n_tasks")
 
     def gd_minus_model(tables):
         frame = tables[ERRORS_TABLE]
-        frame = frame[(frame["run"] == run) & (frame["metric"] == "minus_model") & (frame["predictor"] == "gd_1")]
+        frame = frame[frame["run"].isin(seeds) & (frame["metric"] == "minus_model") & (frame["predictor"] == "gd_1")]
         if frame.empty:
             return NO_DATA
-        last = frame[frame["k"] == frame["k"].max()].iloc[0]
+        last = frame[frame["k"] == frame["k"].max()].set_index("run")
+        if len(seeds) > 1:
+            return over_seeds(last.reindex(seeds)["value"].dropna().to_numpy(dtype=float), n_examples=n_tasks)
+        last = last.iloc[0]
         return Measurement(float(last["value"]), float(last["ci_low"]), float(last["ci_high"]),
                            n_examples=n_tasks, n_seeds=1)  # one named run: one training seed
 
@@ -38,7 +44,8 @@ def linreg_claims(config: dict) -> list:
         study="linreg", paper="Garg et al. 2022", claim_id="linreg.beats_gd1",
         claim="A transformer trained on linear functions learns them in context, better than one step of gradient descent.",
         measure=f"normalized error of one-step GD (lr tuned on held-out tasks) minus the transformer's on the same "
-                f"tasks, run {run}, at the largest k; task-bootstrap interval of the per-task difference (paired)",
+                f"tasks, run {run}, at the largest k; " + (f"mean and t-interval over the seeds {', '.join(seeds)}"
+                if len(seeds) > 1 else "task-bootstrap interval of the per-task difference (paired)"),
         direction="greater", figure="results/figures/linreg_error_vs_k.png", tables=(ERRORS_TABLE,),
         compute=gd_minus_model)]
 
@@ -198,9 +205,15 @@ def linreg_gd_claims(config: dict) -> list:
         worst = float(tables["linreg/gd/exactness.csv"]["max_abs_diff"].max())
         return Measurement(worst, float("nan"), float("nan"))
 
+    seeds = list(config["linreg"]["gd"].get("training_seeds", [0]))
+
     def cosine(tables):
         from icl_study.intervals import bootstrap_ci  # scipy: only when measuring, not when parsing
 
+        per_seed = tables.get("linreg/gd/seeds.csv")
+        if len(seeds) > 1 and per_seed is not None and len(per_seed) > 1:  # an interval over training seeds
+            return over_seeds(per_seed["sensitivity_cosine_mean"].to_numpy(float),
+                              n_examples=int(per_seed["n_tasks"].iloc[0]))
         values = tables["linreg/gd/predictions.csv"]["sensitivity_cosine"].to_numpy(float)
         mean, low, high = bootstrap_ci(values, n_boot=1000, seed=0)
         return Measurement(float(mean), float(low), float(high), n_examples=len(values), n_seeds=1)
@@ -215,8 +228,10 @@ def linreg_gd_claims(config: dict) -> list:
         Claim(study="linreg", paper="von Oswald et al. 2023", claim_id="linreg.trained_lsa_is_gd",
               claim="A trained one-layer linear self-attention matches one step of GD at the optimal step size.",
               measure="cosine between the query sensitivities ∂ŷ/∂x_q of the trained LSA and of GD at η*, mean over "
-                      "fresh tasks; task-bootstrap interval",
-              direction="greater", threshold=0.95, figure=figure, tables=("linreg/gd/predictions.csv",),
+                      "fresh tasks; " + (f"mean and t-interval over the LSA's training seeds {seeds}" if len(seeds) > 1
+                                         else "task-bootstrap interval (one training run)"),
+              direction="greater", threshold=0.95, figure=figure,
+              tables=("linreg/gd/predictions.csv",) + (("linreg/gd/seeds.csv",) if len(seeds) > 1 else ()),
               compute=cosine),
     ]
 

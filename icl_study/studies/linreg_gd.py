@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -100,7 +101,18 @@ def compare(checkpoint: str, cfg: GDCompareConfig) -> dict[str, pd.DataFrame]:
 
 
 def compare_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
-    """Rule entry: the trained LSA -> summary, interpolation, predictions and exactness tables (CSV)."""
-    tables = compare(inputs[0], from_dict(GDCompareConfig, params, "linreg.gd"))
-    for name, path in zip(("summary", "interpolation", "predictions", "exactness"), outputs):
-        tables[name].to_csv(path, index=False)
+    """Rule entry: the trained LSA of every training seed -> the first one's summary, interpolation,
+    predictions and exactness tables (CSV), and (outputs[4], if given) seeds.csv: one row per LSA
+    with its mean sensitivity cosine to GD at η* (the claim's interval is over these)."""
+    cfg = from_dict(GDCompareConfig, params, "linreg.gd")
+    rows = []
+    for index, path in enumerate(inputs):
+        tables = compare(path, cfg)
+        if index == 0:
+            for name, out in zip(("summary", "interpolation", "predictions", "exactness"), outputs):
+                tables[name].to_csv(out, index=False)
+        summary = dict(zip(tables["summary"]["metric"], tables["summary"]["value"]))
+        rows.append({"model": Path(path).parent.name, "sensitivity_cosine_mean": summary["sensitivity_cosine_mean"],
+                     "eta_star": summary["eta_star"], "n_tasks": cfg.n_tasks})
+    if len(outputs) > 4:
+        pd.DataFrame(rows).to_csv(outputs[4], index=False)

@@ -53,8 +53,16 @@ def linreg_runs(section: dict) -> list[Run]:
     task = deep_merge(section["task"], gd["task"])
     # torch init: at GPT-2's N(0, 0.02) the product of six small matrices barely moves
     model = {**lsa_model(task["n_dims"], task["n_points"], gd["d_model"]), "vocab_size": 0, "init": "torch"}
-    lsa = run_config("regression_pairs", task, model, deep_merge(section["train"], gd["train"]), "linreg.gd")
-    return runs + [Run("linreg", "gd/lsa", lsa, runtime=30)]
+    seeds = gd.get("training_seeds", [0])
+    train = deep_merge(section["train"], gd["train"])
+    return runs + [Run("linreg", lsa_run_name(seed, seeds), run_config("regression_pairs", task, model,
+                                                                       {**train, "seed": seed}, "linreg.gd"), runtime=30)
+                   for seed in seeds]
+
+
+def lsa_run_name(seed: int, seeds) -> str:
+    """The trained LSA of one training seed: gd/lsa for the first seed, gd/lsa_s<seed> for the others."""
+    return "gd/lsa" if seed == list(seeds)[0] else f"gd/lsa_s{seed}"
 
 
 class LinregPlan:
@@ -63,6 +71,12 @@ class LinregPlan:
     @property
     def linreg_sweep_runs(self) -> list[str]:
         return list(sweep_runs(self.config["linreg"]["sweep"]))
+
+    @property
+    def linreg_lsa_runs(self) -> list[str]:
+        """The trained LSA of every linreg.gd.training_seeds, the first seed's (gd/lsa) first."""
+        seeds = self.config["linreg"]["gd"].get("training_seeds", [0])
+        return [lsa_run_name(seed, seeds) for seed in seeds]
 
     @property
     def linreg_matching_runs(self) -> list[str]:

@@ -160,7 +160,9 @@ def settings_summary(summary):
 
 def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: train_metrics.csv files -> outputs[0] curves.csv, outputs[1] summary.csv (one row
-    per run, with its setting's n_seeds), outputs[2] (if given) settings.csv (intervals over seeds).
+    per run, with its setting's n_seeds; peak step and drop per seed), outputs[2] (if given)
+    settings.csv (intervals over seeds), outputs[3] (if given) l2.csv (`l2_table`: the weight-decay
+    sweep at the base size, one row per decay).
     params["section"] (the transience config section, optional) gives each bursty run's evaluation
     size and label count, for the IWL counts."""
     import numpy as np
@@ -168,7 +170,10 @@ def collect_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     curves = tidy_curves(inputs)
     summary = summarize(curves, eval_shapes(params["section"]) if params.get("section") else None)
     summary["n_seeds"] = summary.groupby(["dataset", "size", "weight_decay"])["seed"].transform("count")
-    frames = (curves, summary, settings_summary(summary))
+    section = params.get("section") or {}
+    decays = tuple(section.get("weight_decays", ()))
+    frames = (curves, summary, settings_summary(summary),
+              l2_table(summary, section.get("base_size", "base"), decays) if decays else summary.iloc[:0])
     for frame, path in zip(frames, outputs):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
@@ -252,6 +257,43 @@ def _paired_by_seed(tables, size: str, decays: tuple[float, float], column: str)
     return over_seeds(diff.to_numpy())
 
 
+def matched_decay(tables, size: str, decays) -> float:
+    """The largest decay after decays[0] whose final training loss (mean over the seeds it shares
+    with decays[0], paired) is within LOSS_MARGIN of decays[0]'s: Singh et al.'s comparison at a
+    matched fit (small decays remove the fading, large ones over-regularise). With none within
+    the margin: the largest decay (whose loss gate then fails, naming why)."""
+    frame = tables[SUMMARY_TABLE]
+    rows = frame[(frame["dataset"] == "bursty") & (frame["size"] == size)]
+    wide = rows.pivot_table(index="seed", columns="weight_decay", values="final_loss") if "final_loss" in rows else None
+    matched = [wd for wd in decays[1:] if wide is not None and {decays[0], wd} <= set(wide.columns)
+               and (wide[wd] - wide[decays[0]]).dropna().mean() < LOSS_MARGIN]
+    return max(matched) if matched else max(decays[1:])
+
+
+def l2_table(summary, size: str, decays):
+    """One row per weight decay of the sweep (size `size`): n_seeds and mean [t-interval] over seeds
+    of the ICL drop, peak step and final loss, and the final loss's paired difference from decays[0]
+    (the matched-fit comparison)."""
+    import pandas as pd
+
+    from icl_study.intervals import seed_interval
+
+    rows = summary[(summary["dataset"] == "bursty") & (summary["size"] == size)]
+    base = rows[rows["weight_decay"] == decays[0]].set_index("seed")
+    out = []
+    for wd in decays:
+        arm = rows[rows["weight_decay"] == wd].set_index("seed")
+        row = {"weight_decay": wd, "n_seeds": len(arm)}
+        for column in ("icl_drop", "peak_step", "final_loss", "final_iwl"):
+            if column in arm and len(arm):
+                row[column], row[f"{column}_low"], row[f"{column}_high"] = seed_interval(arm[column].to_numpy(dtype=float))
+        paired = (arm["final_loss"] - base["final_loss"]).dropna() if "final_loss" in arm else []
+        if len(paired):
+            row["loss_vs_first"], row["loss_vs_first_low"], row["loss_vs_first_high"] = seed_interval(paired.to_numpy())
+        out.append(row)
+    return pd.DataFrame(out)
+
+
 def claims(config: dict) -> list:
     """Singh et al.'s claims: ICL fades after it emerges (in each bursty arm, and in the p_bursty < 1
     sweep), gated on IWL having appeared; weight decay keeps it, gated on a matched training loss; a
@@ -283,18 +325,19 @@ def claims(config: dict) -> list:
         gates=(iwl_gate(base, decays[0]),),
         compute=lambda t: _seed_measurement(t, "bursty", base, decays[0], "icl_drop")))
     if len(decays) > 1:
-        pair = (decays[0], max(decays))
+        sweep = ", ".join(f"{wd:g}" for wd in decays[1:])
         out.append(Claim(
             study="transience", paper=SINGH, claim_id="transience.l2_keeps_icl",
             claim="L2 regularisation (weight decay) makes in-context learning persist.",
-            measure=f"ICL drop at weight decay {pair[0]:g} minus at {pair[1]:g} (size {base}), paired by seed, "
-                    "mean and t-interval over seeds",
+            measure=f"ICL drop at weight decay {decays[0]:g} minus at the matched decay (size {base}): the largest of "
+                    f"{sweep} whose final training loss is within {LOSS_MARGIN:g} nats of decay {decays[0]:g}'s (mean "
+                    f"over seeds; none: the largest decay), paired by seed, mean and t-interval over seeds",
             direction="greater", figure="results/figures/transience_peak_final.png", tables=(SUMMARY_TABLE,),
-            gates=(Gate(f"matched training loss: final loss at weight decay {pair[1]:g} − at {pair[0]:g}, paired by "
+            gates=(Gate(f"matched training loss: final loss at the matched decay − at {decays[0]:g}, paired by "
                         f"seed, below {LOSS_MARGIN:g} nats (else the decay keeps ICL by not fitting)",
-                        lambda t: _paired_by_seed(t, base, pair[::-1], "final_loss"),
+                        lambda t: _paired_by_seed(t, base, (matched_decay(t, base, decays), decays[0]), "final_loss"),
                         direction="less", threshold=LOSS_MARGIN),),
-            compute=lambda t: _paired_by_seed(t, base, pair, "icl_drop")))
+            compute=lambda t: _paired_by_seed(t, base, (decays[0], matched_decay(t, base, decays)), "icl_drop")))
     for wd in section["regression_weight_decays"][:1]:
         out.append(Claim(
             study="transience", paper="Singh et al. 2023 (after Raventós et al. 2023)",

@@ -105,3 +105,46 @@ def test_a_degenerate_interval_is_never_shown_or_decided_as_a_measurement():
     flat = ledger_rows([claim("greater", compute=lambda t: Measurement(1.0, 1.0, 1.0, n_examples=25))], {})[0]
     assert flat["verdict"] == "inconclusive" and flat["gate"].startswith("no interval")
     assert math.isnan(flat["ci_low"]) and flat["value"] == 1.0
+
+
+def test_linreg_beats_gd1_pools_the_first_runs_seed_copies():
+    """Named runs main_s1, main_s2 are main's other training seeds: with them the claim's interval is
+    over the three seeds (decidable); with main alone it is one training run (exploratory)."""
+    import pandas as pd
+
+    from icl_study.studies.linreg_claims import ERRORS_TABLE, linreg_claims
+
+    def errors(values):
+        return {ERRORS_TABLE: pd.DataFrame([{"run": run, "metric": "minus_model", "predictor": "gd_1", "k": k,
+                                             "value": v if k == 7 else 0.0, "ci_low": v - 0.01, "ci_high": v + 0.01}
+                                            for run, v in values.items() for k in (3, 7)])}
+
+    config = {"linreg": {"runs": {"main": {}, "main_s1": {"train": {"seed": 1}}, "main_s2": {"train": {"seed": 2}}},
+                         "eval": {"n_tasks": 100}}}
+    (claim,) = linreg_claims(config)
+    m = claim.compute(errors({"main": 0.30, "main_s1": 0.35, "main_s2": 0.32, "other": -5.0}))
+    assert m.n_seeds == 3 and m.value == pytest.approx(0.3233, abs=1e-3) and m.ci_low < m.value < m.ci_high
+    (single,) = linreg_claims({"linreg": {"runs": {"main": {}}, "eval": {"n_tasks": 100}}})
+    assert single.compute(errors({"main": 0.30})).n_seeds == 1
+
+
+def test_trained_lsa_is_gd_reads_every_training_seed():
+    """With linreg.gd.training_seeds of three, the claim's interval is over the three LSAs' mean
+    sensitivity cosines (seeds.csv); with one, over the first LSA's fresh tasks."""
+    import pandas as pd
+
+    from icl_study.studies.linreg_claims import linreg_gd_claims
+
+    def claim(seeds):
+        config = {"linreg": {"gd": {"training_seeds": seeds}}}
+        return next(c for c in linreg_gd_claims(config) if c.claim_id == "linreg.trained_lsa_is_gd")
+
+    tables = {"linreg/gd/predictions.csv": pd.DataFrame({"sensitivity_cosine": [0.99, 0.98, 0.97, 0.99]}),
+              "linreg/gd/seeds.csv": pd.DataFrame({"model": ["lsa", "lsa_s1", "lsa_s2"], "n_tasks": 2000,
+                                                   "sensitivity_cosine_mean": [0.985, 0.990, 0.980]})}
+    three = claim([0, 1, 2])
+    assert "linreg/gd/seeds.csv" in three.tables
+    m = three.compute(tables)
+    assert m.n_seeds == 3 and m.value == pytest.approx(0.985) and m.n_examples == 2000
+    one = claim([0]).compute(tables)
+    assert one.n_seeds == 1 and one.n_examples == 4

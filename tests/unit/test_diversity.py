@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from icl_study.baselines import gradient_descent, iterative_newton
-from icl_study.claims import verdict
+from icl_study.claims import decide, verdict
 from icl_study.config import ConfigError
 from icl_study.gd_construction import one_step_gd_model
 from icl_study.studies import diversity as dv
@@ -87,15 +87,21 @@ def test_crossing_interpolates_on_log2_m_and_flags_an_unbracketed_grid():
     assert math.isnan(dv.crossing(log2_m, np.array([0.1, 0.2, 0.3, 0.4]))[0])
 
 
-def _transient(shape):
-    """Three seeds of curves over 6 steps; `shape(step index) -> SPD to ridge`."""
+def _threshold(log2_stars):
+    return pd.DataFrame({"seed": range(len(log2_stars)), "log2_threshold": log2_stars,
+                         "threshold": [2.0 ** v for v in log2_stars], "note": "bracketed"})
+
+
+def _transient(shape, log2_star: float = 6.0):
+    """Three seeds of curves over 6 steps at M = 16; `shape(step index) -> SPD to ridge`; every
+    seed's M* = 2 ** log2_star (64: M = 16 is at most M*/2)."""
     rows = []
     for seed in range(3):
         for i, step in enumerate([10, 20, 40, 80, 160, 320]):
             ridge = shape(i) + 0.01 * seed
             values = {"fresh_to_ridge": ridge, "fresh_to_dmmse": 1.0 - ridge, "loss": 2.0 - 0.1 * i}
             rows += [{"pool_size": 16, "seed": seed, "step": step, "metric": m, "value": v} for m, v in values.items()]
-    return {dc.TRANSIENT: pd.DataFrame(rows)}
+    return {dc.TRANSIENT: pd.DataFrame(rows), dc.THRESHOLD: _threshold([log2_star] * 3)}
 
 
 def _claim(claim_id):
@@ -109,6 +115,56 @@ def test_transient_claims_can_go_either_way():
     assert verdict(rises, rises.compute(dip)) == "reproduced"
     assert verdict(specialises, specialises.compute(dip)) == "reproduced"
     assert verdict(rises, rises.compute(falling)) != "reproduced"
+
+
+def test_transient_claims_are_inconclusive_unless_the_pool_is_at_most_half_the_measured_threshold():
+    """The default run measured M* = 14-21 per seed; a transient pool of 16 sits at the threshold,
+    where the final model is itself half ridge-like: the gate names it instead of a verdict."""
+    from icl_study.claims import decide
+
+    dip = lambda i: [0.8, 0.4, 0.2, 0.3, 0.5, 0.6][i]  # noqa: E731
+    at_threshold = _transient(dip, log2_star=math.log2(18.0))
+    well_below = _transient(dip, log2_star=6.0)
+    never_dmmse = _transient(lambda i: [0.2, 0.1, 0.05, 0.1, 0.2, 0.3][i])  # ends closer to ridge (1 - 0.3 > 0.3)
+    for claim_id in ("diversity.transient_ridge_rises", "diversity.transient_specialises",
+                     "diversity.transient_loss_falls"):
+        claim = _claim(claim_id)
+        half = next(g for g in claim.gates if "M*/2" in g.name)
+        assert half.passes(half.compute(well_below)) and not half.passes(half.compute(at_threshold))
+        if claim_id != "diversity.transient_loss_falls":  # the synthetic loss curves are identical over seeds
+            assert decide(claim, claim.compute(well_below), well_below).verdict == "reproduced", claim_id
+            d = decide(claim, claim.compute(at_threshold), at_threshold)
+            assert d.verdict == "inconclusive" and "M*/2" in d.gate, claim_id
+        budget = next(g for g in claim.gates if "budget long enough" in g.name)
+        assert budget.passes(budget.compute(well_below)) and not budget.passes(budget.compute(never_dmmse))
+        assert decide(claim, claim.compute(never_dmmse), never_dmmse).verdict == "inconclusive", claim_id
+
+
+def test_the_transient_pool_follows_the_measured_threshold():
+    from icl_study.measures.transient_pool import geometric_threshold, pool_from_threshold
+
+    grid = [4, 8, 16, 32, 64, 256, 1024]
+    measured = _threshold([4.1768, 4.3738, 3.8476])  # the default run's M* per seed: 18.1, 20.7, 14.4
+    assert geometric_threshold(measured) == pytest.approx(17.5, abs=0.1)
+    assert pool_from_threshold(measured, grid) == 8
+    assert pool_from_threshold(_threshold([9.0, 9.0, 9.0]), grid) == 256  # M* = 512
+    assert pool_from_threshold(_threshold([float("nan")] * 3), grid) is None
+    assert pool_from_threshold(_threshold([2.0, 2.0, 2.0]), grid) is None  # M*/2 = 2: below the grid
+
+
+def test_threshold_claims_wait_for_the_largest_pool_to_learn():
+    """At M = 1024 the default run's fresh-task error was 0.72 against ridge's 0.42: the threshold
+    would be a budget artefact, so the claims that read it are inconclusive, naming the gate."""
+    from icl_study.claims import decide
+
+    sweep = pd.DataFrame({"pool_size": [1024] * 3, "seed": [0, 1, 2], "fresh_error": [0.72, 0.70, 0.74],
+                          "fresh_error_ridge": [0.42] * 3})
+    tables = {dc.SWEEP: sweep, dc.THRESHOLD: _threshold([4.0, 4.2, 3.9])}
+    claim = _claim("diversity.threshold_bracketed")
+    d = decide(claim, claim.compute(tables), tables)
+    assert d.verdict == "inconclusive" and "largest pool learned" in d.gate
+    learned = {**tables, dc.SWEEP: sweep.assign(fresh_error=[0.44, 0.43, 0.45])}
+    assert decide(claim, claim.compute(learned), learned).verdict == "reproduced"
 
 
 def test_a_ridge_like_step_at_the_end_of_the_budget_is_not_observed_not_zero():
@@ -136,21 +192,32 @@ def test_sweep_and_layer_claims_read_only_their_tables():
         claim = _claim(claim_id)
         assert claim.tables == (dc.SWEEP,)
         assert verdict(claim, claim.compute(tables)) == "reproduced"
-    layers = pd.DataFrame([{"member": f"seed{s}", "condition": c, "layer": layer, "newton_steps": layer + s % 2,
-                            "gd_steps": (4 if c == "isotropic" else 9) * layer + s}
+    layers = pd.DataFrame([{"member": f"seed{s}", "condition": c, "layer": layer, "newton_steps": 3 * layer + (layer == 2 and s > 0),
+                            "gd_steps": (8 if c == "isotropic" else 16) * layer + s * (1 if c == "isotropic" else 2) + s * layer}
                            for s in range(3) for c in dv.CONDITIONS for layer in range(4)])
-    for claim_id in ("diversity.layers_newton_slope", "diversity.layers_gd_slower", "diversity.layers_gap_widens"):
+    # read-out errors settle at layer 2: the scaling claims read layers 1-2 only (layer 3 repeats it)
+    settled = layers.assign(readout_error=[1.0, 0.5, 0.1, 0.1] * 6,
+                            newton_steps=layers["newton_steps"].where(layers["layer"] < 3, 100))
+    assert {r["n_layers"] for r in dc._scaling({dc.LAYERS: settled}, "isotropic")} == {2}
+    control = pd.DataFrame({"source": ["gd", "newton"], "algorithm": ["gd", "newton"], "k": [4, 2], "recovered": [4, 2]})
+    for claim_id in ("diversity.layers_newton_slope", "diversity.layers_gd_slower", "diversity.layers_gap_widens",
+                     "diversity.layers_newton_linear", "diversity.layers_gd_grows_faster"):
         claim = _claim(claim_id)
-        assert verdict(claim, claim.compute({dc.LAYERS: layers})) == "reproduced"
+        tables = {dc.LAYERS: layers, dc.LAYERS_CONTROL: control}
+        assert verdict(claim, claim.compute(tables)) == "reproduced", claim_id
+        # a matcher that does not give back a known k-step algorithm decides nothing
+        broken = {**tables, dc.LAYERS_CONTROL: control.assign(recovered=[3, 2])}
+        d = decide(claim, claim.compute(broken), broken)
+        assert d.verdict == "inconclusive" and "matcher control" in d.gate, claim_id
 
 
 def test_settings_fill_defaults_and_reject_a_transient_m_off_the_grid():
-    cfg = dv.settings({"pool_sizes": [2, 16], "layers": {"pool_size": 16}})
+    cfg = dv.settings({"pool_sizes": [2, 8, 16], "layers": {"pool_size": 16}})
     assert cfg.seeds == (0, 1, 2) and cfg.model["n_layer"] == 3 and cfg.layers.n_fit == 2048
     with pytest.raises(ConfigError, match="transient_pool_size"):
         dv.settings({"pool_sizes": [2, 4], "layers": {"pool_size": 4}})
-    job = dv.run_job({"pool_sizes": [2, 16], "layers": {"pool_size": 16}}, 16)
-    assert job["run"]["task_config"]["pool_size"] == 16 and job["run"]["train"]["keep_steps"]
+    job = dv.run_job({"pool_sizes": [2, 8, 16], "layers": {"pool_size": 16}}, 8)
+    assert job["run"]["task_config"]["pool_size"] == 8 and job["run"]["train"]["keep_steps"]
     assert job["seeds"] == [0, 1, 2]
 
 
@@ -165,7 +232,8 @@ def _sweep(gap, distance, star=8.0):
             for seed in range(3) for m in GRID]
     threshold = pd.DataFrame({"seed": range(3), "log2_threshold": math.log2(star), "threshold": star,
                               "note": "bracketed"})
-    return {dc.QUERY: pd.DataFrame(rows), dc.THRESHOLD: threshold}
+    learned = pd.DataFrame({"pool_size": max(GRID), "seed": [0, 1, 2], "fresh_error": 0.43, "fresh_error_ridge": 0.42})
+    return {dc.QUERY: pd.DataFrame(rows), dc.THRESHOLD: threshold, dc.SWEEP: learned}
 
 
 def test_generalises_is_judged_above_the_threshold_where_the_references_differ():
@@ -174,7 +242,7 @@ def test_generalises_is_judged_above_the_threshold_where_the_references_differ()
     from icl_study.claims import decide
 
     claim = _claim("diversity.generalises")
-    assert claim.tables == (dc.QUERY, dc.THRESHOLD)
+    assert claim.tables == (dc.QUERY, dc.THRESHOLD, dc.SWEEP)
     tables = _sweep(gap=lambda m: -0.2 if m == 64 else 0.005, distance=lambda m: 0.4 if m <= 256 else 0.001)
     m = claim.compute(tables)
     assert m.value == pytest.approx((-0.2 + 0.01) / 0.4, abs=1e-9) and m.n_seeds == 3  # normalised, at M = 64

@@ -239,10 +239,10 @@ def test_eval_shapes_read_each_runs_task():
 
 
 def _summary(drops, losses):
-    """summary.csv rows at size L2 for weight decays 0 and 1, three seeds: {wd: [per-seed values]}."""
+    """summary.csv rows at size L2 for the weight decays of `drops`, three seeds: {wd: [per-seed values]}."""
     return {transience.SUMMARY_TABLE: pd.DataFrame([
         {"dataset": "bursty", "size": "L2", "weight_decay": wd, "seed": s, "icl_drop": drops[wd][s],
-         "final_loss": losses[wd][s]} for wd in (0.0, 1.0) for s in range(3)])}
+         "final_loss": losses[wd][s]} for wd in drops for s in range(3)])}
 
 
 def test_weight_decay_keeps_icl_only_at_a_matched_loss():
@@ -259,3 +259,27 @@ def test_weight_decay_keeps_icl_only_at_a_matched_loss():
     assert d.verdict == "inconclusive" and "matched training loss" in d.gate
     matched = _summary(drops, {0.0: [0.03, 0.03, 0.04], 1.0: [0.05, 0.06, 0.05]})
     assert decide(claim, claim.compute(matched), matched).verdict == "reproduced"
+
+
+def test_l2_sweep_compares_the_largest_decay_at_a_matched_loss():
+    """A sweep: 0.01 and 0.1 fit like no decay, 1.0 does not (it over-regularises). The claim pairs
+    decay 0 with 0.1, the largest matched one, not with 1.0; the L2 table has one row per decay."""
+    from icl_study.claims import decide
+
+    decays = (0.0, 0.01, 0.1, 1.0)
+    claim = _ledger_claim("transience.l2_keeps_icl", decays)
+    drops = {0.0: [0.25, 0.27, 0.26], 0.01: [0.2, 0.22, 0.18], 0.1: [0.01, 0.02, 0.0], 1.0: [0.0, 0.0, 0.01]}
+    losses = {0.0: [0.03, 0.03, 0.04], 0.01: [0.03, 0.04, 0.04], 0.1: [0.06, 0.07, 0.06], 1.0: [0.76, 0.75, 0.77]}
+    tables = _summary(drops, losses)
+    assert transience.matched_decay(tables, "L2", decays) == 0.1
+    m = claim.compute(tables)
+    assert m.value == pytest.approx(0.25, abs=1e-3)  # (0.25 + 0.25 + 0.26) / 3
+    assert decide(claim, m, tables).verdict == "reproduced"
+    # nothing fits: the largest decay is compared and the loss gate says why it is inconclusive
+    unfit = _summary(drops, {**losses, 0.01: [0.5] * 3, 0.1: [0.6] * 3})
+    assert transience.matched_decay(unfit, "L2", decays) == 1.0
+    assert "matched training loss" in decide(claim, claim.compute(unfit), unfit).gate
+    summary = tables[transience.SUMMARY_TABLE].assign(peak_step=1000, final_iwl=0.5)
+    table = transience.l2_table(summary, "L2", decays)
+    assert list(table["weight_decay"]) == list(decays) and (table["n_seeds"] == 3).all()
+    assert table.set_index("weight_decay").loc[1.0, "loss_vs_first"] == pytest.approx(0.7267, abs=1e-3)

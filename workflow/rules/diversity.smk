@@ -43,6 +43,7 @@ use rule analysis as diversity_layers with:
     output:
         layers=DIVERSITY_TABLES["layers"],
         spd="results/diversity/layers_spd.csv",
+        control="results/diversity/layers_control.csv",
     log: "logs/diversity/layers.log",
     benchmark: "results/benchmarks/diversity_layers.tsv"
     params:

@@ -44,12 +44,14 @@ use rule analysis as linreg_probes with:
 
 
 use rule analysis as linreg_gd_compare with:
-    input: "results/linreg/gd/lsa/model.pt",
+    # every training seed's LSA; the first (gd/lsa) gives the four tables, all of them seeds.csv
+    input: [f"results/linreg/{run}/model.pt" for run in PLAN.linreg_lsa_runs],
     output:
         summary="results/linreg/gd/summary.csv",
         interpolation="results/linreg/gd/interpolation.csv",
         predictions="results/linreg/gd/predictions.csv",
         exactness="results/linreg/gd/exactness.csv",
+        seeds="results/linreg/gd/seeds.csv",
     log: "logs/linreg/gd/compare.log",
     benchmark: "results/benchmarks/linreg_gd_compare.tsv"
     params:

@@ -11,6 +11,7 @@ use rule analysis as transience_collect with:
         curves="results/transience/curves.csv",
         summary="results/transience/summary.csv",
         settings="results/transience/settings.csv",
+        l2="results/transience/l2.csv",
     log: "logs/transience/collect.log",
     benchmark: "results/benchmarks/transience_collect.tsv"
     params:
