@@ -80,10 +80,6 @@ STUDIES: list[Study] = [
     Study("linreg", "1. Linear regression",
           claims="studies.linreg_claims", runs="studies.linreg_plan:linreg_runs",
           plan="studies.linreg_plan:LinregPlan", settings="settings.linreg:LinregSettings"),
-    Study("lm", "8. LM substrate",
-          tables=("results/lm/accuracy.csv", "results/lm/accuracy_ci.csv", "results/lm/icl_gain.csv"),
-          claims="studies.lm_claims", runs="studies.lm_plan:lm_runs",
-          plan="studies.lm_plan:LmPlan", settings="settings.lm:LmSettings"),
     Study("dai", "2. ICL as finetuning",
           claims="studies.dai_claims", runs="studies.dai_plan:dai_runs",
           plan="studies.dai_plan:DaiPlan", settings="settings.dai:DaiSettings"),
@@ -103,6 +99,10 @@ STUDIES: list[Study] = [
     Study("diversity", "7. Beyond the papers",
           claims="studies.diversity_claims", runs="studies.diversity_plan:diversity_runs",
           plan="studies.diversity_plan:DiversityPlan", settings="settings.diversity:DiversityConfig"),
+    Study("lm", "8. LM substrate",
+          tables=("results/lm/accuracy.csv", "results/lm/accuracy_ci.csv", "results/lm/icl_gain.csv"),
+          claims="studies.lm_claims", runs="studies.lm_plan:lm_runs",
+          plan="studies.lm_plan:LmPlan", settings="settings.lm:LmSettings"),
     # new studies: above this line
 ]
 STUDY_RULE_FILES = [study.rule_file for study in STUDIES]  # the Snakefile includes those that exist, in this order
