@@ -172,6 +172,11 @@ class HFModel:
         """(B, T) ids -> (B, T, V) logits (no cache; BOS in front, its position dropped)."""
         return self.model(input_ids=self.with_bos(ids), use_cache=False).logits[:, len(self.bos):]
 
+    def last_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, V) logits after the last token only (no cache, BOS in front): the read-out
+        runs for one position, not T (Gemma's 262k-word vocabulary makes it a forward's cost)."""
+        return self.model(input_ids=self.with_bos(ids), use_cache=False, logits_to_keep=1).logits[:, -1]
+
     def prefix_cache(self, ids: list[int]):
         """Run BOS + the shared prefix once; its KV cache is reused by `logits_after` (None if both
         are empty)."""
@@ -249,6 +254,9 @@ class PipelineModel:
 
     def logits(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model(ids)
+
+    def last_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(ids)[:, -1]
 
     def prefix_cache(self, ids: list[int]):
         return list(ids)  # no KV cache in our GPT: the "cache" is the prefix itself
