@@ -103,6 +103,14 @@ def text_tasks(lm: dict, log: bool = False) -> list[str]:
     return tasks
 
 
+def text_model_tasks(config: dict, tasks, overrides: dict | None) -> list[tuple[str, str]]:
+    """(model name, task) pairs a section runs: each text model on `overrides[name]` where the
+    section's `model_tasks` lists it, else on `tasks`; only tasks lm runs (text_tasks)."""
+    available = text_tasks(config["lm"])
+    return [(model, task) for model in text_models(config["lm"])
+            for task in (overrides or {}).get(model, tasks) if task in available]
+
+
 # --- training runs -------------------------------------------------------------------------------
 
 
@@ -474,6 +482,11 @@ class Plan:
     def lm_tasks(self) -> list[str]:
         return text_tasks(self.config["lm"])
 
+    @cached_property
+    def lm_pairs(self) -> list[tuple[str, str]]:
+        """(model, task) of the ICL-vs-k jobs: lm.model_tasks per model, else every task."""
+        return text_model_tasks(self.config, self.lm_tasks, self.config["lm"].get("model_tasks"))
+
     def lm_model_input(self, model: str, task: str | None = None) -> list[str]:
         """The converted SmolLM2 directory, or an hf:<dir> model's files (read where they are), plus
         a csv/jsonl task's file: editing a user file reruns the jobs that read it. SmolLM2's
@@ -496,9 +509,9 @@ class Plan:
     @property
     def lm_accuracy_inputs(self) -> list[str]:
         lm = self.config["lm"]
-        tables = [f"results/lm/icl/{m}/{t}.csv" for m in self.lm_models for t in self.lm_tasks]
-        if lm["finetune"]["demo_seeds"] and lm["finetune"]["task"] in self.lm_tasks:
-            tables += [f"results/lm/finetune/{m}/{lm['finetune']['task']}.csv" for m in self.lm_models]
+        tables = [f"results/lm/icl/{m}/{t}.csv" for m, t in self.lm_pairs]
+        if lm["finetune"]["demo_seeds"]:
+            tables += [f"results/lm/finetune/{m}/{t}.csv" for m, t in self.lm_pairs if t == lm["finetune"]["task"]]
         return tables + ["results/lm/icl/pipeline-gpt/concepts.csv"]
 
     # dai: per model x task x variant (trained | untrained copy)
@@ -507,12 +520,12 @@ class Plan:
     def dai_text_jobs(self) -> dict[str, dict]:
         """{"{model}/{task}/{variant}": {"params": JSON, "input": files}} of the text-model jobs."""
         dai, lm = self.config["dai"], self.config["lm"]
-        tasks = [t for t in dai["text_tasks"] if t in self.lm_tasks]
-        return {f"{m}/{t}/{v}": {"params": as_json({"spec": spec, "model_name": m, "task_name": t,
+        pairs = text_model_tasks(self.config, dai["text_tasks"], dai.get("model_tasks"))
+        return {f"{m}/{t}/{v}": {"params": as_json({"spec": self.lm_models[m], "model_name": m, "task_name": t,
                                                     "task": lm["tasks"][t], "variant": v,
                                                     "untrained_seed": dai["untrained_seed"], "analysis": dai["text"]}),
                                  "input": self.lm_model_input(m, t)}
-                for m, spec in self.lm_models.items() for t in tasks for v in DAI_VARIANTS}
+                for m, t in pairs for v in DAI_VARIANTS}
 
     @cached_property
     def dai_concepts_jobs(self) -> dict[str, str]:
@@ -553,8 +566,8 @@ class Plan:
 
     @property
     def shen_lms(self) -> list[tuple[str, str]]:
-        tasks = [task for task in self.config["shen"]["tasks"] if task in self.lm_tasks]
-        return [(model, task) for model in self.lm_models for task in tasks] + [("pipeline-gpt", "concepts")]
+        shen = self.config["shen"]
+        return text_model_tasks(self.config, shen["tasks"], shen.get("model_tasks")) + [("pipeline-gpt", "concepts")]
 
     @property
     def shen_linreg_inputs(self) -> list[str]:

@@ -53,6 +53,8 @@ class ShenSettings:
     # trained regression transformers: linreg runs or sweep cells (L{n}_noise{s})
     linreg_runs: tuple[str, ...] = ("main", "L1_noise0", "L1_noise0_s1", "L1_noise0_s2", "L2_noise0")
     tasks: tuple[str, ...] = ("mr",)  # lm.tasks analysed with every text model of lm.models
+    # {model name: [task names]}: a listed text model runs those tasks instead of `tasks`
+    model_tasks: dict = field(default_factory=dict)
     # order sensitivity, sparsity and perturbation on linear regression
     regression: RegressionConfig = field(default_factory=RegressionConfig)
     # ICL vs GD on the same N demonstrations (text models; pipeline-gpt overrides below)
