@@ -64,7 +64,7 @@ class DaiMomentumSettings:
 class DaiSettings:
     text_tasks: tuple[str, ...] = ("mr", "imdb", "sst5like")  # names in lm.tasks (a task skipped by lm is skipped here)
     # {model name: [task names]}: a listed text model runs those tasks instead of text_tasks
-    model_tasks: dict = field(default_factory=dict)
+    model_tasks: dict = field(default_factory=lambda: {"gemma3-270m": ["mr", "sst2like"], "smollm2-135m": ["mr"]})
     concepts_tasks: tuple[str, ...] = ("concepts-fresh", "concepts-iwl")  # fresh labels (ICL only) | fixed labels
     untrained_seed: int = 0  # seeds the untrained copies' random weights
     n_boot: int = 1000  # bootstrap resamples of the test examples (95% intervals)

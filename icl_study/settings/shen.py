@@ -40,7 +40,7 @@ class LMConfig:
     perturb_scales: tuple[float, ...] = (0.0001, 0.001, 0.01, 0.1)  # relative noise scales s
     perturb_draws: int = 1  # noise draws per scale
     taus: tuple[float, ...] = (0.0, 0.001, 0.01)  # sparsity thresholds of the LM's weights
-    n_queries: int = 0  # text: the first n of lm.eval's evaluation subset (0 = all 40; every prefix is class-balanced)
+    n_queries: int = 40  # text: the first n of lm.eval's evaluation subset (0 = all; every prefix is class-balanced)
     n_val_queries: int = 16  # text: the first 16 of lm.eval's validation split (balanced)
     n_episodes: int = 64  # pipeline-gpt only: test episodes per N
     n_val_episodes: int = 32  # pipeline-gpt only: validation episodes per N
@@ -54,7 +54,7 @@ class ShenSettings:
     linreg_runs: tuple[str, ...] = ("main", "L1_noise0", "L1_noise0_s1", "L1_noise0_s2", "L2_noise0")
     tasks: tuple[str, ...] = ("mr",)  # lm.tasks analysed with every text model of lm.models
     # {model name: [task names]}: a listed text model runs those tasks instead of `tasks`
-    model_tasks: dict = field(default_factory=dict)
+    model_tasks: dict = field(default_factory=lambda: {"gemma3-270m": [], "smollm2-135m": ["mr"]})
     # order sensitivity, sparsity and perturbation on linear regression
     regression: RegressionConfig = field(default_factory=RegressionConfig)
     # ICL vs GD on the same N demonstrations (text models; pipeline-gpt overrides below)
