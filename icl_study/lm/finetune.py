@@ -57,7 +57,7 @@ def trainable(lm, cfg: FinetuneConfig) -> dict[str, tuple[torch.nn.Parameter, to
 
 
 def example_loss(lm, prompt: list[int], target: int) -> torch.Tensor:
-    logits = lm.logits(torch.tensor([prompt]))[0, -1]  # (V,)
+    logits = lm.last_logits(torch.tensor([prompt]))[0]  # (V,)
     return F.cross_entropy(logits[None].float(), torch.tensor([target]))
 
 

@@ -54,7 +54,7 @@ def next_token_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], use
         if use_cache:
             logits = lm.logits_after(cache, len(prefix_ids), query)  # (V,)
         else:
-            logits = lm.logits(torch.tensor([prefix_ids + query]))[0, -1]  # full recompute
+            logits = lm.last_logits(torch.tensor([prefix_ids + query]))[0]  # full recompute
         rows.append(logits.float().log_softmax(-1))
     return torch.stack(rows)
 
@@ -79,6 +79,23 @@ def predict(lm, cfg: TextTaskConfig, demos: list[Example], queries: list[Example
     prefix_ids, query_ids = encode_prompts(lm, cfg, demos, queries)
     logprobs = label_logprobs(lm, prefix_ids, query_ids, label_token_ids(lm, cfg.label_words), use_cache)
     return logprobs.argmax(-1), logprobs
+
+
+CONTENT_FREE = ("N/A", "[MASK]", "")  # Zhao et al. 2021's content-free inputs
+
+
+def content_free_logprobs(lm, cfg: TextTaskConfig, demos: list[Example]) -> torch.Tensor:
+    """(C,) log of the label-word probabilities (renormalised over the labels) after the
+    demonstrations and a content-free query, averaged over CONTENT_FREE: contextual calibration's
+    estimate of the prompt's bias toward each label (Zhao et al. 2021)."""
+    _, logprobs = predict(lm, cfg, demos, [Example(text, 0) for text in CONTENT_FREE])
+    return logprobs.log_softmax(-1).exp().mean(0).log()
+
+
+def calibrated(logprobs: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor:
+    """(N,) contextually calibrated predictions: argmax of p(y | x) / p_cf(y), i.e. Zhao et al.'s
+    W = diag(p_cf)^-1 with b = 0 (the normalisation over labels is the same for every y)."""
+    return (logprobs.log_softmax(-1) - content_free).argmax(-1)
 
 
 def accuracy(predictions: torch.Tensor, examples: list[Example]) -> float:

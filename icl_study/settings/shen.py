@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from icl_study.config import ranged
+from icl_study.config import NAME, ranged
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,8 @@ class LMConfig:
     perturb_draws: int = ranged(1, minimum=1)  # noise draws per scale
     # sparsity thresholds of the LM's weights
     taus: tuple[float, ...] = ranged((0.0, 0.001, 0.01), minItems=1, minimum=0)
-    # text: the first n of lm.eval's evaluation subset (0 = all 40; every prefix is class-balanced)
-    n_queries: int = ranged(0, minimum=0)
+    # text: the first n of lm.eval's evaluation subset (0 = all; every prefix is class-balanced)
+    n_queries: int = ranged(40, minimum=0)
     n_val_queries: int = ranged(16, minimum=0)  # text: the first 16 of lm.eval's validation split (balanced)
     n_episodes: int = ranged(64, minimum=1)  # pipeline-gpt only: test episodes per N
     n_val_episodes: int = ranged(32, minimum=1)  # pipeline-gpt only: validation episodes per N
@@ -67,6 +67,9 @@ class ShenSettings:
     linreg_runs: tuple[str, ...] = ranged(("main", "L1_noise0", "L1_noise0_s1", "L1_noise0_s2", "L2_noise0"),
                                           minItems=1)
     tasks: tuple[str, ...] = ranged(("mr",), minItems=1)  # lm.tasks analysed with every text model of lm.models
+    # {model name: [task names]}: a listed text model runs those tasks instead of `tasks`
+    model_tasks: dict = field(metadata=dict(values=tuple[str, ...], names=NAME),
+                              default_factory=lambda: {"gemma3-270m": [], "smollm2-135m": ["mr"]})
     # order sensitivity, sparsity and perturbation on linear regression
     regression: RegressionConfig = field(default_factory=RegressionConfig)
     # ICL vs GD on the same N demonstrations (text models; pipeline-gpt overrides below)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from icl_study.claims import NO_DATA, Claim, Gate, Measurement, over_seeds
 from icl_study.measures.rec2ftp import rec2ftp_ci
-from icl_study.studies.lm_claims import text_model_names, text_task_names
+from icl_study.studies.lm_claims import text_pairs
 
 # --- claims (Dai et al. 2022), measured on the summary tables and the momentum comparison ----------
 
@@ -101,7 +101,7 @@ def _momentum_gain(tables):
 
 def claims(config: dict) -> list:
     """Dai et al.'s claims per model: pipeline-gpt on fresh-label episodes, and each text model on
-    the first of dai.text_tasks that lm runs. Every difference is paired on the same rows of the
+    each task it runs (dai.text_tasks, or dai.model_tasks for that model). Every difference is paired on the same rows of the
     per-example table (a metric and its baseline on the same prompt; the trained and the untrained
     copy on the same prompt), with its interval over test examples. A claim that compares ICL with
     finetuning is gated on finetuning having learned (held-out FT − ZS accuracy > 0); a SimAOU or
@@ -109,8 +109,7 @@ def claims(config: dict) -> list:
     this study trained (its seeds count); SmolLM2 and other text models are pretrained."""
 
     settings = [("pipeline-gpt", config["dai"]["concepts_tasks"][0])] if config["dai"]["concepts_tasks"] else []
-    text_tasks = [t for t in config["dai"]["text_tasks"] if t in text_task_names(config)]
-    settings += [(model, text_tasks[0]) for model in text_model_names(config)] if text_tasks else []
+    settings += text_pairs(config, "dai", "text_tasks")
     table, layers, dual = ("results/figures/dai_table.png", "results/figures/dai_layers.png",
                            "results/figures/dai_dual.png")
     n_boot = config["dai"]["n_boot"]

@@ -8,6 +8,7 @@ from functools import cached_property
 
 from icl_study.config import model_for_kind
 from icl_study.plan import Figure, Run, as_json, run_config
+from icl_study.studies.lm_plan import text_model_tasks
 
 DAI_VARIANTS = ["trained", "untrained"]
 DAI_TABLES = ["examples", "layers", "dual"]
@@ -32,12 +33,12 @@ class DaiPlan:
     def dai_text_jobs(self) -> dict[str, dict]:
         """{"{model}/{task}/{variant}": {"params": JSON, "input": files}} of the text-model jobs."""
         dai, lm = self.config["dai"], self.config["lm"]
-        tasks = [t for t in dai["text_tasks"] if t in self.lm_tasks]
-        return {f"{m}/{t}/{v}": {"params": as_json({"spec": spec, "model_name": m, "task_name": t,
+        pairs = text_model_tasks(self.config, dai["text_tasks"], dai.get("model_tasks"))
+        return {f"{m}/{t}/{v}": {"params": as_json({"spec": self.lm_models[m], "model_name": m, "task_name": t,
                                                     "task": lm["tasks"][t], "variant": v,
                                                     "untrained_seed": dai["untrained_seed"], "analysis": dai["text"]}),
                                  "input": self.lm_model_input(m, t)}
-                for m, spec in self.lm_models.items() for t in tasks for v in DAI_VARIANTS}
+                for m, t in pairs for v in DAI_VARIANTS}
 
     @cached_property
     def dai_concepts_jobs(self) -> dict[str, str]:

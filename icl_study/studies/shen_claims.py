@@ -6,7 +6,7 @@ parses the workflow.
 from __future__ import annotations
 
 from icl_study.claims import NO_DATA, Claim, Gate, Measurement
-from icl_study.studies.lm_claims import text_model_names
+from icl_study.studies.lm_claims import text_pairs
 
 # --- claims (Shen et al. 2023), measured on the order, perturbation and ICL-vs-GD tables -----------
 
@@ -77,20 +77,21 @@ def _n_draws(tables):
     return Measurement(fewest, fewest, fewest)
 
 
-def _verdict_row(tables, model: str):
-    """The ICL-vs-GD verdict row of `model` at its largest N and first GD setting (None if absent)."""
+def _verdict_row(tables, model: str, task: str | None = None):
+    """The ICL-vs-GD verdict row of `model` (on `task`, if given) at its largest N and first GD
+    setting (None if absent)."""
     frame = tables[ICL_VS_GD]
-    frame = frame[frame["model"] == model]
+    frame = frame[(frame["model"] == model) & ((frame["task"] == task) if task is not None else True)]
     if frame.empty:
         return None
     frame = frame[frame["n_demos"] == frame["n_demos"].max()]
     return frame[frame["setting"] == sorted(frame["setting"])[0]].iloc[0]
 
 
-def _verdict_column(model: str, column: str, n_seeds: int | None):
+def _verdict_column(model: str, column: str, n_seeds: int | None, task: str | None = None):
     """A paired per-query column of the verdict row (icl_vs_gd_verdicts), with its interval."""
     def compute(tables):
-        row = _verdict_row(tables, model)
+        row = _verdict_row(tables, model, task)
         if row is None or column not in row:
             return NO_DATA
         return Measurement(float(row[column]), float(row[f"{column}_low"]), float(row[f"{column}_high"]),
@@ -118,19 +119,21 @@ def claims(config: dict) -> list:
               gates=(Gate(f"at least {MIN_DRAWS} noise draws per model", _n_draws, threshold=MIN_DRAWS - 0.5,
                           on="value"),)),
     ]
-    for model in text_model_names(config) + ["pipeline-gpt"]:
+    # text LMs: one claim per (model, task) shen runs (shen.tasks, or shen.model_tasks per model)
+    for model, task in text_pairs(config, "shen", "tasks") + [("pipeline-gpt", None)]:
         # pipeline-gpt is this study's own model: one checkpoint (lm/pipeline-gpt/model.pt) behind every
         # row, so one training seed; the text LMs are pretrained (no seeds of ours)
         trained = model == "pipeline-gpt"
+        ident, where = (model, model) if task is None else (f"{model}.{task}", f"{model} on {task}")
         out.append(Claim(
-            study="shen", paper=SHEN_PAPER, claim_id=f"shen.icl_differs_from_gd.{model}",
+            study="shen", paper=SHEN_PAPER, claim_id=f"shen.icl_differs_from_gd.{ident}",
             claim="ICL and gradient descent on the same demonstrations change the model's output distribution differently.",
-            measure=f"KL(ICL‖GD) minus the larger of the ICL–ICL and GD–GD noise floors, {model}, largest N, first "
+            measure=f"KL(ICL‖GD) minus the larger of the ICL–ICL and GD–GD noise floors, {where}, largest N, first "
                     "GD setting; paired per query, interval over test queries (two-way over queries x "
                     "demonstration sets where there are several)",
             direction="greater", figure="results/figures/shen_icl_vs_gd.png", tables=(ICL_VS_GD,),
-            compute=_verdict_column(model, "kl_icl_gd_minus_floor", 1 if trained else None),
+            compute=_verdict_column(model, "kl_icl_gd_minus_floor", 1 if trained else None, task),
             gates=(Gate("GD moved the model beyond its noise floor: KL(GD‖ZS) − GD–GD floor > 0, paired per query",
-                        _verdict_column(model, "kl_gd_zs_minus_floor", None)),),
+                        _verdict_column(model, "kl_gd_zs_minus_floor", None, task)),),
             trained=trained))
     return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from icl_study.config import deep_merge
 from icl_study.plan import Figure, as_json
+from icl_study.studies.lm_plan import text_model_tasks
 
 
 
@@ -15,8 +16,8 @@ class ShenPlan:
 
     @property
     def shen_lms(self) -> list[tuple[str, str]]:
-        tasks = [task for task in self.config["shen"]["tasks"] if task in self.lm_tasks]
-        return [(model, task) for model in self.lm_models for task in tasks] + [("pipeline-gpt", "concepts")]
+        shen = self.config["shen"]
+        return text_model_tasks(self.config, shen["tasks"], shen.get("model_tasks")) + [("pipeline-gpt", "concepts")]
 
     @property
     def shen_linreg_inputs(self) -> list[str]:

