@@ -51,7 +51,7 @@ def tier_config(tiny: bool) -> dict:
 def shape_runs(config: dict) -> dict[str, dict]:
     """One run config per shape, built from the tier the way the workflow builds the jobs."""
     from icl_study.config import deep_merge
-    from icl_study.plan import run_config  # fills the model widths the task needs, as the plan does
+    from icl_study.plan import make_run_config  # fills the model widths the task needs, as the plan does
     from icl_study.studies.transience import run_params
 
     lin = config["linreg"]
@@ -61,10 +61,10 @@ def shape_runs(config: dict) -> dict[str, dict]:
     garg = deep_merge(base, next(iter(lin["runs"].values())))
     corpus = config["ren"]["corpus"]
     tr = config["transience"]
-    runs = {"akyurek": run_config("regression", deepest["task"], deepest["model"], deepest["train"]),
-            "garg": run_config("regression", garg["task"], garg["model"], garg["train"]),
+    runs = {"akyurek": make_run_config("regression", deepest["task"], deepest["model"], deepest["train"]),
+            "garg": make_run_config("regression", garg["task"], garg["model"], garg["train"]),
             "transience": run_params(tr, "bursty", tr["base_size"], 0.0, 0),
-            "pipeline_gpt": run_config("concepts", corpus["task"], corpus["model"], corpus["train"])}
+            "pipeline_gpt": make_run_config("concepts", corpus["task"], corpus["model"], corpus["train"])}
     for run in runs.values():  # the machine's device, whatever the tier asks for
         run["train"] = {**run["train"], "device": "auto"}
     return runs
@@ -281,7 +281,7 @@ def cpu_ratio(args) -> dict:
     from icl_study.train import build_model, make_optimizer, train_step
 
     torch.set_num_threads(1)
-    from icl_study.plan import run_config as plan_run_config  # the model widths from the task
+    from icl_study.plan import make_run_config as plan_run_config  # the model widths from the task
     from icl_study.settings import load_config
 
     config = load_config([REPO / "config.yaml"])

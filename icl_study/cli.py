@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def resolve(entry: str):
+def entry_function(entry: str):
     """The function named by `module:function` (module relative to icl_study)."""
     module_name, _, function_name = entry.partition(":")
     if not function_name:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     from icl_study.config import StudyError
     from icl_study.tables import damaged
 
-    fn = resolve(args.entry)
+    fn = entry_function(args.entry)
     try:
         params = json.loads(args.params)
     except json.JSONDecodeError as err:

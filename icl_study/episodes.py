@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from icl_study.lm import data, icl
 from icl_study.rng import generator
-from icl_study.tasks.regression import RegressionTask, interleave
+from icl_study.tasks.regression import RegressionTask, interleave_xy
 
 
 @dataclass
@@ -123,7 +123,7 @@ def episode_batch(task, family: str, n: int, seed: int) -> EpisodeBatch:
         batch = task.eval_batch("icl", generator(seed, "demo", 0), n)
         return EpisodeBatch(batch["tokens"], batch["query_label"], batch["ctx_labels"])
     batch = fresh_task(task).sample(seed, n, "demo")
-    return EpisodeBatch(interleave(batch["xs"], batch["ys"])[:, :-1], batch["ys"][:, -1], batch["ys"][:, :-1])
+    return EpisodeBatch(interleave_xy(batch["xs"], batch["ys"])[:, :-1], batch["ys"][:, -1], batch["ys"][:, :-1])
 
 
 def readout(family: str, out: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """The claims ledger of a run: every study's claims, measured on the tables the run wrote.
 
-`STUDIES` lists one (config section, module) pair per study, from the registry of studies
+`CLAIM_MODULES` lists one (config section, module) pair per study, from the registry of studies
 (`icl_study.registry.STUDIES`, each `Study`'s `claims`). Each module has `claims(config) ->
 list[Claim]` beside the study's code, in a torch-free `<study>_claims.py` next to the
 torch-importing study module (or in the study module itself where that imports torch only inside
@@ -26,13 +26,13 @@ from icl_study.registry import STUDIES as REGISTRY
 
 # (config section, module under icl_study) of every study that declares claims, in ledger order:
 # from the registry of studies (icl_study/registry.py).
-STUDIES: list[tuple[str, str]] = [(study.name, study.claims) for study in REGISTRY if study.claims]
+CLAIM_MODULES: list[tuple[str, str]] = [(study.name, study.claims) for study in REGISTRY if study.claims]
 
 
 def all_claims(config: dict) -> list[Claim]:
     """Every claim of every study the config enables, in registry order (claim ids unique)."""
     claims = []
-    for section, module in STUDIES:
+    for section, module in CLAIM_MODULES:
         if section in config:
             claims += importlib.import_module(f"icl_study.{module}").claims(config)
     ids = [c.claim_id for c in claims]

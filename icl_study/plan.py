@@ -1,6 +1,6 @@
 """The plan of a run, from the config: the generic part, naming no study.
 
-`Run` (one training job), `run_config`, `TrainingRule` and `Figure` (the shapes of the generated
+`TrainingJob` (one training job: a run, or a group of seeds), `make_run_config`, `TrainingRule` and `Figure` (the shapes of the generated
 training and figure rules), `Plan` (every study's runs, training and figure rules, `rule all`'s
 targets), and the rule files' helpers (`as_json`, `command`, `pattern`, `lookup`, `caption`). Each
 study declares its part in icl_study/studies/<study>_plan.py, at this module's layer: its runs
@@ -23,12 +23,12 @@ from icl_study.config import ConfigError
 from icl_study.jobs import (NO_MATCH, Analysis, Figure, as_json, caption, command, lookup,  # noqa: F401
                             pattern)
 from icl_study.registry import (REPORT_CATEGORIES, STUDIES, STUDY_RULE_FILES, TABLE_TARGETS, Study,  # noqa: F401
-                                resolve)
+                                import_ref)
 from icl_study.tasks.io import model_io
 
 
 @dataclass(frozen=True)
-class Run:
+class TrainingJob:
     """One training job: `config` ({task, task_config, model, train}) trained once, or, for a group
     (`seeds` non-empty), once per seed with train.seed set, into `member` (`<name>_s<seed>`)."""
 
@@ -55,7 +55,7 @@ class Run:
         return [self.member.format(name=self.name, seed=seed) for seed in self.seeds] if self.seeds else [self.name]
 
 
-def run_config(task: str, task_config: dict, model: dict, train: dict, where: str = "model") -> dict:
+def make_run_config(task: str, task_config: dict, model: dict, train: dict, where: str = "model") -> dict:
     """A run's config, the model's widths and sequence length filled in from the task (a config
     that states one of them must state the task's value; `where` names its model block)."""
     io = model_io(task, task_config)
@@ -115,7 +115,7 @@ def with_studies(cls: type) -> type:
 
 @cache
 def composed(cls: type) -> type:
-    mixins = tuple(resolve(study.plan) for study in STUDIES if study.plan)
+    mixins = tuple(import_ref(study.plan) for study in STUDIES if study.plan)
     return type(cls.__name__, (cls, *mixins), {"__module__": cls.__module__, "__doc__": cls.__doc__,
                                                "with_studies": True})
 
@@ -135,7 +135,7 @@ class Plan:
     # training
 
     @cached_property
-    def runs(self) -> list[Run]:
+    def runs(self) -> list[TrainingJob]:
         """Every training job of every study; a run name (a group's member names) is unique."""
         runs = [run for study in STUDIES for run in study.training_runs(self.config.get(study.name))]
         names = [(run.study, member) for run in runs for member in run.members]
@@ -144,7 +144,7 @@ class Plan:
             raise ConfigError(f"{twice[0][0]}: run {twice[0][1]!r} is declared twice")
         return runs
 
-    def training(self, study: str, group: bool) -> dict[str, Run]:
+    def training(self, study: str, group: bool) -> dict[str, TrainingJob]:
         """{name: run} of a study's single runs (group False) or seed groups (group True)."""
         return {run.name: run for run in self.runs if run.study == study and bool(run.seeds) == group}
 

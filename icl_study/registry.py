@@ -4,7 +4,7 @@ the Snakefile includes, the report's categories, the figures and tables `rule al
 
 The bottom of the workflow's layers, above config.py alone: settings, the plan, the checks, the
 ledger and the docs read it; it imports none of them. A study's runs and settings are named as
-"module:name" strings and imported when first used (`resolve`). Torch-free.
+"module:name" strings and imported when first used (`import_ref`). Torch-free.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from icl_study.config import ConfigError
 
 
-def resolve(ref):
+def import_ref(ref):
     """A "module:name" reference under icl_study, imported; anything else as it is."""
     if not isinstance(ref, str):
         return ref
@@ -34,7 +34,7 @@ class Study:
     figures (declared in its plan module: `<name>_figures()`, results/figures/<figure>.png and
     .pdf) and its `tables` (files no figure reads).
     `claims` is the torch-free module under icl_study whose `claims(config) -> list[Claim]` gives
-    its ledger rows. `runs(section) -> list[Run]` lists its training runs (train.smk trains them).
+    its ledger rows. `runs(section) -> list[TrainingJob]` lists its training runs (train.smk trains them).
     `plan` is the mixin class of its jobs' properties (`PLAN.<study>_<property>` in its rule file),
     which `Plan(config)` is built with; `runs` and `plan` live in icl_study/studies/<name>_plan.py,
     torch-free, at the plan's layer.
@@ -65,12 +65,12 @@ class Study:
         return int(self.category.split(".", 1)[0])
 
     def training_runs(self, section: dict | None) -> list:
-        return resolve(self.runs)(section) if self.runs else []
+        return import_ref(self.runs)(section) if self.runs else []
 
     def settings_class(self) -> type:
         if not self.settings:
             raise ConfigError(f"{self.name}: the study declares no settings dataclass for its config section")
-        return resolve(self.settings)
+        return import_ref(self.settings)
 
 
 

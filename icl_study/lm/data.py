@@ -188,7 +188,7 @@ def _balanced_pick(indices_by_class: list[list[int]], n: int, gen: torch.Generat
     return picked
 
 
-def interleave(indices: list[int], labels: list[int], gen: torch.Generator) -> list[int]:
+def alternate_classes(indices: list[int], labels: list[int], gen: torch.Generator) -> list[int]:
     """`indices` reordered round-robin over classes (each round's class order drawn from `gen`),
     keeping each class's own order: with class counts within one of each other, every prefix of
     the result is balanced to within one example per class."""
@@ -211,7 +211,7 @@ def split(examples: list[Example], n_eval: int, n_val: int, seed: int) -> tuple[
     val_idx = _balanced_pick(by_class, n_val, generator(seed, "probe"))
     pool_idx = sorted(i for c in by_class for i in c)
     gen = generator(seed, "misc")  # a separate stream: the members are the same as before, only the order changes
-    eval_idx, val_idx = (interleave(idx, [examples[i].label for i in idx], gen) if idx else idx
+    eval_idx, val_idx = (alternate_classes(idx, [examples[i].label for i in idx], gen) if idx else idx
                          for idx in (eval_idx, val_idx))
     return [examples[i] for i in eval_idx], [examples[i] for i in val_idx], [examples[i] for i in pool_idx]
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from icl_study.hooks import run_with_cache
-from icl_study.tasks.regression import interleave
+from icl_study.tasks.regression import interleave_xy
 
 
 def probe_targets(xs: torch.Tensor, ys: torch.Tensor, k: int | None = None) -> dict[str, torch.Tensor]:
@@ -32,7 +32,7 @@ def layer_features(model: nn.Module, xs: torch.Tensor, ys: torch.Tensor, k: int 
     k = xs.shape[1] - 1 if k is None else k
     names = ["hook_embed"] + [f"blocks.{i}.hook_resid_post" for i in range(len(model.blocks))]
     with torch.no_grad():
-        _, cache = run_with_cache(model, interleave(xs, ys), names=names)  # each (B, 2n, C)
+        _, cache = run_with_cache(model, interleave_xy(xs, ys), names=names)  # each (B, 2n, C)
     return [cache[name][:, 2 * k] for name in names]  # the x-token of pair k + 1
 
 

@@ -20,7 +20,7 @@ class SpdConfig:
 
 
 @dataclass(frozen=True)
-class ProbeConfig:
+class ProbeLensConfig:
     n_train: int = ranged(512, minimum=8)  # probe training sequences
     n_test: int = ranged(256, minimum=2)  # held-out sequences
     # picked on a validation quarter of the training set
@@ -90,7 +90,7 @@ class LensesSettings:
     seed: int = ranged(11, minimum=0)  # episodes, tasks, permutations and random features of every lens
     spd: SpdConfig = field(default_factory=SpdConfig)  # Study 1: squared prediction difference at the query
     # Study 1: ridge probe R² of Xᵀy and w_OLS at the query, best layer
-    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    probe: ProbeLensConfig = field(default_factory=ProbeLensConfig)
     dai: DaiConfig = field(default_factory=DaiConfig)  # Study 2: SimAOU and Kendall tau, ICL vs matched finetuning
     # Study 3: attention output vs its kernel dual model, per layer
     dual: DualConfig = field(default_factory=DualConfig)

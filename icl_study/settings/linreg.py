@@ -83,7 +83,7 @@ class MatchingConfig:
 
 
 @dataclass(frozen=True)
-class ProbeConfig:
+class LinregProbeConfig:
     n_train: int = ranged(2000, minimum=8)  # probe training sequences (a validation quarter picks the ridge lambda)
     n_test: int = ranged(1000, minimum=2)  # held-out sequences for R^2
     # candidate ridge penalties (on standardised features)
@@ -151,6 +151,6 @@ class LinregSettings:
     # SPD / ILWD of each trained model against each reference predictor
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     # linear (ridge) and MLP probes of the residual stream at the query position
-    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    probe: LinregProbeConfig = field(default_factory=LinregProbeConfig)
     # hand-built GD in linear self-attention vs a trained 1-layer LSA
     gd: GDCompareConfig = field(default_factory=GDCompareConfig)

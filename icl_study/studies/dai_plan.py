@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from icl_study.config import model_for_kind
-from icl_study.plan import Figure, Run, as_json, run_config
+from icl_study.plan import Figure, TrainingJob, as_json, make_run_config
 from icl_study.studies.lm_plan import text_model_tasks
 
 DAI_VARIANTS = ["trained", "untrained"]
@@ -15,12 +15,12 @@ DAI_TABLES = ["examples", "layers", "dual"]
 
 
 
-def dai_runs(section: dict) -> list[Run]:
+def dai_runs(section: dict) -> list[TrainingJob]:
     """Momentum comparison: one pipeline-gpt pretraining per attention kind and seed."""
     momentum = section["momentum"]
     model = {**momentum["model"], "momentum_eta": momentum["eta"]}
-    return [Run("dai", f"momentum/{kind}_s{seed}",
-                run_config("concepts", momentum["task"], model_for_kind(model, kind), {**momentum["train"], "seed": seed},
+    return [TrainingJob("dai", f"momentum/{kind}_s{seed}",
+                make_run_config("concepts", momentum["task"], model_for_kind(model, kind), {**momentum["train"], "seed": seed},
                            "dai.momentum.model"),
                 runtime=20)
             for kind in ("softmax", "momentum") for seed in momentum["seeds"]]

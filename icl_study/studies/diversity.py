@@ -342,14 +342,14 @@ def layers_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     import pandas as pd
 
     from icl_study.checkpoint import load_model
-    from icl_study.tasks.regression import interleave
+    from icl_study.tasks.regression import interleave_xy
 
     lcfg = layers_settings(params["layers"])
     spd_rows, summary, control = [], [], []
     for index, path in enumerate(inputs):
         model, run_cfg = load_model(path)
         n = run_cfg.task_config["n_points"]
-        rows, summ = layer_match_tables(model, interleave, 2 * (n - 1), lcfg, run_cfg.task_config, layers_member(path),
+        rows, summ = layer_match_tables(model, interleave_xy, 2 * (n - 1), lcfg, run_cfg.task_config, layers_member(path),
                                         control if index == 0 else None)  # the control depends on the task only
         spd_rows += rows
         summary += summ

@@ -7,13 +7,13 @@ from __future__ import annotations
 from functools import cached_property
 
 from icl_study.config import ConfigError
-from icl_study.plan import Figure, Run, log_steps, run_config
+from icl_study.plan import Figure, TrainingJob, log_steps, make_run_config
 
 DIVERSITY_TABLES = {name: f"results/diversity/{name}.csv" for name in ("sweep", "threshold", "transient", "layers", "query")}
 
 
 
-def diversity_runs(section: dict) -> list[Run]:
+def diversity_runs(section: dict) -> list[TrainingJob]:
     """One seed group per pool size M, all at one budget, into M<M>/seed<seed>; log-spaced
     evaluator steps, and kept checkpoints for the transient-ridge runs (M = transient_pool_size).
     The section's defaults live in settings/diversity.py's DiversityConfig."""
@@ -25,8 +25,8 @@ def diversity_runs(section: dict) -> list[Run]:
     for pool_size in cfg.pool_sizes:
         task = {**cfg.task, "pool_size": pool_size, "eval_steps": log_steps(steps, cfg.n_eval_points)}
         keep = log_steps(steps, cfg.n_keep_checkpoints, first=20) if pool_size == cfg.transient_pool_size else []
-        config = run_config("pool_regression", task, cfg.model, {**cfg.train, "keep_steps": keep}, "diversity.model")
-        runs.append(Run("diversity", f"M{pool_size}", config, tuple(cfg.seeds), runtime=30, member="{name}/seed{seed}"))
+        config = make_run_config("pool_regression", task, cfg.model, {**cfg.train, "keep_steps": keep}, "diversity.model")
+        runs.append(TrainingJob("diversity", f"M{pool_size}", config, tuple(cfg.seeds), runtime=30, member="{name}/seed{seed}"))
     return runs
 
 

@@ -69,7 +69,7 @@ from icl_study.measures.order import bursty_order_measures, permute_pairs
 from icl_study.measures.probes import layer_features, partial_probe, probe_targets, ridge_probe
 from icl_study.measures.spd import query_spd, tune_gd_lr
 from icl_study.rng import generator, stream_seed
-from icl_study.settings.lenses import DaiConfig, DualConfig, OrderConfig, ProbeConfig, SpdConfig
+from icl_study.settings.lenses import DaiConfig, DualConfig, OrderConfig, ProbeLensConfig, SpdConfig
 from icl_study.tasks import make_task as build_task
 from icl_study.tasks.regression import predict
 from icl_study.train import build_model
@@ -77,7 +77,7 @@ from icl_study.train import build_model
 log = logging.getLogger("icl_study.lenses")
 
 
-LENS_CONFIGS = {"evaluators": None, "spd": SpdConfig, "probe": ProbeConfig, "dai": DaiConfig,
+LENS_CONFIGS = {"evaluators": None, "spd": SpdConfig, "probe": ProbeLensConfig, "dai": DaiConfig,
                 "dual": DualConfig, "order": OrderConfig}
 
 
@@ -152,7 +152,7 @@ def spd_lens(model, run_cfg, cfg: SpdConfig, n_boot: int, seed: int) -> list[tup
     return [ci_rows(f"spd_{name}", values, n_boot, seed) for name, values in spd.items()]
 
 
-def probe_lens(model, run_cfg, cfg: ProbeConfig, n_boot: int, seed: int) -> list[tuple]:
+def probe_lens(model, run_cfg, cfg: ProbeLensConfig, n_boot: int, seed: int) -> list[tuple]:
     """Held-out R² of the ridge probe for Xᵀy and w_OLS at the query, best layer (no CI); and the
     partial R² of w_OLS given Xᵀy (`r2_w_ols_given_xty`), best layer, as the linreg study judges
     its probes: w_OLS is largely linear in Xᵀy, so raw R² of w_OLS can be Xᵀy's alone."""

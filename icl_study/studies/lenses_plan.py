@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from icl_study.config import ConfigError
-from icl_study.plan import Figure, Run, as_json
+from icl_study.plan import Figure, TrainingJob, as_json
 
 LENSES_REGRESSION_ONLY = ("spd", "probe")
 
@@ -29,7 +29,7 @@ class LensesPlan:
         for family in self.config["lenses"]["families"]:
             self.lenses_steps(family)
 
-    def lenses_run(self, family: str, seed: int) -> tuple[str, str, Run]:
+    def lenses_run(self, family: str, seed: int) -> tuple[str, str, TrainingJob]:
         """(study, run name, the run's training job) of a family's run for one training seed."""
         section = self.config["lenses"]["families"][family]
         study = section.get("study", "transience")

@@ -5,7 +5,7 @@ runs, and `LinregPlan`, its jobs' properties, mixed into `Plan` (icl_study/plan.
 from __future__ import annotations
 
 from icl_study.config import deep_merge
-from icl_study.plan import Figure, Run, run_config
+from icl_study.plan import Figure, TrainingJob, make_run_config
 
 
 
@@ -41,21 +41,21 @@ def sweep_runs(sweep: dict | None) -> dict[str, dict]:
     return runs
 
 
-def linreg_runs(section: dict) -> list[Run]:
+def linreg_runs(section: dict) -> list[TrainingJob]:
     """Every named run and sweep cell (task/model/train with the run's overrides), and the
     1-layer linear self-attention of linreg.gd on pair tokens ("gd/lsa")."""
     base = {key: section[key] for key in ("task", "model", "train")}
     runs = []
     for name, overrides in {**section["runs"], **sweep_runs(section.get("sweep"))}.items():
         merged = deep_merge(base, overrides)
-        runs.append(Run("linreg", name, run_config("regression", merged["task"], merged["model"], merged["train"], "linreg.model")))
+        runs.append(TrainingJob("linreg", name, make_run_config("regression", merged["task"], merged["model"], merged["train"], "linreg.model")))
     gd = section["gd"]
     task = deep_merge(section["task"], gd["task"])
     # torch init: at GPT-2's N(0, 0.02) the product of six small matrices barely moves
     model = {**lsa_model(task["n_dims"], task["n_points"], gd["d_model"]), "vocab_size": 0, "init": "torch"}
     seeds = gd.get("training_seeds", [0])
     train = deep_merge(section["train"], gd["train"])
-    return runs + [Run("linreg", lsa_run_name(seed, seeds), run_config("regression_pairs", task, model,
+    return runs + [TrainingJob("linreg", lsa_run_name(seed, seeds), make_run_config("regression_pairs", task, model,
                                                                        {**train, "seed": seed}, "linreg.gd"), runtime=30)
                    for seed in seeds]
 

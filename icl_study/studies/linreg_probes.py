@@ -27,7 +27,7 @@ from icl_study.checkpoint import load_model
 from icl_study.config import from_dict
 from icl_study.measures.probes import layer_features, mlp_probe, partial_probe, probe_targets, ridge_probe
 from icl_study.rng import generator, stream_seed
-from icl_study.settings.linreg import ProbeConfig
+from icl_study.settings.linreg import LinregProbeConfig
 from icl_study.tasks.regression import RegressionTask
 from icl_study.train import build_model
 
@@ -35,7 +35,7 @@ log = logging.getLogger("icl_study.linreg_probes")
 COLUMNS = ["run", "model", "target", "probe", "layer", "k", "r2"]
 
 
-def probe_rows(run: str, kind: str, model: nn.Module, data: dict, cfg: ProbeConfig, k: int, mlp: bool) -> list[tuple]:
+def probe_rows(run: str, kind: str, model: nn.Module, data: dict, cfg: LinregProbeConfig, k: int, mlp: bool) -> list[tuple]:
     """Ridge, partial, shuffled-target ridge (and MLP if `mlp`) R² per layer and target at k pairs."""
     train_feats = layer_features(model, data["train"]["xs"], data["train"]["ys"], k)
     test_feats = layer_features(model, data["test"]["xs"], data["test"]["ys"], k)
@@ -63,7 +63,7 @@ def probe_rows(run: str, kind: str, model: nn.Module, data: dict, cfg: ProbeConf
     return rows
 
 
-def probe_table(checkpoint: str | Path, cfg: ProbeConfig) -> pd.DataFrame:
+def probe_table(checkpoint: str | Path, cfg: LinregProbeConfig) -> pd.DataFrame:
     """Probe R² per layer and k for the trained model and its untrained initialisation."""
     trained, run_cfg = load_model(checkpoint)
     untrained = build_model(run_cfg).eval()
@@ -84,5 +84,5 @@ def probe_table(checkpoint: str | Path, cfg: ProbeConfig) -> pd.DataFrame:
 
 def probes_rule(inputs: list[str], params: dict, outputs: list[str]) -> None:
     """Rule entry: one checkpoint -> its probe table (CSV)."""
-    cfg = from_dict(ProbeConfig, params, "linreg.probe")
+    cfg = from_dict(LinregProbeConfig, params, "linreg.probe")
     probe_table(inputs[0], cfg).to_csv(outputs[0], index=False)

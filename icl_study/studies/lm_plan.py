@@ -8,7 +8,7 @@ import sys
 from functools import cached_property
 from pathlib import Path
 
-from icl_study.plan import Figure, Run, as_json, run_config
+from icl_study.plan import Figure, TrainingJob, as_json, make_run_config
 
 SMOLLM2_DIR = "resources/lm/smollm2-135m"  # the converted SmolLM2 (studies.lm:convert_rule)
 GEMMA3_DIR = "resources/lm/gemma3-270m"  # the converted Gemma-3-270M base (studies.lm:convert_gemma3_rule)
@@ -58,10 +58,10 @@ def text_model_tasks(config: dict, tasks, overrides: dict | None) -> list[tuple[
             for task in (overrides or {}).get(model, tasks) if task in available]
 
 
-def lm_runs(section: dict) -> list[Run]:
+def lm_runs(section: dict) -> list[TrainingJob]:
     """pipeline-gpt: the small GPT pretrained on the concept corpus, read by lm, dai and shen."""
     gpt = section["pipeline_gpt"]
-    return [Run("lm", "pipeline-gpt", run_config("concepts", gpt["task"], gpt["model"], gpt["train"], "lm.pipeline_gpt.model"), runtime=30)]
+    return [TrainingJob("lm", "pipeline-gpt", make_run_config("concepts", gpt["task"], gpt["model"], gpt["train"], "lm.pipeline_gpt.model"), runtime=30)]
 
 
 class LmPlan:

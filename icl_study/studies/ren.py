@@ -32,7 +32,7 @@ from icl_study.metrics import normalized_error
 from icl_study.rng import generator
 from icl_study.settings.ren import CorpusEvalConfig, LensConfig, RenGridSettings, VariantEvalConfig
 from icl_study.tasks.concepts import ConceptsTask, episode_predictions
-from icl_study.tasks.regression import RegressionTask, interleave, predict
+from icl_study.tasks.regression import RegressionTask, interleave_xy, predict
 
 log = logging.getLogger("icl_study.ren")
 
@@ -40,7 +40,7 @@ log = logging.getLogger("icl_study.ren")
 def _sequences(run_cfg, n: int, seed: int) -> torch.Tensor:
     """(n, 2 n_points, d) evaluation token sequences of the model's own task (never a training batch)."""
     batch = RegressionTask(run_cfg.task_config, seed).sample(0, n, "eval")
-    return interleave(batch["xs"], batch["ys"])
+    return interleave_xy(batch["xs"], batch["ys"])
 
 
 def random_qkv(shape: tuple[int, ...], scale: float, seed: int) -> dict[str, torch.Tensor]:

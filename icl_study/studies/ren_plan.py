@@ -5,13 +5,13 @@ seed groups, and `RenPlan`, its jobs' properties, mixed into `Plan`.
 from __future__ import annotations
 
 from icl_study.config import KIND_PARAMETERS, ConfigError, model_for_kind
-from icl_study.plan import Figure, Run, run_config
+from icl_study.plan import Figure, TrainingJob, make_run_config
 
 REN_LENS_TABLES = ["kernel", "dual_identity", "dual_steps", "generalisation", "generalisation_fit"]
 
 
 
-def ren_runs(section: dict) -> list[Run]:
+def ren_runs(section: dict) -> list[TrainingJob]:
     """One group per attention kind and task, trained once per seed in one job: "{kind}_s{seed}" on
     the regression task and "corpus_{kind}_s{seed}" on pipeline-gpt's token corpus. A job per group,
     not per seed, pays for torch's import once: on a 2-core machine ~5 s of a ~20 s run."""
@@ -19,15 +19,15 @@ def ren_runs(section: dict) -> list[Run]:
     seeds = tuple(variants["seeds"])
     runs = []
     for kind in variants["kinds"]:
-        runs.append(Run("ren", kind, run_config("regression", variants["task"], model_for_kind(variants["model"], kind),
+        runs.append(TrainingJob("ren", kind, make_run_config("regression", variants["task"], model_for_kind(variants["model"], kind),
                                                 variants["train"], "ren.variants.model"), seeds))
-        runs.append(Run("ren", f"corpus_{kind}", run_config("concepts", corpus["task"],
+        runs.append(TrainingJob("ren", f"corpus_{kind}", make_run_config("concepts", corpus["task"],
                                                             model_for_kind(corpus["model"], kind), corpus["train"],
                                                             "ren.corpus.model"), seeds))
     return runs + ren_grid_runs(section)
 
 
-def ren_grid_runs(section: dict) -> list[Run]:
+def ren_grid_runs(section: dict) -> list[TrainingJob]:
     """The variants' parameter grid (ren.grid.values): one seed group per kind and value other than
     the one in variants.model, named "{kind}_{parameter}{value}", at the variants' task and budget."""
     variants, runs = section["variants"], []
@@ -39,8 +39,8 @@ def ren_grid_runs(section: dict) -> list[Run]:
             if value == variants["model"].get(parameter):  # that model is the kind's own run
                 continue
             model = model_for_kind({**variants["model"], parameter: value}, kind)
-            runs.append(Run("ren", f"{kind}_{parameter}{value:g}",
-                            run_config("regression", variants["task"], model, variants["train"], "ren.variants.model"),
+            runs.append(TrainingJob("ren", f"{kind}_{parameter}{value:g}",
+                            make_run_config("regression", variants["task"], model, variants["train"], "ren.variants.model"),
                             tuple(variants["seeds"])))
     return runs
 

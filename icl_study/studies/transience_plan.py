@@ -5,7 +5,7 @@ sweep x model sizes x seeds, plus the finite-pool regression runs), and `Transie
 from __future__ import annotations
 
 from icl_study.config import ConfigError, deep_merge
-from icl_study.plan import Figure, Run, log_steps, run_config
+from icl_study.plan import Figure, TrainingJob, log_steps, make_run_config
 
 
 
@@ -52,13 +52,13 @@ def transience_run_params(section: dict, dataset: str, size: str, weight_decay: 
     steps = train["steps"]
     task = {**base["task"], "eval_steps": log_steps(steps, section["n_eval_points"])}
     train["keep_steps"] = log_steps(steps, section["n_keep_checkpoints"], first=100)
-    return run_config("bursty" if dataset == "bursty" else "pool_regression", task, model, train,
+    return make_run_config("bursty" if dataset == "bursty" else "pool_regression", task, model, train,
                       f"transience.{dataset}.model")
 
 
-def transience_training(section: dict) -> list[Run]:
+def transience_training(section: dict) -> list[TrainingJob]:
     """Every transience run (`transience_runs`), named `<dataset>/<size>/wd<wd>/seed<seed>`."""
-    return [Run("transience", f"{dataset}/{run_tag(size, wd, seed)}",
+    return [TrainingJob("transience", f"{dataset}/{run_tag(size, wd, seed)}",
                 transience_run_params(section, dataset, size, wd, seed))
             for dataset, size, wd, seed in transience_runs(section)]
 

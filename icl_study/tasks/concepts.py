@@ -73,7 +73,7 @@ class ConceptsTask:
         labels = self.class_labels[classes]  # (B, N + 1) fixed meanings
         relabel = torch.rand(batch_size, cfg.n_labels, generator=gen).argsort(dim=1)  # (B, L) per-sequence permutation
         labels = torch.where(fresh[:, None], relabel.gather(1, labels), labels)
-        return interleave(classes, labels + cfg.n_classes)
+        return interleave_class_labels(classes, labels + cfg.n_classes)
 
     def train_batch(self, step: int, batch_size: int) -> dict[str, torch.Tensor]:
         return {"tokens": self.sample(generator(self.seed, "train", step), batch_size)}
@@ -102,7 +102,7 @@ class ConceptsTask:
         target = torch.randint(ways, (batch_size,), generator=gen)  # (B,)
         demo_classes, demo_labels = ways_classes.gather(1, slots), labels.gather(1, slots)  # (B, k)
         query = ways_classes.gather(1, target[:, None])  # (B, 1)
-        tokens = torch.cat([interleave(demo_classes, demo_labels + cfg.n_classes), query], dim=1)
+        tokens = torch.cat([interleave_class_labels(demo_classes, demo_labels + cfg.n_classes), query], dim=1)
         return {"tokens": tokens, "candidates": labels + cfg.n_classes, "target": target,
                 "bayes": bayes_accuracy(slots, target, ways) if fresh else torch.ones(batch_size)}
 
@@ -117,7 +117,7 @@ class ConceptsTask:
         return metrics
 
 
-def interleave(classes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def interleave_class_labels(classes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """(B, n) class ids and (B, n) label token ids -> (B, 2n) tokens c_1 l_1 c_2 l_2 ..."""
     return torch.stack([classes, labels], dim=2).flatten(1)  # (B, n, 2) -> (B, 2n)
 

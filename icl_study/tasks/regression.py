@@ -16,7 +16,7 @@ from icl_study.rng import generator
 from icl_study.tasks.io import model_io
 
 
-def interleave(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+def interleave_xy(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
     """(B, n, d) inputs and (B, n) targets -> (B, 2n, d) tokens x_1, y_1, x_2, y_2, ..."""
     B, n, d = xs.shape
     y_tokens = torch.zeros_like(xs)
@@ -24,8 +24,8 @@ def interleave(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
     return torch.stack((xs, y_tokens), dim=2).view(B, 2 * n, d)  # (B, n, 2, d) -> (B, 2n, d)
 
 
-def deinterleave(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inverse of `interleave`: (B, 2n, d) tokens -> (B, n, d) inputs and (B, n) targets."""
+def deinterleave_xy(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of `interleave_xy`: (B, 2n, d) tokens -> (B, n, d) inputs and (B, n) targets."""
     B, two_n, d = tokens.shape
     pairs = tokens.view(B, two_n // 2, 2, d)  # (B, 2n, d) -> (B, n, 2, d)
     return pairs[:, :, 0], pairs[:, :, 1, 0]
@@ -33,7 +33,7 @@ def deinterleave(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def predict(model: torch.nn.Module, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
     """The model as a predictor with the baselines' signature: (B, n, d), (B, n) -> (B, n)."""
-    out = model(interleave(xs, ys))  # (B, 2n, 1)
+    out = model(interleave_xy(xs, ys))  # (B, 2n, 1)
     return out[:, ::2, 0]  # read the prediction at each x-token
 
 

@@ -196,7 +196,7 @@ def test_a_full_disk_ends_with_one_line(monkeypatch, capsys):
     def full(inputs, params, outputs):
         raise OSError(errno.ENOSPC, "No space left on device", "results/linreg/errors.csv")
 
-    monkeypatch.setattr(cli, "resolve", lambda entry: full)
+    monkeypatch.setattr(cli, "entry_function", lambda entry: full)
     with pytest.raises(SystemExit) as exit_:
         cli.main(["studies.linreg:errors_rule", "--out", "results/linreg/errors.csv"])
     assert exit_.value.code == 2

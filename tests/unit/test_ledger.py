@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from icl_study.claims import COLUMNS
-from icl_study.ledger import STUDIES, all_claims, build_ledger, claim_tables
+from icl_study.ledger import CLAIM_MODULES, all_claims, build_ledger, claim_tables
 from icl_study.settings import load_config
 from workflow_helpers import REPO, TINY, run_without_torch
 
@@ -208,7 +208,7 @@ def test_ledger_columns_and_missing_table(config, tmp_path):
 
 def test_every_study_declares_claims_with_tables_and_figures(config):
     claims = all_claims(config)
-    assert {c.study for c in claims} >= {section for section, _ in STUDIES}
+    assert {c.study for c in claims} >= {section for section, _ in CLAIM_MODULES}
     for claim in claims:
         assert claim.tables and all(not t.startswith("results/") for t in claim.tables), claim.claim_id
         assert claim.figure.startswith("results/figures/") and claim.figure.endswith(".png"), claim.claim_id

@@ -314,12 +314,12 @@ def _tiny_regression_model():
 def test_spd_and_probe_lenses_write_the_claims_metrics():
     """spd_ols_minus_ridge is SPD_OLS − SPD_ridge per task (so its mean is the means' difference);
     the probe lens writes the partial R² of w_OLS given Xᵀy."""
-    from icl_study.settings.lenses import ProbeConfig, SpdConfig
+    from icl_study.settings.lenses import ProbeLensConfig, SpdConfig
 
     model, cfg = _tiny_regression_model()
     with torch.no_grad():
         spd = {r[0]: r for r in lenses.spd_lens(model, cfg, SpdConfig(n_tasks=16, gd_lr_grid=(0.1,)), 20, 0)}
-        probe = {r[0]: r for r in lenses.probe_lens(model, cfg, ProbeConfig(n_train=32, n_test=16), 20, 0)}
+        probe = {r[0]: r for r in lenses.probe_lens(model, cfg, ProbeLensConfig(n_train=32, n_test=16), 20, 0)}
     assert spd["spd_ols_minus_ridge"][1] == pytest.approx(spd["spd_ols"][1] - spd["spd_bayes_excess_error"][1], rel=1e-5)
     assert set(probe) == {"r2_xty", "r2_w_ols", "r2_w_ols_given_xty"}
     assert probe["r2_w_ols_given_xty"][1] <= 1

@@ -16,7 +16,7 @@ from icl_study.config import ModelConfig, to_dict
 from icl_study.model import GPT
 from icl_study.studies.linreg_matching import MatchingConfig, model_matching, query_predictions, sweep_summary
 from icl_study.measures.probes import partial_probe, probe_targets, r2_score, ridge_probe
-from icl_study.studies.linreg_probes import ProbeConfig, probe_table
+from icl_study.studies.linreg_probes import LinregProbeConfig, probe_table
 from icl_study.tasks.regression import predict
 from icl_study.train import train
 
@@ -154,7 +154,7 @@ def test_probe_table_probes_several_k_with_partial_r2(tmp_path):
            "model": to_dict(ModelConfig(n_layer=1, n_head=2, d_model=8, d_mlp=8, n_positions=12, n_dims_in=3)),
            "train": {"steps": 2, "batch_size": 4, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 2}}
     checkpoint = train(run, tmp_path / "tiny")
-    cfg = ProbeConfig(n_train=64, n_test=32, ridge_lambdas=(0.1, 1.0), mlp_steps=3, ks=(1, 2, 9))
+    cfg = LinregProbeConfig(n_train=64, n_test=32, ridge_lambdas=(0.1, 1.0), mlp_steps=3, ks=(1, 2, 9))
     table = probe_table(checkpoint, cfg)
     assert set(table["k"]) == {1, 2, 5}  # 9 > n - 1 skipped; the last k (5) always
     assert set(table.loc[table["k"] == 2, "probe"]) == {"ridge", "ridge, partial given the other target",

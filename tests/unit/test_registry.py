@@ -60,16 +60,16 @@ def test_each_figure_is_declared_once_and_rule_all_asks_for_the_wanted_ones():
 
 
 def test_ledger_modules_come_from_the_registry_and_declare_claims():
-    assert ledger.STUDIES == [(study.name, study.claims) for study in plan.STUDIES if study.claims]
-    for _, module in ledger.STUDIES:
+    assert ledger.CLAIM_MODULES == [(study.name, study.claims) for study in plan.STUDIES if study.claims]
+    for _, module in ledger.CLAIM_MODULES:
         assert callable(importlib.import_module(f"icl_study.{module}").claims), module
 
 
 def test_runs_and_settings_references_resolve():
-    assert plan.resolve("studies.diversity:DiversityConfig") is DiversityConfig
-    assert plan.resolve(linreg_runs) is linreg_runs
+    assert plan.import_ref("studies.diversity:DiversityConfig") is DiversityConfig
+    assert plan.import_ref(linreg_runs) is linreg_runs
     for study in plan.STUDIES:
-        assert study.runs is None or callable(plan.resolve(study.runs)), study.name
+        assert study.runs is None or callable(plan.import_ref(study.runs)), study.name
         assert study.settings is None or isinstance(study.settings_class(), type), study.name
 
 
@@ -92,3 +92,12 @@ def test_a_study_without_settings_is_a_config_error():
     with pytest.raises(ConfigError, match="declares no settings dataclass"):
         plan.Study("x", "9. X").settings_class()
 
+
+
+def test_config_yaml_and_the_tiers_list_the_studies_in_registry_order():
+    import yaml
+
+    order = [study.name for study in plan.STUDIES]
+    for path in [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]:
+        sections = [name for name in yaml.safe_load(path.read_text()) or {} if name in order]
+        assert sections == [name for name in order if name in sections], path.name

@@ -4,16 +4,16 @@
 import torch
 
 from icl_study.config import Curriculum
-from icl_study.tasks.regression import RegressionTask, curriculum_size, deinterleave, interleave
+from icl_study.tasks.regression import RegressionTask, curriculum_size, deinterleave_xy, interleave_xy
 
 
 def test_interleave_round_trip_and_layout():
     xs, ys = torch.randn(3, 4, 5), torch.randn(3, 4)
-    tokens = interleave(xs, ys)
+    tokens = interleave_xy(xs, ys)
     assert tokens.shape == (3, 8, 5)
     assert torch.equal(tokens[:, 0], xs[:, 0]) and torch.equal(tokens[:, 2], xs[:, 1])  # x-tokens at even positions
     assert torch.equal(tokens[:, 1, 0], ys[:, 0]) and torch.all(tokens[:, 1::2, 1:] == 0)  # y-token = (y, 0, ..., 0)
-    back_x, back_y = deinterleave(tokens)
+    back_x, back_y = deinterleave_xy(tokens)
     assert torch.equal(back_x, xs) and torch.equal(back_y, ys)
 
 
