@@ -115,12 +115,21 @@ def gd_trajectory(w0: Tensor, k: Tensor, v: Tensor, projection: Tensor, steps: i
 
 
 def fit_inverse_sqrt(n: Tensor, err: Tensor) -> tuple[float, float, float]:
-    """Least-squares fits: c for err ~ c / sqrt(n), and (a, p) for err ~ a n^(-p) in log-log."""
-    basis = n.double().rsqrt()
-    c = float((basis * err).sum() / (basis * basis).sum())
-    design = torch.stack([torch.ones_like(basis), -n.double().log()], -1)  # log err = log a - p log n
-    sol = torch.linalg.lstsq(design, err.double().log().unsqueeze(-1)).solution.squeeze(-1)
-    return c, float(sol[0].exp()), float(sol[1])
+    """Least-squares fits: c for err ~ c / sqrt(n), and (a, p) for err ~ a n^(-p) in log-log.
+
+    Solved in exact rational arithmetic on the float64 inputs (a handful of points), so the fit is
+    the correctly rounded solution and identical in every process: LAPACK's lstsq varied in the
+    last digits from run to run on the same table."""
+    from fractions import Fraction
+
+    ns, errs = n.double().tolist(), err.double().tolist()
+    basis = [Fraction(1.0 / math.sqrt(v)) for v in ns]
+    c = sum(b * Fraction(e) for b, e in zip(basis, errs)) / sum(b * b for b in basis)
+    x = [Fraction(-math.log(v)) for v in ns]  # log err = log a + p (-log n)
+    y = [Fraction(math.log(e)) for e in errs]
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    p = sum((xi - mx) * (yi - my) for xi, yi in zip(x, y)) / sum((xi - mx) ** 2 for xi in x)
+    return float(c), math.exp(float(my - p * mx)), float(p)
 
 
 # --- Dai et al. (2022): the exact dual form of un-normalised linear attention --------------------

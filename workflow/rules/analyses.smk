@@ -9,23 +9,14 @@ wildcards keeps them in its own rule file.
 for job in PLAN.analysis_rules:
 
     rule:
-        name:
-            job.name
-        input:
-            job.inputs,
-        output:
-            job.outputs,
-        log:
-            job.log,
-        benchmark:
-            job.benchmark
-        params:
-            command=job.command,
+        name: job.name
+        input: job.inputs,
+        output: job.outputs,
+        log: job.log,
+        benchmark: job.benchmark
+        params: command=job.command,
         threads: 1
-        resources:
-            runtime=job.runtime,
-            mem_mb=job.mem_mb,
-        conda:
-            "../envs/icl_study.yaml"
+        resources: runtime=job.runtime, mem_mb=job.mem_mb,
+        conda: "../envs/icl_study.yaml"
         shell:
             "python -m icl_study {params.command} --out {output:q} --threads {threads} > {log:q} 2>&1"

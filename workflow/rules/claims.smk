@@ -9,11 +9,7 @@ rule claims_ledger:
     input:
         PLAN.claim_tables,
     output:
-        report(
-            "results/claims.csv",
-            caption="../report/claims.rst",
-            category=REPORT_CATEGORIES["claims"],
-        ),
+        report("results/claims.csv", caption="../report/claims.rst", category=REPORT_CATEGORIES["claims"]),
     log:
         "logs/claims.log",
     params:

@@ -9,11 +9,7 @@ from icl_study.environment import source_state
 
 rule environment:
     output:
-        report(
-            "results/environment.json",
-            caption="../report/environment.rst",
-            category=REPORT_CATEGORIES["claims"],
-        ),
+        report("results/environment.json", caption="../report/environment.rst", category=REPORT_CATEGORIES["claims"]),
     params:
         record=as_json({"repo": str(workflow.basedir), **source_state(workflow.basedir)}),
     log:
