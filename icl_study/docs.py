@@ -1,22 +1,8 @@
 """Docs rendered from a finished run's tables, so no result number is ever typed by hand.
 
-A template (Markdown or reStructuredText) holds placeholders `{{ ... }}` (the language and its
-renderer: icl_study/placeholders.py, re-exported here) of three kinds:
-
-    {{ linreg/errors.csv | run=main, predictor=model, k=8 | value | .3f }}
-        table (relative to results/) | filters | column | format spec (optional, default .3g)
-    {{ linreg/errors.csv | run=main, predictor=model | min(value) }}
-        the column part may aggregate the matching rows: min, max, mean, count (count() takes no column)
-    {{ dai/summary/table.csv? | model=smollm2-135m, metric=acc_icl | mean(mean) }}
-        a trailing ? marks a table or rows that a tier may lack (a model it does not run): n/a then
-    {{ config | linreg.task.n_dims }}
-        a setup value of the tier that ran (dotted key into the merged config)
-    {{ figure | linreg_error_vs_k }}
-        a study page's figure: a Markdown image of docs/figures/<name>.png, copied from results/figures
-
-A filter value is compared as a number when the column is numeric, as text otherwise. A value
-placeholder must select exactly one row unless it aggregates: an ambiguous or empty selection
-stops rendering with the placeholder in the message, so a renamed column cannot go unnoticed.
+A template (Markdown or reStructuredText) holds placeholders `{{ ... }}`: a table's value, a config
+value or a figure. Their language and its renderer are icl_study/placeholders.py (its docstring
+has the syntax), re-exported here.
 
 Three things are rendered: the ledger table of README.md (between LEDGER_START and LEDGER_END,
 from results/claims.csv), the study pages docs/studies/<study>.md (one template per study in
