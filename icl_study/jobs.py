@@ -36,6 +36,12 @@ def command(entry: str, params=None):
     return text
 
 
+def figure_png(name: str) -> str:
+    """A declared figure's png, as the ledger's `figure` column links it (its name is written once,
+    beside its `Figure`: the claims import that constant)."""
+    return f"results/figures/{name}.png"
+
+
 def pattern(names) -> str:
     """A wildcard constraint matching exactly `names` (and nothing when there are none)."""
     return "|".join(re.escape(str(name)) for name in names) or NO_MATCH

@@ -8,6 +8,9 @@ from __future__ import annotations
 from icl_study.claims import NO_DATA, Claim, Gate, Measurement, over_seeds
 from icl_study.measures.rec2ftp import rec2ftp_ci
 from icl_study.studies.lm_claims import text_pairs
+from icl_study.jobs import figure_png
+from icl_study.studies.dai_plan import (DAI_TABLE_FIGURE, DAI_LAYERS_FIGURE, DAI_DUAL_FIGURE,
+                                        DAI_MOMENTUM_FIGURE)
 
 # --- claims (Dai et al. 2022), measured on the summary tables and the momentum comparison ----------
 
@@ -110,8 +113,7 @@ def claims(config: dict) -> list:
 
     settings = [("pipeline-gpt", config["dai"]["concepts_tasks"][0])] if config["dai"]["concepts_tasks"] else []
     settings += text_pairs(config, "dai", "text_tasks")
-    table, layers, dual = ("results/figures/dai_table.png", "results/figures/dai_layers.png",
-                           "results/figures/dai_dual.png")
+    table, layers, dual = figure_png(DAI_TABLE_FIGURE), figure_png(DAI_LAYERS_FIGURE), figure_png(DAI_DUAL_FIGURE)
     n_boot = config["dai"]["n_boot"]
     out = []
     for model, task in settings:
@@ -184,6 +186,6 @@ def claims(config: dict) -> list:
             claim="Momentum-based attention improves in-context learning.",
             measure="ICL accuracy on fresh labels at the largest k, momentum minus softmax attention, paired by "
                     "training seed; t-interval over seeds",
-            direction="greater", figure="results/figures/dai_momentum.png", tables=(MOMENTUM_TABLE,),
+            direction="greater", figure=figure_png(DAI_MOMENTUM_FIGURE), tables=(MOMENTUM_TABLE,),
             compute=_momentum_gain))
     return out

@@ -10,9 +10,14 @@ from icl_study.config import model_for_kind
 from icl_study.plan import Figure, TrainingJob, as_json, make_run_config
 from icl_study.studies.lm_plan import text_model_tasks
 
+# its figures' names (results/figures/<name>.png and .pdf), written here only: the claims import them
+DAI_TABLE_FIGURE = "dai_table"
+DAI_LAYERS_FIGURE = "dai_layers"
+DAI_DUAL_FIGURE = "dai_dual"
+DAI_MOMENTUM_FIGURE = "dai_momentum"
+
 DAI_VARIANTS = ["trained", "untrained"]
 DAI_TABLES = ["examples", "layers", "dual"]
-
 
 
 def dai_runs(section: dict) -> list[TrainingJob]:
@@ -57,5 +62,5 @@ class DaiPlan:
         """One rule draws the four figures from the summary and the momentum comparison."""
         tables = {"table": "results/dai/summary/table.csv", "curves": "results/dai/summary/layers.csv",
                   "dual": "results/dai/summary/dual.csv", "momentum": "results/dai/momentum/comparison.csv"}
-        draws = {"table": "dai_table", "layers": "dai_layers", "dual": "dai_dual", "momentum": "dai_momentum"}
+        draws = {"table": DAI_TABLE_FIGURE, "layers": DAI_LAYERS_FIGURE, "dual": DAI_DUAL_FIGURE, "momentum": DAI_MOMENTUM_FIGURE}
         return [Figure("dai", tables, "plots.dai:figures_rule", draws=draws)]

@@ -8,6 +8,9 @@ from __future__ import annotations
 import math
 
 from icl_study.settings.diversity import settings
+from icl_study.jobs import figure_png
+from icl_study.studies.diversity_plan import (DIVERSITY_THRESHOLD_FIGURE, DIVERSITY_TRANSIENT_FIGURE,
+                                              DIVERSITY_LAYERS_FIGURE)
 
 STUDY = "diversity"
 
@@ -284,7 +287,7 @@ def claims(config: dict | None = None) -> list:
     matcher = Gate("matcher control: k-step GD and Newton pseudo-layers matched to exactly k (fraction recovered "
                    "> 0.999)", measure_control_recovered, threshold=0.999, on="value")
 
-    fig1, fig2, fig3 = (f"results/figures/diversity_{n}.png" for n in ("threshold", "transient", "layers"))
+    fig1, fig2, fig3 = (figure_png(name) for name in (DIVERSITY_THRESHOLD_FIGURE, DIVERSITY_TRANSIENT_FIGURE, DIVERSITY_LAYERS_FIGURE))
     grid = [math.log2(m) for m in settings((config or {}).get(STUDY)).pool_sizes]
     window = f"the grid M in [{ABOVE[0]:g}, {ABOVE[1]:g}] × the seed's own M* (nearest the window's middle on log2 M)"
     return [

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 
 from icl_study.claims import NO_DATA, Claim, Gate, Measurement
+from icl_study.jobs import figure_png
+from icl_study.studies.lenses_plan import LENSES_CORRELATIONS_FIGURE
 
 # --- claims: does each paper's measure track ICL over training? (correlations.csv) -----------------
 
@@ -74,7 +76,7 @@ def claims(config: dict) -> list:
     regression kind: fresh-task error, lower is better). Every configured family gets the claims
     of its kind."""
 
-    figure = "results/figures/lenses_correlations.png"
+    figure = figure_png(LENSES_CORRELATIONS_FIGURE)
     rho = ("partial Spearman ρ with {icl} given log(step), across each seed's kept checkpoints, combined over "
            "training seeds in Fisher z (95% Fisher-z interval, one control)")
     acc, err = "ICL accuracy (bursty family)", "the fresh-task error (regression family)"

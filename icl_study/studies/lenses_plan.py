@@ -10,8 +10,11 @@ from functools import cached_property
 from icl_study.config import ConfigError
 from icl_study.plan import Figure, TrainingJob, as_json
 
-LENSES_REGRESSION_ONLY = ("spd", "probe")
+# its figures' names (results/figures/<name>.png and .pdf), written here only: the claims import them
+LENSES_OVER_TRAINING_FIGURE = "lenses_over_training"
+LENSES_CORRELATIONS_FIGURE = "lenses_correlations"
 
+LENSES_REGRESSION_ONLY = ("spd", "probe")
 
 
 def lens_family_kind(family: str, section: dict) -> str:
@@ -104,7 +107,7 @@ class LensesPlan:
     def lenses_figures(self) -> list[Figure]:
         curves = [path for paths in self.lenses_curves.values() for path in paths]
         return [
-            Figure("lenses_over_training", {"table": "results/lenses/table.csv", "curves": curves},
+            Figure(LENSES_OVER_TRAINING_FIGURE, {"table": "results/lenses/table.csv", "curves": curves},
                    "plots.lenses:over_training_rule", {"kinds": self.lenses_kinds, "curves": self.lenses_curves}),
-            Figure("lenses_correlations", ["results/lenses/correlations.csv"], "plots.lenses:correlations_rule"),
+            Figure(LENSES_CORRELATIONS_FIGURE, ["results/lenses/correlations.csv"], "plots.lenses:correlations_rule"),
         ]

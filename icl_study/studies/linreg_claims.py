@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from icl_study.claims import NO_DATA, Claim, Gate, Measurement, over_seeds
+from icl_study.jobs import figure_png
+from icl_study.studies.linreg_plan import (LINREG_ERROR_VS_K_FIGURE, LINREG_DEPTH_NOISE_FIGURE,
+                                           LINREG_PROBES_FIGURE, LINREG_GD_FIGURE)
 
 
 # --- claims (Garg et al. 2022), measured on errors.csv ----------------------------------------------
@@ -46,9 +49,8 @@ def linreg_claims(config: dict) -> list:
         measure=f"normalized error of one-step GD (lr tuned on held-out tasks) minus the transformer's on the same "
                 f"tasks, run {run}, at the largest k; " + (f"mean and t-interval over the seeds {', '.join(seeds)}"
                 if len(seeds) > 1 else "task-bootstrap interval of the per-task difference (paired)"),
-        direction="greater", figure="results/figures/linreg_error_vs_k.png", tables=(ERRORS_TABLE,),
+        direction="greater", figure=figure_png(LINREG_ERROR_VS_K_FIGURE), tables=(ERRORS_TABLE,),
         compute=gd_minus_model)]
-
 
 
 # --- claims (Akyürek et al. 2022, von Oswald et al. 2023), measured on sweep_summary.csv ------------
@@ -126,7 +128,7 @@ def linreg_matching_claims(config: dict) -> list:
     matching = config["linreg"].get("matching", {})
     n_tasks = matching.get("n_tasks")
     gap = "log10 SPD(model, one-step GD) / SPD(model, Bayes-optimal: OLS at σ = 0, else ridge σ²/τ²), mean over k ≥ 1"
-    figure = "results/figures/linreg_depth_noise.png"
+    figure = figure_png(LINREG_DEPTH_NOISE_FIGURE)
     lowest = min(sweep["noise_std"])
     deep, shallow = (tuple(f"linreg/{run}/matching.csv" for run in _cell_runs(sweep, deepest)) for deepest in (True, False))
     bayes = "least_squares" if lowest == 0 else "ridge_bayes"  # linreg_matching.bayes_predictor_id
@@ -151,7 +153,6 @@ def linreg_matching_claims(config: dict) -> list:
               direction="less", figure=figure, tables=(SWEEP_TABLE, *shallow), compute=measured(False),
               gates=shallow_gates),
     ]
-
 
 
 # --- claims (Akyürek et al. 2022), measured on the probe tables of the deepest noise-free cell ------
@@ -185,8 +186,7 @@ def linreg_probes_claims(config: dict) -> list:
         claim="The hidden states of a trained transformer encode the least-squares weights of its context.",
         measure=f"partial R² of w_OLS given Xᵀy, ridge probe on the last layer at the smallest probed k, cell "
                 f"{runs[0]} (deepest, lowest noise); t-interval over training seeds",
-        direction="greater", figure="results/figures/linreg_probes.png", tables=paths, compute=partial_wols)]
-
+        direction="greater", figure=figure_png(LINREG_PROBES_FIGURE), tables=paths, compute=partial_wols)]
 
 
 # --- claims (von Oswald et al. 2023), measured on the comparison's tables ---------------------------
@@ -198,7 +198,7 @@ def linreg_gd_claims(config: dict) -> list:
 
     if "gd" not in config["linreg"]:
         return []
-    figure = "results/figures/linreg_gd.png"
+    figure = figure_png(LINREG_GD_FIGURE)
 
     def exactness(tables):
         # An identity: its value only; a [x, x] interval would pose as a measurement.

@@ -7,6 +7,12 @@ from __future__ import annotations
 from icl_study.config import deep_merge
 from icl_study.plan import Figure, TrainingJob, make_run_config
 
+# its figures' names (results/figures/<name>.png and .pdf), written here only: the claims import them
+LINREG_ERROR_VS_K_FIGURE = "linreg_error_vs_k"
+LINREG_MATCHING_FIGURE = "linreg_matching"
+LINREG_DEPTH_NOISE_FIGURE = "linreg_depth_noise"
+LINREG_PROBES_FIGURE = "linreg_probes"
+LINREG_GD_FIGURE = "linreg_gd"
 
 
 def lsa_model(n_dims: int, n_points: int, d_model: int | None = None) -> dict:
@@ -89,13 +95,13 @@ class LinregPlan:
         section = self.config["linreg"]
         gd = {name: f"results/linreg/gd/{name}.csv" for name in ("summary", "interpolation", "predictions", "exactness")}
         return [
-            Figure("linreg_error_vs_k", ["results/linreg/errors.csv"], "plots.linreg:error_vs_k_rule",
+            Figure(LINREG_ERROR_VS_K_FIGURE, ["results/linreg/errors.csv"], "plots.linreg:error_vs_k_rule",
                    {**section["figure"], "n_dims": section["task"]["n_dims"]}),
-            Figure("linreg_matching", [f"results/linreg/{run}/matching.csv" for run in self.linreg_matching_runs],
+            Figure(LINREG_MATCHING_FIGURE, [f"results/linreg/{run}/matching.csv" for run in self.linreg_matching_runs],
                    "plots.linreg_algorithms:matching_rule"),
-            Figure("linreg_depth_noise", ["results/linreg/sweep_summary.csv"], "plots.linreg_algorithms:depth_noise_rule"),
+            Figure(LINREG_DEPTH_NOISE_FIGURE, ["results/linreg/sweep_summary.csv"], "plots.linreg_algorithms:depth_noise_rule"),
             # named runs + the sweep's σ = 0 cells, every seed
-            Figure("linreg_probes", [f"results/linreg/{run}/probes.csv" for run in self.linreg_matching_runs],
+            Figure(LINREG_PROBES_FIGURE, [f"results/linreg/{run}/probes.csv" for run in self.linreg_matching_runs],
                    "plots.linreg_algorithms:probes_rule"),
-            Figure("linreg_gd", gd, "plots.linreg_algorithms:gd_rule"),
+            Figure(LINREG_GD_FIGURE, gd, "plots.linreg_algorithms:gd_rule"),
         ]

@@ -5,6 +5,8 @@ Torch-free, unlike lm.py: the ledger rule's inputs are resolved when Snakemake p
 from __future__ import annotations
 
 from icl_study.claims import NO_DATA, Claim, Measurement
+from icl_study.jobs import figure_png
+from icl_study.studies.lm_plan import LM_ICL_VS_K_FIGURE
 
 # --- claims (the substrate: does ICL work here at all?), measured on icl_gain.csv -------------------
 
@@ -53,7 +55,7 @@ def claims(config: dict) -> list:
     """ICL works on the substrate: accuracy with the most demonstrations above zero-shot, for
     pipeline-gpt on fresh labels (Chan et al.'s bursty data) and each text model and task."""
 
-    figure = "results/figures/lm_icl_vs_k.png"
+    figure = figure_png(LM_ICL_VS_K_FIGURE)
     gain = "accuracy at the largest k minus zero-shot (k = 0)"
     text = (f"{gain}, paired per test example (the same examples at both k); over several demonstration sets a "
             "two-way bootstrap (examples x sets), else a cluster interval over examples")

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from icl_study.plan import Figure, TrainingJob, as_json, make_run_config
 
+# its figures' names (results/figures/<name>.png and .pdf), written here only: the claims import them
+LM_ICL_VS_K_FIGURE = "lm_icl_vs_k"
+
 SMOLLM2_DIR = "resources/lm/smollm2-135m"  # the converted SmolLM2 (studies.lm:convert_rule)
 GEMMA3_DIR = "resources/lm/gemma3-270m"  # the converted Gemma-3-270M base (studies.lm:convert_gemma3_rule)
 PACKAGED_LMS = {"smollm2": ("smollm2-135m", SMOLLM2_DIR), "gemma3": ("gemma3-270m", GEMMA3_DIR)}  # spec: (name, dir)
-
 
 
 def lm_model_name(spec: str) -> str:
@@ -114,4 +116,4 @@ class LmPlan:
         return tables + ["results/lm/icl/pipeline-gpt/concepts.csv"]
 
     def lm_figures(self) -> list[Figure]:
-        return [Figure("lm_icl_vs_k", ["results/lm/accuracy.csv"], "plots.lm:icl_vs_k_rule")]
+        return [Figure(LM_ICL_VS_K_FIGURE, ["results/lm/accuracy.csv"], "plots.lm:icl_vs_k_rule")]

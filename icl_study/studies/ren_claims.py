@@ -7,6 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from icl_study.claims import NO_DATA, Claim, Gate, Measurement, over_seeds
+from icl_study.jobs import figure_png
+from icl_study.studies.ren_plan import (REN_KERNEL_FIGURE, REN_DUAL_FIGURE, REN_GENERALISATION_FIGURE,
+                                        REN_VARIANTS_FIGURE, REN_VARIANTS_CORPUS_FIGURE,
+                                        REN_VARIANTS_GRID_FIGURE)
 
 # --- claims (Ren & Liu 2024), measured on the lens and variant tables ------------------------------
 
@@ -147,7 +151,7 @@ def grid_claims(config: dict) -> list:
     kinds = [kind for kind in VARIANT_KINDS if config["ren"]["grid"]["values"].get(kind)]
     if not kinds:
         return []
-    figure = "results/figures/ren_variants_grid.png"
+    figure = figure_png(REN_VARIANTS_GRID_FIGURE)
     out = [Claim(study="ren", paper=f"{REN} (control)", claim_id="ren.grid.softmax_learned",
                  claim="At this budget the softmax baseline has left its loss plateau (a control for the variants).",
                  measure="1 - normalized error of softmax attention at the largest k on the test tasks (the zero "
@@ -175,35 +179,35 @@ def claims(config: dict) -> list:
               measure="log-log slope of the relative error of the random-feature estimate of exp(qᵀk/√Dh) vs the number "
                       "of features m, per trained layer, averaged over layers; mean and t-interval over feature draws. "
                       "The Monte-Carlo rate is −0.5",
-              direction="equivalent", threshold=MONTE_CARLO, margin=0.1, figure="results/figures/ren_kernel.png",
+              direction="equivalent", threshold=MONTE_CARLO, margin=0.1, figure=figure_png(REN_KERNEL_FIGURE),
               tables=(KERNEL,), compute=_kernel_slope("trained", LENS_SEEDS),
               gates=(Gate("the estimator reaches the Monte-Carlo rate on the random-token control: slope < −0.4, "
                           "t over feature draws", _kernel_slope("random", None), direction="less", threshold=-0.4),)),
         Claim(study="ren", paper=REN, claim_id="ren.dual_identity",
               claim="Kernel attention equals a dual model trained by one gradient step on the demonstrations.",
               measure="largest relative error between the dual model's prediction and un-normalised kernel attention",
-              direction="identity", figure="results/figures/ren_dual.png", tables=(IDENTITY,), compute=_identity,
+              direction="identity", figure=figure_png(REN_DUAL_FIGURE), tables=(IDENTITY,), compute=_identity,
               trained=False),
         Claim(study="ren", paper=REN, claim_id="ren.generalisation",
               claim="The dual model's generalisation error is bounded at O(1/√N) in the number of demonstrations.",
               measure="log-log slope of the softmax dual model's distance to its N → ∞ limit on held-out tokens vs N "
                       "(first trained layer; the estimation error the bound controls, not the bound itself); "
                       "bootstrap over the demonstration draws per (head, N). O(1/√N) needs a slope ≤ −0.5",
-              direction="less", threshold=MONTE_CARLO, figure="results/figures/ren_generalisation.png",
+              direction="less", threshold=MONTE_CARLO, figure=figure_png(REN_GENERALISATION_FIGURE),
               tables=(GENERALISATION,), compute=_generalisation("trained"),
               gates=(Gate("the measurement reaches the CLT rate on the random-token control: slope < −0.4, "
                           "bootstrap over draws", _generalisation("random"), direction="less", threshold=-0.4),)),
     ]
     # (claim id prefix, table, error column, what the error is, figure): regression, then tokens
     settings = [("ren.variant", VARIANTS, "normalized_error", "normalized regression error at the largest k",
-                 "ren_variants"),
+                 REN_VARIANTS_FIGURE),
                 ("ren.corpus_variant", CORPUS, "icl_error", "ICL error on fresh-label episodes at the largest k "
-                 "(token corpus)", "ren_variants_corpus")]
+                 "(token corpus)", REN_VARIANTS_CORPUS_FIGURE)]
     for prefix, table, column, error, figure in settings:
         out += [Claim(study="ren", paper=REN, claim_id=f"{prefix}.{kind}",
                       claim="Attention modified as contrastive learning suggests improves in-context learning.",
                       measure=f"{error}, {kind} minus softmax attention, paired by training seed; t-interval over seeds",
-                      direction="less", figure=f"results/figures/{figure}.png", tables=(table,),
+                      direction="less", figure=figure_png(figure), tables=(table,),
                       compute=_variant_minus_softmax(table, column, kind))
                 for kind in VARIANT_KINDS]
     return out + grid_claims(config)

@@ -7,8 +7,15 @@ from __future__ import annotations
 from icl_study.config import KIND_PARAMETERS, ConfigError, model_for_kind
 from icl_study.plan import Figure, TrainingJob, make_run_config
 
-REN_LENS_TABLES = ["kernel", "dual_identity", "dual_steps", "generalisation", "generalisation_fit"]
+# its figures' names (results/figures/<name>.png and .pdf), written here only: the claims import them
+REN_KERNEL_FIGURE = "ren_kernel"
+REN_DUAL_FIGURE = "ren_dual"
+REN_GENERALISATION_FIGURE = "ren_generalisation"
+REN_VARIANTS_FIGURE = "ren_variants"
+REN_VARIANTS_CORPUS_FIGURE = "ren_variants_corpus"
+REN_VARIANTS_GRID_FIGURE = "ren_variants_grid"
 
+REN_LENS_TABLES = ["kernel", "dual_identity", "dual_steps", "generalisation", "generalisation_fit"]
 
 
 def ren_runs(section: dict) -> list[TrainingJob]:
@@ -71,16 +78,16 @@ class RenPlan:
     def ren_figures(self) -> list[Figure]:
         lens, variants, corpus = "results/ren/lens", "results/ren/variants", "results/ren/corpus_variants"
         return [
-            Figure("ren_kernel", [f"{lens}/kernel.csv"], "plots.ren:kernel_rule"),
-            Figure("ren_dual", {"identity": f"{lens}/dual_identity.csv", "steps": f"{lens}/dual_steps.csv"},
+            Figure(REN_KERNEL_FIGURE, [f"{lens}/kernel.csv"], "plots.ren:kernel_rule"),
+            Figure(REN_DUAL_FIGURE, {"identity": f"{lens}/dual_identity.csv", "steps": f"{lens}/dual_steps.csv"},
                    "plots.ren:dual_rule"),
-            Figure("ren_generalisation", {"table": f"{lens}/generalisation.csv", "fit": f"{lens}/generalisation_fit.csv"},
+            Figure(REN_GENERALISATION_FIGURE, {"table": f"{lens}/generalisation.csv", "fit": f"{lens}/generalisation_fit.csv"},
                    "plots.ren:generalisation_rule"),
-            Figure("ren_variants", {"errors": f"{variants}/errors.csv", "curves": f"{variants}/curves.csv"},
+            Figure(REN_VARIANTS_FIGURE, {"errors": f"{variants}/errors.csv", "curves": f"{variants}/curves.csv"},
                    "plots.ren:variants_rule"),
-            Figure("ren_variants_corpus", {"errors": f"{corpus}/errors.csv", "curves": f"{corpus}/curves.csv"},
+            Figure(REN_VARIANTS_CORPUS_FIGURE, {"errors": f"{corpus}/errors.csv", "curves": f"{corpus}/curves.csv"},
                    "plots.ren:corpus_variants_rule"),
             # the grid is an optional analysis: rule all asks for it where ren.grid.values has values
-            Figure("ren_variants_grid", [f"{variants}/grid.csv"], "plots.ren:grid_rule",
+            Figure(REN_VARIANTS_GRID_FIGURE, [f"{variants}/grid.csv"], "plots.ren:grid_rule",
                    wanted=bool(self.config["ren"]["grid"]["values"])),
         ]

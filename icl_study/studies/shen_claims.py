@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from icl_study.claims import NO_DATA, Claim, Gate, Measurement
 from icl_study.studies.lm_claims import text_pairs
+from icl_study.jobs import figure_png
+from icl_study.studies.shen_plan import SHEN_ORDER_FIGURE, SHEN_PERTURBATION_FIGURE, SHEN_ICL_VS_GD_FIGURE
 
 # --- claims (Shen et al. 2023), measured on the order, perturbation and ICL-vs-GD tables -----------
 
@@ -108,13 +110,13 @@ def claims(config: dict) -> list:
         Claim(study="shen", paper=SHEN_PAPER, claim_id="shen.batch_gd_order_free",
               claim="Batch gradient descent does not depend on the order of the demonstrations (ICL does).",
               measure="largest spread of batch GD's query prediction over demonstration orders, every N",
-              direction="identity", figure="results/figures/shen_order.png", tables=(ORDER,), compute=_batch_gd_order),
+              direction="identity", figure=figure_png(SHEN_ORDER_FIGURE), tables=(ORDER,), compute=_batch_gd_order),
         Claim(study="shen", paper=SHEN_PAPER, claim_id="shen.constructed_fragile",
               claim="Transformers with hand-built GD weights are far more fragile under weight noise than trained ones.",
               measure="log(L_noisy / L_clean) at the largest noise scale, GD construction minus a trained regression "
                       "model of the same depth (layers = GD steps), per noise draw; t-interval over draws per pair; median "
                       "of the pairs, interval: envelope of the pairs' intervals (every matched depth must agree)",
-              direction="greater", figure="results/figures/shen_perturbation.png", tables=(PERTURBATION,),
+              direction="greater", figure=figure_png(SHEN_PERTURBATION_FIGURE), tables=(PERTURBATION,),
               compute=_fragility,
               gates=(Gate(f"at least {MIN_DRAWS} noise draws per model", _n_draws, threshold=MIN_DRAWS - 0.5,
                           on="value"),)),
@@ -131,7 +133,7 @@ def claims(config: dict) -> list:
             measure=f"KL(ICL‖GD) minus the larger of the ICL–ICL and GD–GD noise floors, {where}, largest N, first "
                     "GD setting; paired per query, interval over test queries (two-way over queries x "
                     "demonstration sets where there are several)",
-            direction="greater", figure="results/figures/shen_icl_vs_gd.png", tables=(ICL_VS_GD,),
+            direction="greater", figure=figure_png(SHEN_ICL_VS_GD_FIGURE), tables=(ICL_VS_GD,),
             compute=_verdict_column(model, "kl_icl_gd_minus_floor", 1 if trained else None, task),
             gates=(Gate("GD moved the model beyond its noise floor: KL(GD‖ZS) − GD–GD floor > 0, paired per query",
                         _verdict_column(model, "kl_gd_zs_minus_floor", None, task)),),

@@ -9,6 +9,10 @@ from icl_study.config import deep_merge
 from icl_study.plan import Figure, as_json
 from icl_study.studies.lm_plan import text_model_tasks
 
+# its figures' names (results/figures/<name>.png and .pdf), written here only: the claims import them
+SHEN_ORDER_FIGURE = "shen_order"
+SHEN_PERTURBATION_FIGURE = "shen_perturbation"
+SHEN_ICL_VS_GD_FIGURE = "shen_icl_vs_gd"
 
 
 class ShenPlan:
@@ -48,8 +52,8 @@ class ShenPlan:
 
     def shen_figures(self) -> list[Figure]:
         return [
-            Figure("shen_order", {"regression": "results/shen/regression/order.csv", "lm": "results/shen/lm.csv"},
+            Figure(SHEN_ORDER_FIGURE, {"regression": "results/shen/regression/order.csv", "lm": "results/shen/lm.csv"},
                    "plots.shen:order_rule"),
-            Figure("shen_perturbation", ["results/shen/perturbation.csv"], "plots.shen:perturbation_rule"),
-            Figure("shen_icl_vs_gd", ["results/shen/lm.csv"], "plots.shen:icl_vs_gd_rule"),
+            Figure(SHEN_PERTURBATION_FIGURE, ["results/shen/perturbation.csv"], "plots.shen:perturbation_rule"),
+            Figure(SHEN_ICL_VS_GD_FIGURE, ["results/shen/lm.csv"], "plots.shen:icl_vs_gd_rule"),
         ]

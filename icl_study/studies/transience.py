@@ -19,7 +19,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from icl_study.jobs import figure_png
 from icl_study.plan import log_steps  # noqa: F401 (the runs' steps, declared in the plan)
+from icl_study.studies.transience_plan import (TRANSIENCE_CURVES_FIGURE, TRANSIENCE_PEAK_FINAL_FIGURE,
+                                               TRANSIENCE_REGRESSION_FIGURE)
 from icl_study.studies.transience_plan import run_tag  # noqa: F401 (the runs' names, declared in its plan)
 from icl_study.studies.transience_plan import transience_run_params as run_params  # noqa: F401
 from icl_study.studies.transience_plan import transience_runs as runs  # noqa: F401
@@ -302,7 +305,7 @@ def claims(config: dict) -> list:
 
     section = config["transience"]
     decays, base = section["weight_decays"], section["base_size"]
-    curves, regression = "results/figures/transience_curves.png", "results/figures/transience_regression.png"
+    curves, regression = figure_png(TRANSIENCE_CURVES_FIGURE), figure_png(TRANSIENCE_REGRESSION_FIGURE)
     fade = "ICL drop from its peak to the last step (peak − final holdout ICL accuracy), mean over seeds"
     out = []
     for arm, spec in section.get("arms", {}).items():
@@ -332,7 +335,7 @@ def claims(config: dict) -> list:
             measure=f"ICL drop at weight decay {decays[0]:g} minus at the matched decay (size {base}): the largest of "
                     f"{sweep} whose final training loss is within {LOSS_MARGIN:g} nats of decay {decays[0]:g}'s (mean "
                     f"over seeds; none: the largest decay), paired by seed, mean and t-interval over seeds",
-            direction="greater", figure="results/figures/transience_peak_final.png", tables=(SUMMARY_TABLE,),
+            direction="greater", figure=figure_png(TRANSIENCE_PEAK_FINAL_FIGURE), tables=(SUMMARY_TABLE,),
             gates=(Gate(f"matched training loss: final loss at the matched decay − at {decays[0]:g}, paired by "
                         f"seed, below {LOSS_MARGIN:g} nats (else the decay keeps ICL by not fitting)",
                         lambda t: _paired_by_seed(t, base, (matched_decay(t, base, decays), decays[0]), "final_loss"),

@@ -7,6 +7,10 @@ from __future__ import annotations
 from icl_study.config import ConfigError, deep_merge
 from icl_study.plan import Figure, TrainingJob, log_steps, make_run_config
 
+# its figures' names (results/figures/<name>.png and .pdf), written here only: the claims import them
+TRANSIENCE_CURVES_FIGURE = "transience_curves"
+TRANSIENCE_PEAK_FINAL_FIGURE = "transience_peak_final"
+TRANSIENCE_REGRESSION_FIGURE = "transience_regression"
 
 
 def run_tag(size: str, weight_decay: float, seed: int) -> str:
@@ -73,9 +77,9 @@ class TransiencePlan:
     def transience_figures(self) -> list[Figure]:
         section = self.config["transience"]
         return [
-            Figure("transience_curves", ["results/transience/curves.csv"], "plots.transience:curves_rule",
+            Figure(TRANSIENCE_CURVES_FIGURE, ["results/transience/curves.csv"], "plots.transience:curves_rule",
                    {"size": section["base_size"], "arms": list(section.get("arms", {}))}),
-            Figure("transience_peak_final", ["results/transience/summary.csv"], "plots.transience:peak_final_rule"),
-            Figure("transience_regression", ["results/transience/curves.csv"], "plots.transience:regression_rule",
+            Figure(TRANSIENCE_PEAK_FINAL_FIGURE, ["results/transience/summary.csv"], "plots.transience:peak_final_rule"),
+            Figure(TRANSIENCE_REGRESSION_FIGURE, ["results/transience/curves.csv"], "plots.transience:regression_rule",
                    {"pool_size": section["regression"]["task"]["pool_size"]}),
         ]
