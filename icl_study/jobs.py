@@ -3,7 +3,7 @@
 A study's plan module (icl_study/studies/<study>_plan.py) declares its figures (`Figure`,
 `<study>_figures()`) and, where a rule needs no wildcards, its analyses (`Analysis`,
 `<study>_analyses()`) as data: workflow/rules/figures.smk and analyses.smk generate their rules.
-A rule file, for jobs with wildcards, uses the helpers (`as_json`, `command`, `pattern`,
+A rule file, for jobs with wildcards, uses the helpers (`as_json`, `params_option`, `pattern`,
 `lookup`, `caption`). Torch-free, at the plan's layer (icl_study/plan.py re-exports every name).
 """
 
@@ -23,17 +23,17 @@ def as_json(value) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def command(entry: str, params=None):
-    """params.command of an analysis rule (the template `rule analysis`, common.smk): a params
-    function giving the package's entry point, the job's inputs and `--params` with the rule's
-    params (a JSON string, or a function of the wildcards; none: no --params), each quoted as the
-    shell's {input:q} and {params.<name>:q} quote them."""
-    def text(wildcards, input) -> str:
-        value = params(wildcards) if callable(params) else params
-        words = [entry, *(shlex.quote(str(path)) if str(path) else "" for path in input)]
-        return " ".join(words + (["--params", shlex.quote(value)] if value is not None else []))
-
-    return text
+def params_option(params=None):
+    """params.settings of an analysis rule (the template `rule analysis`, common.smk): the text
+    after its inputs, " --params <the JSON, quoted as the shell's {x:q}>", or "" for none. `params`
+    is a JSON string or a function of the wildcards only: Snakemake compares such a param with the
+    one it recorded and reruns the job when it changed, while a params function that takes `input`
+    counts as derived from the inputs and is never compared (a changed config value would not rerun)."""
+    if params is None:
+        return ""
+    if callable(params):
+        return lambda wildcards: f" --params {shlex.quote(params(wildcards))}"
+    return f" --params {shlex.quote(params)}"
 
 
 def figure_png(name: str) -> str:
@@ -122,8 +122,8 @@ class Analysis:
     study: str = ""
 
     @property
-    def command(self):
-        return command(self.entry, None if self.params is None else as_json(self.params))
+    def settings(self) -> str:
+        return params_option(None if self.params is None else as_json(self.params))
 
     @property
     def log(self) -> str:

@@ -2,7 +2,7 @@
 
 `TrainingJob` (one training job: a run, or a group of seeds), `make_run_config`, `TrainingRule` and `Figure` (the shapes of the generated
 training and figure rules), `Plan` (every study's runs, training and figure rules, `rule all`'s
-targets), and the rule files' helpers (`as_json`, `command`, `pattern`, `lookup`, `caption`). Each
+targets), and the rule files' helpers (`as_json`, `params_option`, `pattern`, `lookup`, `caption`). Each
 study declares its part in icl_study/studies/<study>_plan.py, at this module's layer: its runs
 (`runs=` in the registry), its figures and a mixin of its jobs' properties (`plan=`), with which
 `Plan(config)` is built, so the rule files read `PLAN.<study>_<property>`; config checks that
@@ -20,7 +20,7 @@ from functools import cache, cached_property
 from pathlib import Path
 
 from icl_study.config import ConfigError
-from icl_study.jobs import (NO_MATCH, Analysis, Figure, as_json, caption, command, lookup,  # noqa: F401
+from icl_study.jobs import (NO_MATCH, Analysis, Figure, as_json, caption, lookup, params_option,  # noqa: F401
                             pattern)
 from icl_study.registry import (REPORT_CATEGORIES, STUDIES, STUDY_RULE_FILES, TABLE_TARGETS, Study,  # noqa: F401
                                 import_ref)

@@ -48,8 +48,13 @@ def test_the_digit_check_catches_a_typed_result():
 
 
 def test_readme_is_short_and_keeps_both_setup_commands():
+    """Its own text is short; the generated ledger block (one row per claim) is not counted."""
+    from icl_study.docs import LEDGER_END, LEDGER_START
+
     readme = (REPO / "README.md").read_text()
-    assert len(readme.splitlines()) <= 150
+    start, end = readme.index(LEDGER_START), readme.index(LEDGER_END)
+    own_text = readme[:start] + readme[end:]
+    assert len(own_text.splitlines()) <= 100
     lines = readme.splitlines()
     commands = {n: lines[i + 1] for i, line in enumerate(lines) for n in "12" if line.startswith(f"# {n}. ")}
     # .ci/run reads them with `sed -n "/^# N\\. /{n;p;q}" README.md` and checks command 1's tail

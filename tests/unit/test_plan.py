@@ -9,7 +9,7 @@ import pytest
 
 from icl_study.config import ConfigError, deep_merge, run_config
 from icl_study.settings import load_config
-from icl_study.plan import NO_MATCH, Plan, command, pattern
+from icl_study.plan import NO_MATCH, Plan, params_option, pattern
 from icl_study.studies.linreg_plan import lsa_model
 from workflow_helpers import REPO, TINY, run_without_torch
 
@@ -84,10 +84,14 @@ def test_patterns_match_exactly_the_names():
     assert pattern([]) == NO_MATCH and not re.fullmatch(NO_MATCH, "x")
 
 
-def test_an_analysis_command_quotes_inputs_and_params_as_the_shell_would():
-    """params.command (the template rule analysis) reads as `<entry> {input:q} --params {params.x:q}`."""
-    inputs = ["results/a b/model.pt", "results/c.csv"]
-    assert command("studies.x:y_rule", '{"k": 1}')({}, inputs) == \
-        "studies.x:y_rule 'results/a b/model.pt' results/c.csv --params '{\"k\": 1}'"
-    assert command("studies.x:y_rule", lambda wildcards: wildcards["job"])({"job": "{}"}, []) == "studies.x:y_rule --params '{}'"
-    assert command("studies.x:y_rule")({}, inputs[1:]) == "studies.x:y_rule results/c.csv"
+def test_an_analysis_rules_params_are_quoted_and_never_derived_from_its_inputs():
+    """params.settings (the template rule analysis) reads as ` --params {x:q}` after the inputs, and
+    is a value or a function of the wildcards alone: a params function taking `input` counts as
+    derived and Snakemake never compares it, so a changed config value would not rerun the job."""
+    import inspect
+
+    assert params_option('{"k": 1}') == " --params '{\"k\": 1}'"
+    assert params_option() == ""
+    wildcard_params = params_option(lambda wildcards: wildcards["job"])
+    assert wildcard_params({"job": "{}"}) == " --params '{}'"
+    assert list(inspect.signature(wildcard_params).parameters) == ["wildcards"]

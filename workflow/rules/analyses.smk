@@ -14,9 +14,9 @@ for job in PLAN.analysis_rules:
         output: job.outputs,
         log: job.log,
         benchmark: job.benchmark
-        params: command=job.command,
+        params: entry=job.entry, settings=job.settings,
         threads: 1
         resources: runtime=job.runtime, mem_mb=job.mem_mb,
         conda: "../envs/icl_study.yaml"
         shell:
-            "python -m icl_study {params.command} --out {output:q} --threads {threads} > {log:q} 2>&1"
+            "python -m icl_study {params.entry} {input:q}{params.settings} --out {output:q} --threads {threads} > {log:q} 2>&1"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from icl_study.checks import check_workflow_config
 from icl_study.config import ConfigError
-from icl_study.plan import NO_MATCH, REPORT_CATEGORIES, as_json, caption, command, lookup, pattern
+from icl_study.plan import NO_MATCH, REPORT_CATEGORIES, as_json, caption, lookup, params_option, pattern
 from icl_study.settings import full_config, validate_workflow_config
 from icl_study.workflow_plan import WorkflowPlan
 
@@ -28,9 +28,10 @@ PLAN.check_report_inputs(sys.argv)
 
 
 # The template of every analysis rule: one job runs `python -m icl_study <entry> <inputs> --params
-# <params>` (params.command: command(entry, params), icl_study/plan.py) into its outputs, on one
-# thread. A rule reuses it with `use rule analysis as <name> with:`, naming its input, output, log,
-# benchmark and params.command, and its resources where they are not these. It matches no file.
+# <params>` (params.entry; params.settings: params_option(params), icl_study/jobs.py) into its
+# outputs, on one thread. A rule reuses it with `use rule analysis as <name> with:`, naming its
+# input, output, log, benchmark, params.entry and params.settings, and its resources where they are
+# not these. It matches no file.
 rule analysis:
     output:
         "results/{analysis}",
@@ -39,7 +40,8 @@ rule analysis:
     wildcard_constraints:
         analysis=NO_MATCH,
     params:
-        command="",
+        entry="",
+        settings="",
     threads: 1
     resources:
         runtime=10,
@@ -47,4 +49,4 @@ rule analysis:
     conda:
         "../envs/icl_study.yaml"
     shell:
-        "python -m icl_study {params.command} --out {output:q} --threads {threads} > {log:q} 2>&1"
+        "python -m icl_study {params.entry} {input:q}{params.settings} --out {output:q} --threads {threads} > {log:q} 2>&1"

@@ -18,7 +18,7 @@ use rule analysis as dai_text with:
     log: "logs/dai/{job}.log",
     benchmark: "results/benchmarks/dai_text/{job}.tsv"
     wildcard_constraints: job=pattern(PLAN.dai_text_jobs),
-    params: command=command("studies.dai:text_rule", lambda wildcards: PLAN.dai_text_jobs[wildcards.job]["params"]),
+    params: entry="studies.dai:text_rule", settings=params_option(lambda wildcards: PLAN.dai_text_jobs[wildcards.job]["params"]),
     resources: runtime=30, mem_mb=4000,
 
 
@@ -28,7 +28,7 @@ use rule analysis as dai_concepts with:
     log: "logs/dai/pipeline-gpt/{job}.log",
     benchmark: "results/benchmarks/dai_concepts/{job}.tsv"
     wildcard_constraints: job=pattern(PLAN.dai_concepts_jobs),
-    params: command=command("studies.dai:concepts_rule", lookup(PLAN.dai_concepts_jobs, "job")),
+    params: entry="studies.dai:concepts_rule", settings=params_option(lookup(PLAN.dai_concepts_jobs, "job")),
     resources: runtime=20, mem_mb=2000,
 
 
@@ -41,7 +41,7 @@ use rule analysis as dai_summary with:
         examples="results/dai/summary/examples.csv",
     log: "logs/dai/summary.log",
     benchmark: "results/benchmarks/dai_summary.tsv"
-    params: command=command("studies.dai:summary_rule", as_json({"n_boot": config["dai"]["n_boot"]})),
+    params: entry="studies.dai:summary_rule", settings=params_option(as_json({"n_boot": config["dai"]["n_boot"]})),
 
 
 use rule analysis as dai_momentum_eval with:
@@ -49,4 +49,4 @@ use rule analysis as dai_momentum_eval with:
     output: "results/dai/momentum/comparison.csv",
     log: "logs/dai/momentum/eval.log",
     benchmark: "results/benchmarks/dai_momentum_eval.tsv"
-    params: command=command("studies.dai:momentum_rule", as_json(config["dai"]["momentum"]["eval"])),
+    params: entry="studies.dai:momentum_rule", settings=params_option(as_json(config["dai"]["momentum"]["eval"])),

@@ -22,8 +22,7 @@ use rule analysis as diversity_collect with:
     benchmark: "results/benchmarks/diversity_collect.tsv"
     params:
         # the section: each run's task, to measure the ridge-dMMSE distance on its fresh-task batch
-        command=command("studies.diversity:collect_rule",
-                        as_json({"transient_pool_size": PLAN.diversity_settings.transient_pool_size,
+        entry="studies.diversity:collect_rule", settings=params_option(as_json({"transient_pool_size": PLAN.diversity_settings.transient_pool_size,
                                  "section": config["diversity"]})),
     resources: runtime=5, mem_mb=1000,
 
@@ -35,7 +34,7 @@ use rule analysis as diversity_query with:
     output: query=DIVERSITY_TABLES["query"],
     log: "logs/diversity/query.log",
     benchmark: "results/benchmarks/diversity_query.tsv"
-    params: command=command("studies.diversity:query_rule"),
+    params: entry="studies.diversity:query_rule",
 
 
 use rule analysis as diversity_layers with:
@@ -47,4 +46,4 @@ use rule analysis as diversity_layers with:
     log: "logs/diversity/layers.log",
     benchmark: "results/benchmarks/diversity_layers.tsv"
     params:
-        command=command("studies.diversity:layers_rule", as_json({"layers": config["diversity"].get("layers", {})})),
+        entry="studies.diversity:layers_rule", settings=params_option(as_json({"layers": config["diversity"].get("layers", {})})),

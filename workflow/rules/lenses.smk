@@ -19,8 +19,7 @@ use rule analysis as lenses_cell with:
         seed=pattern(sorted({seed for _, seed, _ in PLAN.lenses_cells})),
         lens=pattern(sorted({lens for _, _, lens in PLAN.lenses_cells})),
     params:
-        command=command("studies.lenses:cell_rule",
-                        lambda wildcards: PLAN.lenses_cell_params(wildcards.family, wildcards.seed, wildcards.lens)),
+        entry="studies.lenses:cell_rule", settings=params_option(lambda wildcards: PLAN.lenses_cell_params(wildcards.family, wildcards.seed, wildcards.lens)),
     resources: runtime=10, mem_mb=1500,
 
 
@@ -32,5 +31,5 @@ use rule analysis as lenses_collect with:
         members="results/lenses/members.csv",
     log: "logs/lenses/collect.log",
     benchmark: "results/benchmarks/lenses_collect.tsv"
-    params: command=command("studies.lenses:collect_rule", as_json({"kinds": PLAN.lenses_kinds})),
+    params: entry="studies.lenses:collect_rule", settings=params_option(as_json({"kinds": PLAN.lenses_kinds})),
     resources: runtime=5, mem_mb=1000,

@@ -10,7 +10,7 @@ use rule analysis as linreg_errors with:
     output: "results/linreg/errors.csv",
     log: "logs/linreg/errors.log",
     benchmark: "results/benchmarks/linreg_errors.tsv"
-    params: command=command("studies.linreg:errors_rule", as_json(config["linreg"]["eval"])),
+    params: entry="studies.linreg:errors_rule", settings=params_option(as_json(config["linreg"]["eval"])),
     resources: runtime=30, mem_mb=2000,
 
 
@@ -20,7 +20,7 @@ use rule analysis as linreg_matching with:
     log: "logs/linreg/{run}/matching.log",
     benchmark: "results/benchmarks/linreg_matching/{run}.tsv"
     wildcard_constraints: run=pattern(PLAN.run_names("linreg")),
-    params: command=command("studies.linreg_matching:matching_rule", as_json(config["linreg"]["matching"])),
+    params: entry="studies.linreg_matching:matching_rule", settings=params_option(as_json(config["linreg"]["matching"])),
     resources: runtime=30, mem_mb=3000,
 
 
@@ -29,7 +29,7 @@ use rule analysis as linreg_sweep_summary with:
     output: "results/linreg/sweep_summary.csv",
     log: "logs/linreg/sweep_summary.log",
     benchmark: "results/benchmarks/linreg_sweep_summary.tsv"
-    params: command=command("studies.linreg_matching:sweep_rule"),
+    params: entry="studies.linreg_matching:sweep_rule",
     resources: runtime=10, mem_mb=1000,
 
 
@@ -39,7 +39,7 @@ use rule analysis as linreg_probes with:
     log: "logs/linreg/{run}/probes.log",
     benchmark: "results/benchmarks/linreg_probes/{run}.tsv"
     wildcard_constraints: run=pattern(PLAN.run_names("linreg")),
-    params: command=command("studies.linreg_probes:probes_rule", as_json(config["linreg"]["probe"])),
+    params: entry="studies.linreg_probes:probes_rule", settings=params_option(as_json(config["linreg"]["probe"])),
     resources: runtime=30, mem_mb=3000,
 
 
@@ -55,5 +55,4 @@ use rule analysis as linreg_gd_compare with:
     log: "logs/linreg/gd/compare.log",
     benchmark: "results/benchmarks/linreg_gd_compare.tsv"
     params:
-        command=command("studies.linreg_gd:compare_rule",
-                        as_json({key: config["linreg"]["gd"][key] for key in ("n_tasks", "max_steps", "n_alphas", "seed")})),
+        entry="studies.linreg_gd:compare_rule", settings=params_option(as_json({key: config["linreg"]["gd"][key] for key in ("n_tasks", "max_steps", "n_alphas", "seed")})),

@@ -13,7 +13,7 @@ use rule analysis as lm_convert_smollm2 with:
     output: directory(SMOLLM2_DIR),
     log: "logs/lm/convert_smollm2.log",
     benchmark: "results/benchmarks/lm_convert_smollm2.tsv"
-    params: command=command("studies.lm:convert_rule", as_json(config["lm"]["smollm2"])),
+    params: entry="studies.lm:convert_rule", settings=params_option(as_json(config["lm"]["smollm2"])),
     resources: runtime=15, mem_mb=4000,
 
 
@@ -21,7 +21,7 @@ use rule analysis as lm_convert_gemma3 with:
     output: directory(GEMMA3_DIR),
     log: "logs/lm/convert_gemma3.log",
     benchmark: "results/benchmarks/lm_convert_gemma3.tsv"
-    params: command=command("studies.lm:convert_gemma3_rule", as_json(config["lm"]["gemma3"])),
+    params: entry="studies.lm:convert_gemma3_rule", settings=params_option(as_json(config["lm"]["gemma3"])),
     resources: runtime=15, mem_mb=6000,
 
 
@@ -30,7 +30,7 @@ use rule analysis as lm_icl_concepts with:
     output: "results/lm/icl/pipeline-gpt/concepts.csv",
     log: "logs/lm/icl/pipeline-gpt/concepts.log",
     benchmark: "results/benchmarks/lm_icl_concepts.tsv"
-    params: command=command("studies.lm:icl_concepts_rule", as_json(config["lm"]["pipeline_gpt"]["eval"])),
+    params: entry="studies.lm:icl_concepts_rule", settings=params_option(as_json(config["lm"]["pipeline_gpt"]["eval"])),
 
 
 use rule analysis as lm_icl_text with:
@@ -40,7 +40,7 @@ use rule analysis as lm_icl_text with:
     benchmark: "results/benchmarks/lm_icl_text/{model}/{task}.tsv"
     wildcard_constraints: model=pattern(PLAN.lm_models),
     params:
-        command=command("studies.lm:icl_text_rule", lambda wildcards: PLAN.lm_text_params(wildcards.model, wildcards.task)),
+        entry="studies.lm:icl_text_rule", settings=params_option(lambda wildcards: PLAN.lm_text_params(wildcards.model, wildcards.task)),
     resources: runtime=60, mem_mb=4000,
 
 
@@ -51,8 +51,7 @@ use rule analysis as lm_finetune with:
     benchmark: "results/benchmarks/lm_finetune/{model}/{task}.tsv"
     wildcard_constraints: model=pattern(PLAN.lm_models),
     params:
-        command=command("studies.lm:finetune_rule",
-                        lambda wildcards: PLAN.lm_text_params(wildcards.model, wildcards.task, finetune=True)),
+        entry="studies.lm:finetune_rule", settings=params_option(lambda wildcards: PLAN.lm_text_params(wildcards.model, wildcards.task, finetune=True)),
     resources: runtime=60, mem_mb=6000,
 
 
@@ -64,5 +63,5 @@ use rule analysis as lm_accuracy with:
         "results/lm/icl_gain.csv",
     log: "logs/lm/accuracy.log",
     benchmark: "results/benchmarks/lm_accuracy.tsv"
-    params: command=command("studies.lm:accuracy_rule"),
+    params: entry="studies.lm:accuracy_rule",
     resources: runtime=5, mem_mb=1000,

@@ -13,7 +13,7 @@ use rule analysis as ren_lens with:
     output: [f"results/ren/lens/{name}.csv" for name in REN_LENS_TABLES],
     log: "logs/ren/lens.log",
     benchmark: "results/benchmarks/ren_lens.tsv"
-    params: command=command("studies.ren:lens_rule", as_json(config["ren"]["lens"])),
+    params: entry="studies.ren:lens_rule", settings=params_option(as_json(config["ren"]["lens"])),
     resources: runtime=20, mem_mb=3000,
 
 
@@ -24,7 +24,7 @@ use rule analysis as ren_variants with:
         curves="results/ren/variants/curves.csv",
     log: "logs/ren/variants.log",
     benchmark: "results/benchmarks/ren_variants.tsv"
-    params: command=command("studies.ren:variants_rule", as_json(config["ren"]["variants"]["eval"])),
+    params: entry="studies.ren:variants_rule", settings=params_option(as_json(config["ren"]["variants"]["eval"])),
 
 
 use rule analysis as ren_grid with:
@@ -33,8 +33,7 @@ use rule analysis as ren_grid with:
     log: "logs/ren/grid.log",
     benchmark: "results/benchmarks/ren_grid.tsv"
     params:
-        command=command("studies.ren:grid_rule",
-                        as_json({"eval": config["ren"]["variants"]["eval"], "grid": config["ren"]["grid"]})),
+        entry="studies.ren:grid_rule", settings=params_option(as_json({"eval": config["ren"]["variants"]["eval"], "grid": config["ren"]["grid"]})),
 
 
 use rule analysis as ren_corpus_variants with:
@@ -44,4 +43,4 @@ use rule analysis as ren_corpus_variants with:
         curves="results/ren/corpus_variants/curves.csv",
     log: "logs/ren/corpus_variants.log",
     benchmark: "results/benchmarks/ren_corpus_variants.tsv"
-    params: command=command("studies.ren:corpus_variants_rule", as_json(config["ren"]["corpus"]["eval"])),
+    params: entry="studies.ren:corpus_variants_rule", settings=params_option(as_json(config["ren"]["corpus"]["eval"])),

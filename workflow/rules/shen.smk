@@ -14,7 +14,7 @@ use rule analysis as shen_regression_order with:
     output: "results/shen/regression/order.csv",
     log: "logs/shen/regression_order.log",
     benchmark: "results/benchmarks/shen_regression_order.tsv"
-    params: command=command("studies.shen:regression_order_rule", as_json(config["shen"]["regression"])),
+    params: entry="studies.shen:regression_order_rule", settings=params_option(as_json(config["shen"]["regression"])),
 
 
 use rule analysis as shen_regression_weights with:
@@ -24,7 +24,7 @@ use rule analysis as shen_regression_weights with:
         perturbation="results/shen/regression/perturbation.csv",
     log: "logs/shen/regression_weights.log",
     benchmark: "results/benchmarks/shen_regression_weights.tsv"
-    params: command=command("studies.shen:regression_weights_rule", as_json(config["shen"]["regression"])),
+    params: entry="studies.shen:regression_weights_rule", settings=params_option(as_json(config["shen"]["regression"])),
 
 
 use rule analysis as shen_lm with:
@@ -36,8 +36,7 @@ use rule analysis as shen_lm with:
         model=pattern([*PLAN.lm_models, "pipeline-gpt"]),
         n=r"\d+",
     params:
-        command=command("studies.shen:lm_rule",
-                        lambda wildcards: PLAN.shen_lm_params(wildcards.model, wildcards.task, wildcards.n)),
+        entry="studies.shen:lm_rule", settings=params_option(lambda wildcards: PLAN.shen_lm_params(wildcards.model, wildcards.task, wildcards.n)),
     resources: runtime=30, mem_mb=6000,
 
 
@@ -50,7 +49,7 @@ use rule analysis as shen_lm_perturb with:
     benchmark: "results/benchmarks/shen_lm_perturb/{model}/{task}.tsv"
     wildcard_constraints: model=pattern([*PLAN.lm_models, "pipeline-gpt"]),
     params:
-        command=command("studies.shen:lm_perturb_rule", lambda wildcards: PLAN.shen_lm_params(wildcards.model, wildcards.task)),
+        entry="studies.shen:lm_perturb_rule", settings=params_option(lambda wildcards: PLAN.shen_lm_params(wildcards.model, wildcards.task)),
     resources: runtime=30, mem_mb=6000,
 
 rule shen_collect:

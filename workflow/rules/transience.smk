@@ -16,5 +16,5 @@ use rule analysis as transience_collect with:
     benchmark: "results/benchmarks/transience_collect.tsv"
     params:
         # each bursty run's eval_size and n_labels, for the IWL counts and chance
-        command=command("studies.transience:collect_rule", as_json({"section": config["transience"]})),
+        entry="studies.transience:collect_rule", settings=params_option(as_json({"section": config["transience"]})),
     resources: runtime=10, mem_mb=1000,
