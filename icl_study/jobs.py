@@ -97,7 +97,7 @@ class Figure:
         draws = self.draws or {"png": self.name}
         out = {}
         for key, figure in draws.items():
-            out[key] = (f"results/figures/{figure}.png", figure)
+            out[key] = (figure_png(figure), figure)
             out["pdf" if key == "png" else f"{key}_pdf"] = (f"results/figures/{figure}.pdf", None)
         return out
 
