@@ -12,7 +12,9 @@ ledger never holds a typed result: `ledger_rows` calls each measure on the table
 - `sanity check`: an identity that cannot fail (matrix algebra, a construction); it is measured
   and shown, never counted as a reproduction;
 - `exploratory`: the interval would decide, but the claim is about a model this study trained and
-  rests on fewer than 3 training seeds (`MIN_SEEDS`): one training run is a case, not a finding.
+  rests on fewer than 3 training seeds (`MIN_SEEDS`): one training run is a case, not a finding;
+  or it is about a pretrained language model and rests on fewer than 200 test examples
+  (`LM_MIN_EXAMPLES`) or 3 demonstration sets (`LM_MIN_DEMO_SETS`): a real LM's independent units.
 
 A verdict other than `inconclusive` also needs the claim's **gates** to pass. A `Gate` is itself a
 measured interval with a rule, for the precondition that makes the claim's interval mean what
@@ -36,6 +38,9 @@ COLUMNS = ("study", "paper", "claim_id", "claim", "measure", "value", "ci_low", 
            "n_seeds", "rule", "verdict", "gate", "gates", "figure")
 # Fewer training seeds than this makes a decided claim about a trained model `exploratory`.
 MIN_SEEDS = 3
+# A pretrained LM's claim (Claim.min_examples / min_demo_sets) needs this many unique test examples
+# and demonstration sets: on 16 examples or one set, a few prompts' quirks decide the interval.
+LM_MIN_EXAMPLES, LM_MIN_DEMO_SETS = 200, 3
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Measurement:
     ci_high: float
     n_examples: int | None = None
     n_seeds: int | None = None
+    n_demo_sets: int | None = None  # demonstration sets per test example (pretrained LMs)
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,9 @@ class Claim:
     ±`margin` around `threshold`), "identity" for a sanity check. `gates` are the preconditions
     a decided verdict needs (see the module docstring). `trained` says the claim is about models
     this study trained, so its measure must report `n_seeds` and fewer than `MIN_SEEDS` makes it
-    exploratory; a claim about a pretrained model or a construction sets it False.
+    exploratory; a claim about a pretrained model or a construction sets it False. `min_examples`
+    and `min_demo_sets` (a pretrained LM's claims: LM_MIN_EXAMPLES, LM_MIN_DEMO_SETS) make a decided
+    verdict on fewer test examples or demonstration sets exploratory.
     """
 
     study: str
@@ -108,6 +116,8 @@ class Claim:
     tables: tuple[str, ...] = ()
     gates: tuple[Gate, ...] = ()
     trained: bool = True
+    min_examples: int = 0
+    min_demo_sets: int = 0
 
     def rule(self) -> str:
         """The decision rule in words, as the ledger prints it."""
@@ -173,7 +183,8 @@ class Decision(NamedTuple):
 
 def decide(claim: Claim, m: Measurement, tables: dict) -> Decision:
     """The interval's verdict, then the gates (a failed one makes it inconclusive, naming the
-    gate), then the seed count (a trained-model claim on fewer than MIN_SEEDS seeds is exploratory).
+    gate), then the seed count (a trained-model claim on fewer than MIN_SEEDS seeds is exploratory),
+    then a pretrained LM's test examples and demonstration sets (fewer than the claim asks: exploratory).
     Every gate is measured and listed, whatever the interval says."""
     if claim.direction != "identity" and degenerate(m):
         # zero width: every resample gave one value (a single seed's t, all-equal draws); not evidence
@@ -191,6 +202,11 @@ def decide(claim: Claim, m: Measurement, tables: dict) -> Decision:
     if claim.trained and (m.n_seeds is None or m.n_seeds < MIN_SEEDS):
         seeds = "unknown" if m.n_seeds is None else m.n_seeds
         return Decision("exploratory", f"fewer than {MIN_SEEDS} training seeds ({seeds}); would be {raw}", listed)
+    for needed, count, unit in ((claim.min_examples, m.n_examples, "test examples"),
+                                (claim.min_demo_sets, m.n_demo_sets, "demonstration sets")):
+        if needed and (count is None or count < needed):
+            found = "unknown" if count is None else count
+            return Decision("exploratory", f"fewer than {needed} {unit} ({found}); would be {raw}", listed)
     return Decision(raw, "", listed)
 
 
@@ -202,7 +218,7 @@ def ledger_rows(claims: list[Claim], tables: dict) -> list[dict]:
         m = claim.compute(tables)
         d = decide(claim, m, tables)
         if degenerate(m):  # an identity's worst case, or no spread: the value alone
-            m = Measurement(m.value, float("nan"), float("nan"), m.n_examples, m.n_seeds)
+            m = Measurement(m.value, float("nan"), float("nan"), m.n_examples, m.n_seeds, m.n_demo_sets)
         rows.append({"study": claim.study, "paper": claim.paper, "claim_id": claim.claim_id,
                      "claim": claim.claim, "measure": claim.measure, "value": m.value, "ci_low": m.ci_low,
                      "ci_high": m.ci_high, "n_examples": m.n_examples, "n_seeds": m.n_seeds,

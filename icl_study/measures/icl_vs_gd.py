@@ -89,9 +89,11 @@ def gd_loss_rows(lm, episodes: list[Episode], gd_cfgs: dict) -> list[tuple]:
     return rows
 
 
-def episode_distributions(lm, episode: Episode, orders: list[list[int]], gd_cfgs: dict) -> dict[str, torch.Tensor]:
-    """{name: (Q, V) log-probs}: `zs`, `icl{o}` per order, and one entry per GD config name."""
-    out = {"zs": next_token_logprobs(lm, [], episode.queries)}
+def episode_distributions(lm, episode: Episode, orders: list[list[int]], gd_cfgs: dict,
+                          zs: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """{name: (Q, V) log-probs}: `zs`, `icl{o}` per order, and one entry per GD config name. `zs`:
+    the queries' zero-shot log-probs when already computed (they do not depend on the demonstrations)."""
+    out = {"zs": next_token_logprobs(lm, [], episode.queries) if zs is None else zs}
     for o, order in enumerate(orders):
         out[f"icl{o}"] = next_token_logprobs(lm, episode.prefix(order), episode.queries)
     for name, ft_cfg in gd_cfgs.items():  # a name instead of a config: the same run (identical schedule)

@@ -50,6 +50,8 @@ class LMConfig:
     # relative noise scales s
     perturb_scales: tuple[float, ...] = ranged((0.0001, 0.001, 0.01, 0.1), minItems=1, exclusiveMinimum=0)
     perturb_draws: int = ranged(1, minimum=1)  # noise draws per scale
+    # text: the perturbation's queries, the first n of the evaluation subset (0 = n_queries)
+    perturb_queries: int = ranged(0, minimum=0)
     # sparsity thresholds of the LM's weights
     taus: tuple[float, ...] = ranged((0.0, 0.001, 0.01), minItems=1, minimum=0)
     # text: the first n of lm.eval's evaluation subset (0 = all; every prefix is class-balanced)

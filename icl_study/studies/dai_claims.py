@@ -5,7 +5,7 @@ the workflow.
 
 from __future__ import annotations
 
-from icl_study.claims import NO_DATA, Claim, Gate, Measurement, over_seeds
+from icl_study.claims import LM_MIN_DEMO_SETS, LM_MIN_EXAMPLES, NO_DATA, Claim, Gate, Measurement, over_seeds
 from icl_study.measures.rec2ftp import rec2ftp_ci
 from icl_study.studies.lm_claims import text_pairs
 from icl_study.jobs import figure_png
@@ -36,6 +36,11 @@ def _n_seeds(tables: dict, model: str, task: str) -> int | None:
     return int(frame["train_seed"].dropna().nunique()) or None
 
 
+def _demo_sets(frame) -> int | None:
+    """Demonstration sets behind every test example of `frame` (the fewest any example has)."""
+    return int(frame.groupby("example")["demo_seed"].nunique().min()) if len(frame) else None
+
+
 def paired_difference(a, b, examples, n_boot: int) -> Measurement:
     """Mean of a − b over rows measured on the same prompts, with the interval over test examples
     (intervals.paired_cluster_ci: a cluster bootstrap, or t on example means below 20 examples).
@@ -58,16 +63,18 @@ def _paired(model, task, a: tuple[str, str], b: tuple[str, str], n_boot: int, tr
         ca, cb = (f"{a[1]}_a", f"{b[1]}_b") if a[1] == b[1] else (a[1], b[1])
         m = paired_difference(both[ca], both[cb], both["example"], n_boot)
         return Measurement(m.value, m.ci_low, m.ci_high, m.n_examples,
-                           n_seeds=_n_seeds(tables, model, task) if trained else None)
+                           n_seeds=_n_seeds(tables, model, task) if trained else None, n_demo_sets=_demo_sets(both))
     return compute
 
 
 def _rec2ftp(model, task, trained: bool):
     def compute(tables):
-        value, low, high, n = rec2ftp_ci(_rows(tables, model, task, "trained"))
+        rows = _rows(tables, model, task, "trained")
+        value, low, high, n = rec2ftp_ci(rows)
         if n == 0:
             return NO_DATA
-        return Measurement(value, low, high, n_examples=n, n_seeds=_n_seeds(tables, model, task) if trained else None)
+        return Measurement(value, low, high, n_examples=n, n_seeds=_n_seeds(tables, model, task) if trained else None,
+                           n_demo_sets=_demo_sets(rows))
     return compute
 
 
@@ -81,12 +88,12 @@ def _dual(model, task, metric, identity, trained: bool):
                       & (frame["metric"] == metric)]
         if frame.empty:
             return NO_DATA
-        n = int(frame["n_examples"].min())
+        n, sets = int(frame["n_examples"].min()), int(frame["n_demo_sets"].min())
         if identity:
             worst = float(frame["max"].max())
-            return Measurement(worst, worst, worst, n_examples=n, n_seeds=seeds)
+            return Measurement(worst, worst, worst, n_examples=n, n_seeds=seeds, n_demo_sets=sets)
         return Measurement(float(frame["mean"].median()), float(frame["low"].min()), float(frame["high"].max()),
-                           n_examples=n, n_seeds=seeds)
+                           n_examples=n, n_seeds=seeds, n_demo_sets=sets)
     return compute
 
 
@@ -127,7 +134,9 @@ def claims(config: dict) -> list:
                           paired(("trained", "ft_heldout_correct"), ("trained", "zs_correct")))
         beats = {m: Gate(f"trained − untrained {name} > 0", paired(("trained", m), ("untrained", m)))
                  for m, name in (("simaou", "SimAOU"), ("kendall_token", "Kendall τ"))}
-        common = dict(study="dai", trained=trained)
+        # a pretrained LM's claims need LM_MIN_EXAMPLES test examples x LM_MIN_DEMO_SETS sets to be decided
+        power = {} if trained else dict(min_examples=LM_MIN_EXAMPLES, min_demo_sets=LM_MIN_DEMO_SETS)
+        common = dict(study="dai", trained=trained, **power)
         out += [
             Claim(**common, paper=DAI_PAPER, claim_id=f"dai.dual_identity.{ident}",
                   claim="Linear attention has a dual form: the demonstrations act as a meta-gradient update of the zero-shot weights.",

@@ -22,6 +22,7 @@ and the task's fixed evaluation/validation splits; `pipeline-gpt` on fresh-label
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -194,6 +195,8 @@ def lm_table(inputs: list[str], params: dict) -> pd.DataFrame:
     text = params["spec"] != "pipeline-gpt"
     groups = [(i, [t], [v]) for i, (t, v) in enumerate(zip(test, val))] if text else [(0, test, val)]
     rows = []
+    # text: every demonstration set answers the same queries, so their zero-shot log-probs are shared
+    zs = next_token_logprobs(lm, [], test[0].queries) if text else None
     for group, episodes, val_episodes in groups:
         gd_cfgs, picked = {}, []
         for last in cfg.last_layers:
@@ -205,7 +208,7 @@ def lm_table(inputs: list[str], params: dict) -> pd.DataFrame:
             if same_schedule(n, steps, cfg):  # the two seeds' runs are the same computation: run it once
                 gd_cfgs[f"{setting}_s1"] = f"{setting}_s0"
         gen = generator(cfg.seed, "demo", n)
-        dists = [episode_distributions(lm, ep, demo_orders(n, cfg.n_orders, gen), gd_cfgs) for ep in episodes]
+        dists = [episode_distributions(lm, ep, demo_orders(n, cfg.n_orders, gen), gd_cfgs, zs) for ep in episodes]
         settings = sorted({name.rsplit("_s", 1)[0] for name in gd_cfgs})
         seed = cfg.demo_seeds[group] if text else 0
         # text: query i of the evaluation subset, the same under every seed; concepts: one query per episode
@@ -232,6 +235,11 @@ def lm_perturb_tables(inputs: list[str], params: dict) -> tuple[pd.DataFrame, pd
     episodes, _ = build(cfg.perturb_n)
     if params["spec"] != "pipeline-gpt":
         episodes = episodes[:1]  # the first demonstration set
+        if cfg.perturb_queries:
+            episode = episodes[0]
+            keep = slice(0, cfg.perturb_queries)
+            episodes = [dataclasses.replace(episode, queries=episode.queries[keep], candidates=episode.candidates[keep],
+                                            targets=episode.targets[keep])]
 
     def loss():
         nll, acc = [], []

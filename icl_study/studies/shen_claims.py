@@ -5,7 +5,7 @@ parses the workflow.
 
 from __future__ import annotations
 
-from icl_study.claims import NO_DATA, Claim, Gate, Measurement
+from icl_study.claims import LM_MIN_DEMO_SETS, LM_MIN_EXAMPLES, NO_DATA, Claim, Gate, Measurement
 from icl_study.studies.lm_claims import text_pairs
 from icl_study.jobs import figure_png
 from icl_study.studies.shen_plan import SHEN_ORDER_FIGURE, SHEN_PERTURBATION_FIGURE, SHEN_ICL_VS_GD_FIGURE
@@ -22,6 +22,7 @@ def _batch_gd_order(tables):
     return Measurement(worst, worst, worst)
 
 
+LM_POWER = dict(min_examples=LM_MIN_EXAMPLES, min_demo_sets=LM_MIN_DEMO_SETS)  # a pretrained LM's claim
 MIN_DRAWS = 20  # noise draws per model: the fragility interval is over draws, and a t-interval on 3 is wide
 
 
@@ -97,7 +98,7 @@ def _verdict_column(model: str, column: str, n_seeds: int | None, task: str | No
         if row is None or column not in row:
             return NO_DATA
         return Measurement(float(row[column]), float(row[f"{column}_low"]), float(row[f"{column}_high"]),
-                           n_examples=int(row["n_examples"]), n_seeds=n_seeds)
+                           n_examples=int(row["n_examples"]), n_seeds=n_seeds, n_demo_sets=int(row["n_demo_sets"]))
     return compute
 
 
@@ -137,5 +138,5 @@ def claims(config: dict) -> list:
             compute=_verdict_column(model, "kl_icl_gd_minus_floor", 1 if trained else None, task),
             gates=(Gate("GD moved the model beyond its noise floor: KL(GD‖ZS) − GD–GD floor > 0, paired per query",
                         _verdict_column(model, "kl_gd_zs_minus_floor", None, task)),),
-            trained=trained))
+            trained=trained, **({} if trained else LM_POWER)))
     return out

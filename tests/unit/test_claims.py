@@ -5,13 +5,14 @@ import math
 import pandas as pd
 import pytest
 
-from icl_study.claims import COLUMNS, MIN_SEEDS, Claim, Gate, Measurement, decide, ledger_rows, verdict
+from icl_study.claims import (COLUMNS, LM_MIN_DEMO_SETS, LM_MIN_EXAMPLES, MIN_SEEDS, Claim, Gate, Measurement, decide, ledger_rows,
+                               verdict)
 
 
-def claim(direction, threshold=0.0, margin=0.0, compute=None, gates=(), trained=False):
+def claim(direction, threshold=0.0, margin=0.0, compute=None, gates=(), trained=False, **power):
     return Claim(study="s", paper="P", claim_id=f"c_{direction}", claim="a sentence", measure="m",
                  direction=direction, figure="f.png", compute=compute or (lambda t: None),
-                 threshold=threshold, margin=margin, gates=gates, trained=trained)
+                 threshold=threshold, margin=margin, gates=gates, trained=trained, **power)
 
 
 @pytest.mark.parametrize("direction, low, high, expected", [
@@ -148,3 +149,44 @@ def test_trained_lsa_is_gd_reads_every_training_seed():
     assert m.n_seeds == 3 and m.value == pytest.approx(0.985) and m.n_examples == 2000
     one = claim([0]).compute(tables)
     assert one.n_seeds == 1 and one.n_examples == 4
+
+
+@pytest.mark.parametrize("n_examples, n_demo_sets, expected", [
+    (16, 3, "exploratory"), (199, 3, "exploratory"), (200, 1, "exploratory"), (None, None, "exploratory"),
+    (200, 3, "reproduced")])
+def test_a_real_lm_claim_on_fewer_than_200_examples_or_3_demonstration_sets_is_exploratory(
+        n_examples, n_demo_sets, expected):
+    """A pretrained LM's claim decided on 16 test examples, or on one demonstration set, is a case,
+    not a finding (issue 29: every decided real-LM row needs >= 200 examples x >= 3 sets)."""
+    lm_claim = claim("greater", min_examples=LM_MIN_EXAMPLES, min_demo_sets=LM_MIN_DEMO_SETS)
+    d = decide(lm_claim, Measurement(0.3, 0.2, 0.4, n_examples=n_examples, n_demo_sets=n_demo_sets), {})
+    assert d.verdict == expected
+    if expected == "exploratory":
+        assert d.gate.startswith("fewer than") and d.gate.endswith("would be reproduced")
+    # an interval that straddles stays inconclusive; a claim without the rule is decided on 16 examples
+    assert decide(lm_claim, Measurement(0, -1, 1, n_examples=16), {}).verdict == "inconclusive"
+    assert decide(claim("greater"), Measurement(0.3, 0.2, 0.4, n_examples=16), {}).verdict == "reproduced"
+
+
+def test_the_real_lm_claims_of_dai_shen_and_lm_carry_the_power_rule_and_count_demonstration_sets():
+    """Every text-LM claim (lm.icl_gain, dai.*, shen.icl_differs_from_gd) asks for 200 examples x 3 sets,
+    and its measure reports the demonstration sets it stands on; the in-house pipeline-gpt's do not."""
+    import pandas as pd
+
+    from icl_study.settings import full_config
+    from icl_study.studies import dai_claims, lm_claims, shen_claims
+
+    config = full_config({"lm": {"models": ["gemma3"], "model_tasks": {"gemma3-270m": ["mr"]}},
+                          "dai": {"model_tasks": {"gemma3-270m": ["mr"]}}, "shen": {"model_tasks": {"gemma3-270m": ["mr"]}}})
+    claims = lm_claims.claims(config) + dai_claims.claims(config) + shen_claims.claims(config)
+    text = [c for c in claims if "gemma3-270m" in c.claim_id]
+    assert text and all(c.min_examples == LM_MIN_EXAMPLES and c.min_demo_sets == LM_MIN_DEMO_SETS
+                        for c in text if c.direction != "identity")
+    assert all(c.min_examples == 0 for c in claims if "pipeline-gpt" in c.claim_id)
+    # Dai: 2 demonstration sets x 4 examples, trained and untrained rows, paired on (demo_seed, example)
+    rows = [{"model": "gemma3-270m", "task": "mr", "variant": v, "demo_seed": s, "example": e, "simaou": 0.5 + 0.1 * e,
+             "simaou_random": 0.1 * e, "zs_correct": 0, "ft_correct": 1, "icl_correct": 1, "ft_heldout_correct": 1}
+            for v in ("trained", "untrained") for s in (0, 1) for e in range(4)]
+    (simaou,) = [c for c in text if c.claim_id == "dai.simaou.gemma3-270m.mr"]
+    m = simaou.compute({dai_claims.EXAMPLES: pd.DataFrame(rows)})
+    assert (m.n_examples, m.n_demo_sets) == (4, 2)

@@ -273,7 +273,9 @@ def test_lm_icl_gain_is_paired_per_example(text_config, tmp_path):
     assert ci.loc[4, "low"] < ci.loc[0, "high"]  # the unpaired intervals overlap
     row = build_ledger(tmp_path, text_config, [by_id(text_config, "lm.icl_gain.smollm2-135m.mr")]).iloc[0]
     assert row["value"] == pytest.approx(0.15) and row["ci_low"] > 0 and row["n_examples"] == 40
-    assert row["verdict"] == "reproduced"  # a pretrained LM: no training seeds needed
+    # a pretrained LM needs no training seeds, but 200 examples x 3 demonstration sets to be decided
+    assert row["verdict"] == "exploratory"
+    assert row["gate"] == "fewer than 200 test examples (40); would be reproduced"
 
 
 def test_lm_icl_gain_over_several_demonstration_sets_is_two_way(text_config, tmp_path):
@@ -306,10 +308,11 @@ def test_pipeline_gpt_icl_gain_is_one_training_seed(config, tmp_path):
     assert (row["verdict"], row["n_seeds"]) == ("exploratory", 1)
 
 
-def _verdict_table(gap, moved, model="smollm2-135m"):
+def _verdict_table(gap, moved, model="smollm2-135m", n_examples=200, n_demo_sets=3):
     """shen/icl_vs_gd.csv with one row: KL(ICL‖GD) − floor `gap` and KL(GD‖ZS) − GD floor `moved`,
     each (mean, low, high)."""
-    row = {"model": model, "task": "mr", "n_demos": 8, "setting": "gd_all", "n_examples": 40}
+    row = {"model": model, "task": "mr", "n_demos": 8, "setting": "gd_all", "n_examples": n_examples,
+           "n_demo_sets": n_demo_sets}
     for name, (mean, low, high) in (("kl_icl_gd_minus_floor", gap), ("kl_gd_zs_minus_floor", moved)):
         row.update({name: mean, f"{name}_low": low, f"{name}_high": high})
     return pd.DataFrame([row])
@@ -326,6 +329,10 @@ def test_shen_icl_differs_from_gd_is_gated_on_gd_moving_the_model(text_config, t
     write(tmp_path, "shen/icl_vs_gd.csv", _verdict_table((0.5, 0.4, 0.6), (0.3, 0.2, 0.4)))
     row = build_ledger(tmp_path, text_config, [claim]).iloc[0]
     assert (row["verdict"], row["gate"]) == ("reproduced", "")
+    # the same interval on 40 queries of one demonstration set: a case, not a finding
+    write(tmp_path, "shen/icl_vs_gd.csv", _verdict_table((0.5, 0.4, 0.6), (0.3, 0.2, 0.4), n_examples=40, n_demo_sets=1))
+    row = build_ledger(tmp_path, text_config, [claim]).iloc[0]
+    assert (row["verdict"], row["gate"]) == ("exploratory", "fewer than 200 test examples (40); would be reproduced")
     write(tmp_path, "shen/icl_vs_gd.csv", _verdict_table((0.5, 0.4, 0.6), (0.3, 0.2, 0.4), model="pipeline-gpt"))
     row = build_ledger(tmp_path, text_config, [by_id(text_config, "shen.icl_differs_from_gd.pipeline-gpt")]).iloc[0]
     assert (row["verdict"], row["n_seeds"]) == ("exploratory", 1)  # our own model, one checkpoint
