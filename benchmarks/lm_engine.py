@@ -1,7 +1,8 @@
 """CPU cost of each LM path per scored query, next to a lower bound from its FLOPs.
 
 For each model: ICL scoring (`icl.label_logprobs` after the demonstrations' KV cache), Dai's
-activation reads (`last_token_activations(..., cache=..., full=True)` after the same cache), one
+activation reads (`last_token_activations(..., cache=..., full=True, read_out=label ids)` after the
+same cache: the label words' logits only, so its bound has no vocabulary read-out), one
 Dai finetuning step (SGD on K/V, batch 1) and one Shen GD step (every weight) per demonstration.
 The bound of a path is its FLOPs over the 1-thread matmul rate measured in the same run at the
 model's own shapes (the query's tokens times hidden -> MLP width, and one position times hidden ->
@@ -81,7 +82,9 @@ def main() -> None:
         icl.label_logprobs(lm, prefix, queries[:2], label_ids)  # warm-up
         score = cpu_per(lambda: icl.label_logprobs(lm, prefix, queries, label_ids), len(queries))
         cache = lm.prefix_cache(prefix)
-        acts = cpu_per(lambda: [last_token_activations(lm, q, cache=cache, full=True) for q in queries], len(queries))
+        acts = cpu_per(lambda: [last_token_activations(lm, q, cache=cache, full=True, read_out=label_ids)
+                                for q in queries], len(queries))
+        no_readout = 2 * non_embedding * tokens / rate  # Dai's read: the label words' rows only
         examples = [(lm.encode(data.format_example(cfg, d, False)), label_ids[d.label]) for d in demos]
         demo_tokens = sum(len(p) for p, _ in examples) / len(examples)
         demo_forward = 2 * non_embedding * demo_tokens / rate + 2 * hidden * vocab / readout_rate
@@ -93,7 +96,7 @@ def main() -> None:
         shen_step = cpu_per(lambda: steps("shen"), len(examples))
         prefix_share = 2 * non_embedding * len(prefix) / rate / len(queries)  # the prefix runs once per call
         rows = [("ICL scoring (prefix once, then cached)", score, forward + prefix_share),
-                ("Dai activation read (cached prefix, full)", acts, forward),
+                ("Dai activation read (cached prefix, full, label words read out)", acts, no_readout),
                 ("Dai finetuning step (K/V, batch 1), per demonstration", dai_step, 2 * demo_forward),
                 ("Shen GD step (all weights), per demonstration", shen_step, 3 * demo_forward)]
         name = os.path.basename(os.path.normpath(path))

@@ -18,6 +18,10 @@ the named hook points of icl_study/model.py are read.
 
 A model whose tokenizer adds BOS (`lm.bos`) gets it in front of a sequence run from its start; the
 returned per-position tensors leave its position out, so positions are the caller's own tokens.
+
+`read_out=ids` returns the logits of those tokens only, in that order, and skips the vocabulary
+read-out: on Gemma (262,144 words) that matrix-vector product reads the whole 672 MB table, about
+as much as the rest of a short query's forward, and Dai's predictions need only the label words.
 """
 
 from __future__ import annotations
@@ -84,14 +88,28 @@ def _pipeline(lm, ids: torch.Tensor, full: bool) -> dict[str, torch.Tensor]:
     return acts
 
 
+def _read_out(lm, hidden: torch.Tensor, token_ids: list[int]) -> torch.Tensor:
+    """(C,) final hidden state -> (len(token_ids),) logits of those tokens: the model's read-out rows
+    (and its final soft-capping, where it has one)."""
+    head = lm.model.get_output_embeddings()
+    rows = torch.tensor(token_ids, dtype=torch.long)
+    logits = torch.nn.functional.linear(hidden, head.weight[rows], None if head.bias is None else head.bias[rows])
+    cap = getattr(lm.model.config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
 @torch.no_grad()
-def last_token_activations(lm, ids: list[int], cache=None, full: bool = False) -> dict[str, torch.Tensor]:
+def last_token_activations(lm, ids: list[int], cache=None, full: bool = False,
+                           read_out: list[int] | None = None) -> dict[str, torch.Tensor]:
     """{attn_out (L, C), q (L, H, Dh), scores (L, H, S), logits (V,)} at the last of `ids` (one
-    sequence, after the cached prefix if `cache` is given); with `full`, also x, q_all, k and v."""
+    sequence, after the cached prefix if `cache` is given); with `full`, also x, q_all, k and v.
+    With `read_out`, logits holds only those tokens' (len(read_out),)."""
     if lm.kind == "pipeline":
         acts = _pipeline(lm, torch.tensor([(cache or []) + list(ids)]), full)
         if full:  # new tokens only, as with a Hugging Face cache
             acts["q_all"], acts["x"] = acts["q_all"][:, :, -len(ids):], acts["x"][:, -len(ids):]
+        if read_out is not None:
+            acts["logits"] = acts["logits"][torch.tensor(read_out, dtype=torch.long)]
         return acts
     store: dict = {}
     n_bos = len(getattr(lm, "bos", []))
@@ -99,7 +117,11 @@ def last_token_activations(lm, ids: list[int], cache=None, full: bool = False) -
     if cache is None and n_bos:  # the sequence starts here: BOS in front (as the tokenizer would put it)
         ids_in = lm.with_bos(ids_in)
     with _capture_hf(lm, store, full):
-        out = lm.model(input_ids=ids_in, cache=cache, use_cache=cache is not None, logits_to_keep=1)
+        if read_out is None:
+            logits = lm.model(input_ids=ids_in, cache=cache, use_cache=cache is not None, logits_to_keep=1).logits[0, -1]
+        else:  # the base model's final states (after its last norm), then the wanted rows of the read-out
+            hidden = lm.model.base_model(input_ids=ids_in, cache=cache, use_cache=cache is not None).last_hidden_state
+            logits = _read_out(lm, hidden[0, -1], read_out)  # hidden (1, T, C)
     if cache is not None:
         cache.crop(-len(ids))  # back to the prefix, for the next query
     acts = {name: torch.stack([per_layer[i] for i in range(lm.n_layer)]) for name, per_layer in store.items()}
@@ -112,4 +134,4 @@ def last_token_activations(lm, ids: list[int], cache=None, full: bool = False) -
                 acts["x"] = acts["x"][:, n_bos:]
             if "q_all" in acts:
                 acts["q_all"] = acts["q_all"][:, :, n_bos:]
-    return acts | {"logits": out.logits[0, -1]}
+    return acts | {"logits": logits}

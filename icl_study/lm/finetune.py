@@ -78,6 +78,25 @@ def minibatches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int
 
 
 @contextlib.contextmanager
+def sparse_embedding_gradients(lm, weights: dict):
+    """Trained embedding tables take sparse gradients (the rows of the prompt's tokens) while inside:
+    a dense one allocates, zeroes and adds the whole (vocabulary, hidden) table per example, most of a
+    GD step's cost on Gemma's 262,144-word table (benchmarks/lm_engine.py). The update is the same;
+    a table tied to the read-out still gets the read-out's dense gradient added."""
+    root = getattr(lm, "model", lm)
+    trained = {id(p) for p, _ in weights.values()}
+    tables = [m for m in root.modules() if isinstance(m, torch.nn.Embedding) and id(m.weight) in trained
+              and not m.sparse] if isinstance(root, torch.nn.Module) else []
+    for module in tables:
+        module.sparse = True
+    try:
+        yield
+    finally:
+        for module in tables:
+            module.sparse = False
+
+
+@contextlib.contextmanager
 def finetuned(lm, examples: list[tuple], cfg: FinetuneConfig, before_step=None, loss=example_loss):
     """Finetune in place on (prompt, target) examples; restore every weight on exit.
     dai: `before_step(i)`, if given, runs before example i's forward pass, at the weights that
@@ -91,7 +110,7 @@ def finetuned(lm, examples: list[tuple], cfg: FinetuneConfig, before_step=None, 
     for p in others:
         p.requires_grad_(False)  # no gradients computed for frozen weights
     try:
-        with torch.enable_grad():
+        with torch.enable_grad(), sparse_embedding_gradients(lm, weights):
             if cfg.setting == "dai":
                 for i, (prompt, target) in enumerate(examples):  # batch 1, one epoch, in demonstration order
                     if before_step is not None:

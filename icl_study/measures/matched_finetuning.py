@@ -37,6 +37,7 @@ def reinit_(lm, seed: int, std: float = 0.02) -> None:
 
 
 def predictions(logits: torch.Tensor, candidates: list[int]) -> int:
+    """The index of the best candidate token, from the whole vocabulary's logits (V,)."""
     return int(logits[candidates].argmax())
 
 
@@ -100,26 +101,29 @@ def ft_side(lm, episode: Episode, lr: float) -> tuple[list[dict], torch.Tensor, 
 
     def record(i):  # demonstration i as it stands in the ICL prefix (with its label), run at step i's weights
         ids, keep = episode.record[i]
-        recorded[i] = pre_rope_queries(lm, last_token_activations(lm, ids, full=True)["x"][:, -keep:])
+        recorded[i] = pre_rope_queries(lm, last_token_activations(lm, ids, full=True, read_out=[])["x"][:, -keep:])
 
     with finetuned(lm, episode.train, FinetuneConfig("dai", lr), before_step=record):
-        ft = [last_token_activations(lm, q, full=True) for q in episode.queries]
+        ft = [last_token_activations(lm, q, full=True, read_out=c) for q, c in zip(episode.queries, episode.candidates)]
     q_ft = torch.stack([pre_rope_queries(lm, acts["x"][:, -1:])[:, :, 0] for acts in ft])  # (N, L, H, Dh)
     return ft, q_ft, torch.cat([recorded[i] for i in range(len(episode.train))], dim=2)
 
 
 def analyse_episode(lm, episode: Episode, lr: float, n_dual: int, seed: int, step: int = 0, zs: list | None = None):
     """Per-query correctness (N, 4: zs, icl, ft, ft on held-out pairs or NaN), per-layer metrics (N, L, M) and dual rows (n_dual, L, D).
-    zs: the queries' zero-shot activations when already computed (they do not depend on the demonstrations)."""
+    zs: the queries' zero-shot activations when already computed (they do not depend on the
+    demonstrations), read out at each query's candidates (`read_out`), as every read here is."""
     prefix = episode.joined()
     spans = [len(demo) for demo in episode.demos]
-    prefix_acts = last_token_activations(lm, prefix, full=True)
+    prefix_acts = last_token_activations(lm, prefix, full=True, read_out=[])  # its states only
     cache = lm.prefix_cache(prefix)
-    zs = zs if zs is not None else [last_token_activations(lm, q) for q in episode.queries]
-    icl = [last_token_activations(lm, q, cache=cache, full=i < n_dual) for i, q in enumerate(episode.queries)]
+    # every read gives the logits of the query's candidate label tokens only (in candidate order)
+    zs = zs if zs is not None else [last_token_activations(lm, q, read_out=c) for q, c in zip(episode.queries, episode.candidates)]
+    icl = [last_token_activations(lm, q, cache=cache, full=i < n_dual, read_out=c)
+           for i, (q, c) in enumerate(zip(episode.queries, episode.candidates))]
     ft, q_ft, train_q = ft_side(lm, episode, lr)
     # text: every query is already held out of the demonstrations, so FT's accuracy is held-out accuracy
-    heldout = [float(predictions(run["logits"], c) == t) for run, c, t in zip(ft, episode.candidates, episode.targets)]
+    heldout = [float(int(run["logits"].argmax()) == t) for run, t in zip(ft, episode.targets)]
     if episode.heldout_train is not None:  # concepts: FT without the query's pair among its inputs
         with finetuned(lm, episode.heldout_train, FinetuneConfig("dai", lr)), torch.no_grad():
             heldout = [float(predictions(lm.last_logits(torch.tensor([q]))[0], c) == t)
@@ -128,7 +132,7 @@ def analyse_episode(lm, episode: Episode, lr: float, n_dual: int, seed: int, ste
     correct, layers = [], []
     for i, cands in enumerate(episode.candidates):
         target = episode.targets[i]
-        correct.append([predictions(run[i]["logits"], cands) == target for run in (zs, icl, ft)] + [heldout[i]])
+        correct.append([int(run[i]["logits"].argmax()) == target for run in (zs, icl, ft)] + [heldout[i]])
         layers.append(layer_metrics(zs[i], icl[i], ft[i], q_ft[i], train_q, spans, gen))
     duals = [dual_rows(lm, icl[i], prefix_acts["x"]) for i in range(min(n_dual, len(icl)))]
     return np.array(correct), np.stack(layers), np.stack(duals) if duals else None

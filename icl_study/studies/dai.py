@@ -90,8 +90,9 @@ def text_tables(params: dict, model_path: str | None) -> tuple[pd.DataFrame, ...
     if params["variant"] == "untrained":
         reinit_(lm, params["untrained_seed"])
     results, started = ([], [], [], [], []), time.perf_counter()
-    zs = [last_token_activations(lm, q) for q in encode_queries(lm, task_cfg, eval_set)]  # shared by every seed
     val_queries, label_ids = encode_queries(lm, task_cfg, val_set), icl.label_token_ids(lm, task_cfg.label_words)
+    # shared by every seed; read out at the label words, as analyse_episode reads every query
+    zs = [last_token_activations(lm, q, read_out=label_ids) for q in encode_queries(lm, task_cfg, eval_set)]
     val_labels = [label_ids[e.label] for e in val_set]
     for seed in cfg.demo_seeds:
         episode = text_episode(lm, task_cfg, data.sample_demos(pool, cfg.k, seed), eval_set)

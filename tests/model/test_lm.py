@@ -246,3 +246,46 @@ def test_batched_queries_after_one_prefix_equal_one_at_a_time(gpt2, gpt2_dir, tm
     args = (pipeline, [1, 17, 2, 18], [[3], [1, 17, 5]])
     torch.testing.assert_close(icl.next_token_logprobs(*args, batch_size=8), icl.next_token_logprobs(*args, batch_size=1),
                                atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("batch_size", [0, 2])
+def test_shen_gd_on_every_weight_is_dense_gd_with_a_sparse_embedding_gradient(gpt2, mr_splits, batch_size):
+    """GD on every weight (GPT-2: the embedding tied to the read-out) takes the embedding's gradient
+    sparse, over the prompts' token rows only, instead of allocating, zeroing and adding the whole
+    table per example: the step is the dense one (autograd.grad on the mean loss), and the
+    embedding is dense again after."""
+    from icl_study.lm.finetune import example_loss, minibatches
+
+    _, _, pool = mr_splits
+    label_ids = icl.label_token_ids(gpt2, MR.label_words)
+    examples = [(gpt2.encode(data.format_example(MR, d, False)), label_ids[d.label]) for d in data.sample_demos(pool, 4, 0)]
+    cfg, params = FinetuneConfig("shen", lr=0.1, steps=1, batch_size=batch_size, seed=3), dict(gpt2.named_parameters())
+    expected = {n: p.detach().clone() for n, p in params.items()}
+    for batch in minibatches(len(examples), batch_size, cfg.seed, 0):  # the reference: dense gradients, by hand
+        weights = {n: p.clone().requires_grad_() for n, p in expected.items()}
+        with torch.nn.utils.stateless._reparametrize_module(gpt2.model, weights, tie_weights=True):
+            loss = sum(example_loss(gpt2, *examples[i]) for i in batch) / len(batch)
+            grads = torch.autograd.grad(loss, list(weights.values()), allow_unused=True)
+        expected = {n: (w - cfg.lr * g if g is not None else w).detach() for (n, w), g in zip(weights.items(), grads)}
+    embedding = gpt2.model.get_input_embeddings()
+    with finetuned(gpt2, examples, cfg):
+        for name, p in gpt2.named_parameters():
+            torch.testing.assert_close(p.detach(), expected[name], rtol=1e-5, atol=1e-6)
+    assert not embedding.sparse and all(p.grad is None for p in gpt2.model.parameters())
+
+
+def test_activations_can_read_out_only_the_label_tokens(gpt2):
+    """`read_out=ids` gives the logits of those tokens alone (in that order), equal to the whole
+    vocabulary's read-out at them, with and without a cached prefix, and the same activations;
+    `read_out=[]` skips the read-out (Dai reads the prefix and the finetuning records for states only)."""
+    prefix, query = gpt2.encode("Review: a fine film\nSentiment: positive\n\n"), gpt2.encode("Review: dull\nSentiment:")
+    labels = icl.label_token_ids(gpt2, MR.label_words)[::-1]
+    for cache in (None, gpt2.prefix_cache(prefix)):
+        ids = query if cache is not None else prefix + query
+        whole = last_token_activations(gpt2, ids, cache=cache, full=True)
+        some = last_token_activations(gpt2, ids, cache=cache, full=True, read_out=labels)
+        assert some["logits"].shape == (2,)
+        torch.testing.assert_close(some["logits"], whole["logits"][labels])
+        for name in ("attn_out", "q", "scores", "x", "k", "v"):
+            torch.testing.assert_close(some[name], whole[name])
+        assert last_token_activations(gpt2, ids, cache=cache, read_out=[])["logits"].shape == (0,)
