@@ -1,6 +1,7 @@
 """CPU cost of each LM path per scored query, next to a lower bound from its FLOPs.
 
-For each model: ICL scoring (`icl.label_logprobs` after the demonstrations' KV cache), Dai's
+For each model: ICL scoring (`icl.label_logits`, the label words read out after the
+demonstrations' KV cache, as `icl.predict` runs it; its bound has no vocabulary read-out), Dai's
 activation reads (`last_token_activations(..., cache=..., full=True, read_out=label ids)` after the
 same cache: the label words' logits only, so its bound has no vocabulary read-out), one
 Dai finetuning step (SGD on K/V, batch 1) and one Shen GD step (every weight) per demonstration.
@@ -77,14 +78,14 @@ def main() -> None:
         tokens = sum(map(len, queries)) / len(queries)
         rate = matmul_rate(torch, max(1, round(tokens)), hidden, width)
         readout_rate = matmul_rate(torch, 1, hidden, vocab, repeats=3)
-        forward = 2 * non_embedding * tokens / rate + 2 * hidden * vocab / readout_rate  # one query, one read-out
+        # one query's forward; ICL scoring and Dai's read read out the label words' rows only (no vocabulary)
+        no_readout = 2 * non_embedding * tokens / rate
 
-        icl.label_logprobs(lm, prefix, queries[:2], label_ids)  # warm-up
-        score = cpu_per(lambda: icl.label_logprobs(lm, prefix, queries, label_ids), len(queries))
+        icl.label_logits(lm, prefix, queries[:2], label_ids)  # warm-up
+        score = cpu_per(lambda: icl.label_logits(lm, prefix, queries, label_ids), len(queries))
         cache = lm.prefix_cache(prefix)
         acts = cpu_per(lambda: [last_token_activations(lm, q, cache=cache, full=True, read_out=label_ids)
                                 for q in queries], len(queries))
-        no_readout = 2 * non_embedding * tokens / rate  # Dai's read: the label words' rows only
         examples = [(lm.encode(data.format_example(cfg, d, False)), label_ids[d.label]) for d in demos]
         demo_tokens = sum(len(p) for p, _ in examples) / len(examples)
         demo_forward = 2 * non_embedding * demo_tokens / rate + 2 * hidden * vocab / readout_rate
@@ -95,7 +96,7 @@ def main() -> None:
         dai_step = cpu_per(lambda: steps("dai"), len(examples))
         shen_step = cpu_per(lambda: steps("shen"), len(examples))
         prefix_share = 2 * non_embedding * len(prefix) / rate / len(queries)  # the prefix runs once per call
-        rows = [("ICL scoring (prefix once, then cached)", score, forward + prefix_share),
+        rows = [("ICL scoring (prefix once, then cached; label words read out)", score, no_readout + prefix_share),
                 ("Dai activation read (cached prefix, full, label words read out)", acts, no_readout),
                 ("Dai finetuning step (K/V, batch 1), per demonstration", dai_step, 2 * demo_forward),
                 ("Shen GD step (all weights), per demonstration", shen_step, 3 * demo_forward)]

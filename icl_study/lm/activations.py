@@ -88,16 +88,6 @@ def _pipeline(lm, ids: torch.Tensor, full: bool) -> dict[str, torch.Tensor]:
     return acts
 
 
-def _read_out(lm, hidden: torch.Tensor, token_ids: list[int]) -> torch.Tensor:
-    """(C,) final hidden state -> (len(token_ids),) logits of those tokens: the model's read-out rows
-    (and its final soft-capping, where it has one)."""
-    head = lm.model.get_output_embeddings()
-    rows = torch.tensor(token_ids, dtype=torch.long)
-    logits = torch.nn.functional.linear(hidden, head.weight[rows], None if head.bias is None else head.bias[rows])
-    cap = getattr(lm.model.config, "final_logit_softcapping", None)
-    return torch.tanh(logits / cap) * cap if cap else logits
-
-
 @torch.no_grad()
 def last_token_activations(lm, ids: list[int], cache=None, full: bool = False,
                            read_out: list[int] | None = None) -> dict[str, torch.Tensor]:
@@ -121,7 +111,7 @@ def last_token_activations(lm, ids: list[int], cache=None, full: bool = False,
             logits = lm.model(input_ids=ids_in, cache=cache, use_cache=cache is not None, logits_to_keep=1).logits[0, -1]
         else:  # the base model's final states (after its last norm), then the wanted rows of the read-out
             hidden = lm.model.base_model(input_ids=ids_in, cache=cache, use_cache=cache is not None).last_hidden_state
-            logits = _read_out(lm, hidden[0, -1], read_out)  # hidden (1, T, C)
+            logits = lm.read_out(hidden[0, -1], read_out)  # hidden (1, T, C)
     if cache is not None:
         cache.crop(-len(ids))  # back to the prefix, for the next query
     acts = {name: torch.stack([per_layer[i] for i in range(lm.n_layer)]) for name, per_layer in store.items()}

@@ -2,8 +2,10 @@
 
 A prompt is `prefix + query`: the prefix is the k demonstrations (each `template + label word +
 separator`), the query is the test example's `template`. The prediction is the class whose label
-word's first token has the highest log-probability after the prompt (log-softmax over the whole
-vocabulary). The prefix is the same for every test example, so it runs once and its KV cache is
+word's first token has the highest log-probability after the prompt: the highest logit among the
+label words, so `predict` reads out those rows only (`label_logits`), not the whole vocabulary (a
+matrix-vector product over Gemma's 262,144 words); `next_token_logprobs` gives the whole
+vocabulary's log-softmax where a study needs it (Shen's KL). The prefix is the same for every test example, so it runs once and its KV cache is
 reused: up to BATCH_SIZE queries run in one forward pass after it (the cache copied and expanded
 to the batch, queries right-padded), or one at a time (`batch_size=1`, the cache cropped back after
 each); `use_cache=False` recomputes it, for the benchmark and the test that all give the same numbers.
@@ -59,6 +61,20 @@ def next_token_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], use
     return torch.stack(rows)
 
 
+@torch.no_grad()
+def label_logits(lm, prefix_ids: list[int], queries: list[list[int]], label_ids: list[int],
+                 batch_size: int = BATCH_SIZE) -> torch.Tensor:
+    """(N, C) next-token logits of the C label tokens only after prefix + each query (the prefix's
+    cache reused): the read-out's label rows, not the whole vocabulary's."""
+    cache = lm.prefix_cache(prefix_ids)
+    if batch_size > 1:
+        rows = [lm.logits_after_batch(cache, len(prefix_ids), queries[start:start + batch_size], read_out=label_ids)
+                for start in range(0, len(queries), batch_size)]
+        return torch.cat(rows).float() if rows else torch.empty(0, len(label_ids))
+    rows = [lm.logits_after(cache, len(prefix_ids), query, read_out=label_ids).float() for query in queries]
+    return torch.stack(rows) if rows else torch.empty(0, len(label_ids))
+
+
 def label_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], label_ids: list[int],
                    use_cache: bool = True, batch_size: int = BATCH_SIZE) -> torch.Tensor:
     """(N, C) log-probabilities of the C label tokens after prefix + each query."""
@@ -75,10 +91,16 @@ def encode_prompts(lm, cfg: TextTaskConfig, demos: list[Example], queries: list[
 
 def predict(lm, cfg: TextTaskConfig, demos: list[Example], queries: list[Example],
             use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predicted classes (N,), label log-probs (N, C)) for the queries after the demonstrations."""
+    """(predicted classes (N,), label log-probs renormalised over the labels (N, C)) for the queries
+    after the demonstrations. Only the label words are read out (`label_logits`): the argmax and the
+    calibration (`calibrated`) depend on the labels' logits alone, not on the vocabulary's normaliser."""
     prefix_ids, query_ids = encode_prompts(lm, cfg, demos, queries)
-    logprobs = label_logprobs(lm, prefix_ids, query_ids, label_token_ids(lm, cfg.label_words), use_cache)
-    return logprobs.argmax(-1), logprobs
+    label_ids = label_token_ids(lm, cfg.label_words)
+    if use_cache:
+        logits = label_logits(lm, prefix_ids, query_ids, label_ids)
+    else:  # full recompute, for the test that all paths agree
+        logits = label_logprobs(lm, prefix_ids, query_ids, label_ids, use_cache=False)
+    return logits.argmax(-1), logits.log_softmax(-1)
 
 
 CONTENT_FREE = ("N/A", "[MASK]", "")  # Zhao et al. 2021's content-free inputs

@@ -182,21 +182,37 @@ class HFModel:
         are empty)."""
         if not ids and not self.bos:
             return None
-        with torch.no_grad():
-            return self.model(input_ids=self.with_bos(torch.tensor([list(ids)], dtype=torch.long)), use_cache=True).cache
+        with torch.no_grad():  # logits_to_keep=1: the prefix's own read-out (every position x the vocabulary) is never used
+            return self.model(input_ids=self.with_bos(torch.tensor([list(ids)], dtype=torch.long)), use_cache=True,
+                              logits_to_keep=1).cache
 
-    def logits_after(self, cache, prefix_len: int, ids: list[int]) -> torch.Tensor:
-        """(V,) next-token logits after prefix + ids, reusing the prefix's cache; the cache is
-        cropped back to the prefix afterwards, so it serves the next query unchanged."""
+    def read_out(self, hidden: torch.Tensor, token_ids: list[int]) -> torch.Tensor:
+        """(..., C) final hidden states -> (..., len(token_ids)) logits of those tokens only: the
+        read-out's rows (and the model's final soft-capping, where it has one). On Gemma's
+        262,144-word table the whole read-out is about as costly as a short query's forward."""
+        head = self.model.get_output_embeddings()
+        rows = torch.tensor(token_ids, dtype=torch.long)
+        logits = torch.nn.functional.linear(hidden, head.weight[rows], None if head.bias is None else head.bias[rows])
+        cap = getattr(self.model.config, "final_logit_softcapping", None)
+        return torch.tanh(logits / cap) * cap if cap else logits
+
+    def logits_after(self, cache, prefix_len: int, ids: list[int], read_out: list[int] | None = None) -> torch.Tensor:
+        """(V,) next-token logits after prefix + ids, reusing the prefix's cache (with `read_out`:
+        (len(read_out),), those tokens' only); the cache is cropped back to the prefix afterwards,
+        so it serves the next query unchanged."""
         if cache is None:  # no prefix: the sequence starts here
             cache = self.prefix_cache([])
-        out = self.model(input_ids=torch.tensor([ids]), cache=cache, use_cache=cache is not None,
-                         logits_to_keep=1)
+        kwargs = dict(input_ids=torch.tensor([ids]), cache=cache, use_cache=cache is not None)
+        if read_out is None:
+            logits = self.model(**kwargs, logits_to_keep=1).logits[0, -1]
+        else:
+            logits = self.read_out(self.model.base_model(**kwargs).last_hidden_state[0, -1], read_out)
         if cache is not None:
             cache.crop(-len(ids))  # a negative value removes that many of the newest tokens
-        return out.logits[0, -1]
+        return logits
 
-    def logits_after_batch(self, cache, prefix_len: int, queries: list[list[int]]) -> torch.Tensor:
+    def logits_after_batch(self, cache, prefix_len: int, queries: list[list[int]],
+                           read_out: list[int] | None = None) -> torch.Tensor:
         """(B, V) next-token logits after prefix + each query, in one forward pass: the prefix's
         cache is copied and expanded to B rows, the queries right-padded. Attention is causal, so
         a real token never sees the padding after it, and each row's logits are read at its own
@@ -216,6 +232,8 @@ class HFModel:
         hidden = self.model.base_model(input_ids=ids, cache=batch_cache,
                                        use_cache=batch_cache is not None).last_hidden_state  # (B, T, C)
         last = hidden[torch.arange(len(queries)), lengths - 1]  # (B, C) each row's last real token
+        if read_out is not None:
+            return self.read_out(last, read_out)  # (B, len(read_out))
         return self.model.get_output_embeddings()(last)  # (B, V)
 
     def named_parameters(self):
@@ -261,17 +279,20 @@ class PipelineModel:
     def prefix_cache(self, ids: list[int]):
         return list(ids)  # no KV cache in our GPT: the "cache" is the prefix itself
 
-    def logits_after(self, cache, prefix_len: int, ids: list[int]) -> torch.Tensor:
-        return self.model(torch.tensor([(cache or []) + list(ids)]))[0, -1]
+    def logits_after(self, cache, prefix_len: int, ids: list[int], read_out: list[int] | None = None) -> torch.Tensor:
+        logits = self.model(torch.tensor([(cache or []) + list(ids)]))[0, -1]
+        return logits if read_out is None else logits[read_out]
 
-    def logits_after_batch(self, cache, prefix_len: int, queries: list[list[int]]) -> torch.Tensor:
+    def logits_after_batch(self, cache, prefix_len: int, queries: list[list[int]],
+                           read_out: list[int] | None = None) -> torch.Tensor:
         """(B, V): prefix + each query in one right-padded batch (causal: padding is never attended)."""
         lengths = torch.tensor([len(q) for q in queries])
         ids = torch.zeros(len(queries), len(cache or []) + int(lengths.max()), dtype=torch.long)
         for row, query in enumerate(queries):
             ids[row, :len(cache or []) + len(query)] = torch.tensor((cache or []) + list(query))
         logits = self.model(ids)  # (B, P + T, V)
-        return logits[torch.arange(len(queries)), len(cache or []) + lengths - 1]
+        last = logits[torch.arange(len(queries)), len(cache or []) + lengths - 1]  # (B, V)
+        return last if read_out is None else last[:, read_out]
 
     def named_parameters(self):
         return self.model.named_parameters()

@@ -289,3 +289,20 @@ def test_activations_can_read_out_only_the_label_tokens(gpt2):
         for name in ("attn_out", "q", "scores", "x", "k", "v"):
             torch.testing.assert_close(some[name], whole[name])
         assert last_token_activations(gpt2, ids, cache=cache, read_out=[])["logits"].shape == (0,)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_label_logits_are_the_vocabulary_read_out_at_the_label_words(gpt2, mr_splits, batch_size):
+    """ICL scoring reads out the label words alone: their logits equal the whole vocabulary's at them
+    (one query at a time or batched after the cached prefix), and `predict`'s label log-probs are the
+    full log-probs renormalised over the labels, so predictions and calibration are unchanged."""
+    eval_set, _, pool = mr_splits
+    demos = data.sample_demos(pool, 2, 0)
+    prefix, queries = icl.encode_prompts(gpt2, MR, demos, eval_set)
+    labels = icl.label_token_ids(gpt2, MR.label_words)
+    full = icl.next_token_logprobs(gpt2, prefix, queries, batch_size=batch_size)  # (N, V)
+    scores = icl.label_logits(gpt2, prefix, queries, labels, batch_size=batch_size)  # (N, C)
+    torch.testing.assert_close(scores.log_softmax(-1), full[:, labels].log_softmax(-1))
+    preds, logprobs = icl.predict(gpt2, MR, demos, eval_set)
+    assert torch.equal(preds, full[:, labels].argmax(-1))
+    torch.testing.assert_close(logprobs, full[:, labels].log_softmax(-1))
