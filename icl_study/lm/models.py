@@ -183,8 +183,13 @@ class HFModel:
         if not ids and not self.bos:
             return None
         with torch.no_grad():  # logits_to_keep=1: the prefix's own read-out (every position x the vocabulary) is never used
-            return self.model(input_ids=self.with_bos(torch.tensor([list(ids)], dtype=torch.long)), use_cache=True,
-                              logits_to_keep=1).cache
+            cache = self.model(input_ids=self.with_bos(torch.tensor([list(ids)], dtype=torch.long)), use_cache=True,
+                               logits_to_keep=1).cache
+        # Sliding-window layers (Gemma) keep only the window's last keys; once a prefix fills the
+        # window they refuse the crop that rolls a query back out, unless they record the query's states
+        if cache is not None and hasattr(cache, "activate_past_recording"):
+            cache.activate_past_recording()
+        return cache
 
     def read_out(self, hidden: torch.Tensor, token_ids: list[int]) -> torch.Tensor:
         """(..., C) final hidden states -> (..., len(token_ids)) logits of those tokens only: the

@@ -306,3 +306,29 @@ def test_label_logits_are_the_vocabulary_read_out_at_the_label_words(gpt2, mr_sp
     preds, logprobs = icl.predict(gpt2, MR, demos, eval_set)
     assert torch.equal(preds, full[:, labels].argmax(-1))
     torch.testing.assert_close(logprobs, full[:, labels].log_softmax(-1))
+
+
+def test_a_prefix_longer_than_a_sliding_window_is_reused_like_a_recomputed_prompt(gpt2_dir, tmp_path):
+    """Gemma's sliding-window layers keep only the window's last keys: a demonstration prefix longer
+    than the window (Shen's N = 16 on Gemma) must still be reusable query after query, each scored as
+    the whole prompt recomputed (the cache rolled back to the prefix each time, not refused)."""
+    import shutil
+
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (gpt2_dir / name).exists():
+            shutil.copy(gpt2_dir / name, tmp_path / name)
+    torch.manual_seed(0)
+    vocab = len(load_lm(f"hf:{gpt2_dir}").tokenizer)
+    config = Gemma3TextConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=8,
+                              layer_types=["sliding_attention", "full_attention"], max_position_embeddings=256)
+    Gemma3ForCausalLM(config).save_pretrained(tmp_path)
+    lm = load_lm(f"hf:{tmp_path}")
+    prefix = lm.encode("Review: a fine film with a long and winding plot\nSentiment: positive\n\n")
+    assert len(prefix) > 8
+    queries = [lm.encode("Review: dull\nSentiment:"), lm.encode("Review: a joy\nSentiment:")]
+    cached = icl.next_token_logprobs(lm, prefix, queries)
+    recomputed = icl.next_token_logprobs(lm, prefix, queries, use_cache=False)
+    torch.testing.assert_close(cached, recomputed, atol=1e-5, rtol=1e-5)
