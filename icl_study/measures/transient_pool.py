@@ -50,14 +50,21 @@ def pool_from_threshold(threshold, grid, factor: float = HALF) -> int | None:
 def measure_pool_below_half_threshold(tables, threshold_table: str, transient_table: str):
     """log2(transient M) − log2(M*/HALF) (M*: the seeds' geometric mean): <= 0 when the transient
     pool is at most half the measured threshold (a value gate); NaN when M* is not measured."""
+    from icl_study.claims import NO_DATA
+
+    pools = tables[transient_table]["pool_size"].unique()
+    return pool_below_half(tables[threshold_table], float(pools[0])) if len(pools) == 1 else NO_DATA
+
+
+def pool_below_half(threshold, pool_size: float):
+    """log2(pool_size) − log2(M*/HALF) against a threshold table (M*: the seeds' geometric mean);
+    NaN (NO_DATA) when no seed's M* is measured."""
     from icl_study.claims import NO_DATA, Measurement
 
-    star = geometric_threshold(tables[threshold_table])
-    pools = tables[transient_table]["pool_size"].unique()
-    if not math.isfinite(star) or len(pools) != 1:
+    star = geometric_threshold(threshold)
+    if not math.isfinite(star):
         return NO_DATA
-    return Measurement(math.log2(float(pools[0])) - math.log2(star / HALF), math.nan, math.nan,
-                       n_seeds=len(tables[threshold_table]))
+    return Measurement(math.log2(pool_size) - math.log2(star / HALF), math.nan, math.nan, n_seeds=len(threshold))
 
 
 def measure_largest_pool_learned(tables, sweep_table: str):

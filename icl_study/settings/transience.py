@@ -46,19 +46,20 @@ class TransienceBurstySettings:
 
 @dataclass(frozen=True)
 class TransienceRegressionSettings:
-    # the task of every run
+    # the task of every run: the diversity sweep's, its pool at most the measured M*/2 (diversity.transient_pool_size)
     task: dict = field(metadata=POOL_REGRESSION_TASK,
         default_factory=lambda: {
             "n_dims": 4,
-            "n_points": 8,
+            "n_points": 10,
             "noise_std": 0.5,
             "w_scale": 1.0,
-            "pool_size": 32,
+            "pool_size": 8,
             "curriculum": None,
             "eval_size": 256,
         }
     )
-    model: dict = field(metadata=MODEL, default_factory=lambda: model_block(n_layer=2))  # the model (sizes override it)
+    # the model (sizes override it): the diversity sweep's, so that its measured M* is these runs' too
+    model: dict = field(metadata=MODEL, default_factory=lambda: model_block(n_layer=3, n_head=2, d_model=32, d_mlp=64))
     # the training of every run
     train: dict = field(metadata=TRAIN,
         default_factory=lambda: train_block(steps=6000, min_lr_ratio=1.0, checkpoint_every=5000, log_every=5000)

@@ -302,6 +302,7 @@ def claims(config: dict) -> list:
     sweep), gated on IWL having appeared; weight decay keeps it, gated on a matched training loss; a
     finite task pool makes fresh-task generalisation transient."""
     from icl_study.claims import Claim, Gate
+    from icl_study.measures.transient_pool import HALF
 
     section = config["transience"]
     decays, base = section["weight_decays"], section["base_size"]
@@ -341,6 +342,9 @@ def claims(config: dict) -> list:
                         lambda t: _paired_by_seed(t, base, (matched_decay(t, base, decays), decays[0]), "final_loss"),
                         direction="less", threshold=LOSS_MARGIN),),
             compute=lambda t: _paired_by_seed(t, base, (decays[0], matched_decay(t, base, decays)), "icl_drop")))
+    pool = Gate(f"pool at most M*/{HALF:g}, M* measured in this run by the diversity sweep on the same task and model "
+                f"(log2 M − log2(M*/{HALF:g}) <= 0; no M* for a task or model other than the sweep's)",
+                lambda t: regression_pool_below_half(t, config), direction="less", threshold=1e-9, on="value")
     for wd in section["regression_weight_decays"][:1]:
         out.append(Claim(
             study="transience", paper="Singh et al. 2023 (after Raventós et al. 2023)",
@@ -348,6 +352,24 @@ def claims(config: dict) -> list:
             claim="With a finite pool of regression tasks, generalisation to fresh tasks is transient.",
             measure=f"rise of the fresh-task error from its minimum to the last step, mean over seeds, weight decay "
                     f"{wd:g}; ≥ 0 by construction, so it must exceed {FADE_THRESHOLD:g}",
-            direction="greater", threshold=FADE_THRESHOLD, figure=regression, tables=(SETTINGS_TABLE,),
-            compute=lambda t, wd=wd: _seed_measurement(t, "regression", "pool", wd, "fresh_rise")))
+            direction="greater", threshold=FADE_THRESHOLD, figure=regression, tables=(SETTINGS_TABLE, THRESHOLD_TABLE),
+            gates=(pool,), compute=lambda t, wd=wd: _seed_measurement(t, "regression", "pool", wd, "fresh_rise")))
     return out
+
+
+THRESHOLD_TABLE = "diversity/threshold.csv"  # the task-diversity threshold M* per seed (the diversity sweep)
+SHAPE_KEYS = {"task": ("n_dims", "n_points", "noise_std", "w_scale"),
+              "model": ("n_layer", "n_head", "d_model", "d_mlp", "attention", "layer_norm")}
+
+
+def regression_pool_below_half(tables: dict, config: dict):
+    """log2(regression pool) − log2(M*/2) with the diversity sweep's M* (measures/transient_pool.py),
+    when the finite-pool regression runs share that sweep's task and model (an M* measured for
+    another shape says nothing about theirs); NO_DATA otherwise."""
+    from icl_study.claims import NO_DATA
+    from icl_study.measures.transient_pool import pool_below_half
+
+    ours, sweep = config["transience"]["regression"], config["diversity"]
+    if any(ours[part].get(key) != sweep[part].get(key) for part, keys in SHAPE_KEYS.items() for key in keys):
+        return NO_DATA
+    return pool_below_half(tables[THRESHOLD_TABLE], float(ours["task"]["pool_size"]))

@@ -283,3 +283,37 @@ def test_l2_sweep_compares_the_largest_decay_at_a_matched_loss():
     table = transience.l2_table(summary, "L2", decays)
     assert list(table["weight_decay"]) == list(decays) and (table["n_seeds"] == 3).all()
     assert table.set_index("weight_decay").loc[1.0, "loss_vs_first"] == pytest.approx(0.7267, abs=1e-3)
+
+
+def test_the_regression_pool_follows_the_measured_threshold_of_its_own_task_and_model():
+    """The finite-pool regression runs share the diversity sweep's task and model, so the M* that
+    sweep measures is theirs: transience.regression_transient is gated on the pool being at most
+    M*/2 (M* from diversity/threshold.csv in the same run). A pool above it, or a task or model that
+    differs from the sweep's (no M* measured for it), fails the gate."""
+    from icl_study.claims import decide
+    from icl_study.settings import full_config
+
+    def config(pool, n_points=10):
+        return full_config({
+            "diversity": {"task": {"n_dims": 4, "n_points": 10, "noise_std": 0.5},
+                          "model": {"n_layer": 3, "n_head": 2, "d_model": 32, "d_mlp": 64}},
+            "transience": {"regression": {"task": {"n_dims": 4, "n_points": n_points, "noise_std": 0.5, "pool_size": pool},
+                                          "model": {"n_layer": 3, "n_head": 2, "d_model": 32, "d_mlp": 64}}}})
+
+    threshold = pd.DataFrame({"seed": [0, 1, 2], "log2_threshold": np.log2([17.8, 14.7, 16.9]),
+                              "threshold": [17.8, 14.7, 16.9], "note": ["bracketed"] * 3})
+    rises = pd.DataFrame([("regression", "pool", 0.0, 3, 0.2, 0.1, 0.3)],
+                         columns=["dataset", "size", "weight_decay", "n_seeds", "fresh_rise", "fresh_rise_low",
+                                  "fresh_rise_high"])
+
+    def verdict(cfg):
+        (claim,) = [c for c in transience.claims(cfg) if c.claim_id == "transience.regression_transient"]
+        assert "diversity/threshold.csv" in claim.tables
+        tables = {"diversity/threshold.csv": threshold, transience.SETTINGS_TABLE: rises}
+        return decide(claim, claim.compute(tables), tables)
+
+    assert verdict(config(8)) == ("reproduced", "", verdict(config(8)).gates)
+    assert verdict(config(8)).gates.endswith("pass")
+    for failing in (config(16), config(8, n_points=8)):
+        decision = verdict(failing)
+        assert decision.verdict == "inconclusive" and "M*/2" in decision.gate and decision.gates.endswith("FAIL")
