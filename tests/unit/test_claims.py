@@ -157,7 +157,7 @@ def test_trained_lsa_is_gd_reads_every_training_seed():
 def test_a_real_lm_claim_on_fewer_than_200_examples_or_3_demonstration_sets_is_exploratory(
         n_examples, n_demo_sets, expected):
     """A pretrained LM's claim decided on 16 test examples, or on one demonstration set, is a case,
-    not a finding (issue 29: every decided real-LM row needs >= 200 examples x >= 3 sets)."""
+    not a finding: every decided real-LM row needs >= 200 examples x >= 3 sets."""
     lm_claim = claim("greater", min_examples=LM_MIN_EXAMPLES, min_demo_sets=LM_MIN_DEMO_SETS)
     d = decide(lm_claim, Measurement(0.3, 0.2, 0.4, n_examples=n_examples, n_demo_sets=n_demo_sets), {})
     assert d.verdict == expected
