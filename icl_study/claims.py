@@ -41,6 +41,7 @@ MIN_SEEDS = 3
 # A pretrained LM's claim (Claim.min_examples / min_demo_sets) needs this many unique test examples
 # and demonstration sets: on 16 examples or one set, a few prompts' quirks decide the interval.
 LM_MIN_EXAMPLES, LM_MIN_DEMO_SETS = 200, 3
+LM_POWER = {"min_examples": LM_MIN_EXAMPLES, "min_demo_sets": LM_MIN_DEMO_SETS}  # a pretrained LM's Claim keywords
 
 
 @dataclass(frozen=True)

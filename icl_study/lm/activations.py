@@ -107,11 +107,7 @@ def last_token_activations(lm, ids: list[int], cache=None, full: bool = False,
     if cache is None and n_bos:  # the sequence starts here: BOS in front (as the tokenizer would put it)
         ids_in = lm.with_bos(ids_in)
     with _capture_hf(lm, store, full):
-        if read_out is None:
-            logits = lm.model(input_ids=ids_in, cache=cache, use_cache=cache is not None, logits_to_keep=1).logits[0, -1]
-        else:  # the base model's final states (after its last norm), then the wanted rows of the read-out
-            hidden = lm.model.base_model(input_ids=ids_in, cache=cache, use_cache=cache is not None).last_hidden_state
-            logits = lm.read_out(hidden[0, -1], read_out)  # hidden (1, T, C)
+        logits = lm.next_logits(ids_in, cache, read_out)
     if cache is not None:
         cache.crop(-len(ids))  # back to the prefix, for the next query
     acts = {name: torch.stack([per_layer[i] for i in range(lm.n_layer)]) for name, per_layer in store.items()}

@@ -42,37 +42,37 @@ def label_token_ids(lm, label_words: tuple[str, ...]) -> list[int]:
 
 
 @torch.no_grad()
-def next_token_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], use_cache: bool = True,
-                        batch_size: int = BATCH_SIZE) -> torch.Tensor:
-    """(N, V) next-token log-probabilities over the whole vocabulary after prefix + each query.
-    With the cache, `batch_size` queries share one forward pass after the prefix (1: one at a time)."""
-    rows = []
+def next_token_logits(lm, prefix_ids: list[int], queries: list[list[int]], use_cache: bool = True,
+                      batch_size: int = BATCH_SIZE, read_out: list[int] | None = None) -> torch.Tensor:
+    """(N, V) float next-token logits after prefix + each query, or with `read_out` (N, len(read_out)),
+    those tokens' only (the read-out's rows, not the whole vocabulary's). With the cache,
+    `batch_size` queries share one forward pass after the prefix (1: one at a time)."""
+    rows = []  # (V,) or (C,) each
     cache = lm.prefix_cache(prefix_ids) if use_cache else None
     if use_cache and batch_size > 1:
         for start in range(0, len(queries), batch_size):
-            rows += list(lm.logits_after_batch(cache, len(prefix_ids), queries[start:start + batch_size]).float())
-        return torch.stack([r.log_softmax(-1) for r in rows]) if rows else torch.empty(0)
-    for query in queries:
-        if use_cache:
-            logits = lm.logits_after(cache, len(prefix_ids), query)  # (V,)
-        else:
-            logits = lm.last_logits(torch.tensor([prefix_ids + query]))[0]  # full recompute
-        rows.append(logits.float().log_softmax(-1))
-    return torch.stack(rows)
+            rows += list(lm.logits_after_batch(cache, len(prefix_ids), queries[start:start + batch_size], read_out))
+    elif use_cache:
+        rows = [lm.logits_after(cache, len(prefix_ids), query, read_out) for query in queries]
+    else:  # full recompute
+        rows = [lm.last_logits(torch.tensor([prefix_ids + query]))[0] for query in queries]
+        rows = rows if read_out is None else [row[read_out] for row in rows]
+    if not rows:
+        return torch.empty(0) if read_out is None else torch.empty(0, len(read_out))
+    return torch.stack(rows).float()
 
 
-@torch.no_grad()
+def next_token_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], use_cache: bool = True,
+                        batch_size: int = BATCH_SIZE) -> torch.Tensor:
+    """(N, V) next-token log-probabilities over the whole vocabulary after prefix + each query."""
+    return next_token_logits(lm, prefix_ids, queries, use_cache, batch_size).log_softmax(-1)
+
+
 def label_logits(lm, prefix_ids: list[int], queries: list[list[int]], label_ids: list[int],
                  batch_size: int = BATCH_SIZE) -> torch.Tensor:
     """(N, C) next-token logits of the C label tokens only after prefix + each query (the prefix's
     cache reused): the read-out's label rows, not the whole vocabulary's."""
-    cache = lm.prefix_cache(prefix_ids)
-    if batch_size > 1:
-        rows = [lm.logits_after_batch(cache, len(prefix_ids), queries[start:start + batch_size], read_out=label_ids)
-                for start in range(0, len(queries), batch_size)]
-        return torch.cat(rows).float() if rows else torch.empty(0, len(label_ids))
-    rows = [lm.logits_after(cache, len(prefix_ids), query, read_out=label_ids).float() for query in queries]
-    return torch.stack(rows) if rows else torch.empty(0, len(label_ids))
+    return next_token_logits(lm, prefix_ids, queries, batch_size=batch_size, read_out=label_ids)
 
 
 def label_logprobs(lm, prefix_ids: list[int], queries: list[list[int]], label_ids: list[int],

@@ -201,17 +201,22 @@ class HFModel:
         cap = getattr(self.model.config, "final_logit_softcapping", None)
         return torch.tanh(logits / cap) * cap if cap else logits
 
+    def next_logits(self, input_ids: torch.Tensor, cache=None, read_out: list[int] | None = None) -> torch.Tensor:
+        """(1, T) ids (after `cache`'s prefix, if given; the cache grows by T) -> the next-token
+        logits after the last: (V,), or with `read_out` (len(read_out),), those tokens' only (the base
+        model's final state times those read-out rows, never the whole vocabulary)."""
+        kwargs = dict(input_ids=input_ids, cache=cache, use_cache=cache is not None)
+        if read_out is None:
+            return self.model(**kwargs, logits_to_keep=1).logits[0, -1]
+        return self.read_out(self.model.base_model(**kwargs).last_hidden_state[0, -1], read_out)
+
     def logits_after(self, cache, prefix_len: int, ids: list[int], read_out: list[int] | None = None) -> torch.Tensor:
         """(V,) next-token logits after prefix + ids, reusing the prefix's cache (with `read_out`:
         (len(read_out),), those tokens' only); the cache is cropped back to the prefix afterwards,
         so it serves the next query unchanged."""
         if cache is None:  # no prefix: the sequence starts here
             cache = self.prefix_cache([])
-        kwargs = dict(input_ids=torch.tensor([ids]), cache=cache, use_cache=cache is not None)
-        if read_out is None:
-            logits = self.model(**kwargs, logits_to_keep=1).logits[0, -1]
-        else:
-            logits = self.read_out(self.model.base_model(**kwargs).last_hidden_state[0, -1], read_out)
+        logits = self.next_logits(torch.tensor([ids]), cache, read_out)
         if cache is not None:
             cache.crop(-len(ids))  # a negative value removes that many of the newest tokens
         return logits

@@ -5,7 +5,7 @@ the workflow.
 
 from __future__ import annotations
 
-from icl_study.claims import LM_MIN_DEMO_SETS, LM_MIN_EXAMPLES, NO_DATA, Claim, Gate, Measurement, over_seeds
+from icl_study.claims import LM_POWER, NO_DATA, Claim, Gate, Measurement, over_seeds
 from icl_study.measures.rec2ftp import rec2ftp_ci
 from icl_study.studies.lm_claims import text_pairs
 from icl_study.jobs import figure_png
@@ -135,8 +135,7 @@ def claims(config: dict) -> list:
         beats = {m: Gate(f"trained − untrained {name} > 0", paired(("trained", m), ("untrained", m)))
                  for m, name in (("simaou", "SimAOU"), ("kendall_token", "Kendall τ"))}
         # a pretrained LM's claims need LM_MIN_EXAMPLES test examples x LM_MIN_DEMO_SETS sets to be decided
-        power = {} if trained else dict(min_examples=LM_MIN_EXAMPLES, min_demo_sets=LM_MIN_DEMO_SETS)
-        common = dict(study="dai", trained=trained, **power)
+        common = dict(study="dai", trained=trained, **({} if trained else LM_POWER))
         out += [
             Claim(**common, paper=DAI_PAPER, claim_id=f"dai.dual_identity.{ident}",
                   claim="Linear attention has a dual form: the demonstrations act as a meta-gradient update of the zero-shot weights.",

@@ -4,7 +4,7 @@ Torch-free, unlike lm.py: the ledger rule's inputs are resolved when Snakemake p
 
 from __future__ import annotations
 
-from icl_study.claims import LM_MIN_DEMO_SETS, LM_MIN_EXAMPLES, NO_DATA, Claim, Measurement
+from icl_study.claims import LM_POWER, NO_DATA, Claim, Measurement
 from icl_study.jobs import figure_png
 from icl_study.studies.lm_plan import LM_ICL_VS_K_FIGURE
 
@@ -70,6 +70,5 @@ def claims(config: dict) -> list:
             study="lm", paper="Brown et al. 2020", claim_id=f"lm.icl_gain.{model}.{task}",
             claim="A pretrained language model learns a classification task from a few demonstrations in its prompt.",
             measure=f"{text}; {model} on {task}", direction="greater", figure=figure,
-            tables=(ICL_GAIN_TABLE,), compute=_icl_gain(model, task), trained=False,
-            min_examples=LM_MIN_EXAMPLES, min_demo_sets=LM_MIN_DEMO_SETS))
+            tables=(ICL_GAIN_TABLE,), compute=_icl_gain(model, task), trained=False, **LM_POWER))
     return out

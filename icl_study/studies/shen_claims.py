@@ -5,7 +5,7 @@ parses the workflow.
 
 from __future__ import annotations
 
-from icl_study.claims import LM_MIN_DEMO_SETS, LM_MIN_EXAMPLES, NO_DATA, Claim, Gate, Measurement
+from icl_study.claims import LM_POWER, NO_DATA, Claim, Gate, Measurement
 from icl_study.studies.lm_claims import text_pairs
 from icl_study.jobs import figure_png
 from icl_study.studies.shen_plan import SHEN_ORDER_FIGURE, SHEN_PERTURBATION_FIGURE, SHEN_ICL_VS_GD_FIGURE
@@ -22,7 +22,6 @@ def _batch_gd_order(tables):
     return Measurement(worst, worst, worst)
 
 
-LM_POWER = dict(min_examples=LM_MIN_EXAMPLES, min_demo_sets=LM_MIN_DEMO_SETS)  # a pretrained LM's claim
 MIN_DRAWS = 20  # noise draws per model: the fragility interval is over draws, and a t-interval on 3 is wide
 
 
