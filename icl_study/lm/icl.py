@@ -92,14 +92,10 @@ def encode_prompts(lm, cfg: TextTaskConfig, demos: list[Example], queries: list[
 def predict(lm, cfg: TextTaskConfig, demos: list[Example], queries: list[Example],
             use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(predicted classes (N,), label log-probs renormalised over the labels (N, C)) for the queries
-    after the demonstrations. Only the label words are read out (`label_logits`): the argmax and the
+    after the demonstrations. Only the label words are read out (`read_out`): the argmax and the
     calibration (`calibrated`) depend on the labels' logits alone, not on the vocabulary's normaliser."""
     prefix_ids, query_ids = encode_prompts(lm, cfg, demos, queries)
-    label_ids = label_token_ids(lm, cfg.label_words)
-    if use_cache:
-        logits = label_logits(lm, prefix_ids, query_ids, label_ids)
-    else:  # full recompute, for the test that all paths agree
-        logits = label_logprobs(lm, prefix_ids, query_ids, label_ids, use_cache=False)
+    logits = next_token_logits(lm, prefix_ids, query_ids, use_cache, read_out=label_token_ids(lm, cfg.label_words))
     return logits.argmax(-1), logits.log_softmax(-1)
 
 
