@@ -20,7 +20,6 @@ import logging
 from pathlib import Path
 
 from icl_study.jobs import figure_png
-from icl_study.studies.diversity_claims import THRESHOLD as THRESHOLD_TABLE  # M* per seed, from the diversity sweep
 from icl_study.plan import log_steps  # noqa: F401 (the runs' steps, declared in the plan)
 from icl_study.studies.transience_plan import (TRANSIENCE_CURVES_FIGURE, TRANSIENCE_PEAK_FINAL_FIGURE,
                                                TRANSIENCE_REGRESSION_FIGURE)
@@ -358,6 +357,7 @@ def claims(config: dict) -> list:
     return out
 
 
+THRESHOLD_TABLE = "diversity/threshold.csv"  # M* per seed, from the diversity sweep (no study imports another)
 SHAPE_KEYS = {"task": ("n_dims", "n_points", "noise_std", "w_scale"),
               "model": ("n_layer", "n_head", "d_model", "d_mlp", "attention", "layer_norm")}
 
