@@ -41,14 +41,23 @@ def _demo_sets(frame) -> int | None:
     return int(frame.groupby("example")["demo_seed"].nunique().min()) if len(frame) else None
 
 
-def paired_difference(a, b, examples, n_boot: int) -> Measurement:
-    """Mean of a − b over rows measured on the same prompts, with the interval over test examples
-    (intervals.paired_cluster_ci: a cluster bootstrap, or t on example means below 20 examples).
-    a, b, examples: (n_rows,) aligned arrays; NaN rows dropped."""
-    from icl_study.intervals import paired_cluster_ci
+def paired_difference(rows, a: str, b: str, n_boot: int) -> Measurement:
+    """Mean of a − b over rows measured on the same prompts (columns of `rows`, which also has
+    `example` and `demo_seed`), with the interval of its independent units
+    (intervals.examples_by_sets_ci): over test examples where each has one demonstration set
+    (pipeline-gpt's episodes), the two-way bootstrap over examples x demonstration sets where they
+    share several (a text LM's sets answer the same test examples). NaN rows dropped."""
+    from icl_study.intervals import examples_by_sets_ci
 
-    mean, low, high, n = paired_cluster_ci(a, b, examples, n_boot, seed=BOOT_SEED)
-    return NO_DATA if n == 0 else Measurement(mean, low, high, n_examples=n)
+    diff = rows.assign(diff=rows[a] - rows[b]).dropna(subset=["diff"])
+    if diff.empty:
+        return NO_DATA
+    if _demo_sets(diff) == 1:  # one set per example: the set is the example's, nothing more to resample
+        table = diff.groupby("example")["diff"].mean().to_numpy()[:, None]  # (examples, 1)
+    else:
+        table = diff.pivot(index="example", columns="demo_seed", values="diff").to_numpy()  # (examples, sets)
+    mean, low, high = examples_by_sets_ci(table, n_boot, seed=BOOT_SEED)
+    return Measurement(mean, low, high, n_examples=len(table))
 
 
 def _paired(model, task, a: tuple[str, str], b: tuple[str, str], n_boot: int, trained: bool):
@@ -61,7 +70,9 @@ def _paired(model, task, a: tuple[str, str], b: tuple[str, str], n_boot: int, tr
         if both.empty:
             return NO_DATA
         ca, cb = (f"{a[1]}_a", f"{b[1]}_b") if a[1] == b[1] else (a[1], b[1])
-        m = paired_difference(both[ca], both[cb], both["example"], n_boot)
+        m = paired_difference(both, ca, cb, n_boot)
+        if m is NO_DATA:
+            return NO_DATA
         return Measurement(m.value, m.ci_low, m.ci_high, m.n_examples,
                            n_seeds=_n_seeds(tables, model, task) if trained else None, n_demo_sets=_demo_sets(both))
     return compute

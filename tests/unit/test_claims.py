@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pandas as pd
 import pytest
 
@@ -190,3 +192,29 @@ def test_the_real_lm_claims_of_dai_shen_and_lm_carry_the_power_rule_and_count_de
     (simaou,) = [c for c in text if c.claim_id == "dai.simaou.gemma3-270m.mr"]
     m = simaou.compute({dai_claims.EXAMPLES: pd.DataFrame(rows)})
     assert (m.n_examples, m.n_demo_sets) == (4, 2)
+
+
+def test_dai_paired_differences_over_several_demonstration_sets_are_two_way():
+    """Dai's paired rows (example x demonstration set) of a text LM: with a large demonstration-set
+    effect, the interval resamples the sets as well as the examples (intervals.examples_by_sets_ci),
+    so three sets that disagree cannot pass for a measurement over examples alone; one set per
+    example (pipeline-gpt's episodes) stays clustered by example."""
+    import pandas as pd
+
+    from icl_study.intervals import examples_by_sets_ci
+    from icl_study.settings import full_config
+    from icl_study.studies import dai_claims
+
+    rng = np.random.default_rng(0)
+    shift = {0: -0.4, 1: 0.1, 2: 0.6}  # the demonstration sets disagree
+    rows = [{"model": "gemma3-270m", "task": "mr", "variant": "trained", "demo_seed": s, "example": e,
+             "simaou": shift[s] + rng.normal(0, 0.05), "simaou_random": 0.0}
+            for s in (0, 1, 2) for e in range(200)]
+    frame = pd.DataFrame(rows)
+    config = full_config({"dai": {"model_tasks": {"gemma3-270m": ["mr"], "smollm2-135m": []}}})
+    (simaou,) = [c for c in dai_claims.claims(config) if c.claim_id == "dai.simaou.gemma3-270m.mr"]
+    m = simaou.compute({dai_claims.EXAMPLES: frame})
+    table = frame.pivot(index="example", columns="demo_seed", values="simaou").to_numpy()  # (examples, sets)
+    expected = examples_by_sets_ci(table, config["dai"]["n_boot"], seed=dai_claims.BOOT_SEED)
+    assert (m.value, m.ci_low, m.ci_high) == pytest.approx(expected)
+    assert m.ci_low < 0 < m.ci_high and (m.n_examples, m.n_demo_sets) == (200, 3)
