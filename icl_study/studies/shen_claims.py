@@ -135,7 +135,13 @@ def claims(config: dict) -> list:
                     "demonstration sets where there are several)",
             direction="greater", figure=figure_png(SHEN_ICL_VS_GD_FIGURE), tables=(ICL_VS_GD,),
             compute=_verdict_column(model, "kl_icl_gd_minus_floor", 1 if trained else None, task),
-            gates=(Gate("GD moved the model beyond its noise floor: KL(GD‖ZS) − GD–GD floor > 0, paired per query",
-                        _verdict_column(model, "kl_gd_zs_minus_floor", None, task)),),
+            # comparing two update mechanisms means something only where both learned the task: a GD
+            # that moved the model into one class for every query differs from ICL trivially
+            gates=(Gate("ICL learned: ICL − ZS accuracy > 0, paired per query",
+                        _verdict_column(model, "acc_icl_minus_zs", None, task)),
+                   Gate("GD learned: GD − ZS accuracy > 0, paired per query",
+                        _verdict_column(model, "acc_gd_minus_zs", None, task)),
+                   Gate("GD moved the model beyond its noise floor: KL(GD‖ZS) − GD–GD floor > 0, paired per query",
+                        _verdict_column(model, "kl_gd_zs_minus_floor", None, task))),
             trained=trained, **({} if trained else LM_POWER)))
     return out

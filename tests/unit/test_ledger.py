@@ -308,12 +308,14 @@ def test_pipeline_gpt_icl_gain_is_one_training_seed(config, tmp_path):
     assert (row["verdict"], row["n_seeds"]) == ("exploratory", 1)
 
 
-def _verdict_table(gap, moved, model="smollm2-135m", n_examples=200, n_demo_sets=3):
-    """shen/icl_vs_gd.csv with one row: KL(ICL‖GD) − floor `gap` and KL(GD‖ZS) − GD floor `moved`,
-    each (mean, low, high)."""
+def _verdict_table(gap, moved, model="smollm2-135m", n_examples=200, n_demo_sets=3, icl_gain=(0.2, 0.1, 0.3),
+                   gd_gain=(0.1, 0.05, 0.15)):
+    """shen/icl_vs_gd.csv with one row: KL(ICL‖GD) − floor `gap`, KL(GD‖ZS) − GD floor `moved`, and
+    ICL's and GD's accuracy minus zero-shot's, each (mean, low, high)."""
     row = {"model": model, "task": "mr", "n_demos": 8, "setting": "gd_all", "n_examples": n_examples,
            "n_demo_sets": n_demo_sets}
-    for name, (mean, low, high) in (("kl_icl_gd_minus_floor", gap), ("kl_gd_zs_minus_floor", moved)):
+    for name, (mean, low, high) in (("kl_icl_gd_minus_floor", gap), ("kl_gd_zs_minus_floor", moved),
+                                    ("acc_icl_minus_zs", icl_gain), ("acc_gd_minus_zs", gd_gain)):
         row.update({name: mean, f"{name}_low": low, f"{name}_high": high})
     return pd.DataFrame([row])
 
@@ -336,6 +338,20 @@ def test_shen_icl_differs_from_gd_is_gated_on_gd_moving_the_model(text_config, t
     write(tmp_path, "shen/icl_vs_gd.csv", _verdict_table((0.5, 0.4, 0.6), (0.3, 0.2, 0.4), model="pipeline-gpt"))
     row = build_ledger(tmp_path, text_config, [by_id(text_config, "shen.icl_differs_from_gd.pipeline-gpt")]).iloc[0]
     assert (row["verdict"], row["n_seeds"]) == ("exploratory", 1)  # our own model, one checkpoint
+
+
+def test_shen_icl_differs_from_gd_is_gated_on_icl_and_gd_both_learning(text_config, tmp_path):
+    """GD moved the model but into a worse one (accuracy below zero-shot, e.g. one class for every
+    query), or ICL does not beat zero-shot: comparing the two update mechanisms says nothing where one
+    of them did not learn the task, so the claim is inconclusive and names the gate that failed."""
+    claim = by_id(text_config, "shen.icl_differs_from_gd.smollm2-135m.mr")
+    moved, gap = (0.3, 0.2, 0.4), (0.5, 0.4, 0.6)
+    write(tmp_path, "shen/icl_vs_gd.csv", _verdict_table(gap, moved, gd_gain=(-0.11, -0.17, -0.05)))
+    row = build_ledger(tmp_path, text_config, [claim]).iloc[0]
+    assert row["verdict"] == "inconclusive" and row["gate"].startswith("GD learned")
+    write(tmp_path, "shen/icl_vs_gd.csv", _verdict_table(gap, moved, icl_gain=(0.02, -0.03, 0.07)))
+    row = build_ledger(tmp_path, text_config, [claim]).iloc[0]
+    assert row["verdict"] == "inconclusive" and row["gate"].startswith("ICL learned")
 
 
 def _perturbation(models: dict, n_draws: int, scale=0.1):
