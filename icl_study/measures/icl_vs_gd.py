@@ -49,14 +49,18 @@ def label_accuracy(logprobs: torch.Tensor, episode: Episode) -> torch.Tensor:
 
 
 def label_nll(logprobs: torch.Tensor, episode: Episode) -> torch.Tensor:
-    """(Q,) negative log-probability (over the whole vocabulary) of each query's label word."""
-    return -logprobs[torch.arange(len(episode.targets)), [episode.label_ids[y] for y in episode.targets]]
+    """(Q,) negative log-probability of each query's label word among the label words (renormalised,
+    as label_accuracy reads them: a GD that pours probability onto one label word for every query
+    does not score better than one that ranks them right)."""
+    among = logprobs[:, episode.label_ids].log_softmax(-1)  # (Q, labels)
+    return -among[torch.arange(len(episode.targets)), episode.targets]
 
 
 def pick_gd(lm, val_episodes: list[Episode], cfg, last_layers: int) -> tuple[float, int]:
-    """The (lr, steps) of the grids with the lowest mean validation NLL of the label word after GD
-    (seed gd_seeds[0]); the NLL is continuous, so unlike accuracy it does not tie across a grid
-    that barely moves the model. Ties go to fewer steps, then the smaller lr."""
+    """The (lr, steps) of the grids with the lowest mean validation NLL of the label word (among the
+    label words, `label_nll`) after GD (seed gd_seeds[0]); the NLL is continuous, so unlike
+    accuracy it does not tie across a grid that barely moves the model. Ties go to fewer steps,
+    then the smaller lr."""
     scores = {}
     for steps in cfg.steps_grid:
         for lr in cfg.lr_grid:

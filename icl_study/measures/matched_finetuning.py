@@ -178,9 +178,12 @@ def small_model_measures(model, episodes: EpisodeBatch, family: str, lr: float) 
     return simaou, tau
 
 
-def label_nll(logits: torch.Tensor, label: int) -> float:
-    """Negative log-probability (over the whole vocabulary) of the label token; logits (V,)."""
-    return float(-logits.float().log_softmax(-1)[label])
+def label_nll(logits: torch.Tensor, candidates: list[int], target: int) -> float:
+    """Negative log-probability of the right label word among the candidate label words (logits
+    (V,); target: its index in `candidates`): what picks a finetuning lr. Renormalised among the
+    label words, as the accuracy reads them, so a run that pours probability onto one label word
+    for every query (less NLL over the whole vocabulary) scores as the collapse it is."""
+    return float(-logits[candidates].float().log_softmax(-1)[target])
 
 
 def ft_label_nll(lm, episodes: list[Episode], lr: float) -> float:
@@ -192,13 +195,13 @@ def ft_label_nll(lm, episodes: list[Episode], lr: float) -> float:
     for episode in episodes:
         with finetuned(lm, episode.train, FinetuneConfig("dai", lr)), torch.no_grad():
             logits = lm.last_logits(torch.tensor([episode.queries[0]]))[0]  # (V,)
-            total += label_nll(logits, episode.candidates[0][episode.targets[0]])
+            total += label_nll(logits, episode.candidates[0], episode.targets[0])
     return total / len(episodes) if total == total else float("inf")
 
 
-def text_label_nll(lm, queries: list[list[int]], labels: list[int]) -> float:
-    """Mean label NLL of zero-shot text prompts (ids) with their label tokens: the validation split's
-    score of a finetuned model; +inf where it diverged."""
+def text_label_nll(lm, queries: list[list[int]], label_ids: list[int], targets: list[int]) -> float:
+    """Mean label NLL (among the label words `label_ids`; targets: class indices) of zero-shot text
+    prompts (ids): the validation split's score of a finetuned model; +inf where it diverged."""
     with torch.no_grad():
-        total = sum(label_nll(lm.last_logits(torch.tensor([q]))[0], y) for q, y in zip(queries, labels))
+        total = sum(label_nll(lm.last_logits(torch.tensor([q]))[0], label_ids, y) for q, y in zip(queries, targets))
     return total / len(queries) if total == total else float("inf")

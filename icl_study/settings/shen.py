@@ -38,7 +38,7 @@ class LMConfig:
     demo_seeds: tuple[int, ...] = ranged((0,), minItems=1, minimum=0)  # one balanced demonstration set per seed
     n_orders: int = ranged(3, minimum=2)  # ICL demonstration orders (the first two: the ICL noise floor)
     top_k: int = ranged(10, minimum=1)  # K of the top-K token overlap
-    # GD learning rates, picked by the validation queries' label-word NLL
+    # GD learning rates, picked by the validation queries' label-word NLL (among the label words)
     lr_grid: tuple[float, ...] = ranged((1e-05, 0.0001, 0.001, 0.01), minItems=1, exclusiveMinimum=0)
     steps_grid: tuple[int, ...] = ranged((1,), minItems=1, minimum=1)  # GD epochs, picked by validation NLL with the lr
     # GD settings: 0 = all weights, n = the last n blocks only

@@ -93,12 +93,12 @@ def text_tables(params: dict, model_path: str | None) -> tuple[pd.DataFrame, ...
     val_queries, label_ids = encode_queries(lm, task_cfg, val_set), icl.label_token_ids(lm, task_cfg.label_words)
     # shared by every seed; read out at the label words, as analyse_episode reads every query
     zs = [last_token_activations(lm, q, read_out=label_ids) for q in encode_queries(lm, task_cfg, eval_set)]
-    val_labels = [label_ids[e.label] for e in val_set]
+    val_targets = [e.label for e in val_set]
     for seed in cfg.demo_seeds:
         episode = text_episode(lm, task_cfg, data.sample_demos(pool, cfg.k, seed), eval_set)
         # the lr with the lowest validation label NLL (pick_lr maximises, hence the minus)
         lr, _ = pick_lr(lm, episode.train, tuple(cfg.lr_grid), FinetuneConfig("dai"),
-                        lambda m: -text_label_nll(m, val_queries, val_labels))
+                        lambda m: -text_label_nll(m, val_queries, label_ids, val_targets))
         out = analyse_episode(lm, episode, lr, cfg.n_dual, seed, zs=zs)
         for store, value in zip(results, ((params["model_name"], params["task_name"], params["variant"], seed, 0),
                                           *out, lr)):

@@ -164,6 +164,26 @@ def test_pick_gd_prefers_the_lowest_validation_nll_not_tied_accuracy(monkeypatch
     assert icl_vs_gd.pick_gd(None, [episode], cfg, 0) == (1e-3, 1)
 
 
+def test_the_lr_is_picked_by_the_label_nll_among_the_label_words_so_a_collapse_loses():
+    """A run that pours probability onto one label word (every query answered with it) has a lower
+    label NLL over the whole vocabulary than a run that ranks the label words right with little mass
+    on them; the pick reads the NLL renormalised among the label words (what the accuracy reads too),
+    so the collapse loses, in Shen's GD pick and in Dai's (text and concept) picks alike."""
+    from icl_study.episodes import Episode
+    from icl_study.measures import icl_vs_gd, matched_finetuning
+
+    episode = Episode(demos=[], train=[], queries=[[0], [1]], candidates=[[0, 1], [0, 1]], targets=[0, 1])
+    # vocabulary of 4: label words 0 and 1, other words 2 and 3
+    collapsed = torch.tensor([[6.0, 3.0, 0.0, 0.0], [6.0, 3.0, 0.0, 0.0]])  # word 0 for every query
+    ranked = torch.tensor([[1.0, 0.0, 3.0, 3.0], [0.0, 1.0, 3.0, 3.0]])  # right word first, little mass
+    nll = {name: icl_vs_gd.label_nll(logits.log_softmax(-1), episode).mean().item()
+           for name, logits in (("collapsed", collapsed), ("ranked", ranked))}
+    assert nll["ranked"] < nll["collapsed"]
+    dai_nll = {name: sum(matched_finetuning.label_nll(row, [0, 1], t) for row, t in zip(logits, (0, 1))) / 2
+               for name, logits in (("collapsed", collapsed), ("ranked", ranked))}
+    assert dai_nll == pytest.approx(nll)
+
+
 @pytest.mark.model
 def test_shen_lm_table_on_a_tiny_gpt2(gpt2_dir):
     """The text path end to end: per-query rows of balanced queries, ICL and GD each compared with
