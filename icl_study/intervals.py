@@ -73,18 +73,6 @@ def cluster_bootstrap_ci(
 FEW_CLUSTERS = 20  # below this many clusters a percentile bootstrap is too narrow: t on cluster means
 
 
-def paired_cluster_ci(
-    a: np.ndarray, b: np.ndarray, clusters: np.ndarray, n_boot: int, alpha: float = 0.05, *, seed: int
-) -> tuple[float, float, float, int]:
-    """Mean of a − b over rows measured on the same units (ICL accuracy at k and at k = 0 on the same
-    test example, trained and untrained model on the same prompt), with `cluster_ci` on the per-row
-    differences: pairing removes the between-example spread that two separate intervals would both
-    carry. a, b, clusters: (n_rows,); rows where either is NaN drop out. Returns (mean, low, high,
-    number of clusters)."""
-    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)  # (n_rows,)
-    return cluster_ci(diff, clusters, n_boot, alpha, seed=seed)
-
-
 def cluster_t_ci(values: np.ndarray, clusters: np.ndarray, alpha: float = 0.05) -> tuple[float, float, float, int]:
     """Mean of the cluster means with a Student-t (1 − alpha) interval over clusters: for fewer than
     FEW_CLUSTERS clusters, where a percentile bootstrap under-covers. NaN rows are dropped; one

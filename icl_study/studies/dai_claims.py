@@ -52,7 +52,7 @@ def paired_difference(rows, a: str, b: str, n_boot: int) -> Measurement:
     diff = rows.assign(diff=rows[a] - rows[b]).dropna(subset=["diff"])
     if diff.empty:
         return NO_DATA
-    if _demo_sets(diff) == 1:  # one set per example: the set is the example's, nothing more to resample
+    if diff.groupby("example")["demo_seed"].nunique().max() == 1:  # each example its own set: nothing more to resample
         table = diff.groupby("example")["diff"].mean().to_numpy()[:, None]  # (examples, 1)
     else:
         table = diff.pivot(index="example", columns="demo_seed", values="diff").to_numpy()  # (examples, sets)
