@@ -158,6 +158,10 @@ class HFModel:
             path, local_files_only=True, dtype=torch.float32, attn_implementation="sdpa").eval()
         self.n_layer = self.model.config.num_hidden_layers
         self.bos = leading_special_tokens(self.tokenizer)
+        # Gemma's local layers attend to the last `sliding_window` positions only (None: every layer is global)
+        config, types = self.model.config, getattr(self.model.config, "layer_types", None) or []
+        window = getattr(config, "sliding_window", None)
+        self.sliding_window = window if window and (not types or "sliding_attention" in types) else None
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -268,6 +272,7 @@ class PipelineModel:
     """icl_study/model.py's GPT over token ids; recomputes the prefix (its sequences are short)."""
 
     kind = "pipeline"
+    sliding_window = None  # every layer attends to the whole sequence
 
     def __init__(self, checkpoint: str | Path):
         from icl_study.checkpoint import load_model

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from icl_study import metrics
+from icl_study.config import ConfigError
 from icl_study.episodes import Episode, EpisodeBatch, query_loss
 from icl_study.hooks import run_with_cache, stack_blocks
 from icl_study.lm.activations import last_token_activations
@@ -107,6 +108,18 @@ def ft_side(lm, episode: Episode, lr: float) -> tuple[list[dict], torch.Tensor, 
         ft = [last_token_activations(lm, q, full=True, read_out=c) for q, c in zip(episode.queries, episode.candidates)]
     q_ft = torch.stack([pre_rope_queries(lm, acts["x"][:, -1:])[:, :, 0] for acts in ft])  # (N, L, H, Dh)
     return ft, q_ft, torch.cat([recorded[i] for i in range(len(episode.train))], dim=2)
+
+
+def check_prompts_fit(lm, episode: Episode, key: str) -> None:
+    """Refuse, in one line naming config key `key`, an episode whose longest prompt (BOS, the
+    demonstrations, a query) is longer than the model's sliding window (Gemma's local layers): there
+    those layers do not attend to the whole prompt, and the per-layer reads are not comparable."""
+    window = getattr(lm, "sliding_window", None)
+    longest = len(getattr(lm, "bos", [])) + len(episode.joined()) + max(map(len, episode.queries))
+    if window is not None and longest > window:
+        raise ConfigError(f"{key}: a prompt of {longest} tokens (demonstrations and a query) is longer than the model's "
+                          f"{window}-token sliding window, where its local layers do not see the whole prompt; "
+                          "use fewer demonstrations")
 
 
 def analyse_episode(lm, episode: Episode, lr: float, n_dual: int, seed: int, step: int = 0, zs: list | None = None):

@@ -43,7 +43,8 @@ from icl_study.lm.activations import last_token_activations
 from icl_study.lm.finetune import FinetuneConfig, choose_lr, pick_lr
 from icl_study.lm.models import load_lm
 from icl_study.measures.concept_accuracy import concept_accuracy_table
-from icl_study.measures.matched_finetuning import analyse_episode, ft_label_nll, reinit_, text_label_nll
+from icl_study.measures.matched_finetuning import (analyse_episode, check_prompts_fit, ft_label_nll, reinit_,
+                                                   text_label_nll)
 from icl_study.rng import generator, stream_seed
 from icl_study.settings.dai import ConceptsAnalysisConfig, TextAnalysisConfig
 from icl_study.measures.rec2ftp import rec2ftp_ci
@@ -90,12 +91,14 @@ def text_tables(params: dict, model_path: str | None) -> tuple[pd.DataFrame, ...
     if params["variant"] == "untrained":
         reinit_(lm, params["untrained_seed"])
     results, started = ([], [], [], [], []), time.perf_counter()
+    episodes = {seed: text_episode(lm, task_cfg, data.sample_demos(pool, cfg.k, seed), eval_set) for seed in cfg.demo_seeds}
+    for episode in episodes.values():  # before any work: a prompt too long for the model is a config error
+        check_prompts_fit(lm, episode, "dai.text.k")
     val_queries, label_ids = encode_queries(lm, task_cfg, val_set), icl.label_token_ids(lm, task_cfg.label_words)
     # shared by every seed; read out at the label words, as analyse_episode reads every query
     zs = [last_token_activations(lm, q, read_out=label_ids) for q in encode_queries(lm, task_cfg, eval_set)]
     val_targets = [e.label for e in val_set]
-    for seed in cfg.demo_seeds:
-        episode = text_episode(lm, task_cfg, data.sample_demos(pool, cfg.k, seed), eval_set)
+    for seed, episode in episodes.items():
         # the lr with the lowest validation label NLL (pick_lr maximises, hence the minus)
         lr, _ = pick_lr(lm, episode.train, tuple(cfg.lr_grid), FinetuneConfig("dai"),
                         lambda m: -text_label_nll(m, val_queries, label_ids, val_targets))

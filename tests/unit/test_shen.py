@@ -286,3 +286,22 @@ def test_icl_vs_gd_intervals_over_several_demonstration_sets_are_two_way():
     assert row["kl_icl_gd_minus_floor"] == pytest.approx(0.1)
     assert row["kl_icl_gd_minus_floor_low"] < 0 < row["kl_icl_gd_minus_floor_high"]
     assert row["verdict"] == "ICL-GD within the noise floors" and row["n_demo_sets"] == 2
+
+
+def test_dai_refuses_a_prompt_longer_than_the_models_sliding_window_in_one_line():
+    """Gemma's local layers see the last 512 positions only: a Dai prompt longer than that (16 MR
+    demonstrations) used to fail deep in the per-layer read (layers with different key counts
+    cannot be stacked); it is refused before any work, naming the key, and a prompt that fits passes."""
+    from types import SimpleNamespace
+
+    from icl_study.config import ConfigError
+    from icl_study.episodes import Episode
+    from icl_study.measures.matched_finetuning import check_prompts_fit
+
+    episode = Episode(demos=[[1] * 5, [2] * 5], train=[], queries=[[3] * 4, [4] * 6], candidates=[[0, 1]] * 2, targets=[0, 1])
+    gemma_like = SimpleNamespace(sliding_window=16, bos=[9])  # 1 + 10 + 6 = 17 tokens
+    with pytest.raises(ConfigError, match=r"^dai\.text\.k: a prompt of 17 tokens .* 16-token sliding window") as err:
+        check_prompts_fit(gemma_like, episode, "dai.text.k")
+    assert "\n" not in str(err.value)
+    check_prompts_fit(SimpleNamespace(sliding_window=17, bos=[9]), episode, "dai.text.k")
+    check_prompts_fit(SimpleNamespace(sliding_window=None, bos=[]), episode, "dai.text.k")  # every layer global
