@@ -111,6 +111,16 @@ def kl_divergence(logp: Tensor, logq: Tensor) -> Tensor:
 # --- Dai et al. (2022): ICL vs finetuning (definitions: shared DESIGN.md, study 2) ---------------
 
 
+def label_word_nll(logits: Tensor, label_ids: list[int], targets: Tensor) -> Tensor:
+    """Negative log-probability of the right label word among the label words: logits (..., V)
+    (or log-probs: the renormalisation cancels the vocabulary's normaliser), targets (...) the right
+    word's index in `label_ids` -> (...). What picks a finetuning or GD learning rate: a run that pours
+    probability onto one label word for every query lowers the NLL over the whole vocabulary, not
+    this one."""
+    among = logits[..., label_ids].float().log_softmax(-1)  # (..., labels)
+    return -among.gather(-1, targets.long().unsqueeze(-1)).squeeze(-1)
+
+
 def rec2ftp(zs_correct: Tensor, ft_correct: Tensor, icl_correct: Tensor) -> Tensor:
     """Recall to finetuning predictions: |ZS wrong, FT right, ICL right| / |ZS wrong, FT right|.
 

@@ -20,7 +20,7 @@ from icl_study.episodes import Episode
 from icl_study.intervals import examples_by_sets_ci
 from icl_study.lm.finetune import FinetuneConfig, example_loss, finetuned, minibatches
 from icl_study.lm.icl import next_token_logprobs
-from icl_study.metrics import cosine, kl_divergence, order_spread, topk_overlap
+from icl_study.metrics import cosine, kl_divergence, label_word_nll, order_spread, topk_overlap
 from icl_study.rng import stream_seed
 
 log = logging.getLogger("icl_study.shen")
@@ -49,11 +49,9 @@ def label_accuracy(logprobs: torch.Tensor, episode: Episode) -> torch.Tensor:
 
 
 def label_nll(logprobs: torch.Tensor, episode: Episode) -> torch.Tensor:
-    """(Q,) negative log-probability of each query's label word among the label words (renormalised,
-    as label_accuracy reads them: a GD that pours probability onto one label word for every query
-    does not score better than one that ranks them right)."""
-    among = logprobs[:, episode.label_ids].log_softmax(-1)  # (Q, labels)
-    return -among[torch.arange(len(episode.targets)), episode.targets]
+    """(Q,) negative log-probability of each query's label word among the label words
+    (metrics.label_word_nll, renormalised as label_accuracy reads them)."""
+    return label_word_nll(logprobs, episode.label_ids, torch.tensor(episode.targets))
 
 
 def pick_gd(lm, val_episodes: list[Episode], cfg, last_layers: int) -> tuple[float, int]:

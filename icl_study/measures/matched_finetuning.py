@@ -191,24 +191,17 @@ def small_model_measures(model, episodes: EpisodeBatch, family: str, lr: float) 
     return simaou, tau
 
 
-def label_nll(logits: torch.Tensor, candidates: list[int], target: int) -> float:
-    """Negative log-probability of the right label word among the candidate label words (logits
-    (V,); target: its index in `candidates`): what picks a finetuning lr. Renormalised among the
-    label words, as the accuracy reads them, so a run that pours probability onto one label word
-    for every query (less NLL over the whole vocabulary) scores as the collapse it is."""
-    return float(-logits[candidates].float().log_softmax(-1)[target])
-
-
 def ft_label_nll(lm, episodes: list[Episode], lr: float) -> float:
-    """Mean label NLL of each episode's first query after Dai's finetuning on its own demonstrations
-    (validation episodes: what picks the finetuning lr). The NLL is continuous, so unlike accuracy
+    """Mean label NLL (among the candidate label words: metrics.label_word_nll) of each episode's
+    first query after Dai's finetuning on its own demonstrations (validation episodes: what picks
+    the finetuning lr). The NLL is continuous, so unlike accuracy
     on a few episodes it does not tie across a grid that barely moves the model (as Shen's GD is
     picked, measures/icl_vs_gd.py). A diverged run (NaN) scores +inf."""
     total = 0.0
     for episode in episodes:
         with finetuned(lm, episode.train, FinetuneConfig("dai", lr)), torch.no_grad():
             logits = lm.last_logits(torch.tensor([episode.queries[0]]))[0]  # (V,)
-            total += label_nll(logits, episode.candidates[0], episode.targets[0])
+            total += float(metrics.label_word_nll(logits, episode.candidates[0], torch.tensor(episode.targets[0])))
     return total / len(episodes) if total == total else float("inf")
 
 
@@ -216,5 +209,6 @@ def text_label_nll(lm, queries: list[list[int]], label_ids: list[int], targets: 
     """Mean label NLL (among the label words `label_ids`; targets: class indices) of zero-shot text
     prompts (ids): the validation split's score of a finetuned model; +inf where it diverged."""
     with torch.no_grad():
-        total = sum(label_nll(lm.last_logits(torch.tensor([q]))[0], label_ids, y) for q, y in zip(queries, targets))
+        total = sum(float(metrics.label_word_nll(lm.last_logits(torch.tensor([q]))[0], label_ids, torch.tensor(y)))
+                    for q, y in zip(queries, targets))
     return total / len(queries) if total == total else float("inf")

@@ -170,7 +170,8 @@ def test_the_lr_is_picked_by_the_label_nll_among_the_label_words_so_a_collapse_l
     on them; the pick reads the NLL renormalised among the label words (what the accuracy reads too),
     so the collapse loses, in Shen's GD pick and in Dai's (text and concept) picks alike."""
     from icl_study.episodes import Episode
-    from icl_study.measures import icl_vs_gd, matched_finetuning
+    from icl_study.measures import icl_vs_gd
+    from icl_study.metrics import label_word_nll
 
     episode = Episode(demos=[], train=[], queries=[[0], [1]], candidates=[[0, 1], [0, 1]], targets=[0, 1])
     # vocabulary of 4: label words 0 and 1, other words 2 and 3
@@ -179,7 +180,8 @@ def test_the_lr_is_picked_by_the_label_nll_among_the_label_words_so_a_collapse_l
     nll = {name: icl_vs_gd.label_nll(logits.log_softmax(-1), episode).mean().item()
            for name, logits in (("collapsed", collapsed), ("ranked", ranked))}
     assert nll["ranked"] < nll["collapsed"]
-    dai_nll = {name: sum(matched_finetuning.label_nll(row, [0, 1], t) for row, t in zip(logits, (0, 1))) / 2
+    # Dai's picks read one query's logits at a time (metrics.label_word_nll on a (V,) row)
+    dai_nll = {name: sum(float(label_word_nll(row, [0, 1], torch.tensor(t))) for row, t in zip(logits, (0, 1))) / 2
                for name, logits in (("collapsed", collapsed), ("ranked", ranked))}
     assert dai_nll == pytest.approx(nll)
 
