@@ -34,7 +34,7 @@ class RegressionConfig:
 @dataclass(frozen=True)
 class LMConfig:
     # demonstrations N (one job per model x task x N)
-    ns: tuple[int, ...] = ranged((1, 2, 4, 8, 16), minItems=1, minimum=1)
+    ns: tuple[int, ...] = ranged((1, 4, 16), minItems=1, minimum=1)
     demo_seeds: tuple[int, ...] = ranged((0,), minItems=1, minimum=0)  # one balanced demonstration set per seed
     n_orders: int = ranged(3, minimum=2)  # ICL demonstration orders (the first two: the ICL noise floor)
     top_k: int = ranged(10, minimum=1)  # K of the top-K token overlap

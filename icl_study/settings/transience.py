@@ -92,11 +92,7 @@ class TransienceSettings:
     # training seeds (init and data) of the sweep above: the fading (main) arm
     seeds: tuple[int, ...] = ranged((0, 1, 2), minItems=1, minimum=0)
     # extra settings at the base size's model and budget, each with its own seeds
-    arms: dict = field(metadata=dict(values=TransienceArm, names=NAME),
-        default_factory=lambda: {
-            "pb1": {"size": "base", "task": {"p_bursty": 1.0}, "weight_decays": [0.0], "seeds": [0, 1, 2]}
-        }
-    )
+    arms: dict = field(metadata=dict(values=TransienceArm, names=NAME), default_factory=dict)
     # seeds of the finite-pool regression runs (the lenses pool them)
     regression_seeds: tuple[int, ...] = ranged((0, 1, 2), minItems=1, minimum=0)
     full_grid: bool = False  # true: every size x weight decay (paper tier)
