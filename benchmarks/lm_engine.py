@@ -4,7 +4,8 @@ For each model: ICL scoring (`icl.label_logits`, the label words read out after 
 demonstrations' KV cache, as `icl.predict` runs it; its bound has no vocabulary read-out), Dai's
 activation reads (`last_token_activations(..., cache=..., full=True, read_out=label ids)` after the
 same cache: the label words' logits only, so its bound has no vocabulary read-out), one
-Dai finetuning step (SGD on K/V, batch 1) and one Shen GD step (every weight) per demonstration.
+Dai finetuning step (SGD on K/V, batch 1) and one Shen GD step (every weight, Shen's minibatches, each
+in one forward pass; beside it the baseline of one forward per example) per demonstration.
 The bound of a path is its FLOPs over the 1-thread matmul rate measured in the same run at the
 model's own shapes (the query's tokens times hidden -> MLP width, and one position times hidden ->
 vocabulary): a forward costs 2 x non-embedding parameters x tokens plus 2 x hidden x vocabulary
@@ -54,8 +55,9 @@ def main() -> None:
 
     from icl_study.lm import data, icl
     from icl_study.lm.activations import last_token_activations
-    from icl_study.lm.finetune import FinetuneConfig, finetuned
+    from icl_study.lm.finetune import FinetuneConfig, example_loss, finetuned
     from icl_study.lm.models import load_lm
+    from icl_study.settings.shen import LMConfig as ShenLM
 
     torch.set_num_threads(args.threads)
     cfg = data.TextTaskConfig(source="mr")
@@ -90,16 +92,20 @@ def main() -> None:
         demo_tokens = sum(len(p) for p, _ in examples) / len(examples)
         demo_forward = 2 * non_embedding * demo_tokens / rate + 2 * hidden * vocab / readout_rate
 
-        def steps(setting):
-            with finetuned(lm, examples, FinetuneConfig(setting, 1e-5, 1, 0)):
+        def steps(setting, **kwargs):
+            batch_size = ShenLM().batch_size if setting == "shen" else 0  # Shen's minibatches, as the study runs them
+            with finetuned(lm, examples, FinetuneConfig(setting, 1e-5, 1, 0, batch_size), **kwargs):
                 pass
         dai_step = cpu_per(lambda: steps("dai"), len(examples))
         shen_step = cpu_per(lambda: steps("shen"), len(examples))
+        # the baseline: each example's own forward and backward (any loss other than example_loss)
+        shen_each = cpu_per(lambda: steps("shen", loss=lambda *a: example_loss(*a)), len(examples))
         prefix_share = 2 * non_embedding * len(prefix) / rate / len(queries)  # the prefix runs once per call
         rows = [("ICL scoring (prefix once, then cached; label words read out)", score, no_readout + prefix_share),
                 ("Dai activation read (cached prefix, full, label words read out)", acts, no_readout),
                 ("Dai finetuning step (K/V, batch 1), per demonstration", dai_step, 2 * demo_forward),
-                ("Shen GD step (all weights), per demonstration", shen_step, 3 * demo_forward)]
+                ("Shen GD step (all weights, minibatch in one forward), per demonstration", shen_step, 3 * demo_forward),
+                ("Shen GD step, one forward per example (the baseline), per demonstration", shen_each, 3 * demo_forward)]
         name = os.path.basename(os.path.normpath(path))
         for label, cpu, bound in rows:
             print(f"| {name} | {label} | {cpu:.3f} | {bound:.3f} | {cpu / bound:.1f}x |")

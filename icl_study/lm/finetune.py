@@ -61,6 +61,15 @@ def example_loss(lm, prompt: list[int], target: int) -> torch.Tensor:
     return F.cross_entropy(logits[None].float(), torch.tensor([target]))
 
 
+def batch_loss(lm, examples: list[tuple]) -> torch.Tensor:
+    """Mean of `example_loss` over (prompt, target) examples, from one right-padded forward pass
+    (`lm.last_logits_batch`): the read-out's table and each weight's gradient are read and written
+    once per minibatch, not once per example (most of a GD step's cost on Gemma's tied 262,144-word
+    table, benchmarks/lm_engine.py). Equal up to float rounding."""
+    logits = lm.last_logits_batch([prompt for prompt, _ in examples])  # (B, V)
+    return F.cross_entropy(logits.float(), torch.tensor([target for _, target in examples]))
+
+
 def _sgd_step(weights, lr: float) -> None:
     with torch.no_grad():
         for p, mask in weights.values():
@@ -120,9 +129,12 @@ def finetuned(lm, examples: list[tuple], cfg: FinetuneConfig, before_step=None, 
             else:
                 for epoch in range(cfg.steps):  # full-batch GD (or one epoch of minibatch SGD) on the mean loss
                     for batch in minibatches(len(examples), cfg.batch_size, cfg.seed, epoch):
-                        for i in batch:
-                            prompt, target = examples[i]
-                            (loss(lm, prompt, target) / len(batch)).backward()
+                        if loss is example_loss:  # the LM's own loss: the minibatch in one forward pass
+                            batch_loss(lm, [examples[i] for i in batch]).backward()
+                        else:
+                            for i in batch:
+                                prompt, target = examples[i]
+                                (loss(lm, prompt, target) / len(batch)).backward()
                         _sgd_step(weights, cfg.lr)
         yield lm
     finally:

@@ -181,6 +181,17 @@ class HFModel:
         runs for one position, not T (Gemma's 262k-word vocabulary makes it a forward's cost)."""
         return self.model(input_ids=self.with_bos(ids), use_cache=False, logits_to_keep=1).logits[:, -1]
 
+    def last_logits_batch(self, prompts: list[list[int]]) -> torch.Tensor:
+        """(B, V) logits after each prompt's last token, in one differentiable forward pass (BOS in
+        front, right-padded; finetuning's batched loss): the read-out runs once for the B rows, and
+        a real token never attends to the padding after it (attention is causal)."""
+        ids, lengths = right_padded(prompts)  # (B, T), (B,)
+        hidden = self.model.base_model(input_ids=self.with_bos(ids), use_cache=False).last_hidden_state  # (B, bos + T, C)
+        last = hidden[torch.arange(len(prompts)), len(self.bos) + lengths - 1]  # (B, C)
+        logits = self.model.get_output_embeddings()(last)  # (B, V)
+        cap = getattr(self.model.config, "final_logit_softcapping", None)
+        return torch.tanh(logits / cap) * cap if cap else logits
+
     def prefix_cache(self, ids: list[int]):
         """Run BOS + the shared prefix once; its KV cache is reused by `logits_after` (None if both
         are empty)."""
@@ -233,10 +244,7 @@ class HFModel:
         last real token; no attention mask is needed. The prefix's cache is left unchanged."""
         import copy
 
-        lengths = torch.tensor([len(q) for q in queries])
-        ids = torch.zeros(len(queries), int(lengths.max()), dtype=torch.long)  # (B, T) right-padded
-        for row, query in enumerate(queries):
-            ids[row, :len(query)] = torch.tensor(query)
+        ids, lengths = right_padded(queries)  # (B, T), (B,)
         batch_cache = None
         if cache is None:  # no prefix: the sequence starts here
             cache = self.prefix_cache([])
@@ -291,6 +299,10 @@ class PipelineModel:
     def last_logits(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model(ids)[:, -1]
 
+    def last_logits_batch(self, prompts: list[list[int]]) -> torch.Tensor:
+        """(B, V) logits after each prompt's last token, one right-padded forward (differentiable)."""
+        return self.logits_after_batch(None, 0, prompts)
+
     def prefix_cache(self, ids: list[int]):
         return list(ids)  # no KV cache in our GPT: the "cache" is the prefix itself
 
@@ -301,12 +313,9 @@ class PipelineModel:
     def logits_after_batch(self, cache, prefix_len: int, queries: list[list[int]],
                            read_out: list[int] | None = None) -> torch.Tensor:
         """(B, V): prefix + each query in one right-padded batch (causal: padding is never attended)."""
-        lengths = torch.tensor([len(q) for q in queries])
-        ids = torch.zeros(len(queries), len(cache or []) + int(lengths.max()), dtype=torch.long)
-        for row, query in enumerate(queries):
-            ids[row, :len(cache or []) + len(query)] = torch.tensor((cache or []) + list(query))
+        ids, lengths = right_padded([(cache or []) + list(query) for query in queries])  # (B, P + T), (B,)
         logits = self.model(ids)  # (B, P + T, V)
-        last = logits[torch.arange(len(queries)), len(cache or []) + lengths - 1]  # (B, V)
+        last = logits[torch.arange(len(queries)), lengths - 1]  # (B, V)
         return last if read_out is None else last[:, read_out]
 
     def named_parameters(self):
@@ -314,6 +323,16 @@ class PipelineModel:
 
     def kv_masks(self) -> dict[str, torch.Tensor | None]:
         return self.model.kv_masks()
+
+
+def right_padded(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T) token ids right-padded with 0 to the longest sequence, and (B,) their lengths: under
+    causal attention a real token never sees the padding after it, so no attention mask is needed."""
+    lengths = torch.tensor([len(s) for s in sequences])
+    ids = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+    return ids, lengths
 
 
 def leading_special_tokens(tokenizer) -> list[int]:

@@ -274,6 +274,35 @@ def test_shen_gd_on_every_weight_is_dense_gd_with_a_sparse_embedding_gradient(gp
     assert not embedding.sparse and all(p.grad is None for p in gpt2.model.parameters())
 
 
+def test_a_minibatch_in_one_padded_forward_is_the_mean_of_its_examples_losses(gpt2_dir, mr_splits, tmp_path):
+    """`batch_loss` (GD's minibatch in one right-padded forward pass) has the value and the gradients
+    of the mean of `example_loss` over its examples (prompts of different lengths), with a BOS token
+    in front and for pipeline-gpt."""
+    from icl_study.lm.finetune import batch_loss, example_loss
+    from icl_study.train import train
+
+    lm = load_lm(f"hf:{gpt2_dir}")
+    lm.bos = [0]  # as from a tokenizer that adds a BOS token (Gemma, Llama)
+    _, _, pool = mr_splits
+    label_ids = icl.label_token_ids(lm, MR.label_words)
+    examples = [(lm.encode(data.format_example(MR, d, False)), label_ids[d.label]) for d in data.sample_demos(pool, 4, 0)]
+    run = {"task": "concepts", "task_config": {"n_classes": 16, "n_labels": 4, "context_len": 4, "bursty_shots": 1},
+           "model": {"n_layer": 2, "n_head": 2, "d_model": 16, "d_mlp": 32, "n_positions": 10, "vocab_size": 20},
+           "train": {"steps": 2, "batch_size": 4, "warmup_steps": 1, "log_every": 2, "checkpoint_every": 2}}
+    pipeline = load_lm("pipeline-gpt", train(run, tmp_path))
+    for model, batch in ((lm, examples), (pipeline, [([1, 17, 2], 18), ([3], 19), ([1, 17, 5, 18, 2], 17)])):
+        assert len({len(prompt) for prompt, _ in batch}) > 1  # really padded
+        params = [p for _, p in model.named_parameters()]
+        one_by_one = sum(example_loss(model, *ex) for ex in batch) / len(batch)
+        expected = torch.autograd.grad(one_by_one, params, allow_unused=True)
+        batched = batch_loss(model, batch)
+        torch.testing.assert_close(batched, one_by_one, rtol=1e-5, atol=1e-6)
+        for got, want in zip(torch.autograd.grad(batched, params, allow_unused=True), expected):
+            assert (got is None) == (want is None)
+            if want is not None:
+                torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
 def test_activations_can_read_out_only_the_label_tokens(gpt2):
     """`read_out=ids` gives the logits of those tokens alone (in that order), equal to the whole
     vocabulary's read-out at them, with and without a cached prefix, and the same activations;
