@@ -188,9 +188,7 @@ class HFModel:
         ids, lengths = right_padded(prompts)  # (B, T), (B,)
         hidden = self.model.base_model(input_ids=self.with_bos(ids), use_cache=False).last_hidden_state  # (B, bos + T, C)
         last = hidden[torch.arange(len(prompts)), len(self.bos) + lengths - 1]  # (B, C)
-        logits = self.model.get_output_embeddings()(last)  # (B, V)
-        cap = getattr(self.model.config, "final_logit_softcapping", None)
-        return torch.tanh(logits / cap) * cap if cap else logits
+        return self.softcapped(self.model.get_output_embeddings()(last))  # (B, V)
 
     def prefix_cache(self, ids: list[int]):
         """Run BOS + the shared prefix once; its KV cache is reused by `logits_after` (None if both
@@ -212,7 +210,12 @@ class HFModel:
         262,144-word table the whole read-out is about as costly as a short query's forward."""
         head = self.model.get_output_embeddings()
         rows = torch.tensor(token_ids, dtype=torch.long)
-        logits = torch.nn.functional.linear(hidden, head.weight[rows], None if head.bias is None else head.bias[rows])
+        return self.softcapped(torch.nn.functional.linear(hidden, head.weight[rows],
+                                                          None if head.bias is None else head.bias[rows]))
+
+    def softcapped(self, logits: torch.Tensor) -> torch.Tensor:
+        """The model's final logit soft-capping (Gemma 2: cap * tanh(logits / cap)), as its own
+        forward applies it after the read-out; the identity where the config has none."""
         cap = getattr(self.model.config, "final_logit_softcapping", None)
         return torch.tanh(logits / cap) * cap if cap else logits
 
@@ -256,7 +259,7 @@ class HFModel:
         last = hidden[torch.arange(len(queries)), lengths - 1]  # (B, C) each row's last real token
         if read_out is not None:
             return self.read_out(last, read_out)  # (B, len(read_out))
-        return self.model.get_output_embeddings()(last)  # (B, V)
+        return self.softcapped(self.model.get_output_embeddings()(last))  # (B, V)
 
     def named_parameters(self):
         return self.model.named_parameters()

@@ -337,24 +337,46 @@ def test_label_logits_are_the_vocabulary_read_out_at_the_label_words(gpt2, mr_sp
     torch.testing.assert_close(logprobs, full[:, labels].log_softmax(-1))
 
 
-def test_a_prefix_longer_than_a_sliding_window_is_reused_like_a_recomputed_prompt(gpt2_dir, tmp_path):
-    """Gemma's sliding-window layers keep only the window's last keys: a demonstration prefix longer
-    than the window (Shen's N = 16 on Gemma) must still be reusable query after query, each scored as
-    the whole prompt recomputed (the cache rolled back to the prefix each time, not refused)."""
+def tiny_gemma3(gpt2_dir, out_dir, **config):
+    """A random 2-layer Gemma-3 (one sliding-window layer, one global) with the tiny GPT-2's
+    tokenizer, saved to out_dir and loaded as the studies load a model."""
     import shutil
 
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         if (gpt2_dir / name).exists():
-            shutil.copy(gpt2_dir / name, tmp_path / name)
+            shutil.copy(gpt2_dir / name, out_dir / name)
     torch.manual_seed(0)
     vocab = len(load_lm(f"hf:{gpt2_dir}").tokenizer)
-    config = Gemma3TextConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=8,
-                              layer_types=["sliding_attention", "full_attention"], max_position_embeddings=256)
-    Gemma3ForCausalLM(config).save_pretrained(tmp_path)
-    lm = load_lm(f"hf:{tmp_path}")
+    Gemma3ForCausalLM(Gemma3TextConfig(
+        vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, layer_types=["sliding_attention", "full_attention"],
+        max_position_embeddings=256, **config)).save_pretrained(out_dir)
+    return load_lm(f"hf:{out_dir}")
+
+
+def test_batched_read_outs_apply_the_models_final_logit_softcapping(gpt2_dir, tmp_path, mr_splits):
+    """A model whose forward soft-caps its logits (Gemma 2's final_logit_softcapping) gets the same
+    cap in the batched paths that read out by hand: batched queries after a prefix (the whole
+    vocabulary) and finetuning's batched loss equal the model's own forward."""
+    lm = tiny_gemma3(gpt2_dir, tmp_path, final_logit_softcapping=0.05)  # a cap that binds at random init
+    eval_set, _, pool = mr_splits
+    prefix, queries = icl.encode_prompts(lm, MR, data.sample_demos(pool, 2, seed=1), eval_set)
+    one = icl.next_token_logprobs(lm, prefix, queries, batch_size=1)
+    assert one.exp().max() < 1.0 / one.shape[-1] * 1.2  # the cap really binds (near-uniform)
+    torch.testing.assert_close(icl.next_token_logprobs(lm, prefix, queries, batch_size=4), one, atol=1e-5, rtol=0)
+    with torch.no_grad():
+        for prompt in queries[:3]:
+            torch.testing.assert_close(lm.last_logits_batch([prompt])[0], lm.last_logits(torch.tensor([prompt]))[0],
+                                       atol=1e-5, rtol=0)
+
+
+def test_a_prefix_longer_than_a_sliding_window_is_reused_like_a_recomputed_prompt(gpt2_dir, tmp_path):
+    """Gemma's sliding-window layers keep only the window's last keys: a demonstration prefix longer
+    than the window (Shen's N = 16 on Gemma) must still be reusable query after query, each scored as
+    the whole prompt recomputed (the cache rolled back to the prefix each time, not refused)."""
+    lm = tiny_gemma3(gpt2_dir, tmp_path, sliding_window=8)
     prefix = lm.encode("Review: a fine film with a long and winding plot\nSentiment: positive\n\n")
     assert len(prefix) > 8
     queries = [lm.encode("Review: dull\nSentiment:"), lm.encode("Review: a joy\nSentiment:")]
