@@ -25,6 +25,17 @@ def gpt2(gpt2_dir):
 
 
 @pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """A 3-step pipeline-gpt (2 layers, width 16) on a tiny concepts task, loaded as the studies load it."""
+    from icl_study.train import train
+
+    run = {"task": "concepts", "task_config": {"n_classes": 16, "n_labels": 4, "context_len": 4, "bursty_shots": 1},
+           "model": {"n_layer": 2, "n_head": 2, "d_model": 16, "d_mlp": 32, "n_positions": 10, "vocab_size": 20},
+           "train": {"steps": 3, "batch_size": 4, "warmup_steps": 1, "log_every": 3, "checkpoint_every": 3}}
+    return load_lm("pipeline-gpt", train(run, tmp_path_factory.mktemp("pipeline")))
+
+
+@pytest.fixture(scope="module")
 def mr_splits():
     return data.split(data.load_examples(MR), n_eval=6, n_val=4, seed=0)
 
@@ -113,14 +124,9 @@ def test_hf_scores_are_the_pre_softmax_attention(gpt2, gpt2_dir):
         torch.testing.assert_close(acts["scores"][layer].softmax(-1), attentions[layer][0, :, -1], atol=1e-5, rtol=1e-4)
 
 
-def test_pipeline_gpt_goes_through_the_same_interface(tmp_path):
+def test_pipeline_gpt_goes_through_the_same_interface(pipeline):
     """pipeline-gpt: hooks give (L, ...) activations and the prefix path equals one full forward."""
-    from icl_study.train import train
-
-    run = {"task": "concepts", "task_config": {"n_classes": 16, "n_labels": 4, "context_len": 4, "bursty_shots": 1},
-           "model": {"n_layer": 2, "n_head": 2, "d_model": 16, "d_mlp": 32, "n_positions": 10, "vocab_size": 20},
-           "train": {"steps": 3, "batch_size": 4, "warmup_steps": 1, "log_every": 3, "checkpoint_every": 3}}
-    lm = load_lm("pipeline-gpt", train(run, tmp_path))
+    lm = pipeline
     ids = [1, 17, 2, 18, 1]
     acts = last_token_activations(lm, ids)
     assert acts["scores"].shape == (2, 2, 5) and acts["q"].shape == (2, 2, 8) and acts["attn_out"].shape == (2, 16)
@@ -225,7 +231,7 @@ def test_finetune_table_scores_zero_shot_once_per_example(gpt2_dir):
     assert set(lm_study.accuracy_table_from(table)["predictor"]) == {"zero-shot", "icl", "finetune-dai"}
 
 
-def test_batched_queries_after_one_prefix_equal_one_at_a_time(gpt2, gpt2_dir, tmp_path, mr_splits):
+def test_batched_queries_after_one_prefix_equal_one_at_a_time(gpt2, mr_splits, pipeline):
     """Scoring many queries of different lengths in one padded batch after the shared prefix's
     cache gives the log-probs of one-at-a-time scoring (to 1e-4), leaves the cache reusable, and
     works without a prefix and for pipeline-gpt."""
@@ -237,12 +243,6 @@ def test_batched_queries_after_one_prefix_equal_one_at_a_time(gpt2, gpt2_dir, tm
         one = icl.next_token_logprobs(gpt2, p, queries, batch_size=1)
         batched = icl.next_token_logprobs(gpt2, p, queries, batch_size=4)  # two batches, the last short
         torch.testing.assert_close(batched, one, atol=1e-4, rtol=0)
-    from icl_study.train import train
-
-    run = {"task": "concepts", "task_config": {"n_classes": 16, "n_labels": 4, "context_len": 4, "bursty_shots": 1},
-           "model": {"n_layer": 2, "n_head": 2, "d_model": 16, "d_mlp": 32, "n_positions": 10, "vocab_size": 20},
-           "train": {"steps": 2, "batch_size": 4, "warmup_steps": 1, "log_every": 2, "checkpoint_every": 2}}
-    pipeline = load_lm("pipeline-gpt", train(run, tmp_path))
     args = (pipeline, [1, 17, 2, 18], [[3], [1, 17, 5]])
     torch.testing.assert_close(icl.next_token_logprobs(*args, batch_size=8), icl.next_token_logprobs(*args, batch_size=1),
                                atol=1e-4, rtol=0)
@@ -274,22 +274,17 @@ def test_shen_gd_on_every_weight_is_dense_gd_with_a_sparse_embedding_gradient(gp
     assert not embedding.sparse and all(p.grad is None for p in gpt2.model.parameters())
 
 
-def test_a_minibatch_in_one_padded_forward_is_the_mean_of_its_examples_losses(gpt2_dir, mr_splits, tmp_path):
+def test_a_minibatch_in_one_padded_forward_is_the_mean_of_its_examples_losses(gpt2_dir, mr_splits, pipeline):
     """`batch_loss` (GD's minibatch in one right-padded forward pass) has the value and the gradients
     of the mean of `example_loss` over its examples (prompts of different lengths), with a BOS token
     in front and for pipeline-gpt."""
     from icl_study.lm.finetune import batch_loss, example_loss
-    from icl_study.train import train
 
     lm = load_lm(f"hf:{gpt2_dir}")
     lm.bos = [0]  # as from a tokenizer that adds a BOS token (Gemma, Llama)
     _, _, pool = mr_splits
     label_ids = icl.label_token_ids(lm, MR.label_words)
     examples = [(lm.encode(data.format_example(MR, d, False)), label_ids[d.label]) for d in data.sample_demos(pool, 4, 0)]
-    run = {"task": "concepts", "task_config": {"n_classes": 16, "n_labels": 4, "context_len": 4, "bursty_shots": 1},
-           "model": {"n_layer": 2, "n_head": 2, "d_model": 16, "d_mlp": 32, "n_positions": 10, "vocab_size": 20},
-           "train": {"steps": 2, "batch_size": 4, "warmup_steps": 1, "log_every": 2, "checkpoint_every": 2}}
-    pipeline = load_lm("pipeline-gpt", train(run, tmp_path))
     for model, batch in ((lm, examples), (pipeline, [([1, 17, 2], 18), ([3], 19), ([1, 17, 5, 18, 2], 17)])):
         assert len({len(prompt) for prompt, _ in batch}) > 1  # really padded
         params = [p for _, p in model.named_parameters()]
